@@ -1,0 +1,1 @@
+"""Transports: how migrator reaches a host."""

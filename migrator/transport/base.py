@@ -1,0 +1,90 @@
+"""The one interface every transport offers, and the records it returns.
+
+A transport reaches one host: over SSH (``ssh.py``) or as a directory laid out like a host's
+root (``local.py``). Library exceptions stop here and become ``TransportError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of one command on a host."""
+
+    host: str
+    argv: tuple[str, ...]
+    rc: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """One file as read from a host: content (None when missing), owner, group, mode."""
+
+    path: str
+    content: bytes | None
+    owner: str = "root"
+    group: str = "root"
+    mode: int = 0o644
+
+    @property
+    def exists(self) -> bool:
+        return self.content is not None
+
+
+class Transport(Protocol):
+    """What migrator needs of a host. Paths are absolute paths as the host sees them."""
+
+    @property
+    def host(self) -> str:
+        """The host's name as the user gave it."""
+        ...
+
+    @property
+    def live(self) -> bool:
+        """True when commands run on the host itself (SSH); False for a directory root."""
+        ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run one command (as root; ``sudo -n`` for a non-root login). Never raises on rc != 0.
+
+        Raises TransportError when the host cannot be reached or the command cannot start.
+        """
+        ...
+
+    def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
+        """Read many files in one round trip; a missing file comes back with content None."""
+        ...
+
+    def write_atomic(
+        self, path: str, content: bytes, *, owner: str, group: str, mode: int
+    ) -> None:
+        """Write a temp file in the same directory, set owner and mode, rename it over path."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection, if any."""
+        ...
