@@ -1,0 +1,37 @@
+"""What this machine must have before a lab can be built: root, and the daemons' binaries."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from migrator.errors import LabError
+
+# binary -> the Debian package that installs it
+REQUIRED_BINARIES: Mapping[str, str] = {
+    "/usr/sbin/sshd": "openssh-server",
+    "/usr/bin/ssh-keygen": "openssh-client",
+    "/usr/sbin/postfix": "postfix",
+    "/usr/sbin/dovecot": "dovecot-core",
+    "/usr/lib/dovecot/dovecot-lda": "dovecot-core",
+    "/usr/lib/dovecot/imap": "dovecot-imapd",
+    "/usr/lib/dovecot/lmtp": "dovecot-lmtpd",
+    "/usr/bin/sievec": "dovecot-sieve",
+    "/usr/bin/nsenter": "util-linux",
+    "/usr/bin/unshare": "util-linux",
+    "/usr/sbin/useradd": "passwd",
+}
+
+
+def check_root(euid: int | None = None) -> None:
+    """Raise LabError unless running as root (namespaces and mounts need it)."""
+    if (os.geteuid() if euid is None else euid) != 0:
+        raise LabError("the lab needs root: it creates network namespaces and mounts")
+
+
+def check_binaries(required: Mapping[str, str] = REQUIRED_BINARIES) -> None:
+    """Raise LabError naming the first missing binary and the Debian package that has it."""
+    for binary, package in required.items():
+        if not Path(binary).exists():
+            raise LabError(f"{binary} is missing: install the Debian package {package}")
