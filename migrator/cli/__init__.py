@@ -14,6 +14,7 @@ import click
 
 from migrator import __version__
 from migrator.cli.lab import lab
+from migrator.cli.plan import plan
 from migrator.errors import MigratorError
 from migrator.exit_status import ExitStatus
 
@@ -42,3 +43,4 @@ def main(debug: bool) -> None:
 
 
 main.add_command(lab)
+main.add_command(plan)

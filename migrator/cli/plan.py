@@ -1,0 +1,116 @@
+"""`migrator plan [HOST]`: read a host, plan its LDA -> LMTP switch, show and save the plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from migrator.errors import UsageError
+from migrator.exit_status import ExitStatus
+from migrator.plan import Plan, build_plan
+from migrator.rules import Options
+from migrator.transport.base import Transport
+from migrator.transport.local import LocalTransport
+
+
+@click.command()
+@click.argument("host", required=False)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Plan a directory laid out like the host's root instead of reaching HOST.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 for no changes, 2 for changes, 1 for an error.",
+)
+@click.option(
+    "--plans-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("plans"),
+    show_default=True,
+    help="Where plans are saved.",
+)
+@click.option("--no-save", is_flag=True, help="Do not save the plan.")
+@click.option(
+    "--lmtp",
+    default="unix",
+    show_default=True,
+    help="unix (socket in Postfix's queue directory) or inet:127.0.0.1:24.",
+)
+@click.option(
+    "--allow-remote-lmtp", is_flag=True, help="Allow an --lmtp inet address that is not loopback."
+)
+@click.option(
+    "--test-recipient",
+    metavar="ADDR",
+    help="Recipient to ask the userdb about (and to probe at apply).",
+)
+@click.option(
+    "--ssh-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="OpenSSH client config to read (like ssh -F).",
+)
+@click.option(
+    "--accept-new-host-key",
+    is_flag=True,
+    help="Trust and record an unknown host key (a changed key is always refused).",
+)
+def plan(
+    host: str | None,
+    root: Path | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+    plans_dir: Path,
+    no_save: bool,
+    lmtp: str,
+    allow_remote_lmtp: bool,
+    test_recipient: str | None,
+    ssh_config: Path | None,
+    accept_new_host_key: bool,
+) -> None:
+    """Plan the switch of HOST (or --root DIR) from Dovecot LDA to LMTP; change nothing.
+
+    Errors propagate to the group, which prints one line and exits 1.
+    """
+    options = Options(lmtp=lmtp, allow_remote_lmtp=allow_remote_lmtp, test_recipient=test_recipient)
+    transport = _transport(host, root, ssh_config, accept_new_host_key)
+    try:
+        result = build_plan(transport, options)
+    finally:
+        transport.close()
+    saved = None if no_save else result.save(plans_dir)
+    if as_json:
+        click.echo(result.to_json(), nl=False)
+    else:
+        _render(result, str(saved) if saved else None)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(ExitStatus.CHANGES)
+    sys.exit(ExitStatus.SUCCESS)
+
+
+def _render(result: Plan, saved: str | None) -> None:
+    from migrator.plan_render import render_plan
+
+    render_plan(result, Console(highlight=False), saved_to=saved)
+
+
+def _transport(
+    host: str | None, root: Path | None, ssh_config: Path | None, accept_new: bool
+) -> Transport:
+    if root is not None:
+        return LocalTransport(root, host or root.resolve().name)
+    if not host:
+        raise UsageError("give a HOST to reach over SSH, or --root DIR")
+    from migrator import transport as transports
+
+    connect = getattr(transports, "connect", None)
+    if connect is None:
+        raise UsageError("the SSH transport is not available yet: use --root DIR", host=host)
+    found: Transport = connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new)
+    return found

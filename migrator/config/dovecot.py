@@ -1,0 +1,207 @@
+"""Typed access to Dovecot's configuration through its lens: settings, blocks, includes.
+
+Dovecot reads its files in include order and a later setting wins, so reading flattens the
+include graph into one ordered list of settings and blocks, each knowing its file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from migrator.config import DOVECOT_LENS
+from migrator.config.tree import ConfigTree
+from migrator.errors import ConfigParseError
+
+LENS = DOVECOT_LENS
+_BLOCK_NAMES = frozenset(
+    {
+        *("dict", "userdb", "passdb", "protocol", "service", "plugin", "namespace", "map"),
+        *("fields", "unix_listener", "fifo_listener", "inet_listener", "mailbox", "local"),
+        *("remote", "local_name", "metric", "key"),
+    }
+)
+_INCLUDES = frozenset({"include", "include_try"})
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """One level of block nesting: ``service lmtp`` is BlockRef("service", "lmtp")."""
+
+    name: str
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.arg}" if self.arg else self.name
+
+
+Chain = tuple[BlockRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``key = value`` line: the file it is in and the blocks around it."""
+
+    file: str
+    chain: Chain
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One occurrence of a block (its chain ends with itself) in a file."""
+
+    file: str
+    chain: Chain
+
+
+@dataclass(frozen=True, slots=True)
+class DovecotConfig:
+    """Dovecot's settings and blocks in the order Dovecot reads them."""
+
+    root: str
+    files: tuple[str, ...]
+    settings: tuple[Setting, ...]
+    blocks: tuple[Block, ...]
+
+    def value(self, key: str, chain: Chain = ()) -> str | None:
+        """The last value set for ``key`` directly inside blocks matching ``chain``."""
+        found = [s.value for s in self.settings if s.key == key and s.chain == chain]
+        return found[-1] if found else None
+
+    def block_settings(self, chain: Chain) -> dict[str, str]:
+        """Every setting of every block matching ``chain``, later ones winning."""
+        return {s.key: s.value for s in self.settings if s.chain == chain}
+
+    def files_with(self, chain: Chain) -> list[str]:
+        """Files holding a block matching ``chain``, in read order, without repeats."""
+        return list(dict.fromkeys(b.file for b in self.blocks if b.chain == chain))
+
+    def files_setting(self, key: str, chain: Chain = ()) -> list[str]:
+        return list(
+            dict.fromkeys(s.file for s in self.settings if s.key == key and s.chain == chain)
+        )
+
+
+def includes(tree: ConfigTree, path: str) -> list[tuple[str, bool]]:
+    """The ``!include``/``!include_try`` targets of one file, resolved against its directory."""
+    found = []
+    for node in tree.match(f"{tree.file_node(path)}//*"):
+        label = _label(node)
+        if label in _INCLUDES:
+            target = _unquote(tree.get(node) or "")
+            found.append((posixpath.join(posixpath.dirname(path), target), label == "include"))
+    return found
+
+
+def expand_include(pattern: str, available: Sequence[str]) -> list[str]:
+    """The files an include pattern names, in Dovecot's (sorted) order."""
+    if not any(ch in pattern for ch in "*?["):
+        return [pattern]
+    return sorted(p for p in available if fnmatch.fnmatchcase(p, pattern))
+
+
+def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> DovecotConfig:
+    """Flatten the include graph under ``root`` into settings and blocks in read order.
+
+    Raises ConfigParseError when an ``!include`` (not ``!include_try``) names a missing file.
+    """
+    settings: list[Setting] = []
+    blocks: list[Block] = []
+    files: list[str] = []
+    loaded = set(tree.loaded_files())
+
+    def walk_file(path: str, chain: Chain) -> None:
+        if path in files:
+            raise ConfigParseError("include loop", host=tree.host, path=path)
+        files.append(path)
+        walk_nodes(path, tree.file_node(path), chain)
+
+    def walk_nodes(path: str, parent: str, chain: Chain) -> None:
+        for node in tree.match(f"{parent}/*"):
+            label = _label(node)
+            if label.startswith("#"):
+                continue
+            if label in _INCLUDES:
+                target = posixpath.join(posixpath.dirname(path), _unquote(tree.get(node) or ""))
+                for included in expand_include(target, available):
+                    if included in loaded:
+                        walk_file(included, chain)
+                    elif label == "include":
+                        raise ConfigParseError(
+                            f"!include {included}: file not found", host=tree.host, path=path
+                        )
+                continue
+            if label in _BLOCK_NAMES or tree.match(f"{node}/*"):
+                arg = tree.get(node)
+                here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
+                blocks.append(Block(path, here))
+                walk_nodes(path, node, here)
+                continue
+            settings.append(Setting(path, chain, label, normalise(tree.get(node) or "")))
+
+    walk_file(root, ())
+    return DovecotConfig(root, tuple(files), tuple(settings), tuple(blocks))
+
+
+def normalise(value: str) -> str:
+    """A value as Dovecot sees it: no end-of-line comment, no surrounding quotes."""
+    text = value
+    if not text.startswith('"'):
+        text = text.split(" #", 1)[0].split("\t#", 1)[0]
+    return _unquote(text.strip())
+
+
+def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str) -> None:
+    """Set ``key`` inside the last block matching ``chain`` in file ``path``.
+
+    Missing blocks are created first, each in its own step, at the end of their parent, so no
+    half-made node is ever left behind by a nested set.
+    """
+    parent = _ensure_chain(tree, path, chain)
+    existing = [n for n in tree.match(f"{parent}/{key}") if not tree.match(f"{n}/*")]
+    if existing:
+        tree.set(existing[-1], value)
+    else:
+        tree.set(f"{parent}/{key}[last()+1]", value)
+
+
+def ensure_block(tree: ConfigTree, path: str, chain: Chain) -> None:
+    """Make sure a block matching ``chain`` exists in file ``path``."""
+    _ensure_chain(tree, path, chain)
+
+
+def _ensure_chain(tree: ConfigTree, path: str, chain: Chain) -> str:
+    node = tree.file_node(path)
+    for ref in chain:
+        found = _find_block(tree, node, ref)
+        if found is None:
+            tree.set(f"{node}/{ref.name}[last()+1]", ref.arg)
+            found = tree.one(f"{node}/{ref.name}[last()]")
+        node = found
+    return node
+
+
+def _find_block(tree: ConfigTree, parent: str, ref: BlockRef) -> str | None:
+    matches = [
+        node for node in tree.match(f"{parent}/{ref.name}") if _arg(tree.get(node)) == ref.arg
+    ]
+    return matches[-1] if matches else None
+
+
+def _arg(value: str | None) -> str | None:
+    return _unquote(value) if value is not None else None
+
+
+def _label(node: str) -> str:
+    label = node.rsplit("/", 1)[1]
+    return label.split("[", 1)[0]
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value

@@ -1,0 +1,146 @@
+"""Typed access to Postfix's main.cf, master.cf and transport maps through their lenses."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from migrator.config.tree import ConfigTree
+from migrator.errors import ConfigParseError
+
+MAIN_LENS = "Postfix_Main"
+MASTER_LENS = "Postfix_Master"
+TRANSPORT_LENS = "Postfix_Transport"
+
+
+@dataclass(frozen=True, slots=True)
+class MasterEntry:
+    """One master.cf service: its name, type, daemon program and the daemon's arguments."""
+
+    name: str
+    type: str
+    unprivileged: str
+    chroot: str
+    command: str
+    program: str
+    attributes: tuple[tuple[str, str], ...]
+    argv: tuple[str, ...]
+
+    def attribute(self, key: str) -> str | None:
+        for name, value in self.attributes:
+            if name == key:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class TransportEntry:
+    """One transport map line: a pattern, a transport name and its nexthop."""
+
+    pattern: str
+    transport: str
+    nexthop: str
+
+
+def main_params(tree: ConfigTree, path: str) -> dict[str, str]:
+    """Every parameter set in main.cf, continuation lines joined by one space."""
+    params: dict[str, str] = {}
+    for node in tree.match(f"{tree.file_node(path)}/*"):
+        label = node.rsplit("/", 1)[1]
+        if label.startswith("#"):
+            continue
+        params[label] = " ".join((tree.get(node) or "").split())
+    return params
+
+
+def set_main_param(tree: ConfigTree, path: str, name: str, value: str) -> None:
+    """Set a parameter in place, or append it at the end of main.cf when it is not set."""
+    tree.set(f"{tree.file_node(path)}/{name}", value)
+
+
+def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:
+    """Remove every line that sets ``name``."""
+    tree.remove(f"{tree.file_node(path)}/{name}")
+
+
+def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
+    """Every service in master.cf; the opaque command string parsed with shlex (reading only).
+
+    Raises ConfigParseError when a command cannot be split into words.
+    """
+    entries = []
+    for node in tree.match(f"{tree.file_node(path)}/*[type]"):
+        name = node.rsplit("/", 1)[1]
+        command = tree.get(f"{node}/command") or ""
+        try:
+            words = shlex.split(command, posix=True)
+        except ValueError as exc:
+            raise ConfigParseError(
+                f"service {name}: cannot split command: {exc}", host=tree.host, path=path
+            ) from exc
+        program = words[0] if words else ""
+        attributes, argv = _split_daemon_args(words[1:])
+        entries.append(
+            MasterEntry(
+                name=_unescape_label(name),
+                type=tree.get(f"{node}/type") or "",
+                unprivileged=tree.get(f"{node}/unprivileged") or "",
+                chroot=tree.get(f"{node}/chroot") or "",
+                command=command,
+                program=program,
+                attributes=attributes,
+                argv=argv,
+            )
+        )
+    return entries
+
+
+def transport_entries(tree: ConfigTree, path: str) -> list[TransportEntry]:
+    """Every record of a transport(5) map source file."""
+    entries = []
+    for node in tree.match(f"{tree.file_node(path)}/pattern"):
+        entries.append(
+            TransportEntry(
+                pattern=tree.get(node) or "",
+                transport=tree.get(f"{node}/transport") or "",
+                nexthop=tree.get(f"{node}/nexthop") or "",
+            )
+        )
+    return entries
+
+
+def set_transport_entry(tree: ConfigTree, path: str, pattern: str, transport: str) -> None:
+    """Point the record for ``pattern`` at ``transport`` (``name:nexthop``).
+
+    Raises ConfigParseError unless exactly one record has that pattern.
+    """
+    node = tree.one(f"{tree.file_node(path)}/pattern[. = {_quote(pattern)}]")
+    name, _, nexthop = transport.partition(":")
+    tree.remove(f"{node}/host")
+    tree.remove(f"{node}/port")
+    tree.set(f"{node}/transport", name)
+    tree.set(f"{node}/nexthop", nexthop or None)
+
+
+def _split_daemon_args(words: list[str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Split ``flags=R user=x argv=/bin/prog -a b`` into attributes and the argv after argv=."""
+    attributes: list[tuple[str, str]] = []
+    for index, word in enumerate(words):
+        key, sep, value = word.partition("=")
+        if key == "argv" and sep:
+            return tuple(attributes), (value, *words[index + 1 :])
+        if sep:
+            attributes.append((key, value))
+        else:
+            attributes.append((word, ""))
+    return tuple(attributes), ()
+
+
+def _unescape_label(label: str) -> str:
+    return label.replace("\\", "")
+
+
+def _quote(value: str) -> str:
+    if "'" in value:
+        return '"' + value + '"'
+    return "'" + value + "'"

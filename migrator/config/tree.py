@@ -1,0 +1,132 @@
+"""One Augeas instance over a private temp root holding a snapshot of a host's files.
+
+Augeas is opened with no automatic lenses and loads only the files it is given, each with its
+lens; every load and save is followed by a check of ``/augeas//error``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+import augeas
+
+from migrator.errors import ConfigParseError
+
+LENS_DIR = Path(__file__).resolve().parent.parent / "lenses"
+
+
+class ConfigTree:
+    """A snapshot's files loaded through their lenses; edits change only the private copy."""
+
+    def __init__(self, host: str, files: Mapping[str, bytes], lenses: Mapping[str, str]) -> None:
+        """Load ``files`` (host path -> content), each through ``lenses[path]``.
+
+        Raises ConfigParseError naming the file and line when a lens cannot read a file.
+        """
+        self.host = host
+        self._dir = Path(tempfile.mkdtemp(prefix="migrator-aug-"))
+        self._paths = sorted(files)
+        for path, content in files.items():
+            local = self._local(path)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content)
+        loadpath = str(LENS_DIR) if LENS_DIR.is_dir() else None
+        flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
+        self._aug = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
+        by_lens: dict[str, list[str]] = {}
+        for path in self._paths:
+            by_lens.setdefault(lenses[path], []).append(path)
+        for index, (lens, paths) in enumerate(sorted(by_lens.items())):
+            node = f"/augeas/load/L{index}"
+            self._aug.set(f"{node}/lens", f"{lens}.lns")
+            for path in paths:
+                self._aug.set(f"{node}/incl[last()+1]", path)
+        self._aug.load()
+        self._check_errors()
+
+    def __enter__(self) -> ConfigTree:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop Augeas and the private root."""
+        self._aug.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    # Paths below are Augeas paths; only modules of this package call these.
+    def get(self, path: str) -> str | None:
+        value: str | None = self._aug.get(path)
+        return value
+
+    def match(self, path: str) -> list[str]:
+        found: list[str] = self._aug.match(path)
+        return found
+
+    def set(self, path: str, value: str | None) -> None:
+        self._aug.set(path, value)
+
+    def remove(self, path: str) -> int:
+        removed: int = self._aug.remove(path)
+        return removed
+
+    def insert(self, path: str, label: str, *, before: bool) -> None:
+        self._aug.insert(path, label, before)
+
+    def one(self, path: str) -> str:
+        """The single node ``path`` matches; ConfigParseError when it matches none or many."""
+        found = self.match(path)
+        if len(found) != 1:
+            raise ConfigParseError(
+                f"expected exactly one node at {path}, found {len(found)}", host=self.host
+            )
+        return found[0]
+
+    def loaded_files(self) -> list[str]:
+        return list(self._paths)
+
+    def file_node(self, host_path: str) -> str:
+        return "/files" + host_path
+
+    def save(self) -> dict[str, bytes]:
+        """Write the edits to the private root; return every file's content after them.
+
+        Raises ConfigParseError when a lens cannot write a changed tree back (put_failed).
+        """
+        try:
+            self._aug.save()
+        except OSError as exc:
+            self._check_errors()
+            raise ConfigParseError(f"augeas save failed: {exc}", host=self.host) from exc
+        self._check_errors()
+        return {path: self._local(path).read_bytes() for path in self._paths}
+
+    def reload(self) -> None:
+        """Re-read every file from the private root (after a save), checking errors again."""
+        self._aug.load()
+        self._check_errors()
+
+    def _local(self, host_path: str) -> Path:
+        return self._dir / host_path.lstrip("/")
+
+    def _check_errors(self) -> None:
+        for err in self.match("/augeas//error"):
+            file_path = err.removeprefix("/augeas/files").rsplit("/error", 1)[0]
+            line = self.get(f"{err}/line")
+            message = self.get(f"{err}/message") or self.get(err) or "parse error"
+            raise ConfigParseError(
+                message,
+                host=self.host,
+                path=file_path if file_path.startswith("/") else None,
+                line=int(line) if line and line.isdigit() else None,
+            )

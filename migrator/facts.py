@@ -1,0 +1,265 @@
+"""What a host is, as far as the switch cares: versions, paths, lmtpd, the userdb's answer.
+
+Command facts come from ONE remote shell script whose sectioned output is parsed by pure
+functions (``parse_script_output``); a directory root (not live) cannot answer them, and
+``Facts.unknown`` says which ones are missing and why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from migrator.errors import FactError
+from migrator.transport.base import Transport
+
+MARK = "==migrator:"
+LMTP_BINARIES = ("/usr/lib/dovecot/lmtp", "/usr/libexec/dovecot/lmtp")
+DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
+
+# $1 is the test recipient (may be empty). Each section starts with a marker line.
+SCRIPT = r"""
+m() { echo "==migrator:$1=="; }
+m postfix_version; postconf -h mail_version 2>/dev/null
+m postconf; postconf -h config_directory queue_directory mail_owner 2>/dev/null
+m mail_owner_group; id -gn "$(postconf -h mail_owner 2>/dev/null)" 2>/dev/null
+m dovecot_version; dovecot --version 2>/dev/null
+m dovecot_config; doveconf -n 2>/dev/null | head -n 1
+m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
+  [ -x "$f" ] && echo "$f"; done
+m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
+  [ -d "$d" ] && find "$d" -type f; done
+m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; echo "rc=$?"; fi
+m end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class UserdbAnswer:
+    """What ``doveadm user RECIPIENT`` said: whether the user exists, and its uid/gid."""
+
+    recipient: str
+    exists: bool
+    uid: str | None = None
+    gid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """A host's facts; a None field is unknown, with the reason in ``unknown``."""
+
+    host: str
+    live: bool
+    postfix_version: str | None
+    dovecot_version: str | None
+    config_directory: str
+    queue_directory: str
+    mail_owner: str
+    mail_owner_group: str | None
+    dovecot_config: str
+    lmtp_binary: str | None
+    lmtp_binary_known: bool
+    dovecot_files: tuple[str, ...]
+    userdb: UserdbAnswer | None
+    unknown: tuple[str, ...] = field(default=())
+
+    @property
+    def main_cf(self) -> str:
+        return f"{self.config_directory.rstrip('/')}/main.cf"
+
+    @property
+    def master_cf(self) -> str:
+        return f"{self.config_directory.rstrip('/')}/master.cf"
+
+    def summary(self) -> dict[str, object]:
+        """The facts a plan records, as plain data."""
+        return {
+            "live": self.live,
+            "postfix_version": self.postfix_version,
+            "dovecot_version": self.dovecot_version,
+            "config_directory": self.config_directory,
+            "queue_directory": self.queue_directory,
+            "mail_owner": self.mail_owner,
+            "mail_owner_group": self.mail_owner_group,
+            "dovecot_config": self.dovecot_config,
+            "lmtp_binary": self.lmtp_binary if self.lmtp_binary_known else "unknown",
+            "userdb": None
+            if self.userdb is None
+            else {
+                "recipient": self.userdb.recipient,
+                "exists": self.userdb.exists,
+                "uid": self.userdb.uid,
+                "gid": self.userdb.gid,
+            },
+            "unknown": list(self.unknown),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FactOverrides:
+    """Live facts supplied from elsewhere (a fixture's expected.yaml) for a directory root."""
+
+    dovecot_version: str | None = None
+    postfix_version: str | None = None
+    lmtp_binary: str | None = None
+    lmtp_binary_known: bool = False
+    userdb: UserdbAnswer | None = None
+
+
+def split_sections(output: str) -> dict[str, list[str]]:
+    """Split the script's output into its sections' lines (pure)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith(MARK) and line.endswith("=="):
+            current = sections.setdefault(line[len(MARK) : -2], [])
+        elif current is not None:
+            current.append(line)
+    if "end" not in sections:
+        raise FactError("fact script output is truncated (no end marker)")
+    return sections
+
+
+def parse_userdb(recipient: str, lines: list[str]) -> UserdbAnswer:
+    """Parse ``doveadm user`` output (a ``field value`` table, then ``rc=N``)."""
+    rc_lines = [line for line in lines if line.startswith("rc=")]
+    rc = int(rc_lines[-1][3:]) if rc_lines else 1
+    fields: dict[str, str] = {}
+    for line in lines:
+        parts = line.split(None, 1)
+        if len(parts) == 2 and not line.startswith("rc="):
+            fields[parts[0]] = parts[1].strip()
+    if rc != 0:
+        if rc == 67 or any("doesn't exist" in line for line in lines):
+            return UserdbAnswer(recipient, exists=False)
+        raise FactError(f"doveadm user {recipient} failed: {' '.join(lines).strip()}")
+    return UserdbAnswer(recipient, exists=True, uid=fields.get("uid"), gid=fields.get("gid"))
+
+
+def parse_dovecot_config_path(lines: list[str]) -> str:
+    """The config file named in ``doveconf -n``'s first line, else Dovecot's default."""
+    for line in lines:
+        found = re.search(r":\s+(/\S+)\s*$", line)
+        if line.startswith("#") and found:
+            return found.group(1)
+    return "/etc/dovecot/dovecot.conf"
+
+
+def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
+    """Turn the fact script's output into Facts (pure; tested on captured strings).
+
+    Raises FactError when Postfix's paths are missing from the output.
+    """
+    sections = split_sections(output)
+    postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
+    if len(postconf) != 3:
+        raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)
+    config_directory, queue_directory, mail_owner = postconf
+    userdb_lines = sections.get("userdb", [])
+    userdb = parse_userdb(recipient, userdb_lines) if recipient and userdb_lines else None
+    unknown = () if userdb else ("userdb answer (no --test-recipient given)",)
+    binaries = [line.strip() for line in sections.get("lmtp_binary", []) if line.strip()]
+    return Facts(
+        host=host,
+        live=True,
+        postfix_version=_first(sections.get("postfix_version", [])),
+        dovecot_version=_first(sections.get("dovecot_version", [])),
+        config_directory=config_directory,
+        queue_directory=queue_directory,
+        mail_owner=mail_owner,
+        mail_owner_group=_first(sections.get("mail_owner_group", [])),
+        dovecot_config=parse_dovecot_config_path(sections.get("dovecot_config", [])),
+        lmtp_binary=binaries[0] if binaries else None,
+        lmtp_binary_known=True,
+        dovecot_files=tuple(sorted({f.strip() for f in sections.get("dovecot_files", []) if f})),
+        userdb=userdb,
+        unknown=unknown,
+    )
+
+
+def directory_facts(
+    host: str,
+    main_params: dict[str, str],
+    dovecot_files: list[str],
+    owner_group: str | None,
+    overrides: FactOverrides | None,
+) -> Facts:
+    """Facts for a directory root: Postfix paths from main.cf with Postfix's defaults."""
+    unknown = []
+    over = overrides or FactOverrides()
+    if over.dovecot_version is None:
+        unknown.append("Dovecot version (not known from a directory)")
+    if not over.lmtp_binary_known:
+        unknown.append("LMTP binary presence (not known from a directory)")
+    if over.userdb is None:
+        unknown.append("userdb answer (not known from a directory)")
+    mail_owner = main_params.get("mail_owner", "postfix")
+    return Facts(
+        host=host,
+        live=False,
+        postfix_version=over.postfix_version,
+        dovecot_version=over.dovecot_version,
+        config_directory=main_params.get("config_directory", "/etc/postfix"),
+        queue_directory=main_params.get("queue_directory", "/var/spool/postfix"),
+        mail_owner=mail_owner,
+        mail_owner_group=owner_group,
+        dovecot_config="/etc/dovecot/dovecot.conf",
+        lmtp_binary=over.lmtp_binary,
+        lmtp_binary_known=over.lmtp_binary_known,
+        dovecot_files=tuple(dovecot_files),
+        userdb=over.userdb,
+        unknown=tuple(unknown),
+    )
+
+
+def read_live_facts(transport: Transport, recipient: str | None) -> Facts:
+    """Run the fact script on a live host (one round trip).
+
+    Raises FactError when the script fails or its output makes no sense.
+    """
+    result = transport.run(["sh", "-c", SCRIPT, "migrator-facts", recipient or ""])
+    if not result.out.strip():
+        raise FactError(f"fact script failed: {result.err.strip()}", host=transport.host)
+    return parse_script_output(transport.host, result.out, recipient)
+
+
+def with_group(facts: Facts, group: str | None) -> Facts:
+    return facts if facts.mail_owner_group else replace(facts, mail_owner_group=group)
+
+
+def _first(lines: list[str]) -> str | None:
+    for line in lines:
+        if line.strip():
+            return line.strip()
+    return None
+
+
+def overrides_from_mapping(data: dict[str, object]) -> FactOverrides:
+    """Build FactOverrides from plain data (a fixture's ``facts:`` section).
+
+    Raises FactError on a malformed userdb entry.
+    """
+    userdb = data.get("userdb")
+    answer = None
+    if isinstance(userdb, dict):
+        try:
+            answer = UserdbAnswer(
+                recipient=str(userdb["recipient"]),
+                exists=bool(userdb.get("exists", True)),
+                uid=None if userdb.get("uid") is None else str(userdb["uid"]),
+                gid=None if userdb.get("gid") is None else str(userdb["gid"]),
+            )
+        except KeyError as exc:
+            raise FactError(f"userdb override lacks {exc}") from exc
+    binary = data.get("lmtp_binary", ...)
+    return FactOverrides(
+        dovecot_version=_opt_str(data.get("dovecot_version")),
+        postfix_version=_opt_str(data.get("postfix_version")),
+        lmtp_binary=None if binary is ... else _opt_str(binary),
+        lmtp_binary_known=binary is not ...,
+        userdb=answer,
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)

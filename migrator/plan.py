@@ -1,0 +1,310 @@
+"""The Plan: what apply will change on one host, and why, as a saved, checkable document.
+
+``build_plan`` reads a host through a transport and never prints; ``plan_from_snapshot`` is
+the pure part (same snapshot in, same plan out). Plans are saved as JSON, mode 0600, under
+``plans/<host>/<plan-id>.json``; ``Plan.load`` refuses a hand-edited plan or another host's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from migrator import __version__
+from migrator.config.edits import apply_edits
+from migrator.config.tree import ConfigTree
+from migrator.errors import FactError, PlanError
+from migrator.facts import FactOverrides, Facts
+from migrator.hostconfig import read_host_config, settings_view
+from migrator.rules import Endpoint, Options, RuleResult, plan_edits
+from migrator.snapshot import Snapshot, read_host, snapshot_lenses
+from migrator.transport.base import Transport
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One file apply will rewrite: where, who owns it, and its content before and after."""
+
+    path: str
+    owner: str
+    group: str
+    mode: str
+    sha256_before: str
+    sha256_after: str
+    content_before: str
+    content_after: str
+    diff: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One semantic change, as shown to the user: what, in which file, and why."""
+
+    file: str
+    summary: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step apply takes, in order. ``action`` names what apply runs; ``args`` its inputs."""
+
+    action: str
+    description: str
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A host's planned LDA -> LMTP switch (empty ``files`` means no changes)."""
+
+    format_version: int
+    plan_id: str
+    host: str
+    created: str
+    migrator_version: str
+    facts: Mapping[str, Any]
+    endpoint: str
+    lda_services: tuple[str, ...]
+    changes: tuple[Change, ...]
+    files: tuple[FileChange, ...]
+    settings_diff: Mapping[str, Any]
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data, with a checksum over everything else."""
+        data = asdict(self)
+        data["checksum"] = _checksum(data)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def save(self, plans_dir: Path) -> Path:
+        """Write the plan to ``plans_dir/<host>/<plan-id>.json`` with mode 0600."""
+        directory = plans_dir / _safe(self.host)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / f"{self.plan_id}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.to_json())
+        os.chmod(path, 0o600)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, host: str | None = None) -> Plan:
+        """Read a saved plan; check its checksum, hashes and (when given) its host.
+
+        Raises PlanError when the file is unreadable, edited by hand, or for another host.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PlanError(f"cannot read plan: {exc}", host=host, path=str(path)) from exc
+        return cls.from_dict(data, host=host, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, host: str | None = None, source: str | None = None) -> Plan:
+        """Validate and rebuild a plan from its JSON data (see ``load``)."""
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+            raise PlanError("not a migrator plan of format version 1", host=host, path=source)
+        recorded = data.pop("checksum", None)
+        if recorded != _checksum(data):
+            raise PlanError("plan was edited by hand (checksum mismatch)", host=host, path=source)
+        if host is not None and data.get("host") != host:
+            raise PlanError(f"plan is for host {data.get('host')!r}", host=host, path=source)
+        try:
+            plan = cls(
+                format_version=data["format_version"],
+                plan_id=data["plan_id"],
+                host=data["host"],
+                created=data["created"],
+                migrator_version=data["migrator_version"],
+                facts=data["facts"],
+                endpoint=data["endpoint"],
+                lda_services=tuple(data["lda_services"]),
+                changes=tuple(Change(**c) for c in data["changes"]),
+                files=tuple(FileChange(**f) for f in data["files"]),
+                settings_diff=data["settings_diff"],
+                steps=tuple(Step(**s) for s in data["steps"]),
+                warnings=tuple(data["warnings"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise PlanError(f"plan is missing a field: {exc}", host=host, path=source) from exc
+        for change in plan.files:
+            if _sha(change.content_after.encode()) != change.sha256_after:
+                raise PlanError("file content does not match its sha256", host=host, path=source)
+        return plan
+
+
+def build_plan(
+    transport: Transport,
+    options: Options,
+    *,
+    overrides: FactOverrides | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Read the host through ``transport`` and plan its switch. Never prints, never writes.
+
+    Raises FactError, TransportError, ConfigParseError, RefusedError, UsageError.
+    """
+    facts, snapshot = read_host(transport, options.test_recipient, overrides)
+    return plan_from_snapshot(facts, snapshot, options, now=now)
+
+
+def plan_from_snapshot(
+    facts: Facts, snapshot: Snapshot, options: Options, *, now: datetime | None = None
+) -> Plan:
+    """The pure part of planning: same facts and snapshot in, same plan out."""
+    for path in (snapshot.main_cf, snapshot.master_cf):
+        if path not in snapshot.files or not snapshot.files[path].exists:
+            raise FactError("Postfix config file not found", host=snapshot.host, path=path)
+    lenses = snapshot_lenses(snapshot)
+    originals = {path: snapshot.content(path) for path in lenses}
+    with ConfigTree(snapshot.host, originals, lenses) as tree:
+        before = read_host_config(tree, snapshot)
+        result = plan_edits(facts, before, options)
+        apply_edits(tree, result.edits)
+        after_contents = tree.save()
+        tree.reload()
+        after = read_host_config(tree, snapshot)
+    files = tuple(
+        _file_change(snapshot, path, originals[path], after_contents[path])
+        for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
+        if after_contents[path] != originals[path]
+    )
+    settings_diff = json.loads(
+        DeepDiff(settings_view(before), settings_view(after), verbose_level=2).to_json()
+    )
+    created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = _sha(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
+    return Plan(
+        format_version=FORMAT_VERSION,
+        plan_id=f"{created.replace('-', '').replace(':', '')}-{digest[:8]}",
+        host=snapshot.host,
+        created=created,
+        migrator_version=__version__,
+        facts=facts.summary(),
+        endpoint=result.endpoint.postfix,
+        lda_services=result.lda_services,
+        changes=tuple(Change(e.file, e.describe(), e.reason) for e in result.edits),
+        files=files,
+        settings_diff=settings_diff,
+        steps=tuple(_steps(files, result, facts, options)) if files else (),
+        warnings=result.warnings,
+    )
+
+
+def _steps(
+    files: tuple[FileChange, ...], result: RuleResult, facts: Facts, options: Options
+) -> list[Step]:
+    steps = [
+        Step(
+            "write_file",
+            f"write {f.path} (keeping owner {f.owner}:{f.group}, mode {f.mode})",
+            {"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after},
+        )
+        for f in files
+    ]
+    steps.append(Step("validate_postfix", "postfix check", {"argv": "postfix check"}))
+    steps.append(Step("validate_dovecot", "doveconf -n", {"argv": "doveconf -n"}))
+    steps.extend(Step("postmap", f"postmap {spec}", {"map": spec}) for spec in result.postmaps)
+    steps.append(Step("reload_dovecot", "reload Dovecot", {"argv": "doveadm reload"}))
+    steps.append(_wait_step(result.endpoint, facts))
+    recipient = options.test_recipient or ""
+    steps.append(
+        Step(
+            "probe_lmtp",
+            "LHLO, MAIL FROM, RCPT TO the test recipient: expect 250 before Postfix switches",
+            {"endpoint": result.endpoint.postfix, "recipient": recipient},
+        )
+    )
+    steps.append(Step("reload_postfix", "reload Postfix (not restart)", {"argv": "postfix reload"}))
+    steps.append(
+        Step(
+            "test_delivery",
+            "send a test message through Postfix, find it over LMTP in the mailbox, remove it",
+            {"recipient": recipient},
+        )
+    )
+    return steps
+
+
+def _wait_step(endpoint: Endpoint, facts: Facts) -> Step:
+    if endpoint.socket_path is not None:
+        owner = facts.mail_owner
+        return Step(
+            "wait_socket",
+            f"wait for {endpoint.socket_path} owned by {owner}, mode 0600",
+            {
+                "path": endpoint.socket_path,
+                "owner": owner,
+                "group": facts.mail_owner_group or owner,
+                "mode": "0600",
+            },
+        )
+    return Step(
+        "wait_port",
+        f"wait for LMTP on {endpoint.address}:{endpoint.port}",
+        {"address": endpoint.address or "", "port": endpoint.port or ""},
+    )
+
+
+def _file_change(snapshot: Snapshot, path: str, before: bytes, after: bytes) -> FileChange:
+    data = snapshot.files[path]
+    before_text = before.decode("utf-8", "surrogateescape")
+    after_text = after.decode("utf-8", "surrogateescape")
+    diff = "".join(
+        difflib.unified_diff(
+            before_text.splitlines(keepends=True),
+            after_text.splitlines(keepends=True),
+            fromfile=f"a{path}",
+            tofile=f"b{path}",
+        )
+    )
+    return FileChange(
+        path=path,
+        owner=data.owner,
+        group=data.group,
+        mode=f"{data.mode:04o}",
+        sha256_before=_sha(before),
+        sha256_after=_sha(after),
+        content_before=before_text,
+        content_after=after_text,
+        diff=diff,
+    )
+
+
+def _file_order(snapshot: Snapshot, path: str) -> tuple[int, int]:
+    order = [snapshot.main_cf, snapshot.master_cf, *(p for _, p in snapshot.map_files)]
+    if path in order:
+        return (0, order.index(path))
+    return (1, snapshot.dovecot_files.index(path) if path in snapshot.dovecot_files else 0)
+
+
+def _checksum(data: Mapping[str, Any]) -> str:
+    return _sha(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _safe(host: str) -> str:
+    return host.replace("/", "_").replace("..", "_") or "_"

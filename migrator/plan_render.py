@@ -1,0 +1,54 @@
+"""Showing a Plan to a person: a short summary of what changes and why, then the diffs.
+
+The console is handed in (a terminal gets colour, a pipe or a test gets plain text).
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from rich.console import Console
+from rich.text import Text
+
+from migrator.plan import Plan
+
+_DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+
+
+def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) -> None:
+    """Print the plan's summary, warnings and unified diffs."""
+    if not plan.has_changes:
+        console.print(f"[bold]{plan.host}[/bold]: no changes (already delivers over LMTP)")
+        _warnings(plan, console)
+        return
+    services = ", ".join(plan.lda_services) or "mailbox_command"
+    console.print(
+        f"[bold]{plan.host}[/bold]: switch delivery from Dovecot LDA ({services}) "
+        f"to LMTP ({plan.endpoint})"
+    )
+    for file, changes in groupby(plan.changes, key=lambda c: c.file):
+        console.print(Text(f"  {file}", style="bold"))
+        for change in changes:
+            what = change.summary.removeprefix(f"{file}: ")
+            console.print(Text(f"    {what}"))
+            console.print(Text(f"      why: {change.reason}", style="dim"))
+    _warnings(plan, console)
+    console.print()
+    for file in plan.files:
+        for line in file.diff.splitlines():
+            console.print(Text(line, style=_style(line)), soft_wrap=True)
+        console.print()
+    if saved_to:
+        console.print(f"plan {plan.plan_id} saved to {saved_to}")
+
+
+def _warnings(plan: Plan, console: Console) -> None:
+    for warning in plan.warnings:
+        console.print(Text(f"  note: {warning}", style="yellow"))
+
+
+def _style(line: str) -> str:
+    for prefix, style in _DIFF_STYLES:
+        if line.startswith(prefix):
+            return style
+    return ""

@@ -1,0 +1,182 @@
+"""Reading a host's files: main.cf, master.cf, transport maps and Dovecot's include graph.
+
+At most three ``read_files`` round trips (plus one fact script on a live host): the known
+files and every file under Dovecot's config directories, then whatever the include graph or
+main.cf names outside them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from migrator.config import postfix
+from migrator.config.dovecot import LENS as DOVECOT_LENS
+from migrator.config.dovecot import expand_include, includes
+from migrator.config.tree import ConfigTree
+from migrator.facts import (
+    DOVECOT_DIRS,
+    FactOverrides,
+    Facts,
+    directory_facts,
+    read_live_facts,
+    with_group,
+)
+from migrator.transport.base import FileData, Transport
+
+HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
+
+
+@runtime_checkable
+class FileLister(Protocol):
+    """A transport that can list a directory without running commands (a directory root)."""
+
+    def list_files(self, directory: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The files planning reads, as they are on the host, and which role each plays."""
+
+    host: str
+    files: Mapping[str, FileData]
+    main_cf: str
+    master_cf: str
+    dovecot_root: str
+    dovecot_files: tuple[str, ...]
+    dovecot_listing: tuple[str, ...]
+    map_files: tuple[tuple[str, str], ...]
+    """(map spec as written in main.cf, source file path) for every transport map read."""
+
+    def content(self, path: str) -> bytes:
+        data = self.files[path].content
+        assert data is not None, path
+        return data
+
+
+def read_host(
+    transport: Transport, recipient: str | None, overrides: FactOverrides | None = None
+) -> tuple[Facts, Snapshot]:
+    """Read a host's facts and config snapshot without changing anything on it.
+
+    Raises FactError, TransportError or ConfigParseError (naming file and line).
+    """
+    live_facts = read_live_facts(transport, recipient) if transport.live else None
+    if live_facts is not None:
+        listing = list(live_facts.dovecot_files)
+        main_cf, master_cf = live_facts.main_cf, live_facts.master_cf
+        dovecot_root = live_facts.dovecot_config
+    else:
+        lister = transport if isinstance(transport, FileLister) else None
+        listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
+        main_cf, master_cf = "/etc/postfix/main.cf", "/etc/postfix/master.cf"
+        dovecot_root = "/etc/dovecot/dovecot.conf"
+    first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *listing]
+    files = dict(transport.read_files(list(dict.fromkeys(first))))
+    with ConfigTree(transport.host, _present(files, [main_cf]), _lenses([main_cf], [])) as tree:
+        params = postfix.main_params(tree, main_cf)
+    group = _primary_group(files, params.get("mail_owner", "postfix"))
+    if live_facts is not None:
+        facts = with_group(live_facts, group)
+    else:
+        facts = directory_facts(transport.host, params, listing, group, overrides)
+    maps = transport_map_sources(params.get("transport_maps", ""))
+    missing = [path for _, path in maps if path not in files]
+    if missing:
+        files.update(transport.read_files(missing))
+    dovecot_files = _include_graph(transport, files, dovecot_root, listing)
+    snapshot = Snapshot(
+        host=transport.host,
+        files=files,
+        main_cf=main_cf,
+        master_cf=master_cf,
+        dovecot_root=dovecot_root,
+        dovecot_files=tuple(dovecot_files),
+        dovecot_listing=tuple(listing),
+        map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
+    )
+    return facts, snapshot
+
+
+def transport_map_sources(value: str) -> list[tuple[str, str]]:
+    """The source files of hashed transport maps named in a ``transport_maps`` value."""
+    found = []
+    for spec in value.replace(",", " ").split():
+        kind, sep, path = spec.partition(":")
+        if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
+            found.append((spec, path))
+    return found
+
+
+def snapshot_lenses(snapshot: Snapshot) -> dict[str, str]:
+    """The lens for every file planning loads into Augeas."""
+    return _lenses(
+        [snapshot.main_cf, snapshot.master_cf],
+        list(snapshot.dovecot_files),
+        [path for _, path in snapshot.map_files],
+    )
+
+
+def _include_graph(
+    transport: Transport, files: dict[str, FileData], root: str, listing: list[str]
+) -> list[str]:
+    """Every Dovecot file reachable from root, reading any not yet read (in batches)."""
+    reachable = [root] if files.get(root, FileData(root, None)).exists else []
+    seen = set(reachable)
+    frontier = list(reachable)
+    while frontier:
+        present = _present(files, frontier)
+        lenses = {path: DOVECOT_LENS for path in present}
+        with ConfigTree(transport.host, present, lenses) as tree:
+            targets = [t for path in present for t, _ in includes(tree, path)]
+        wanted = [f for t in targets for f in expand_include(t, listing) if f not in seen]
+        unread = [f for f in wanted if f not in files]
+        if unread:
+            files.update(transport.read_files(unread))
+        frontier = [f for f in dict.fromkeys(wanted) if files[f].exists]
+        seen.update(frontier)
+        reachable.extend(frontier)
+    return reachable
+
+
+def _present(files: Mapping[str, FileData], paths: list[str]) -> dict[str, bytes]:
+    out = {}
+    for path in paths:
+        content = files[path].content if path in files else None
+        if content is not None:
+            out[path] = content
+    return out
+
+
+def _lenses(
+    postfix_files: list[str], dovecot: list[str], maps: list[str] | None = None
+) -> dict[str, str]:
+    lenses = {}
+    for path in postfix_files:
+        lenses[path] = (
+            postfix.MASTER_LENS if posixpath.basename(path) == "master.cf" else postfix.MAIN_LENS
+        )
+    for path in dovecot:
+        lenses[path] = DOVECOT_LENS
+    for path in maps or []:
+        lenses[path] = postfix.TRANSPORT_LENS
+    return lenses
+
+
+def _primary_group(files: Mapping[str, FileData], user: str) -> str | None:
+    passwd = files.get("/etc/passwd")
+    group = files.get("/etc/group")
+    if passwd is None or group is None or passwd.content is None or group.content is None:
+        return None
+    gid = None
+    for line in passwd.content.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) > 3 and fields[0] == user:
+            gid = fields[3]
+    for line in group.content.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[2] == gid:
+            return fields[0]
+    return None

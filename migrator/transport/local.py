@@ -1,0 +1,111 @@
+"""A directory laid out like a host's root, used as the host (``migrator plan --root DIR``).
+
+Nothing here is live: host paths map under ``root``; ``run`` runs on this machine and is meant
+only for tools that take a directory argument (``postconf -c DIR``), never to ask about the host.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from migrator.errors import TransportError
+from migrator.transport.base import FileData, RunResult
+
+
+class LocalTransport:
+    """A host whose files live under ``root``; commands run on this machine."""
+
+    def __init__(self, root: Path, host: str | None = None) -> None:
+        self.root = root.resolve()
+        self._host = host or self.root.name
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def live(self) -> bool:
+        return False
+
+    def local_path(self, path: str) -> Path:
+        """Map an absolute host path to its place under root; refuse relative paths."""
+        if not path.startswith("/"):
+            raise TransportError(f"not an absolute path: {path}", host=self.host, path=path)
+        return self.root / path.lstrip("/")
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        try:
+            proc = subprocess.run(
+                list(argv), input=stdin, capture_output=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise TransportError(f"cannot run {argv[0]}: {exc}", host=self.host) from exc
+        return RunResult(self.host, tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
+        return {path: self._read(path) for path in paths}
+
+    def list_files(self, directory: str) -> list[str]:
+        """Host paths of the regular files beneath ``directory`` (recursive, sorted)."""
+        local = self.local_path(directory)
+        if not local.is_dir():
+            return []
+        prefix = directory.rstrip("/")
+        return sorted(
+            f"{prefix}/{p.relative_to(local).as_posix()}" for p in local.rglob("*") if p.is_file()
+        )
+
+    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
+        target = self.local_path(path)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise TransportError(f"cannot write: {exc}", host=self.host, path=path) from exc
+
+    def close(self) -> None:
+        return None
+
+    def _read(self, path: str) -> FileData:
+        local = self.local_path(path)
+        try:
+            content = local.read_bytes()
+            info = local.stat()
+        except FileNotFoundError:
+            return FileData(path, None)
+        except (IsADirectoryError, NotADirectoryError):
+            return FileData(path, None)
+        except OSError as exc:
+            raise TransportError(f"cannot read: {exc}", host=self.host, path=path) from exc
+        return FileData(
+            path, content, _user(info.st_uid), _group(info.st_gid), info.st_mode & 0o7777
+        )
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)

@@ -1,0 +1,57 @@
+"""Fixture hosts (fixtures/hosts/<shape>/) for tests: load, plan, write out, validate."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.facts import overrides_from_mapping
+from migrator.plan import Plan, build_plan
+from migrator.rules import Options
+from migrator.transport.local import LocalTransport
+
+HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"
+FIXED_NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FixtureHost:
+    name: str
+    root: Path
+    spec: dict[str, Any]
+
+    def options(self) -> Options:
+        return Options(**self.spec.get("options", {}))
+
+    def plan(self, root: Path | None = None) -> Plan:
+        overrides = overrides_from_mapping(self.spec.get("facts", {}))
+        transport = LocalTransport(root or self.root, self.name)
+        return build_plan(transport, self.options(), overrides=overrides, now=FIXED_NOW)
+
+
+def fixture_hosts() -> list[FixtureHost]:
+    return [
+        FixtureHost(d.name, d, yaml.safe_load((d / "expected.yaml").read_text()))
+        for d in sorted(HOSTS.iterdir())
+        if (d / "expected.yaml").is_file()
+    ]
+
+
+def write_out(host: FixtureHost, plan: Plan, target: Path) -> Path:
+    """A copy of the fixture with the plan's files written: the host as apply would leave it."""
+    shutil.copytree(host.root, target)
+    for change in plan.files:
+        (target / change.path.lstrip("/")).write_text(change.content_after)
+    return target
+
+
+def run(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)} failed: {done.stderr}"
+    return done.stdout

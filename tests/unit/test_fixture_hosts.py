@@ -1,0 +1,67 @@
+"""Every fixture host planned end to end: expected outcome, real postconf/doveconf, idempotence.
+
+A new case is a new directory under fixtures/hosts/ with an expected.yaml; no code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator.errors import MigratorError
+from migrator.plan import Plan
+from tests.unit.hosts import FixtureHost, fixture_hosts, run, write_out
+
+HOSTS = fixture_hosts()
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("postconf") and shutil.which("doveconf")), reason="needs postconf, doveconf"
+)
+
+
+@pytest.mark.parametrize("host", HOSTS, ids=[h.name for h in HOSTS])
+def test_fixture_host(host: FixtureHost, tmp_path: Path) -> None:
+    refused = host.spec.get("refused")
+    if refused:
+        with pytest.raises(MigratorError) as caught:
+            host.plan()
+        assert refused["message"] in str(caught.value)
+        if "path" in refused:
+            assert caught.value.path == refused["path"]
+        if "line" in refused:
+            assert caught.value.line == refused["line"]
+        return
+    plan = host.plan()
+    expect = host.spec.get("expect", {})
+    assert plan.has_changes == expect.get("changes", True)
+    assert [s["map"] for s in _steps(plan, "postmap")] == expect.get("postmap", [])
+    after = write_out(host, plan, tmp_path / "host")
+    _check_real_configs(after, expect)
+    again = host.plan(after)
+    assert not again.has_changes, [c.summary for c in again.changes]
+
+
+def _steps(plan: Plan, action: str) -> list[dict[str, str]]:
+    return [dict(s.args) for s in plan.steps if s.action == action]
+
+
+def _check_real_configs(root: Path, expect: dict[str, Any]) -> None:
+    postfix_dir = str(root / "etc/postfix")
+    run(["postconf", "-c", postfix_dir, "-n"])
+    masters = run(["postconf", "-c", postfix_dir, "-M"])
+    for name, value in expect.get("postfix", {}).items():
+        assert run(["postconf", "-c", postfix_dir, "-h", name]).strip() == value, name
+    for name in expect.get("postfix_absent", []):
+        assert name not in run(["postconf", "-c", postfix_dir, "-n"]).split(" =")
+    for service in expect.get("master_services", []):
+        assert any(line.split()[:1] == [service] for line in masters.splitlines()), service
+    conf = str(root / "etc/dovecot/dovecot.conf")
+    shown = run(["doveconf", "-c", conf, "-n"])
+    for fragment in expect.get("doveconf_contains", []):
+        assert fragment in shown
+    for filter_, settings in expect.get("dovecot", {}).items():
+        argv = ["doveconf", "-c", conf] + (["-f", filter_] if filter_ else [])
+        for key, value in settings.items():
+            assert run([*argv, "-h", key]).strip() == value, f"{filter_} {key}"
