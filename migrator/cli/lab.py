@@ -88,7 +88,7 @@ def send(host: str, recipients: tuple[str, ...], list_id: str | None, lab_name: 
     found_lab, found_host = find_host(host, lab_name)
     to = list(recipients) or [f"alice@{_domain(found_lab)}"]
     sent = mail.send(found_host, to, list_id=list_id)
-    for delivery in mail.wait_delivered(found_lab, found_host, sent, len(to)):
+    for delivery in mail.wait_delivered(found_lab, found_host, sent):
         via = f" (for {delivery.original})" if delivery.original else ""
         click.echo(
             f"{host}: {sent.queue_id} to {delivery.recipient}{via}: "

@@ -93,15 +93,15 @@ def deliveries(log: str, queue_id: str) -> list[Delivery]:
     return found
 
 
-def wait_delivered(
-    lab: Lab, host: LabHost, sent: Sent, recipients: int, timeout: float = 20.0
-) -> list[Delivery]:
-    """Wait until Postfix logged an outcome for each recipient; raises LabError on timeout."""
+def wait_delivered(lab: Lab, host: LabHost, sent: Sent, timeout: float = 20.0) -> list[Delivery]:
+    """Wait until Postfix is done with the message (qmgr logged it removed) and return each
+    recipient's outcome. Raises LabError on timeout."""
     deadline = time.monotonic() + timeout
+    done = f" {sent.queue_id}: removed"
     while True:
-        found = deliveries(postfix_log(lab, host), sent.queue_id)
-        if len(found) >= recipients:
-            return found
+        log = postfix_log(lab, host)
+        if done in log:
+            return deliveries(log, sent.queue_id)
         if time.monotonic() > deadline:
             waited = f"not delivered after {timeout}s"
             raise LabError(f"message {sent.queue_id} {waited}", host=host.name)
