@@ -1,1 +1,33 @@
-"""Transports: how migrator reaches a host."""
+"""Transports: how migrator reaches a host. ``connect`` picks the implementation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.transport.base import FileData, RunResult, Transport
+
+__all__ = ["FileData", "RunResult", "Transport", "connect"]
+
+
+def connect(
+    host: str,
+    *,
+    ssh_config: Path | None = None,
+    accept_new_host_key: bool = False,
+    root: Path | None = None,
+    user: str | None = None,
+) -> Transport:
+    """The transport for HOST: a directory root when ROOT is given, else SSH.
+
+    No network I/O happens here: the SSH connection is made on first use. Raises UsageError
+    when the OpenSSH config cannot be read or resolved.
+    """
+    if root is not None:
+        from migrator.transport.local import LocalTransport
+
+        return LocalTransport(root, host or None)
+    from migrator.transport.ssh import SSHTransport
+    from migrator.transport.ssh_config import resolve_host
+
+    spec = resolve_host(host, config=ssh_config, user=user)
+    return SSHTransport(spec, accept_new_host_key=accept_new_host_key)

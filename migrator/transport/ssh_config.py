@@ -306,7 +306,7 @@ def _match_host(target: str, patterns: list[str]) -> bool:
     matched = False
     for pattern in patterns:
         negated = pattern.startswith("!")
-        if _glob(target, pattern.removeprefix("!")):
+        if glob_match(target, pattern.removeprefix("!")):
             if negated:
                 return False
             matched = True
@@ -355,14 +355,14 @@ def _pattern_list(value: str, patterns: str) -> bool:
     matched = False
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
-        if _glob(value, pattern.removeprefix("!")):
+        if glob_match(value, pattern.removeprefix("!")):
             if negated:
                 return False
             matched = True
     return matched
 
 
-def _glob(value: str, pattern: str) -> bool:
+def glob_match(value: str, pattern: str) -> bool:
     """OpenSSH's match_pattern: only ``*`` and ``?`` are special."""
     regex = "".join(
         ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern

@@ -1,0 +1,382 @@
+"""SSHTransport: a host reached over SSH with paramiko, the way the user's ``ssh`` reaches it.
+
+Connection settings come from the OpenSSH client config (``ssh_config.HostSpec``), host keys
+from known_hosts (``known_hosts.KnownHosts``, strict unless told otherwise). Every operation
+is one remote command, so one round trip: ``read_files`` streams all files from one small
+POSIX sh script, ``write_atomic`` sends the content on stdin to another. A non-root login runs
+each command through ``sudo -n``. The client is made on first use and made again, once, when
+the connection died in between; a command that was already sent is never re-run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import select
+import shlex
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from migrator.errors import HostKeyError, TransportError
+from migrator.transport.base import FileData, RunResult
+from migrator.transport.known_hosts import KnownHosts
+from migrator.transport.ssh_config import HostSpec
+
+_CHUNK = 65536
+_SUDO_REFUSED = re.compile(
+    rb"^sudo: (a password is required|a terminal is required|sorry, you must have a tty"
+    rb"|.*is not in the sudoers file|.*is not allowed to execute)",
+    re.MULTILINE,
+)
+
+# One record per path argument, in order: "F mode owner group" + base64 lines + ".";
+# "M" missing; "N" exists but is not a regular file; "E" unreadable. base64 framing keeps
+# the stream in step even when a file changes while it is read.
+READ_SCRIPT = """\
+for p do
+  if [ -f "$p" ]; then
+    if s=$(stat -L -c '%a %U %G' -- "$p") && b=$(base64 < "$p"); then
+      printf 'F %s\\n%s\\n.\\n' "$s" "$b"
+    else
+      printf 'E\\n'
+    fi
+  elif [ -e "$p" ] || [ -L "$p" ]; then
+    printf 'N\\n'
+  else
+    printf 'M\\n'
+  fi
+done
+"""
+
+# $1 path, $2 owner, $3 group, $4 octal mode; content on stdin. The temp file sits in the
+# target's directory so the rename is atomic; it is removed on any failure.
+WRITE_SCRIPT = """\
+set -e
+p=$1
+if [ -d "$p" ]; then echo "$p is a directory" >&2; exit 1; fi
+t=$(mktemp "$(dirname -- "$p")/.$(basename -- "$p").migrator.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+cat > "$t"
+chown -- "$2:$3" "$t"
+chmod -- "$4" "$t"
+mv -f -- "$t" "$p"
+trap - EXIT
+"""
+
+
+@dataclass(slots=True)
+class _Connection:
+    """The client for the host and everything it rides on (jump clients, proxy commands)."""
+
+    client: paramiko.SSHClient
+    stack: list[Any] = field(default_factory=list)
+
+    def active(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def close(self) -> None:
+        for item in reversed([*self.stack, self.client]):
+            item.close()
+
+
+class SSHTransport:
+    """A host over SSH. Library exceptions stop here and become TransportError."""
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        *,
+        accept_new_host_key: bool = False,
+        sudo: bool | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self.spec = spec
+        self.accept_new_host_key = accept_new_host_key
+        self.sudo = spec.user != "root" if sudo is None else sudo
+        self.connect_timeout = connect_timeout or spec.connect_timeout or 15.0
+        self.round_trips = 0
+        self.connections = 0
+        self._connection: _Connection | None = None
+
+    @property
+    def host(self) -> str:
+        return self.spec.name
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run ARGV on the host (quoted with shlex.join). Never raises on rc != 0.
+
+        Raises TransportError when the host cannot be reached, sudo refuses, or the command
+        does not finish within TIMEOUT seconds.
+        """
+        rc, out, err = self._exec(list(argv), stdin, timeout)
+        return RunResult(host=self.host, argv=tuple(argv), rc=rc, stdout=out, stderr=err)
+
+    def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
+        """Read PATHS in one round trip; a missing file comes back with content None.
+
+        Anything that is not a regular file (a directory, a socket) reads as missing.
+        Raises TransportError for a file that exists but cannot be read.
+        """
+        paths = list(dict.fromkeys(paths))
+        if not paths:
+            return {}
+        for path in paths:
+            _require_absolute(self.host, path)
+        rc, out, err = self._exec(["sh", "-c", READ_SCRIPT, "sh", *paths], None, None)
+        if rc != 0:
+            raise TransportError(f"reading files failed: {_last_line(err)}", host=self.host)
+        return _parse_stream(self.host, paths, out)
+
+    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
+        """Write PATH via a temp file in its directory, chown, chmod, rename: one round trip.
+
+        Raises TransportError (naming the path) when any step fails; PATH is then unchanged.
+        """
+        _require_absolute(self.host, path)
+        argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
+        rc, _, err = self._exec(argv, content, None)
+        if rc != 0:
+            raise TransportError(f"cannot write: {_last_line(err)}", host=self.host, path=path)
+
+    def close(self) -> None:
+        """Close the connection and every hop under it."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def wrap(self, argv: Sequence[str]) -> str:
+        """The command line sent to the host for ARGV (``sudo -n --`` for a non-root login)."""
+        prefix = ["sudo", "-n", "--"] if self.sudo else []
+        return shlex.join([*prefix, *argv])
+
+    def _exec(
+        self, argv: list[str], stdin: bytes | None, timeout: float | None
+    ) -> tuple[int, bytes, bytes]:
+        channel = self._open_channel()
+        self.round_trips += 1
+        try:
+            channel.exec_command(self.wrap(argv))
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            rc, out, err = _collect(channel, timeout)
+        except TimeoutError as exc:
+            raise TransportError(f"{argv[0]}: {exc}", host=self.host) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            # The command may have run: it is never sent again.
+            raise TransportError(
+                f"connection lost while running {argv[0]}: {exc}", host=self.host
+            ) from exc
+        finally:
+            channel.close()
+        if self.sudo:
+            self._check_sudo(rc, err)
+        return rc, out, err
+
+    def _check_sudo(self, rc: int, err: bytes) -> None:
+        refused = _SUDO_REFUSED.search(err)
+        if rc == 1 and refused:
+            raise TransportError(
+                f"sudo -n refused for user {self.spec.user} ({refused.group(1).decode()}): "
+                "migrator needs passwordless sudo (NOPASSWD) for a non-root login",
+                host=self.host,
+            )
+        if rc == 127 and b"sudo" in err and b"not found" in err:
+            raise TransportError(
+                f"user {self.spec.user} is not root and sudo is not installed", host=self.host
+            )
+
+    def _open_channel(self) -> paramiko.Channel:
+        for attempt in (1, 2):
+            fresh = self._connection is None or not self._connection.active()
+            if fresh:
+                self.close()
+                self._connection = self._connect()
+            assert self._connection is not None
+            transport = self._connection.client.get_transport()
+            try:
+                if transport is None:
+                    raise paramiko.SSHException("no transport")
+                return transport.open_session(timeout=self.connect_timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self.close()
+                if fresh or attempt == 2:
+                    raise TransportError(f"cannot open a session: {exc}", host=self.host) from exc
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> _Connection:
+        stack: list[Any] = []
+        try:
+            client = _open_client(self.spec, self.accept_new_host_key, self.connect_timeout, stack)
+        except BaseException:
+            for item in reversed(stack):
+                item.close()
+            raise
+        self.connections += 1
+        return _Connection(client, stack)
+
+
+def _open_client(
+    spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any]
+) -> paramiko.SSHClient:
+    """Connect to SPEC through its jump host or proxy command; push what to close on STACK."""
+    sock: Any = None
+    where = f"{spec.user}@{spec.hostname}:{spec.port}"
+    try:
+        if spec.jump is not None:
+            hop = _open_client(spec.jump, accept_new, timeout, stack)
+            stack.append(hop)
+            hop_transport = hop.get_transport()
+            assert hop_transport is not None
+            sock = hop_transport.open_channel(
+                "direct-tcpip", (spec.hostname, spec.port), ("127.0.0.1", 0), timeout=timeout
+            )
+        elif spec.proxy_command:
+            # OpenSSH runs ProxyCommand through the shell; paramiko would shlex-split it.
+            sock = paramiko.ProxyCommand(
+                shlex.join(["/bin/sh", "-c", "exec " + spec.proxy_command])
+            )
+            stack.append(sock)
+        known = KnownHosts(spec, accept_new=accept_new)
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(_VerifyPolicy(known))
+        client.connect(
+            spec.hostname,
+            port=spec.port,
+            username=spec.user,
+            key_filename=[p for p in spec.identity_files if Path(p).is_file()],  # type: ignore[arg-type]
+            allow_agent=not spec.identities_only,
+            look_for_keys=False,
+            sock=sock,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            transport_factory=_transport_factory(known),
+        )
+        return client
+    except HostKeyError:
+        raise
+    except paramiko.AuthenticationException as exc:
+        raise TransportError(f"authentication failed for {where}: {exc}", host=spec.name) from exc
+    except socket.gaierror as exc:
+        raise TransportError(
+            f"cannot resolve {spec.hostname}: {exc.strerror}", host=spec.name
+        ) from exc
+    except TimeoutError as exc:
+        raise TransportError(f"timed out connecting to {where}", host=spec.name) from exc
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        raise TransportError(
+            f"cannot connect to {where}: connection refused", host=spec.name
+        ) from exc
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise TransportError(
+            f"cannot connect to {where}: {exc or type(exc).__name__}", host=spec.name
+        ) from exc
+
+
+class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
+    """Every server key goes through KnownHosts: no host keys are loaded into paramiko."""
+
+    def __init__(self, known: KnownHosts) -> None:
+        self.known = known
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        self.known.verify(key)
+
+
+def _transport_factory(known: KnownHosts) -> Any:
+    def make(sock: Any, disabled_algorithms: Any = None) -> paramiko.Transport:
+        transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+        options = transport.get_security_options()
+        options.key_types = known.preferred_algorithms(tuple(options.key_types))
+        return transport
+
+    return make
+
+
+def _collect(channel: paramiko.Channel, timeout: float | None) -> tuple[int, bytes, bytes]:
+    """Drain stdout and stderr until EOF and the exit status; raise TimeoutError past TIMEOUT."""
+    out: list[bytes] = []
+    err: list[bytes] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def drain() -> None:
+        while channel.recv_ready():
+            out.append(channel.recv(_CHUNK))
+        while channel.recv_stderr_ready():
+            err.append(channel.recv_stderr(_CHUNK))
+
+    def remaining() -> float:
+        if deadline is None:
+            return 1.0
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"did not finish within {timeout:g} s")
+        return min(left, 1.0)
+
+    while not channel.eof_received:
+        if channel.closed:
+            raise EOFError("channel closed before the command finished")
+        select.select([channel], [], [], remaining())
+        drain()
+    drain()
+    while not channel.status_event.wait(remaining()):
+        if channel.closed:
+            break
+    # No exit status (killed by a signal): -1, as paramiko reports it.
+    return channel.exit_status, b"".join(out), b"".join(err)
+
+
+def _parse_stream(host: str, paths: list[str], stream: bytes) -> dict[str, FileData]:
+    lines = iter(stream.split(b"\n"))
+    result: dict[str, FileData] = {}
+    try:
+        for path in paths:
+            tag, _, rest = next(lines).partition(b" ")
+            if tag in (b"M", b"N"):
+                # Like a directory root: what is not a regular file reads as missing.
+                result[path] = FileData(path=path, content=None)
+                continue
+            if tag != b"F":
+                raise TransportError("cannot be read", host=host, path=path)
+            mode, owner, group = rest.decode().split(" ")
+            encoded = []
+            for line in lines:
+                if line == b".":
+                    break
+                encoded.append(line)
+            content = base64.b64decode(b"".join(encoded), validate=True)
+            result[path] = FileData(path, content, owner, group, int(mode, 8))
+    except (StopIteration, ValueError, binascii.Error) as exc:
+        raise TransportError(f"garbled file stream from host: {exc!r}", host=host) from exc
+    return result
+
+
+def _require_absolute(host: str, path: str) -> None:
+    if not path.startswith("/"):
+        raise TransportError("paths on a host must be absolute", host=host, path=path)
+
+
+def _last_line(err: bytes) -> str:
+    text = err.decode("utf-8", "replace").strip()
+    return text.splitlines()[-1] if text else "no error output"
