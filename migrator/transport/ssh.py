@@ -343,7 +343,10 @@ def _collect(channel: paramiko.Channel, timeout: float | None) -> tuple[int, byt
     while not channel.status_event.wait(remaining()):
         if channel.closed:
             break
-    # No exit status (killed by a signal): -1, as paramiko reports it.
+    transport = channel.get_transport()
+    if channel.exit_status == -1 and not (transport and transport.is_active()):
+        raise EOFError("connection closed before the exit status came")
+    # No exit status on a live connection: killed by a signal; -1, as paramiko reports it.
     return channel.exit_status, b"".join(out), b"".join(err)
 
 
@@ -357,8 +360,10 @@ def _parse_stream(host: str, paths: list[str], stream: bytes) -> dict[str, FileD
                 # Like a directory root: what is not a regular file reads as missing.
                 result[path] = FileData(path=path, content=None)
                 continue
-            if tag != b"F":
+            if tag == b"E":
                 raise TransportError("cannot be read", host=host, path=path)
+            if tag != b"F":
+                raise ValueError(f"unexpected record {tag!r} for {path}")
             mode, owner, group = rest.decode().split(" ")
             encoded = []
             for line in lines:

@@ -249,3 +249,24 @@ def test_spec_is_resolved_without_connecting(sshd: Sshd) -> None:
     spec = resolve_host("target", config=sshd.ssh_config)
     made = SSHTransport(spec)
     assert made.round_trips == 0 and made.connections == 0 and made.live
+
+
+def test_connection_lost_mid_command_is_not_rerun(sshd: Sshd, tmp_path: Path) -> None:
+    sshd.trust()
+    made = connect("target", ssh_config=sshd.ssh_config)
+    assert isinstance(made, SSHTransport)
+    counter = tmp_path / "runs"
+    # The command kills its own sshd session process: the connection drops while it runs.
+    script = f"echo run >> {counter}; kill -TERM $PPID; sleep 2"
+    with pytest.raises(TransportError, match="connection lost while running sh"):
+        made.run(["sh", "-c", script])
+    assert counter.read_text() == "run\n"
+    assert made.run(["true"]).ok and made.connections == 2
+    assert counter.read_text() == "run\n"
+    made.close()
+
+
+def test_command_killed_by_a_signal_has_rc_minus_one(transport: SSHTransport) -> None:
+    result = transport.run(["sh", "-c", "kill -KILL $$"])
+    assert result.rc == -1 and not result.ok
+    assert transport.run(["true"]).ok

@@ -1,0 +1,85 @@
+"""What SSHTransport sends, checked without a network: sudo wrapping, the remote scripts."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import TransportError
+from migrator.transport.ssh import READ_SCRIPT, WRITE_SCRIPT, SSHTransport, _parse_stream
+from migrator.transport.ssh_config import HostSpec
+
+
+def transport(user: str, sudo: bool | None = None) -> SSHTransport:
+    return SSHTransport(HostSpec(name="mail1", hostname="10.0.0.5", user=user), sudo=sudo)
+
+
+def test_root_login_runs_commands_as_they_are() -> None:
+    assert transport("root").wrap(["postconf", "-h", "mail_owner"]) == "postconf -h mail_owner"
+
+
+def test_non_root_login_goes_through_sudo_n() -> None:
+    wrapped = transport("admin").wrap(["cat", "/etc/a b", "it's"])
+    assert wrapped == "sudo -n -- cat '/etc/a b' 'it'\"'\"'s'"
+    assert transport("admin", sudo=False).wrap(["id"]) == "id"
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        b"sudo: a password is required\n",
+        b"sudo: a terminal is required to read the password; either use ...\n",
+        b"sudo: admin is not in the sudoers file.  This incident will be reported.\n",
+    ],
+)
+def test_sudo_wanting_a_password_fails_clearly(stderr: bytes) -> None:
+    with pytest.raises(TransportError, match="passwordless sudo") as caught:
+        transport("admin")._check_sudo(1, stderr)
+    assert str(caught.value).startswith("mail1: sudo -n refused for user admin")
+
+
+def test_missing_sudo_fails_clearly() -> None:
+    with pytest.raises(TransportError, match="sudo is not installed"):
+        transport("admin")._check_sudo(127, b"sh: 1: sudo: not found\n")
+
+
+def test_a_command_failing_on_its_own_is_not_a_sudo_error() -> None:
+    transport("admin")._check_sudo(1, b"postconf: fatal: bad parameter\n")
+
+
+def test_read_script_stream_round_trips_through_local_sh(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"\x00\x01binary\nlast line no newline")
+    (tmp_path / "empty").write_bytes(b"")
+    paths = [str(tmp_path / "a"), str(tmp_path / "empty"), str(tmp_path / "nope"), str(tmp_path)]
+    out = subprocess.run(
+        ["sh", "-c", READ_SCRIPT, "sh", *paths], capture_output=True, check=True
+    ).stdout
+    files = _parse_stream("h", paths, out)
+    assert files[paths[0]].content == b"\x00\x01binary\nlast line no newline"
+    assert files[paths[1]].content == b""
+    assert files[paths[2]].content is None
+    assert files[paths[3]].content is None
+
+
+def test_garbled_stream_is_a_transport_error() -> None:
+    with pytest.raises(TransportError, match="garbled"):
+        _parse_stream("h", ["/a"], b"F 644 root root\n!!!notbase64\n.\n")
+    with pytest.raises(TransportError, match="garbled"):
+        _parse_stream("h", ["/a", "/b"], b"M\n")
+    with pytest.raises(TransportError, match="cannot be read"):
+        _parse_stream("h", ["/a"], b"E\n")
+
+
+def test_write_script_replaces_atomically_through_local_sh(tmp_path: Path) -> None:
+    target = tmp_path / "main.cf"
+    target.write_text("old\n")
+    subprocess.run(
+        ["sh", "-c", WRITE_SCRIPT, "sh", str(target), "root", "root", "0600"],
+        input=b"new\n",
+        check=True,
+    )
+    assert target.read_bytes() == b"new\n"
+    assert target.stat().st_mode & 0o7777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["main.cf"]
