@@ -4,12 +4,13 @@
 # its users and keys, runs the profile's set-up commands and starts sshd, Dovecot and Postfix.
 # Everything it needs comes in LAB_* variables; see migrator/lab/sandbox.py.
 set -eu
+auth_keys=$(cat "$LAB_DIR/authorized_keys")
 
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$LAB_DIR/etc.upper,workdir=$LAB_DIR/etc.work" /etc
 mount -t overlay overlay -o "lowerdir=/var,upperdir=$LAB_DIR/var.upper,workdir=$LAB_DIR/var.work" /var
 mount -t tmpfs -o mode=0700 tmpfs /root
 mkdir -m 0700 /root/.ssh
-cp "$LAB_DIR/authorized_keys" /root/.ssh/authorized_keys
+printf '%s\n' "$auth_keys" > /root/.ssh/authorized_keys
 mount -t tmpfs -o mode=0755 tmpfs /home
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p -m 0755 /run/sshd /run/dovecot
@@ -24,6 +25,16 @@ fi
 for user in ${LAB_SYSTEM_USERS:-}; do
     useradd -m -s /bin/sh "$user"
 done
+# A non-root admin login with password-less sudo, as many fleets are reached.
+if [ -x /usr/bin/sudo ]; then
+    # '*': no password, but not a locked account (sshd refuses locked ones without PAM).
+    useradd -m -s /bin/sh -p '*' deploy
+    mkdir -m 0700 /home/deploy/.ssh
+    printf '%s\n' "$auth_keys" > /home/deploy/.ssh/authorized_keys
+    chown -R deploy:deploy /home/deploy/.ssh
+    echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy
+    chmod 0440 /etc/sudoers.d/deploy
+fi
 
 # Postfix's chroot needs these, which the distribution's start hook would copy.
 for f in localtime hosts services resolv.conf nsswitch.conf host.conf; do

@@ -21,6 +21,7 @@ REQUIRED_BINARIES: Mapping[str, str] = {
     "/usr/bin/nsenter": "util-linux",
     "/usr/bin/unshare": "util-linux",
     "/usr/sbin/useradd": "passwd",
+    "/usr/bin/sudo": "sudo",
 }
 
 
