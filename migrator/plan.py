@@ -20,7 +20,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from migrator import __version__
-from migrator.config.edits import apply_edits
+from migrator.config.edits import Edit, SetDovecotSetting, apply_edits
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, PlanError
 from migrator.facts import FactOverrides, Facts
@@ -203,12 +203,45 @@ def plan_from_snapshot(
         facts=facts.summary(),
         endpoint=result.endpoint.postfix,
         lda_services=result.lda_services,
-        changes=tuple(Change(e.file, e.describe(), e.reason) for e in result.edits),
+        changes=tuple(_changes(result.edits)),
         files=files,
         settings_diff=settings_diff,
         steps=tuple(_steps(files, result, facts, options)) if files else (),
         warnings=result.warnings,
     )
+
+
+def _changes(edits: tuple[Edit, ...]) -> list[Change]:
+    """One Change per edit, except that settings of one new block read as one change."""
+    changes: list[Change] = []
+    group: list[SetDovecotSetting] = []
+
+    def flush() -> None:
+        if len(group) > 1:
+            where = " / ".join(str(ref) for ref in group[0].chain)
+            values = ", ".join(f"{e.key} = {e.value}" for e in group)
+            changes.append(
+                Change(group[0].file, f"{group[0].file}: {where}: {values}", group[0].reason)
+            )
+        elif group:
+            changes.append(Change(group[0].file, group[0].describe(), group[0].reason))
+        group.clear()
+
+    for edit in edits:
+        if isinstance(edit, SetDovecotSetting) and (
+            not group
+            or (group[0].file, group[0].chain, group[0].reason)
+            == (edit.file, edit.chain, edit.reason)
+        ):
+            group.append(edit)
+            continue
+        flush()
+        if isinstance(edit, SetDovecotSetting):
+            group.append(edit)
+        else:
+            changes.append(Change(edit.file, edit.describe(), edit.reason))
+    flush()
+    return changes
 
 
 def _steps(

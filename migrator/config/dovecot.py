@@ -165,6 +165,12 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
     existing = [n for n in tree.match(f"{parent}/{key}") if not tree.match(f"{n}/*")]
     if existing:
         tree.set(existing[-1], value)
+        return
+    # An admin reads a new setting best right below its commented-out default, if any.
+    commented = tree.match(f"{parent}/#comment[. =~ regexp('{key}[ \t]*=.*')]")
+    if commented:
+        tree.insert(commented[-1], key, before=False)
+        tree.set(tree.one(f"{commented[-1]}/following-sibling::*[1]"), value)
     else:
         tree.set(f"{parent}/{key}[last()+1]", value)
 
