@@ -79,9 +79,7 @@ class Transport(Protocol):
         """Read many files in one round trip; a missing file comes back with content None."""
         ...
 
-    def write_atomic(
-        self, path: str, content: bytes, *, owner: str, group: str, mode: int
-    ) -> None:
+    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
         """Write a temp file in the same directory, set owner and mode, rename it over path."""
         ...
 
