@@ -57,6 +57,10 @@ def _check_real_configs(root: Path, expect: dict[str, Any]) -> None:
         assert name not in run(["postconf", "-c", postfix_dir, "-n"]).split(" =")
     for service in expect.get("master_services", []):
         assert any(line.split()[:1] == [service] for line in masters.splitlines()), service
+    for source, entries in expect.get("maps", {}).items():
+        for key, value in entries.items():
+            found = run(["postmap", "-q", key, f"texthash:{root / source}"]).strip()
+            assert found == value, f"{source} {key}"
     conf = str(root / "etc/dovecot/dovecot.conf")
     shown = run(["doveconf", "-c", conf, "-n"])
     for fragment in expect.get("doveconf_contains", []):
