@@ -3,15 +3,14 @@
 Connection settings come from the OpenSSH client config (``ssh_config.HostSpec``), host keys
 from known_hosts (``known_hosts.KnownHosts``, strict unless told otherwise). Every operation
 is one remote command, so one round trip: ``read_files`` streams all files from one small
-POSIX sh script, ``write_atomic`` sends the content on stdin to another. A non-root login runs
+POSIX sh script, ``write_atomic`` sends the content on stdin to another
+(``remote_scripts.py``). A non-root login runs
 each command through ``sudo -n``. The client is made on first use and made again, once, when
 the connection died in between; a command that was already sent is never re-run.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import select
 import shlex
@@ -27,6 +26,12 @@ import paramiko
 from migrator.errors import HostKeyError, TransportError
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.known_hosts import KnownHosts
+from migrator.transport.remote_scripts import (
+    READ_SCRIPT,
+    WRITE_SCRIPT,
+    StreamError,
+    parse_read_stream,
+)
 from migrator.transport.ssh_config import HostSpec
 
 _CHUNK = 65536
@@ -35,40 +40,6 @@ _SUDO_REFUSED = re.compile(
     rb"|.*is not in the sudoers file|.*is not allowed to execute)",
     re.MULTILINE,
 )
-
-# One record per path argument, in order: "F mode owner group" + base64 lines + ".";
-# "M" missing; "N" exists but is not a regular file; "E" unreadable. base64 framing keeps
-# the stream in step even when a file changes while it is read.
-READ_SCRIPT = """\
-for p do
-  if [ -f "$p" ]; then
-    if s=$(stat -L -c '%a %U %G' -- "$p") && b=$(base64 < "$p"); then
-      printf 'F %s\\n%s\\n.\\n' "$s" "$b"
-    else
-      printf 'E\\n'
-    fi
-  elif [ -e "$p" ] || [ -L "$p" ]; then
-    printf 'N\\n'
-  else
-    printf 'M\\n'
-  fi
-done
-"""
-
-# $1 path, $2 owner, $3 group, $4 octal mode; content on stdin. The temp file sits in the
-# target's directory so the rename is atomic; it is removed on any failure.
-WRITE_SCRIPT = """\
-set -e
-p=$1
-if [ -d "$p" ]; then echo "$p is a directory" >&2; exit 1; fi
-t=$(mktemp "$(dirname -- "$p")/.$(basename -- "$p").migrator.XXXXXX")
-trap 'rm -f -- "$t"' EXIT
-cat > "$t"
-chown -- "$2:$3" "$t"
-chmod -- "$4" "$t"
-mv -f -- "$t" "$p"
-trap - EXIT
-"""
 
 
 @dataclass(slots=True)
@@ -130,20 +101,28 @@ class SSHTransport:
         return RunResult(host=self.host, argv=tuple(argv), rc=rc, stdout=out, stderr=err)
 
     def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
-        """Read PATHS in one round trip; a missing file comes back with content None.
+        """Read PATHS in one round trip (two if a file changed meanwhile); missing: None.
 
         Anything that is not a regular file (a directory, a socket) reads as missing.
-        Raises TransportError for a file that exists but cannot be read.
+        Raises TransportError when the files cannot be read consistently.
         """
         paths = list(dict.fromkeys(paths))
         if not paths:
             return {}
         for path in paths:
             _require_absolute(self.host, path)
-        rc, out, err = self._exec(["sh", "-c", READ_SCRIPT, "sh", *paths], None, None)
-        if rc != 0:
-            raise TransportError(f"reading files failed: {_last_line(err)}", host=self.host)
-        return _parse_stream(self.host, paths, out)
+        for attempt in (1, 2):
+            rc, out, err = self._exec(["sh", "-c", READ_SCRIPT, "sh", *paths], None, None)
+            if rc != 0 and attempt == 1:
+                continue  # a file vanished between test and read: read again, once
+            if rc != 0:
+                raise TransportError(f"reading files failed: {_last_line(err)}", host=self.host)
+            try:
+                return parse_read_stream(paths, out)
+            except StreamError as exc:
+                if attempt == 2:
+                    raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
+        raise AssertionError("unreachable")
 
     def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
         """Write PATH via a temp file in its directory, chown, chmod, rename: one round trip.
@@ -348,33 +327,6 @@ def _collect(channel: paramiko.Channel, timeout: float | None) -> tuple[int, byt
         raise EOFError("connection closed before the exit status came")
     # No exit status on a live connection: killed by a signal; -1, as paramiko reports it.
     return channel.exit_status, b"".join(out), b"".join(err)
-
-
-def _parse_stream(host: str, paths: list[str], stream: bytes) -> dict[str, FileData]:
-    lines = iter(stream.split(b"\n"))
-    result: dict[str, FileData] = {}
-    try:
-        for path in paths:
-            tag, _, rest = next(lines).partition(b" ")
-            if tag in (b"M", b"N"):
-                # Like a directory root: what is not a regular file reads as missing.
-                result[path] = FileData(path=path, content=None)
-                continue
-            if tag == b"E":
-                raise TransportError("cannot be read", host=host, path=path)
-            if tag != b"F":
-                raise ValueError(f"unexpected record {tag!r} for {path}")
-            mode, owner, group = rest.decode().split(" ")
-            encoded = []
-            for line in lines:
-                if line == b".":
-                    break
-                encoded.append(line)
-            content = base64.b64decode(b"".join(encoded), validate=True)
-            result[path] = FileData(path, content, owner, group, int(mode, 8))
-    except (StopIteration, ValueError, binascii.Error) as exc:
-        raise TransportError(f"garbled file stream from host: {exc!r}", host=host) from exc
-    return result
 
 
 def _require_absolute(host: str, path: str) -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import TransportError
-from migrator.transport.ssh import READ_SCRIPT, WRITE_SCRIPT, SSHTransport, _parse_stream
+from migrator.transport.remote_scripts import (
+    READ_SCRIPT,
+    WRITE_SCRIPT,
+    StreamError,
+    parse_read_stream,
+)
+from migrator.transport.ssh import SSHTransport
 from migrator.transport.ssh_config import HostSpec
 
 
@@ -56,20 +62,35 @@ def test_read_script_stream_round_trips_through_local_sh(tmp_path: Path) -> None
     out = subprocess.run(
         ["sh", "-c", READ_SCRIPT, "sh", *paths], capture_output=True, check=True
     ).stdout
-    files = _parse_stream("h", paths, out)
+    files = parse_read_stream(paths, out)
     assert files[paths[0]].content == b"\x00\x01binary\nlast line no newline"
     assert files[paths[1]].content == b""
     assert files[paths[2]].content is None
     assert files[paths[3]].content is None
 
 
-def test_garbled_stream_is_a_transport_error() -> None:
-    with pytest.raises(TransportError, match="garbled"):
-        _parse_stream("h", ["/a"], b"F 644 root root\n!!!notbase64\n.\n")
-    with pytest.raises(TransportError, match="garbled"):
-        _parse_stream("h", ["/a", "/b"], b"M\n")
-    with pytest.raises(TransportError, match="cannot be read"):
-        _parse_stream("h", ["/a"], b"E\n")
+def test_inconsistent_streams_are_refused() -> None:
+    stat = b"644 root root 3 12 1700000000\n"
+    assert parse_read_stream(["/a"], b"F\n" + stat + b"abc" + stat)["/a"].content == b"abc"
+    with pytest.raises(StreamError, match="changed"):
+        parse_read_stream(["/a"], b"F\n" + stat + b"abc" + stat.replace(b"12", b"13"))
+    with pytest.raises(StreamError, match="changed"):
+        parse_read_stream(["/a"], b"F\n" + stat + b"abcd" + stat)
+    with pytest.raises(StreamError, match="early"):
+        parse_read_stream(["/a", "/b"], b"M\n")
+    with pytest.raises(StreamError, match="unexpected"):
+        parse_read_stream(["/a"], b"X\n")
+    with pytest.raises(StreamError, match="bad stat"):
+        parse_read_stream(["/a"], b"F\nnonsense\n")
+
+
+def test_read_script_handles_odd_names_through_local_sh(tmp_path: Path) -> None:
+    odd = tmp_path / "new\nline $x 'q'"
+    odd.write_bytes(b"odd\n")
+    out = subprocess.run(
+        ["sh", "-c", READ_SCRIPT, "sh", str(odd)], capture_output=True, check=True
+    ).stdout
+    assert parse_read_stream([str(odd)], out)[str(odd)].content == b"odd\n"
 
 
 def test_write_script_replaces_atomically_through_local_sh(tmp_path: Path) -> None:
