@@ -226,7 +226,10 @@ def _used_services(
                 path=config.master_file,
             )
     for first, other in itertools.pairwise(used):
-        if _semantics(first) != _semantics(other):
+        if (first.lda.destination_kind, first.lda.detail_mailbox) != (
+            other.lda.destination_kind,
+            other.lda.detail_mailbox,
+        ):
             raise RefusedError(
                 f"LDA services {first.name} and {other.name} disagree "
                 f"({_semantics(first)} vs {_semantics(other)}): one LMTP setup cannot serve both",
@@ -238,7 +241,8 @@ def _used_services(
 
 def _semantics(service: LdaService) -> str:
     lda = service.lda
-    return f"-d as {lda.destination_kind.value}, detail mailbox {lda.detail_mailbox}"
+    detail = f" -m {lda.mailbox}" if lda.mailbox else ""
+    return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
 
 
 def _postfix_edits(

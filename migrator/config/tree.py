@@ -123,7 +123,14 @@ class ConfigTree:
         for err in self.match("/augeas//error"):
             file_path = err.removeprefix("/augeas/files").rsplit("/error", 1)[0]
             line = self.get(f"{err}/line")
-            message = self.get(f"{err}/message") or self.get(err) or "parse error"
+            detail = self.get(f"{err}/message") or self.get(err) or "parse error"
+            lens = (
+                (self.get(f"/augeas/files{file_path}/lens") or "").lstrip("@").removesuffix(".lns")
+            )
+            message = (
+                f"the {lens or 'Augeas'} lens cannot read this ({detail}); migrator will not "
+                "rewrite a file its lens cannot represent"
+            )
             raise ConfigParseError(
                 message,
                 host=self.host,
