@@ -1,0 +1,9 @@
+"""Augeas lenses shipped with migrator, and where to find them."""
+
+from pathlib import Path
+
+LENS_DIR: Path = Path(__file__).resolve().parent
+"""Directory to put on Augeas's load path (``loadpath=str(LENS_DIR)``)."""
+
+DOVECOT_LENS = "Migrator_Dovecot"
+"""Module name of the project's Dovecot lens; load it as ``f"{DOVECOT_LENS}.lns"``."""

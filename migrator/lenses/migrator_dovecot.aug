@@ -1,0 +1,149 @@
+(*
+Module: Migrator_Dovecot
+  Dovecot configuration lens owned by migrator.
+
+  Reads everything the stock Dovecot lens (augeas-lenses 1.14) reads into the
+  same tree: settings are nodes labelled by key with the raw value (quotes
+  kept), blocks are nodes labelled by the block name with the argument as
+  value (quotes stripped), "#comment" nodes, "include"/"include_try" nodes.
+
+  Differences from the stock lens:
+  - any word is a block name (local, remote, local_name, metric, key, ...);
+    a block argument is anything without quote, brace or "#", so dots,
+    colons, slashes, "!" and, quoted, blanks;
+  - a trailing "# note" after a value becomes a "#comment" child of the
+    setting node, as Dovecot strips it (outside quotes);
+  - backslash continuations are read; the value keeps the raw text,
+    backslash, newline and indent included;
+  - "!include" may be indented and may appear inside blocks;
+  - new nodes are written indented two spaces per nesting level and as
+    "key = value"; new blocks as "name arg {" ... "}" (closing brace at
+    the block's indent). Blocks nest up to 8 deep.
+  - a comment after "{" or "}" is kept on save but not shown in the tree.
+
+  How put tells a setting from a block: an empty block and a setting are
+  the same tree, so every block read from a file keeps its "{" line in a
+  hidden (unlabelled) first child. A node made by a caller has none: it is
+  written as a block as soon as it has a child other than one "#comment",
+  else as a setting.
+*)
+module Migrator_Dovecot =
+
+(************************************************************************
+ * Group: REGULAR EXPRESSIONS
+ ************************************************************************)
+
+(* Variable: word  Setting keys and block names, as Rx.word *)
+let word = /[A-Za-z0-9_.-]+/
+
+(* Variable: setting_key  "include" keys belong to "!include" lines *)
+let setting_key = word - /include|include_try/
+
+(* An unquoted character that is neither blank, quote, "#" nor backslash *)
+let uc = /[^ \t\n"'#\\]/
+
+(* A complete quoted string; Dovecot honours backslash escapes inside *)
+let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
+
+(* A quote never closed on its line ("it's"). Dovecot then strips no
+   comment; here a "#" after it still ends the value *)
+let ut = /"(([^"\\\n#]|\\\\.)*[^ \t"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t'\\\n#])?/
+
+let x = uc | q
+
+(* The start of a physical line's value: does not start blank *)
+let pre = ((x | /\\\\/) . (x | /\\\\/ | /[ \t]/)*)?
+
+(* One physical line of a value: not ending blank or in a backslash *)
+let seg = pre . (x | ut)
+
+(* A backslash continuation between two physical lines *)
+let cont = /[ \t]*\\\\[ \t]*\n[ \t]*/
+
+(* Variable: value  Raw setting value, continuations included *)
+let value = (pre . x . cont)* . seg
+
+(* Variable: arg  Block argument, quotes stripped: no quote, brace or "#",
+   not starting with "=", no blank at either end *)
+let arg = /[^ \t\n"{}#=]([^\n"{}#]*[^ \t\n"{}#])?/
+
+(************************************************************************
+ * Group: PRIMITIVES
+ ************************************************************************)
+
+let eol = Util.eol
+let empty = Util.empty
+
+(* View: indent  (i: the indent of new nodes at this level) *)
+let indent (i:string) = del /[ \t]*/ i
+
+(* View: comment  A full-line comment *)
+let comment (i:string) = Util.comment_generic /[ \t]*#[ \t]*/ (i . "# ")
+
+(* View: eol_comment  "# note" after a value, as a "#comment" child *)
+let eol_comment =
+  [ label "#comment" . del /[ \t]*#[ \t]*/ " # "
+    . store /[^ \t\n]([^\n]*[^ \t\n])?/ ]
+
+let eq = del /[ \t]*=/ " ="
+let sp = del /[ \t]*/ " "
+
+(************************************************************************
+ * Group: LINES
+ ************************************************************************)
+
+(* View: setting_rest  After the key: "= value", "=", "= value # note" *)
+let setting_rest = eq . (sp . store value)? . eol_comment? . eol
+
+(* View: include  "!include path" and "!include_try path" *)
+let include (i:string) =
+  [ indent i . Util.del_str "!" . key /include|include_try/
+    . Sep.space . store /[^ \t\n#]+/ . eol_comment? . eol ]
+
+(* View: block_rest
+   After the name: " arg {", " \"arg\" {" or " {", the body (the next
+   level's lines) and the closing brace *)
+let block_rest (i:string) (body:lens) =
+     let open_re = /[ \t]*\{[ \t]*(#[^\n]*)?\n/
+  in let close = del /[ \t]*\}[ \t]*(#[^\n]*)?\n/ (i . "}\n")
+  in let dq_opt = del /"?/ ""
+  (* matches no valid Dovecot text: only put uses it, for new blocks *)
+  in let open_new = del /[ \t]*\{\}\{\n/ " {\n"
+  in (Sep.space . dq_opt . store arg . dq_opt)?
+   . ( [ del open_re " {\n" ] | open_new ) . body . close
+
+(* View: item  A setting or a block, told apart by what follows the key *)
+let item (i:string) (body:lens) =
+  [ indent i . key setting_key . (setting_rest | block_rest i body) ]
+
+(* View: line  Any line at a level, with the next level's lines given *)
+let line (i:string) (body:lens) =
+  empty | comment i | include i | item i body
+
+(************************************************************************
+ * Group: LEVELS
+ ************************************************************************)
+
+(* No recursion: Augeas fails to put a recursive lens nested in these
+   unions ("Missing a node"), and each level needs its own indent anyway.
+   Blocks nest up to 8 deep; a ninth level holds only comments. *)
+let l8 = empty | comment "                "
+let l7 = line "              " l8*
+let l6 = line "            " l7*
+let l5 = line "          " l6*
+let l4 = line "        " l5*
+let l3 = line "      " l4*
+let l2 = line "    " l3*
+let l1 = line "  " l2*
+let l0 = line "" l1*
+
+(* View: lns  The Migrator_Dovecot lens *)
+let lns = l0*
+
+let filter = incl "/etc/dovecot/dovecot.conf"
+           . incl "/etc/dovecot/conf.d/*.conf"
+           . incl "/etc/dovecot/conf.d/*.conf.ext"
+           . incl "/etc/dovecot/*.conf.ext"
+           . Util.stdexcl
+
+let xfm = transform lns filter
