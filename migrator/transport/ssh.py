@@ -18,7 +18,6 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -32,6 +31,7 @@ from migrator.transport.remote_scripts import (
     StreamError,
     parse_read_stream,
 )
+from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
 
 _CHUNK = 65536
@@ -203,25 +203,31 @@ class SSHTransport:
 
     def _connect(self) -> _Connection:
         stack: list[Any] = []
+        agent = paramiko.Agent()  # no keys when SSH_AUTH_SOCK is unset
         try:
-            client = _open_client(self.spec, self.accept_new_host_key, self.connect_timeout, stack)
+            client = _open_client(
+                self.spec, self.accept_new_host_key, self.connect_timeout, stack, agent
+            )
         except BaseException:
             for item in reversed(stack):
                 item.close()
             raise
+        finally:
+            agent.close()
         self.connections += 1
         return _Connection(client, stack)
 
 
 def _open_client(
-    spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any]
+    spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any], agent: paramiko.Agent
 ) -> paramiko.SSHClient:
     """Connect to SPEC through its jump host or proxy command; push what to close on STACK."""
     sock: Any = None
     where = f"{spec.user}@{spec.hostname}:{spec.port}"
+    auth = KeyAuth(spec, agent)
     try:
         if spec.jump is not None:
-            hop = _open_client(spec.jump, accept_new, timeout, stack)
+            hop = _open_client(spec.jump, accept_new, timeout, stack, agent)
             stack.append(hop)
             hop_transport = hop.get_transport()
             assert hop_transport is not None
@@ -241,20 +247,20 @@ def _open_client(
             spec.hostname,
             port=spec.port,
             username=spec.user,
-            key_filename=[p for p in spec.identity_files if Path(p).is_file()],  # type: ignore[arg-type]
-            allow_agent=not spec.identities_only,
-            look_for_keys=False,
             sock=sock,
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
             transport_factory=_transport_factory(known),
+            auth_strategy=auth,
         )
         return client
     except HostKeyError:
         raise
     except paramiko.AuthenticationException as exc:
-        raise TransportError(f"authentication failed for {where}: {exc}", host=spec.name) from exc
+        raise TransportError(
+            f"authentication failed for {where}: {auth.summary()}", host=spec.name
+        ) from exc
     except socket.gaierror as exc:
         raise TransportError(
             f"cannot resolve {spec.hostname}: {exc.strerror}", host=spec.name

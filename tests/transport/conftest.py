@@ -64,9 +64,10 @@ class Sshd:
         return found
 
 
-def _keygen(path: Path, comment: str) -> None:
+def keygen(path: Path, comment: str, key_type: str = "ed25519", passphrase: str = "") -> None:
+    """Make a key pair with ssh-keygen at PATH (and PATH.pub)."""
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-C", comment, "-f", str(path)],
         check=True,
     )
 
@@ -112,13 +113,17 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         pytest.skip("needs root and /usr/sbin/sshd")
     base = tmp_path / "sshd"
     base.mkdir()
-    _keygen(base / "host_ed25519", "test-host")
-    _keygen(base / "client_ed25519", "test-client")
+    keygen(base / "host_ed25519", "test-host")
+    keygen(base / "host_ecdsa", "test-host", "ecdsa")
+    keygen(base / "client_ed25519", "test-client")
+    # sshd puts bin/ first on the session PATH: tests drop fake commands there (sudo).
+    (base / "bin").mkdir()
     shutil.copy(base / "client_ed25519.pub", base / "authorized_keys")
     port = _free_port()
     config = base / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {base / 'host_ed25519'}\n"
+        f"HostKey {base / 'host_ecdsa'}\nSetEnv PATH={base / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin\n"
         f"PidFile {base / 'sshd.pid'}\nAuthorizedKeysFile {base / 'authorized_keys'}\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"

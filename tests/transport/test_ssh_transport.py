@@ -6,6 +6,7 @@ import grp
 import os
 import pwd
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from migrator.transport import connect
 from migrator.transport.ssh import SSHTransport
 from migrator.transport.ssh_config import resolve_host
 
-from .conftest import Sshd, needs_sshd
+from .conftest import Sshd, keygen, needs_sshd
 
 pytestmark = needs_sshd
 
@@ -270,3 +271,90 @@ def test_command_killed_by_a_signal_has_rc_minus_one(transport: SSHTransport) ->
     result = transport.run(["sh", "-c", "kill -KILL $$"])
     assert result.rc == -1 and not result.ok
     assert transport.run(["true"]).ok
+
+
+FAKE_SUDO = """#!/bin/sh
+here=$(dirname "$0")
+echo "$1 $2 $3 $4" >> "$here/sudo.log"
+if [ -e "$here/sudo.deny" ]; then echo "sudo: a password is required" >&2; exit 1; fi
+[ "$1" = -n ] && [ "$2" = -- ] || { echo "fake sudo: wants -n --" >&2; exit 2; }
+shift 2
+exec "$@"
+"""
+
+
+def test_sudo_wraps_every_operation(sshd: Sshd, tmp_path: Path) -> None:
+    # This machine has no sudo and no second user: a fake sudo on the session PATH checks
+    # what a non-root login would send; the lab proves a real one.
+    fake = sshd.dir / "bin" / "sudo"
+    fake.write_text(FAKE_SUDO)
+    fake.chmod(0o755)
+    sshd.trust()
+    made = SSHTransport(resolve_host("target", config=sshd.ssh_config), sudo=True)
+    assert made.run(["printf", "%s", "a b"]).out == "a b"
+    target = tmp_path / "written"
+    made.write_atomic(str(target), b"data", owner="root", group="root", mode=0o600)
+    assert made.read_files([str(target)])[str(target)].content == b"data"
+    log = (sshd.dir / "bin" / "sudo.log").read_text().splitlines()
+    assert log == ["-n -- printf %s", "-n -- sh -c", "-n -- sh -c"]
+    (sshd.dir / "bin" / "sudo.deny").touch()
+    with pytest.raises(TransportError, match="sudo -n refused for user root"):
+        made.run(["true"])
+    made.close()
+
+
+def test_ecdsa_known_key_is_used_when_the_server_prefers_ed25519(sshd: Sshd) -> None:
+    # paramiko alone negotiates the first key type both sides have and calls the host
+    # unknown; ssh (and we) put the known key types first.
+    key_type, key = (sshd.dir / "host_ecdsa.pub").read_text().split()[:2]
+    sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key}\n")
+    made = connect("target", ssh_config=sshd.ssh_config)
+    assert made.run(["true"]).ok
+    made.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An ssh-agent of our own on a socket in tmp_path, stopped by its PID."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+    try:
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_agent_key_with_identities_only(sshd: Sshd, agent: Path, tmp_path: Path) -> None:
+    subprocess.run(["ssh-add", "-q", str(sshd.client_key)], check=True, capture_output=True)
+    public_only = tmp_path / "id_in_agent"
+    (tmp_path / "id_in_agent.pub").write_text((sshd.dir / "client_ed25519.pub").read_text())
+    config = tmp_path / "config"
+    config.write_text(
+        sshd.ssh_config.read_text().replace(
+            f"IdentityFile {sshd.client_key}", f"IdentityFile {public_only}"
+        )
+    )
+    sshd.trust()
+    made = connect("target", ssh_config=config)
+    assert made.run(["true"]).ok
+    made.close()
+    # IdentitiesOnly: an agent key that is not one of the IdentityFiles is not offered.
+    keygen(tmp_path / "other", "other")
+    config.write_text(config.read_text().replace(str(public_only), str(tmp_path / "nothing")))
+    with pytest.raises(TransportError, match="offered no key"):
+        connect("target", ssh_config=config).run(["true"])
+
+
+def test_passphrase_key_without_agent_says_so(sshd: Sshd, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    keygen(locked, "locked", passphrase="secret phrase")
+    config = tmp_path / "config"
+    config.write_text(sshd.ssh_config.read_text().replace(str(sshd.client_key), str(locked)))
+    sshd.trust()
+    with pytest.raises(TransportError, match="needs a passphrase; add it to the agent"):
+        connect("target", ssh_config=config).run(["true"])
