@@ -1,0 +1,272 @@
+"""The project's Dovecot lens, side by side with the stock one, on real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from augeas import Augeas
+
+from migrator.lenses import DOVECOT_LENS, LENS_DIR
+
+ETC_DOVECOT = Path("/etc/dovecot")
+SAMPLES = Path(__file__).parent / "lens_samples"
+LMTP_SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
+
+needs_dovecot = pytest.mark.skipif(
+    not (ETC_DOVECOT / "dovecot.conf").is_file(), reason="no /etc/dovecot on this machine"
+)
+
+
+def _stock_files() -> list[Path]:
+    if not ETC_DOVECOT.is_dir():
+        return []
+    conf_d = ETC_DOVECOT / "conf.d"
+    return sorted(
+        [
+            ETC_DOVECOT / "dovecot.conf",
+            *ETC_DOVECOT.glob("*.conf.ext"),
+            *conf_d.glob("*.conf"),
+            *conf_d.glob("*.conf.ext"),
+        ]
+    )
+
+
+def _open(root: Path, lens: str, incl: str) -> Augeas:
+    aug = Augeas(root=str(root), loadpath=str(LENS_DIR), flags=Augeas.NO_MODL_AUTOLOAD)
+    aug.set("/augeas/load/Dovecot/lens", f"{lens}.lns")
+    aug.set("/augeas/load/Dovecot/incl", incl)
+    aug.load()
+    return aug
+
+
+def _mine(root: Path, incl: str) -> Augeas:
+    return _open(root, DOVECOT_LENS, incl)
+
+
+def _errors(aug: Augeas) -> list[tuple[str, str | None]]:
+    return [(e, aug.get(f"{e}/message")) for e in aug.match("/augeas//error")]
+
+
+def _tree(aug: Augeas, path: str) -> list[tuple[str, str | None]]:
+    """Every node under path, depth first, as (relative path, value)."""
+    nodes: list[tuple[str, str | None]] = []
+
+    def walk(at: str) -> None:
+        for child in aug.match(f"{at}/*"):
+            nodes.append((child[len(path) + 1 :], aug.get(child)))
+            walk(child)
+
+    walk(path)
+    return nodes
+
+
+def _tree_text(aug: Augeas, path: str) -> str:
+    lines = [rel if val is None else f"{rel} = {json.dumps(val)}" for rel, val in _tree(aug, path)]
+    return "\n".join(lines) + "\n"
+
+
+def _rewrite(aug: Augeas, fpath: str) -> None:
+    """Make Augeas put the whole file back: add a node, save, remove it, save."""
+    aug.set(f"/files{fpath}/zz_migrator_probe", "1")
+    aug.save()
+    aug.remove(f"/files{fpath}/zz_migrator_probe")
+    aug.save()
+    assert _errors(aug) == []
+
+
+def _copy_in(src: Path, root: Path, as_path: str) -> Path:
+    dest = root / as_path.lstrip("/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest
+
+
+# -- the stock Debian files ---------------------------------------------------------------
+
+
+@needs_dovecot
+@pytest.mark.parametrize("src", _stock_files(), ids=lambda p: p.name)
+def test_stock_file_same_tree_and_bytes(src: Path, tmp_path: Path) -> None:
+    dest = _copy_in(src, tmp_path, str(src))
+    stock = _open(tmp_path, "Dovecot", str(src))
+    mine = _mine(tmp_path, str(src))
+    assert _errors(mine) == []
+    if _errors(stock):
+        # dovecot-dict-auth.conf.ext: "key passdb { }" is beyond the stock lens
+        assert src.name == "dovecot-dict-auth.conf.ext"
+        assert mine.match(f"/files{src}/key[.='passdb']/key") != []
+    else:
+        assert _tree(mine, f"/files{src}") == _tree(stock, f"/files{src}")
+    _rewrite(mine, str(src))
+    assert dest.read_bytes() == src.read_bytes()
+
+
+# -- constructs the stock lens rejects, one sample file per case --------------------------
+
+
+SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if not p.name.endswith(".tree"))
+
+
+@pytest.mark.parametrize("src", SAMPLE_FILES, ids=lambda p: p.name)
+def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
+    fpath = f"/etc/dovecot/conf.d/{src.name}"
+    dest = _copy_in(src, tmp_path, fpath)
+    stock = _open(tmp_path, "Dovecot", fpath)
+    assert _errors(stock) != [], "sample should show something the stock lens rejects"
+    mine = _mine(tmp_path, fpath)
+    assert _errors(mine) == []
+    expected = src.with_name(src.name + ".tree").read_text()
+    assert _tree_text(mine, f"/files{fpath}") == expected
+    _rewrite(mine, fpath)
+    assert dest.read_bytes() == src.read_bytes()
+
+
+def test_trailing_comment_is_a_child_and_survives_a_new_value(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/comments.conf"
+    dest = _copy_in(SAMPLES / "comments.conf", tmp_path, fpath)
+    aug = _mine(tmp_path, fpath)
+    aug.set(f"/files{fpath}/mail_plugins", "$mail_plugins sieve quota")
+    aug.save()
+    assert _errors(aug) == []
+    first = dest.read_text().splitlines()[0]
+    assert first == "mail_plugins = $mail_plugins sieve quota # for the lmtp move"
+
+
+# -- new nodes ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def etc_copy(tmp_path: Path) -> Path:
+    """A copy of the host's /etc/dovecot under tmp_path, with ssl off for doveconf."""
+    if not (ETC_DOVECOT / "dovecot.conf").is_file():
+        pytest.skip("no /etc/dovecot on this machine")
+    shutil.copytree(ETC_DOVECOT, tmp_path / "etc/dovecot", symlinks=True)
+    aug = _mine(tmp_path, "/etc/dovecot/conf.d/10-ssl.conf")
+    aug.set("/files/etc/dovecot/conf.d/10-ssl.conf/ssl", "no")
+    aug.save()
+    assert _errors(aug) == []
+    return tmp_path
+
+
+def _doveconf(root: Path) -> str:
+    if shutil.which("doveconf") is None:
+        pytest.skip("doveconf is not installed")
+    done = subprocess.run(
+        ["doveconf", "-c", str(root / "etc/dovecot/dovecot.conf"), "-n"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+NEW_LISTENER = f"""\
+  unix_listener {LMTP_SOCKET} {{
+    mode = 0600
+    user = postfix
+    group = postfix
+  }}
+"""
+
+
+def _add_lmtp_listener(aug: Augeas, service: str) -> None:
+    """The right way: make the listener in its own step, then set its children."""
+    aug.set(f"{service}/unix_listener[last()+1]", LMTP_SOCKET)
+    listener = f"{service}/unix_listener[.='{LMTP_SOCKET}']"
+    assert len(aug.match(listener)) == 1
+    for key, value in (("mode", "0600"), ("user", "postfix"), ("group", "postfix")):
+        aug.set(f"{listener}/{key}", value)
+
+
+def test_new_listener_in_debian_master_conf(etc_copy: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/10-master.conf"
+    before = (etc_copy / fpath.lstrip("/")).read_text()
+    aug = _mine(etc_copy, fpath)
+    service = f"/files{fpath}/service[.='lmtp']"
+    assert len(aug.match(service)) == 1
+    _add_lmtp_listener(aug, service)
+    aug.save()
+    assert _errors(aug) == []
+
+    # the listener goes last in "service lmtp", after the commented-out inet_listener
+    anchor = "    #port = \n  #}\n"
+    at = before.index(anchor, before.index("service lmtp {")) + len(anchor)
+    expected = before[:at] + NEW_LISTENER + before[at:]
+    assert (etc_copy / fpath.lstrip("/")).read_text() == expected
+
+    again = _mine(etc_copy, fpath)
+    listeners = again.match(f"{service}/unix_listener")
+    assert [again.get(p) for p in listeners] == ["lmtp", LMTP_SOCKET]
+    assert again.get(f"{service}/unix_listener[.='{LMTP_SOCKET}']/user") == "postfix"
+    out = _doveconf(etc_copy)
+    assert f"unix_listener {LMTP_SOCKET} {{\n    group = postfix\n    mode = 0600" in out
+
+
+def test_new_blocks_in_a_fresh_file(etc_copy: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/99-migrator.conf"
+    aug = _mine(etc_copy, "/etc/dovecot/conf.d/*.conf")
+    base = f"/files{fpath}"
+    aug.set(f"{base}/protocol[last()+1]", "lmtp")
+    aug.set(f"{base}/protocol[.='lmtp']/mail_plugins", "$mail_plugins sieve")
+    aug.set(f"{base}/service[last()+1]", "lmtp")
+    _add_lmtp_listener(aug, f"{base}/service[.='lmtp']")
+    aug.save()
+    assert _errors(aug) == []
+    assert (etc_copy / fpath.lstrip("/")).read_text() == (
+        "protocol lmtp {\n"
+        "  mail_plugins = $mail_plugins sieve\n"
+        "}\n"
+        "service lmtp {\n" + NEW_LISTENER + "}\n"
+    )
+    out = _doveconf(etc_copy)
+    # doveconf expands $mail_plugins (empty on Debian) and merges both "protocol lmtp"
+    assert 'protocol lmtp {\n  mail_plugins = " sieve"\n}' in out
+    assert f"unix_listener {LMTP_SOCKET} {{" in out
+
+
+def test_right_way_makes_one_listener_wrong_way_makes_a_bare_one(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/10-master.conf"
+    src = SAMPLES / "listeners.conf"
+    _copy_in(src, tmp_path, fpath)
+    aug = _mine(tmp_path, fpath)
+    service = f"/files{fpath}/service[.='lmtp']"
+    path = "/run/dovecot/lmtp-new"
+
+    # the augeas.md trap, for the record: a set through a missing [.='x'] makes a bare node
+    aug.set(f"{service}/unix_listener[.='{path}']/mode", "0600")
+    assert aug.match(f"{service}/unix_listener[.='{path}']") == []
+    bare = [p for p in aug.match(f"{service}/unix_listener") if aug.get(p) is None]
+    assert len(bare) == 1
+    aug.remove(bare[0])
+
+    aug.set(f"{service}/unix_listener[last()+1]", path)
+    aug.set(f"{service}/unix_listener[.='{path}']/mode", "0600")
+    aug.set(f"{service}/unix_listener[.='{path}']/user", "dovecot")
+    assert len(aug.match(f"{service}/unix_listener[.='{path}']")) == 1
+    assert all(aug.get(p) is not None for p in aug.match(f"{service}/unix_listener"))
+    aug.save()
+    assert _errors(aug) == []
+    text = (tmp_path / fpath.lstrip("/")).read_text()
+    assert f"  unix_listener {path} {{\n    mode = 0600\n    user = dovecot\n  }}\n}}\n" in text
+
+
+def test_childless_new_node_is_a_setting_and_empty_blocks_stay_blocks(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/x.conf"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text("service imap {\n}\nplugin {\n  # nothing yet\n}\n")
+    aug = _mine(tmp_path, fpath)
+    aug.set(f"/files{fpath}/service[.='imap']/../mail_debug", "yes")
+    aug.set(f"/files{fpath}/plugin/sieve", "file:~/sieve")
+    aug.save()
+    assert _errors(aug) == []
+    assert dest.read_text() == (
+        "service imap {\n}\n"
+        "plugin {\n  # nothing yet\n  sieve = file:~/sieve\n}\n"
+        "mail_debug = yes\n"
+    )
