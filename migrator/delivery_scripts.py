@@ -1,0 +1,171 @@
+"""The remote scripts behind ``delivery.py``: each one runs as ONE command on the host.
+
+They only talk and report; every decision (was it 250? which relay? which mailbox?) is made
+by the pure parsers in ``delivery.py`` on the text they print. They are POSIX sh, plus an
+LMTP client in perl (Debian's perl-base is Essential) with a python3 twin for hosts
+without perl. Both clients print the same transcript:
+
+    using perl|python3
+    < 220 ...          a server line
+    > LHLO ...         a line we sent
+    error <reason>     the client gave up (connect failed, timeout, connection closed)
+"""
+
+from __future__ import annotations
+
+PROBE_PERL = r"""
+use strict; use warnings; use IO::Socket::UNIX; use IO::Socket::INET;
+$| = 1;
+my ($kind, $addr, $timeout, @cmds) = @ARGV;
+print "using perl\n";
+$SIG{ALRM} = sub { print "error no answer within ${timeout}s\n"; exit 3; };
+alarm $timeout;
+my $s = $kind eq 'unix'
+  ? IO::Socket::UNIX->new(Peer => $addr)
+  : IO::Socket::INET->new(PeerAddr => $addr, Proto => 'tcp', Timeout => $timeout);
+unless ($s) { my $why = $! || $@; print "error connect to $addr: $why\n"; exit 2; }
+sub reply {
+  while (1) {
+    my $l = <$s>;
+    unless (defined $l) { print "error connection closed by server\n"; exit 4; }
+    $l =~ s/\r?\n\z//;
+    print "< $l\n";
+    return unless $l =~ /^\d{3}-/;
+  }
+}
+reply();
+for my $c (@cmds) { print "> $c\n"; print $s "$c\r\n"; reply(); }
+"""
+
+PROBE_PYTHON = r"""
+import socket, sys
+kind, addr, timeout, *cmds = sys.argv[1:]
+print("using python3", flush=True)
+try:
+    if kind == "unix":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(float(timeout))
+        s.connect(addr)
+    else:
+        host, _, port = addr.rpartition(":")
+        s = socket.create_connection((host.strip("[]"), int(port)), float(timeout))
+except OSError as exc:
+    print(f"error connect to {addr}: {exc.strerror or exc}")
+    sys.exit(2)
+f = s.makefile("rb")
+def reply():
+    while True:
+        try:
+            line = f.readline()
+        except OSError:
+            print(f"error no answer within {timeout}s")
+            sys.exit(3)
+        if not line:
+            print("error connection closed by server")
+            sys.exit(4)
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        print("< " + text, flush=True)
+        if text[3:4] != "-":
+            return
+reply()
+for c in cmds:
+    print("> " + c, flush=True)
+    s.sendall((c + "\r\n").encode())
+    reply()
+"""
+
+# $1 interpreters to try in order, $2 perl source, $3 python source, then the client's args.
+PROBE_SH = r"""
+interps=$1 perl_src=$2 py_src=$3
+shift 3
+for i in $interps; do
+  case $i in
+    perl) command -v perl >/dev/null 2>&1 && exec perl -e "$perl_src" -- "$@" ;;
+    python3) command -v python3 >/dev/null 2>&1 && exec python3 -c "$py_src" "$@" ;;
+  esac
+done
+echo "error no LMTP client: none of '$interps' is installed"
+exit 5
+"""
+
+# Shared by the scripts below: pick the Dovecot user for a recipient. LDA with system users
+# (mailbox_command, userdb passwd) knows "alice", not "alice@example.test".
+_PICK_USER = r"""
+if [ -z "$user" ]; then
+  user=$rcpt
+  doveadm user "$rcpt" >/dev/null 2>&1 || user=${rcpt%@*}
+fi
+echo "user $user"
+"""
+
+_LOG_SLICE = r"""
+slice() {
+  size=$(wc -c < "$log")
+  [ "$size" -lt "$start" ] && start=0
+  tail -c +"$((start + 1))" "$log"
+}
+find_qid() {
+  slice | grep -F "message-id=$mid" | sed -n 's/.* \([0-9A-Za-z]*\): message-id=.*/\1/p' \
+    | tail -n 1
+}
+"""
+
+# $1 log, $2 Message-ID, $3 recipient, $4 timeout (s), $5 Dovecot user or "", $6 window (bytes)
+CONFIRM_SH = (
+    r"""
+log=$1 mid=$2 rcpt=$3 timeout=$4 user=$5 window=$6
+[ -r "$log" ] || { echo "error cannot read $log"; exit 2; }
+size=$(wc -c < "$log")
+start=$((size > window ? size - window : 0))
+"""
+    + _LOG_SLICE
+    + r"""
+end=$(($(date +%s) + timeout))
+qid=
+while :; do
+  [ -z "$qid" ] && qid=$(find_qid)
+  if [ -n "$qid" ] && slice | grep -qF " $qid: to=<$rcpt>,"; then break; fi
+  if [ "$(date +%s)" -ge "$end" ]; then echo "timeout $timeout"; break; fi
+  sleep 0.2 2>/dev/null || sleep 1
+done
+[ -n "$qid" ] && slice | grep -F " $qid: " | sed 's/^/log /'
+slice | grep -F " $qid: to=<$rcpt>," | grep -q 'status=sent' || exit 0
+"""
+    + _PICK_USER
+    + r"""
+while :; do
+  out=$(doveadm -f tab fetch -u "$user" 'mailbox uid' header message-id "$mid" 2>&1)
+  rc=$?
+  found=$(printf '%s\n' "$out" | sed 1d)
+  if [ "$rc" -ne 0 ] || [ -n "$found" ] || [ "$(date +%s)" -ge "$end" ]; then break; fi
+  sleep 0.2 2>/dev/null || sleep 1
+done
+echo "fetch $rc"
+printf '%s\n' "$out" | sed 's/^/doveadm /'
+"""
+)
+
+# $1 Message-ID, $2 recipient, $3 Dovecot user or "", $4 log ("" for none), $5 window (bytes)
+REMOVE_SH = (
+    r"""
+mid=$1 rcpt=$2 user=$3 log=$4 window=$5
+if [ -n "$log" ] && [ -r "$log" ]; then
+  size=$(wc -c < "$log")
+  start=$((size > window ? size - window : 0))
+"""
+    + _LOG_SLICE
+    + r"""
+  qid=$(find_qid)
+  # A deferred test message must not be delivered later, e.g. after a rollback.
+  [ -n "$qid" ] && postsuper -d "$qid" 2>&1 | sed 's/^/postsuper /'
+fi
+"""
+    + _PICK_USER
+    + r"""
+out=$(doveadm expunge -u "$user" mailbox '*' header message-id "$mid" 2>&1)
+echo "expunge $?"
+printf '%s\n' "$out" | sed '/^$/d; s/^/doveadm /'
+left=$(doveadm -f tab fetch -u "$user" 'mailbox uid' header message-id "$mid" 2>/dev/null | sed 1d)
+printf '%s\n' "$left" | sed '/^$/d; s/^/left /'
+"""
+)
