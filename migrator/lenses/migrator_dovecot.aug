@@ -80,10 +80,12 @@ let indent (i:string) = del /[ \t]*/ i
 (* View: comment  A full-line comment *)
 let comment (i:string) = Util.comment_generic /[ \t]*#[ \t]*/ (i . "# ")
 
-(* View: eol_comment  "# note" after a value, as a "#comment" child *)
+(* View: eol_comment  "# note" after a value, as a "#comment" child; a
+   bare "#" gives a "#comment" with no value *)
 let eol_comment =
-  [ label "#comment" . del /[ \t]*#[ \t]*/ " # "
-    . store /[^ \t\n]([^\n]*[^ \t\n])?/ ]
+    [ label "#comment" . del /[ \t]*#[ \t]*/ " # "
+      . store /[^ \t\n]([^\n]*[^ \t\n])?/ ]
+  | [ label "#comment" . del /[ \t]*#/ " #" ]
 
 let eq = del /[ \t]*=/ " ="
 let sp = del /[ \t]*/ " "
