@@ -254,6 +254,10 @@ def _open_client(
             transport_factory=_transport_factory(known),
             auth_strategy=auth,
         )
+        if spec.server_alive_interval:
+            transport = client.get_transport()
+            if transport is not None:
+                transport.set_keepalive(spec.server_alive_interval)
         return client
     except HostKeyError:
         raise

@@ -61,6 +61,7 @@ def assert_like_ssh(spec: HostSpec, expected: dict[str, list[str]]) -> None:
         for token, value in (("%h", spec.hostname), ("%p", str(spec.port)), ("%r", spec.user)):
             raw_command = raw_command.replace(token, value)
         assert spec.proxy_command == raw_command
+    assert spec.server_alive_interval == int(expected["serveraliveinterval"][0])
     timeout = expected["connecttimeout"][0]
     assert spec.connect_timeout == (None if timeout == "none" else float(timeout))
 
@@ -75,6 +76,7 @@ Host mail1
   IdentityFile ~/.ssh/id_mail
   IdentitiesOnly yes
   ConnectTimeout 7
+  ServerAliveInterval 15
 Host *
   User fallback
   Port 22

@@ -1,0 +1,197 @@
+"""Reading OpenSSH client config files: the options that apply to one target host.
+
+Follows OpenSSH's ``readconf.c``: first obtained value wins (IdentityFile accumulates),
+``Host``/``Match`` lines switch an "active" flag, ``Include`` is read in place with the
+current flag and restores it after, ``ProxyJump``/``ProxyCommand`` compete (first wins).
+Patterns use only ``*`` and ``?``, as OpenSSH's match_pattern does.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrator.errors import UsageError
+
+SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
+
+# Options that accumulate over every matching block instead of "first one wins".
+_MULTI = frozenset({"identityfile", "certificatefile", "localforward", "remoteforward"})
+# Options whose value is the rest of the line, verbatim (a shell command).
+_VERBATIM = frozenset({"proxycommand", "localcommand", "remotecommand", "knownhostscommand"})
+
+
+@dataclass(slots=True)
+class ConfigContext:
+    """What a config pass knows: the target, the options obtained so far, and where it reads."""
+
+    original: str
+    local_user: str
+    home: Path
+    options: dict[str, list[str]] = field(default_factory=dict)
+    final: bool = False
+    wants_final: bool = False
+
+
+def read_config_file(
+    path: Path, ctx: ConfigContext, *, active: bool, user_config: bool, depth: int
+) -> None:
+    if depth > 16:
+        raise UsageError(f"{path}: Include nested too deep (a loop?)")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
+    for number, raw in enumerate(lines, 1):
+        parsed = _split_line(raw, path, number)
+        if parsed is None:
+            continue
+        key, rest = parsed
+        if key == "host":
+            active = _match_host(ctx.original, _words(rest, path, number))  # as typed
+        elif key == "match":
+            active = _match(ctx, _words(rest, path, number), path, number)
+        elif key == "include":
+            for included in _include_paths(_words(rest, path, number), ctx.home, user_config):
+                # OpenSSH reads the included file with the current flag and restores it after.
+                read_config_file(
+                    included, ctx, active=active, user_config=user_config, depth=depth + 1
+                )
+        elif active:
+            _set_option(ctx.options, key, rest, path, number)
+
+
+def _split_line(raw: str, path: Path, number: int) -> tuple[str, str] | None:
+    line = raw.strip()
+    if not line or line.startswith("#"):
+        return None
+    match = re.match(r"([A-Za-z0-9]+)(?:\s*=\s*|\s+)(.*)$", line)
+    if not match:
+        raise UsageError(f"{path}:{number}: cannot parse {line!r}")
+    return match.group(1).lower(), match.group(2).strip()
+
+
+def _words(rest: str, path: Path, number: int) -> list[str]:
+    try:
+        return shlex.split(rest, comments=True)
+    except ValueError as exc:
+        raise UsageError(f"{path}:{number}: {exc}") from exc
+
+
+def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, line: int) -> None:
+    if key in _VERBATIM:
+        values = [rest]
+    else:
+        values = _words(rest, path, line)
+        if not values:
+            raise UsageError(f"{path}:{line}: {key} needs a value")
+    if key in ("proxyjump", "proxycommand"):
+        # They compete: whichever is obtained first wins (ssh_config(5), ProxyJump).
+        options.setdefault("proxy", [key, values[0] if key == "proxyjump" else rest])
+    elif key in _MULTI:
+        bucket = options.setdefault(key, [])
+        bucket.extend(value for value in values if value not in bucket)
+    elif key not in options:
+        # Multi-word options (UserKnownHostsFile a b) keep every word of their first line.
+        options[key] = [" ".join(values)]
+
+
+def _include_paths(patterns: list[str], home: Path, user_config: bool) -> list[Path]:
+    found: list[Path] = []
+    for pattern in patterns:
+        expanded = expand_tilde(pattern, home)
+        if not os.path.isabs(expanded):
+            base = home / ".ssh" if user_config else SYSTEM_CONFIG.parent
+            expanded = str(base / expanded)
+        found.extend(Path(path) for path in sorted(glob.glob(expanded)))
+    return found
+
+
+def _match_host(target: str, patterns: list[str]) -> bool:
+    matched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if glob_match(target, pattern.removeprefix("!")):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _match(ctx: ConfigContext, words: list[str], path: Path, number: int) -> bool:
+    result = True
+    while words:
+        word = words.pop(0)
+        negate = word.startswith("!")
+        keyword = word.removeprefix("!").lower()
+        if keyword == "all":
+            passed = True
+        elif keyword in ("canonical", "final"):
+            ctx.wants_final = ctx.wants_final or keyword == "final"
+            passed = ctx.final
+        else:
+            if not words:
+                raise UsageError(f"{path}:{number}: Match {keyword} needs an argument")
+            passed = _match_criterion(ctx, keyword, words.pop(0), path, number)
+        if passed == negate:
+            result = False
+    return result
+
+
+def _match_criterion(ctx: ConfigContext, keyword: str, arg: str, path: Path, number: int) -> bool:
+    opts = ctx.options
+    if keyword == "host":
+        host = expand_hostname(opts.get("hostname", ["%h"])[0], ctx.original.lower())
+        return _pattern_list(host, arg)
+    if keyword == "originalhost":
+        return _pattern_list(ctx.original, arg)
+    if keyword == "user":
+        return _pattern_list(opts.get("user", [ctx.local_user])[0], arg)
+    if keyword == "localuser":
+        return _pattern_list(ctx.local_user, arg)
+    if keyword == "exec":
+        # OpenSSH runs the command through the user's shell; exit status 0 means "matches".
+        command = arg.replace("%h", ctx.original).replace("%n", ctx.original)
+        return subprocess.run(["/bin/sh", "-c", command], check=False).returncode == 0
+    raise UsageError(f"{path}:{number}: Match {keyword} is not supported by migrator")
+
+
+def _pattern_list(value: str, patterns: str) -> bool:
+    matched = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        if glob_match(value, pattern.removeprefix("!")):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """OpenSSH's match_pattern: only ``*`` and ``?`` are special."""
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def expand_hostname(value: str, original: str) -> str:
+    return re.sub(r"%([%h])", lambda m: "%" if m.group(1) == "%" else original, value)
+
+
+def expand_tilde(value: str, home: Path) -> str:
+    if value == "~" or value.startswith("~/"):
+        return str(home) + value[1:]
+    if value.startswith("~"):
+        name, _, rest = value[1:].partition("/")
+        try:
+            return str(Path(pwd.getpwnam(name).pw_dir) / rest)
+        except KeyError:
+            return value
+    return value
