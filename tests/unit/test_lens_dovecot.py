@@ -270,3 +270,29 @@ def test_childless_new_node_is_a_setting_and_empty_blocks_stay_blocks(tmp_path: 
         "plugin {\n  # nothing yet\n  sieve = file:~/sieve\n}\n"
         "mail_debug = yes\n"
     )
+
+
+def test_value_dovecot_would_cut_at_hash_fails_the_save(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/x.conf"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text("login_greeting = Ready\n")
+    aug = _mine(tmp_path, fpath)
+    aug.set(f"/files{fpath}/login_greeting", "Ready # not a comment")
+    with pytest.raises(OSError):
+        aug.save()
+    assert dest.read_text() == "login_greeting = Ready\n"
+    aug.set(f"/files{fpath}/login_greeting", '"Ready # quoted"')
+    aug.save()
+    assert dest.read_text() == 'login_greeting = "Ready # quoted"\n'
+
+
+def test_nesting_beyond_the_explicit_levels_is_a_parse_error(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/x.conf"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    opening = "".join(f"b{n} {{\n" for n in range(8))
+    dest.write_text(opening + "k = v\n" + "}\n" * 8)
+    assert _errors(_mine(tmp_path, fpath)) != []
+    dest.write_text(opening[: -len("b7 {\n")] + "k = v\n" + "}\n" * 7)
+    assert _errors(_mine(tmp_path, fpath)) == []
