@@ -78,3 +78,7 @@ class DeliveryError(MigratorError):
 
 class LabError(MigratorError):
     """A lab (sandbox hosts on this machine) could not be built, reached or removed."""
+
+
+class ServiceError(MigratorError):
+    """A daemon could not be reloaded, or did not come back as expected."""

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from migrator import __version__
+from migrator.cli.apply import apply, rollback, status
 from migrator.cli.lab import lab
 from migrator.cli.plan import plan
 from migrator.errors import MigratorError
@@ -44,3 +45,6 @@ def main(debug: bool) -> None:
 
 main.add_command(lab)
 main.add_command(plan)
+main.add_command(apply)
+main.add_command(rollback)
+main.add_command(status)

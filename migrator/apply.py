@@ -1,0 +1,272 @@
+"""apply: run a saved plan on a live host as one journaled, reversible transaction.
+
+Order (domain.md): lock and journal, drift check, then the plan's steps, each recorded in
+the remote journal before and after it runs. Any failure (or Ctrl-C) with rollback_on_fail
+hands over to ``rollback.rollback_host``, which puts every byte back and proves the old LDA
+path delivers; without it the host is left journaled as the failure left it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from migrator import delivery, services, steps
+from migrator.errors import MigratorError, PlanDriftError, UsageError
+from migrator.journal import Journal, JournalState, JournalStatus, Original, now
+from migrator.plan import FileChange, Plan, Step
+from migrator.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.transport.base import FileData, Transport
+
+
+class Outcome(StrEnum):
+    """How an apply ended for one host."""
+
+    APPLIED = "applied"
+    NO_CHANGES = "no changes"
+    ROLLED_BACK = "rolled back"
+    NEEDS_ATTENTION = "needs attention"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """What happened on one host: outcome, each step with its timing, the error if any."""
+
+    host: str
+    plan_id: str
+    outcome: Outcome
+    steps: tuple[StepTiming, ...] = ()
+    error: str = ""
+    failed_step: str = ""
+    interrupted: bool = False
+    rollback: RollbackReport | None = None
+    delivery: delivery.DeliveryRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    rollback_on_fail: bool = False
+    test_recipient: str | None = None
+    node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+def apply_plan(
+    transport: Transport, plan: Plan, options: ApplyOptions, notify: Notify = ignore
+) -> ApplyReport:
+    """Apply plan to the host behind transport and prove delivery over LMTP.
+
+    Raises (with nothing changed on the host) UsageError, JournalError when the host is
+    locked, PlanDriftError when a file no longer matches the plan, TransportError.
+    Failures after the first write are reported in the ApplyReport, never raised.
+    """
+    if not plan.has_changes:
+        return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
+    recipient = options.test_recipient or _planned_recipient(plan)
+    if not recipient:
+        raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    journal = Journal(transport, plan.plan_id)
+    journal.lock(options.node)
+    try:
+        originals = check_drift(transport, plan)
+        runtime = services.read_runtime(transport)
+        state = _open_journal(journal, plan, originals, recipient, runtime, options.node)
+    except BaseException:
+        journal.unlock()
+        raise
+    run = _Run(transport, plan, runtime, journal, state, notify, recipient)
+    try:
+        for step in plan.steps:
+            run.step(step)
+    except (MigratorError, KeyboardInterrupt) as exc:
+        return run.fail(exc, options.rollback_on_fail)
+    journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
+    journal.unlock()
+    return run.report(Outcome.APPLIED)
+
+
+def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
+    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches."""
+    current = transport.read_files([f.path for f in plan.files])
+    drifted = [
+        f.path
+        for f in plan.files
+        if steps.sha256(current[f.path].content or b"") != f.sha256_before
+        or not current[f.path].exists
+    ]
+    if drifted:
+        raise PlanDriftError(
+            f"changed since the plan was made: {', '.join(drifted)}; nothing was changed, "
+            "plan again",
+            host=transport.host,
+        )
+    return current
+
+
+def _planned_recipient(plan: Plan) -> str:
+    for step in plan.steps:
+        if step.action == "test_delivery":
+            return step.args.get("recipient", "")
+    return ""
+
+
+def _open_journal(
+    journal: Journal,
+    plan: Plan,
+    originals: Mapping[str, FileData],
+    recipient: str,
+    runtime: services.Runtime,
+    node: str,
+) -> JournalState:
+    journal.prepare()
+    journal.save_originals(dict(originals))
+    after = {f.path: f.sha256_after for f in plan.files}
+    state = JournalState(
+        plan_id=plan.plan_id,
+        host=plan.host,
+        status=JournalStatus.APPLYING,
+        step="start",
+        node=node,
+        started=now(),
+        updated=now(),
+        originals=tuple(
+            Original(
+                p, d.exists, d.owner, d.group, d.mode, steps.sha256(d.content or b""), after[p]
+            )
+            for p, d in sorted(originals.items())
+        ),
+        postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
+        test_recipient=recipient,
+        lda_relays=plan.lda_services or ("local",),
+        log_path=runtime.log_path,
+    )
+    journal.write_state(state)
+    return state
+
+
+def _original(data: FileData, sha256_after: str) -> Original:
+    digest = steps.sha256(data.content or b"")
+    return Original(data.path, data.exists, data.owner, data.group, data.mode, digest, sha256_after)
+
+
+class _Run:
+    """One apply in progress: executes steps, times them, keeps the journal current."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        plan: Plan,
+        runtime: services.Runtime,
+        journal: Journal,
+        state: JournalState,
+        notify: Notify,
+        recipient: str,
+    ) -> None:
+        self.transport, self.plan, self.runtime = transport, plan, runtime
+        self.journal, self.state = journal, state
+        self.recipient = recipient
+        self.log = StepLog(transport.host, notify)
+        self.current = ""
+        self.record: delivery.DeliveryRecord | None = None
+        self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
+        self.actions: dict[str, Callable[[Step], None]] = {
+            "write_file": self._write_file,
+            "validate_postfix": lambda s: steps.validate_postfix(transport),
+            "validate_dovecot": lambda s: steps.validate_dovecot(transport),
+            "postmap": lambda s: steps.postmap(transport, s.args["map"]),
+            "reload_dovecot": lambda s: services.reload(transport, runtime, "dovecot"),
+            "reload_postfix": lambda s: services.reload(transport, runtime, "postfix"),
+            "wait_socket": self._wait_socket,
+            "wait_port": self._wait_port,
+            "probe_lmtp": self._probe,
+            "test_delivery": self._test_delivery,
+        }
+
+    def step(self, step: Step) -> None:
+        self.current = step.action
+        self._journal(step.action)
+        with self.log.step(step.action, step.description):
+            self.actions[step.action](step)
+        self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
+        self._journal(step.action)
+
+    def _journal(self, action: str) -> None:
+        self.state = self.state.with_step(action)
+        self.journal.write_state(self.state)
+
+    def _write_file(self, step: Step) -> None:
+        change = self.files[step.args["path"]]
+        content = change.content_after.encode("utf-8", "surrogateescape")
+        self.transport.write_atomic(
+            change.path, content, owner=change.owner, group=change.group, mode=int(change.mode, 8)
+        )
+
+    def _wait_socket(self, step: Step) -> None:
+        args = step.args
+        mode = int(args["mode"], 8)
+        steps.wait_socket(self.transport, args["path"], args["owner"], args["group"], mode)
+
+    def _probe(self, step: Step) -> None:
+        delivery.probe_lmtp(self.transport, self._endpoint(), self.recipient)
+
+    def _wait_port(self, step: Step) -> None:
+        self._probe(step)
+
+    def _endpoint(self) -> str:
+        for step in self.plan.steps:
+            if step.action == "wait_socket":
+                return f"unix:{step.args['path']}"
+            if step.action == "wait_port":
+                return f"inet:{step.args['address']}:{step.args['port']}"
+        raise UsageError("plan has no LMTP endpoint step", host=self.transport.host)
+
+    def _test_delivery(self, step: Step) -> None:
+        endpoint = self._endpoint()
+        wanted = endpoint.split(":", 1)[1]
+        if endpoint.startswith("unix:"):
+            wanted = "private/" + wanted.rsplit("/private/", 1)[-1]
+
+        def over_lmtp(relay: str) -> bool:
+            return wanted in relay
+
+        self.record = delivery.prove_delivery(
+            self.transport,
+            self.recipient,
+            log_path=self.runtime.log_path,
+            expect_relay=over_lmtp,
+            tag=self.plan.plan_id,
+        )
+
+    def fail(self, exc: BaseException, rollback_on_fail: bool) -> ApplyReport:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        error = "interrupted" if interrupted else str(exc)
+        self.state = replace(self.state, error=error)
+        if not rollback_on_fail:
+            self.journal.write_state(self.state.with_step(self.current, JournalStatus.FAILED))
+            self.journal.unlock()
+            return self.report(Outcome.NEEDS_ATTENTION, error, interrupted)
+        report = rollback_host(
+            self.transport,
+            self.journal,
+            self.state,
+            self.runtime,
+            lda_relay_matcher(self.state),
+            self.log.notify,
+        )
+        outcome = Outcome.ROLLED_BACK if report.ok else Outcome.NEEDS_ATTENTION
+        return replace(self.report(outcome, error, interrupted), rollback=report)
+
+    def report(self, outcome: Outcome, error: str = "", interrupted: bool = False) -> ApplyReport:
+        return ApplyReport(
+            host=self.transport.host,
+            plan_id=self.plan.plan_id,
+            outcome=outcome,
+            steps=tuple(self.log.timings),
+            error=error,
+            failed_step=self.current if error else "",
+            interrupted=interrupted,
+            delivery=self.record,
+        )

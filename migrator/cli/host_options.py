@@ -1,0 +1,52 @@
+"""Options shared by the commands that reach a host, and the one place that connects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from migrator.transport import connect
+from migrator.transport.base import Transport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SSH_OPTIONS = (
+    click.option(
+        "--ssh-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="OpenSSH client config to read (like ssh -F).",
+    ),
+    click.option(
+        "--accept-new-host-key",
+        is_flag=True,
+        help="Trust and record an unknown host key (a changed key is always refused).",
+    ),
+    click.option(
+        "--plans-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("plans"),
+        show_default=True,
+        help="Where plans are saved.",
+    ),
+)
+
+
+def ssh_options(function: F) -> F:
+    """Add --ssh-config, --accept-new-host-key and --plans-dir to a command."""
+    for option in reversed(_SSH_OPTIONS):
+        function = option(function)
+    return function
+
+
+def reach(host: str, ssh_config: Path | None, accept_new_host_key: bool) -> Transport:
+    """The SSH transport to host (no network I/O until first use)."""
+    return connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new_host_key)
+
+
+def saved_plan_ids(plans_dir: Path, host: str) -> list[str]:
+    """Plan ids saved for host under plans_dir, oldest first (ids sort by time)."""
+    directory = plans_dir / host
+    return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []

@@ -1,0 +1,74 @@
+"""Checks and small actions apply and rollback take on a live host, one function each.
+
+Each runs through the transport in one round trip where it can, and raises a typed
+``MigratorError`` naming the host (and file) when the host says no.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from migrator.errors import ServiceError, TransportError, ValidationError
+from migrator.transport.base import Transport
+
+# $1 path, $2 "owner group mode" expected, $3 tenths of a second to wait.
+WAIT_SOCKET_SCRIPT = r"""
+i=0; seen=missing
+while [ "$i" -lt "$3" ]; do
+  if [ -S "$1" ]; then seen=$(stat -c '%U %G %a' "$1"); [ "$seen" = "$2" ] && exit 0; fi
+  sleep 0.1; i=$((i + 1))
+done
+echo "$seen"; exit 1
+"""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def remove_file(transport: Transport, path: str) -> None:
+    """Remove a file apply created. Raises TransportError when it stays."""
+    result = transport.run(["rm", "-f", "--", path], timeout=30)
+    if not result.ok:
+        raise TransportError(f"cannot remove: {result.err.strip()}", host=transport.host, path=path)
+
+
+def validate_postfix(transport: Transport) -> None:
+    """`postfix check` with the host's own binary. Raises ValidationError."""
+    _validate(transport, ("postfix", "check"))
+
+
+def validate_dovecot(transport: Transport) -> None:
+    """`doveconf -n` with the host's own binary. Raises ValidationError."""
+    _validate(transport, ("doveconf", "-n"))
+
+
+def _validate(transport: Transport, argv: Sequence[str]) -> None:
+    result = transport.run(argv, timeout=60)
+    if not result.ok:
+        lines = (result.err or result.out).strip().splitlines() or [f"exit {result.rc}"]
+        message = f"`{' '.join(argv)}` rejected the config: {lines[-1]}"
+        raise ValidationError(message, host=transport.host)
+
+
+def postmap(transport: Transport, spec: str) -> None:
+    """Rebuild one Postfix lookup table (`postmap type:path`). Raises ValidationError."""
+    _validate(transport, ("postmap", spec))
+
+
+def wait_socket(
+    transport: Transport, path: str, owner: str, group: str, mode: int, timeout: float = 10.0
+) -> None:
+    """Wait until the socket exists with owner, group and mode. Raises ServiceError."""
+    expected = f"{owner} {group} {mode:o}"
+    tenths = str(int(timeout * 10))
+    argv = ["sh", "-c", WAIT_SOCKET_SCRIPT, "sh", path, expected, tenths]
+    result = transport.run(argv, timeout=timeout + 30)
+    if not result.ok:
+        seen = result.out.strip() or "missing"
+        raise ServiceError(
+            f"socket is {seen!r} after {timeout:g}s, expected {expected!r}",
+            host=transport.host,
+            path=path,
+        )
