@@ -250,7 +250,7 @@ def _steps(
     steps = [
         Step(
             "write_file",
-            f"write {f.path} (keeping owner {f.owner}:{f.group}, mode {f.mode})",
+            f"write {f.path} atomically, keeping its owner and mode",
             {"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after},
         )
         for f in files

@@ -26,6 +26,7 @@ from migrator.facts import (
 )
 from migrator.transport.base import FileData, Transport
 
+CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
 
 
@@ -73,7 +74,9 @@ def read_host(
         listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
         main_cf, master_cf = "/etc/postfix/main.cf", "/etc/postfix/master.cf"
         dovecot_root = "/etc/dovecot/dovecot.conf"
-    first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *listing]
+    # Config-looking files only: never pull keys (private/) or other data off a host.
+    prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
+    first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
     files = dict(transport.read_files(list(dict.fromkeys(first))))
     with ConfigTree(transport.host, _present(files, [main_cf]), _lenses([main_cf], [])) as tree:
         params = postfix.main_params(tree, main_cf)
