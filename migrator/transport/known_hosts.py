@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from migrator.errors import HostKeyError
 from migrator.transport.ssh_config import HostSpec, StrictHostKeyChecking, glob_match
@@ -154,7 +155,7 @@ def _parse(raw: str, name: str, path: str, number: int) -> KnownKey | None:
         return None
     try:
         key = paramiko.PKey.from_type_string(key_type, base64.b64decode(data))
-    except (paramiko.SSHException, binascii.Error, ValueError):
+    except (paramiko.SSHException, UnknownKeyType, binascii.Error, ValueError):
         return None  # a key type paramiko cannot use, or a damaged line: ssh skips it too
     return KnownKey(key, path, number, revoked=marker == "@revoked")
 

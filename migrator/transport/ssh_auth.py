@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paramiko
 from paramiko.auth_strategy import AuthSource, AuthStrategy, InMemoryPrivateKey, OnDiskPrivateKey
+from paramiko.pkey import UnknownKeyType
 
 from migrator.transport.ssh_config import HostSpec
 
@@ -60,7 +61,7 @@ class KeyAuth(AuthStrategy):
             # cryptography says TypeError ("password was not provided") for an encrypted key.
             # Passphrase-protected: only usable through the agent, as in BatchMode ssh.
             self.skipped.append(f"{path} (needs a passphrase; add it to the agent)")
-        except (paramiko.SSHException, ValueError, OSError) as exc:
+        except (paramiko.SSHException, UnknownKeyType, ValueError, OSError) as exc:
             self.skipped.append(f"{path} ({type(exc).__name__})")
         return None
 

@@ -102,7 +102,9 @@ def client_config(sshd_dir: Path, port: int, client_key: Path, known_hosts: Path
         f"Host target hop1 hop2\n{common}"
         f"Host jumped\n  ProxyJump target\n{common}"
         f"Host chained\n  ProxyJump hop1,hop2\n{common}"
-        f"Host proxied\n  ProxyCommand ssh -F {sshd_dir / 'ssh_config'} -W %h:%p target\n{common}"
+        # Shell syntax on purpose: ssh runs ProxyCommand through sh, and so must we.
+        f"Host proxied\n  ProxyCommand ssh -F {sshd_dir / 'ssh_config'} -W %h:%p target"
+        f" 2>/dev/null\n{common}"
     )
 
 
