@@ -12,20 +12,35 @@ Module: Migrator_Dovecot
     a block argument is anything without quote, brace or "#", so dots,
     colons, slashes, "!" and, quoted, blanks;
   - a trailing "# note" after a value becomes a "#comment" child of the
-    setting node, as Dovecot strips it (outside quotes);
+    setting node (a bare "#" one with no value), as Dovecot strips it
+    outside quotes; "a#b" is "a" plus a comment, as for Dovecot;
   - backslash continuations are read; the value keeps the raw text,
     backslash, newline and indent included;
   - "!include" may be indented and may appear inside blocks;
   - new nodes are written indented two spaces per nesting level and as
     "key = value"; new blocks as "name arg {" ... "}" (closing brace at
-    the block's indent). Blocks nest up to 8 deep.
-  - a comment after "{" or "}" is kept on save but not shown in the tree.
+    the block's indent);
+  - a comment after "{" or "}" is kept on save but not shown in the tree;
+  - a block's "{" line is a hidden child (see below): match and get do not
+    show it.
 
   How put tells a setting from a block: an empty block and a setting are
   the same tree, so every block read from a file keeps its "{" line in a
   hidden (unlabelled) first child. A node made by a caller has none: it is
   written as a block as soon as it has a child other than one "#comment",
-  else as a setting.
+  else as a setting ("key = value # comment").
+
+  Not supported:
+  - blocks more than 8 deep (settings at most 7 blocks deep): parse error;
+  - a comment or blank line inside a continuation, "{" not ending its
+    line ("name { key = v }"): parse error;
+  - a value with an unclosed quote followed by "#": Dovecot keeps the
+    "#..." in the value, this lens makes it a comment;
+  - creating a block whose argument has blanks: it is written unquoted,
+    which doveconf rejects (reading and keeping such blocks works);
+  - the type checker (augparse without --notypecheck, Augeas.TYPE_CHECK)
+    rejects this lens: setting and block overlap on put by design, see
+    above. Load it without type checking, as Augeas does by default.
 *)
 module Migrator_Dovecot =
 
@@ -46,7 +61,9 @@ let uc = /[^ \t\n"'#\\]/
 let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
 
 (* A quote never closed on its line ("it's"). Dovecot then strips no
-   comment; here a "#" after it still ends the value *)
+   comment; here a "#" after it still ends the value. When a value could
+   end at an unclosed quote or at a later closing one, Augeas's get takes
+   the longest store, as Dovecot does ('a # b' stays one value) *)
 let ut = /"(([^"\\\n#]|\\\\.)*[^ \t"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t'\\\n#])?/
 
 let x = uc | q
