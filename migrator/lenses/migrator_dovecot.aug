@@ -36,8 +36,9 @@ Module: Migrator_Dovecot
     line ("name { key = v }"): parse error;
   - a value with an unclosed quote followed by "#": Dovecot keeps the
     "#..." in the value, this lens makes it a comment;
-  - creating a block whose argument has blanks: it is written unquoted,
-    which doveconf rejects (reading and keeping such blocks works);
+  - creating a block whose argument has blanks needs the value set with
+    its double quotes ('"Sent Messages"'); set bare, it is written
+    unquoted, which doveconf rejects;
   - the type checker (augparse without --notypecheck, Augeas.TYPE_CHECK)
     rejects this lens: setting and block overlap on put by design, see
     above. Load it without type checking, as Augeas does by default.
@@ -84,6 +85,11 @@ let value = (pre . x . cont)* . seg
    not starting with "=", no blank at either end *)
 let arg = /[^ \t\n"{}#=]([^\n"{}#]*[^ \t\n"{}#])?/
 
+(* Variable: arg_quoted  Only for put: a caller making a block whose
+   argument has blanks sets the value with its double quotes; read back,
+   the quotes are stripped like any other *)
+let arg_quoted = /"[^"\n]*"/
+
 (************************************************************************
  * Group: PRIMITIVES
  ************************************************************************)
@@ -128,7 +134,7 @@ let block_rest (i:string) (body:lens) =
   in let dq_opt = del /"?/ ""
   (* matches no valid Dovecot text: only put uses it, for new blocks *)
   in let open_new = del /[ \t]*\{\}\{\n/ " {\n"
-  in (Sep.space . dq_opt . store arg . dq_opt)?
+  in (Sep.space . dq_opt . store (arg | arg_quoted) . dq_opt)?
    . ( [ del open_re " {\n" ] | open_new ) . body . close
 
 (* View: item  A setting or a block, told apart by what follows the key *)

@@ -296,3 +296,24 @@ def test_nesting_beyond_the_explicit_levels_is_a_parse_error(tmp_path: Path) -> 
     assert _errors(_mine(tmp_path, fpath)) != []
     dest.write_text(opening[: -len("b7 {\n")] + "k = v\n" + "}\n" * 7)
     assert _errors(_mine(tmp_path, fpath)) == []
+
+
+def test_new_block_argument_with_blanks_is_set_quoted_and_read_bare(tmp_path: Path) -> None:
+    fpath = "/etc/dovecot/conf.d/15-mailboxes.conf"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text('namespace inbox {\n  mailbox "Sent Messages" {\n  }\n}\n')
+    aug = _mine(tmp_path, fpath)
+    ns = f"/files{fpath}/namespace[.='inbox']"
+    aug.set(f"{ns}/mailbox[last()+1]", '"Old Stuff"')
+    aug.set(f"{ns}/mailbox[last()]/auto", "subscribe")
+    aug.save()
+    assert _errors(aug) == []
+    assert dest.read_text() == (
+        "namespace inbox {\n"
+        '  mailbox "Sent Messages" {\n  }\n'
+        '  mailbox "Old Stuff" {\n    auto = subscribe\n  }\n'
+        "}\n"
+    )
+    again = _mine(tmp_path, fpath)
+    assert [again.get(p) for p in again.match(f"{ns}/mailbox")] == ["Sent Messages", "Old Stuff"]
