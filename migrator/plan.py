@@ -206,7 +206,9 @@ def plan_from_snapshot(
         changes=tuple(_changes(result.edits)),
         files=files,
         settings_diff=settings_diff,
-        steps=tuple(_steps(files, result, facts, options)) if files else (),
+        steps=tuple(_steps(files, result, facts, options, _postfix_paths(snapshot)))
+        if files
+        else (),
         warnings=result.warnings,
     )
 
@@ -245,22 +247,22 @@ def _changes(edits: tuple[Edit, ...]) -> list[Change]:
 
 
 def _steps(
-    files: tuple[FileChange, ...], result: RuleResult, facts: Facts, options: Options
+    files: tuple[FileChange, ...],
+    result: RuleResult,
+    facts: Facts,
+    options: Options,
+    postfix_paths: frozenset[str],
 ) -> list[Step]:
-    steps = [
-        Step(
-            "write_file",
-            f"write {f.path} atomically, keeping its owner and mode",
-            {"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after},
-        )
-        for f in files
-    ]
-    steps.append(Step("validate_postfix", "postfix check", {"argv": "postfix check"}))
+    """Dovecot first, proven by a probe, and only then Postfix: Postfix's short-lived
+    daemons read main.cf as they start, so main.cf must not name LMTP before Dovecot
+    answers on the socket (domain.md, "Order of the switch")."""
+    dovecot = [f for f in files if f.path not in postfix_paths]
+    postfix = [f for f in files if f.path in postfix_paths]
+    recipient = options.test_recipient or ""
+    steps = [_write_step(f) for f in dovecot]
     steps.append(Step("validate_dovecot", "doveconf -n", {"argv": "doveconf -n"}))
-    steps.extend(Step("postmap", f"postmap {spec}", {"map": spec}) for spec in result.postmaps)
     steps.append(Step("reload_dovecot", "reload Dovecot", {"argv": "doveadm reload"}))
     steps.append(_wait_step(result.endpoint, facts))
-    recipient = options.test_recipient or ""
     steps.append(
         Step(
             "probe_lmtp",
@@ -268,6 +270,9 @@ def _steps(
             {"endpoint": result.endpoint.postfix, "recipient": recipient},
         )
     )
+    steps.extend(_write_step(f) for f in postfix)
+    steps.extend(Step("postmap", f"postmap {spec}", {"map": spec}) for spec in result.postmaps)
+    steps.append(Step("validate_postfix", "postfix check", {"argv": "postfix check"}))
     steps.append(Step("reload_postfix", "reload Postfix (not restart)", {"argv": "postfix reload"}))
     steps.append(
         Step(
@@ -277,6 +282,23 @@ def _steps(
         )
     )
     return steps
+
+
+def _write_step(change: FileChange) -> Step:
+    return Step(
+        "write_file",
+        f"write {change.path} (keeping owner {change.owner}:{change.group}, mode {change.mode})",
+        {
+            "path": change.path,
+            "sha256_before": change.sha256_before,
+            "sha256_after": change.sha256_after,
+        },
+    )
+
+
+def _postfix_paths(snapshot: Snapshot) -> frozenset[str]:
+    """The snapshot's Postfix files (main.cf, master.cf, maps), which Postfix reads."""
+    return frozenset([snapshot.main_cf, snapshot.master_cf, *(p for _, p in snapshot.map_files)])
 
 
 def _wait_step(endpoint: Endpoint, facts: Facts) -> Step:

@@ -1,0 +1,78 @@
+"""Plan documents: save/load round trip, mode 0600, refusal of edited or foreign plans."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import PlanError
+from migrator.plan import Plan
+from tests.unit.hosts import fixture_hosts
+
+HOST = next(h for h in fixture_hosts() if h.name == "virtual-lda")
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return HOST.plan()
+
+
+def test_round_trip(plan: Plan, tmp_path: Path) -> None:
+    path = plan.save(tmp_path)
+    assert path == tmp_path / "virtual-lda" / f"{plan.plan_id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Plan.load(path, host="virtual-lda") == plan
+
+
+def test_contents(plan: Plan) -> None:
+    data = plan.to_dict()
+    assert data["format_version"] == 1
+    assert data["host"] == "virtual-lda"
+    assert [f["path"] for f in data["files"]] == [
+        "/etc/postfix/main.cf",
+        "/etc/dovecot/conf.d/10-master.conf",
+        "/etc/dovecot/conf.d/20-lmtp.conf",
+    ]
+    actions = [s["action"] for s in data["steps"]]
+    assert actions[:3] == ["write_file"] * 3
+    assert actions[3:] == [
+        "validate_postfix",
+        "validate_dovecot",
+        "reload_dovecot",
+        "wait_socket",
+        "probe_lmtp",
+        "reload_postfix",
+        "test_delivery",
+    ]
+    changed = data["settings_diff"]["values_changed"]
+    assert changed["root['postfix_main']['virtual_transport']"] == {
+        "new_value": "lmtp:unix:private/dovecot-lmtp",
+        "old_value": "dovecot",
+    }
+
+
+def test_hand_edited_plan_is_refused(plan: Plan, tmp_path: Path) -> None:
+    path = plan.save(tmp_path)
+    data = json.loads(path.read_text())
+    data["files"][0]["content_after"] += "\nvirtual_transport = smtp\n"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match="edited by hand"):
+        Plan.load(path, host="virtual-lda")
+
+
+def test_plan_for_another_host_is_refused(plan: Plan, tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="for host 'virtual-lda'"):
+        Plan.load(plan.save(tmp_path), host="mx2")
+
+
+def test_not_a_plan(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(PlanError, match="not a migrator plan"):
+        Plan.load(path)
+    path.write_text("{")
+    with pytest.raises(PlanError, match="cannot read plan"):
+        Plan.load(path)

@@ -1,0 +1,75 @@
+"""Reading a host: the live path (fact script) against this machine's own stock files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import RefusedError
+from migrator.plan import build_plan
+from migrator.rules import Options
+from migrator.snapshot import read_host, transport_map_sources
+from migrator.transport.base import FileData, RunResult
+from migrator.transport.local import LocalTransport
+
+
+class CountingLocal:
+    """This machine as a live host (read-only), counting round trips."""
+
+    host = "this-machine"
+    live = True
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self._files = LocalTransport(Path("/"), "this-machine")
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None
+    ) -> RunResult:
+        self.round_trips += 1
+        done = subprocess.run(list(argv), capture_output=True, check=False)
+        return RunResult(self.host, tuple(argv), done.returncode, done.stdout, done.stderr)
+
+    def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
+        self.round_trips += 1
+        return self._files.read_files(paths)
+
+    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
+        raise AssertionError("planning must never write")
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.skipif(not shutil.which("doveconf"), reason="needs Postfix and Dovecot installed")
+def test_live_read_of_stock_debian_in_few_round_trips() -> None:
+    transport = CountingLocal()
+    facts, snapshot = read_host(transport, None)
+    assert facts.live and facts.queue_directory == "/var/spool/postfix"
+    assert "/etc/dovecot/conf.d/10-master.conf" in snapshot.dovecot_files
+    assert not any("/private/" in path for path in snapshot.files)
+    assert transport.round_trips <= 4
+    with pytest.raises(RefusedError, match="no Dovecot LDA"):
+        build_plan(CountingLocal(), Options())
+
+
+def test_transport_map_sources() -> None:
+    value = "hash:/etc/postfix/transport, pcre:/etc/postfix/t.pcre lmdb:/etc/postfix/t2"
+    assert transport_map_sources(value) == [
+        ("hash:/etc/postfix/transport", "/etc/postfix/transport"),
+        ("lmdb:/etc/postfix/t2", "/etc/postfix/t2"),
+    ]
+
+
+def test_directory_facts_say_what_is_unknown() -> None:
+    root = Path(__file__).resolve().parents[2] / "fixtures/hosts/virtual-lda"
+    facts, snapshot = read_host(LocalTransport(root, "v"), None)
+    assert not facts.live
+    assert any("userdb answer (not known from a directory)" in u for u in facts.unknown)
+    assert facts.mail_owner_group == "postfix"
+    assert snapshot.dovecot_files[0] == "/etc/dovecot/dovecot.conf"
+    assert "/etc/dovecot/local.conf" in snapshot.dovecot_files
