@@ -87,10 +87,11 @@ def probe_lmtp(
     where = parse_endpoint(endpoint)
     recipients = (recipient,) if isinstance(recipient, str) else tuple(recipient)
     commands = probe_commands(recipients)
-    argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), scripts.PROBE_PERL]
-    argv += [scripts.PROBE_PYTHON, where.kind, where.address, f"{timeout:g}", *commands]
+    argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), where.kind]
+    argv += [where.address, f"{timeout:g}", *commands]
+    stdin = scripts.PROBE_STDIN.encode()
     started = time.monotonic()
-    result = transport.run(argv, timeout=timeout + _SPARE)
+    result = transport.run(argv, stdin=stdin, timeout=timeout + _SPARE)
     seconds = time.monotonic() - started
     interpreter, replies, error = parse_transcript(result.out)
     failure = probe_failure(str(where), commands, replies, error)

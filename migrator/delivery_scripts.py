@@ -1,7 +1,7 @@
 """The remote scripts behind ``delivery.py``: each one runs as ONE command on the host.
 
 They only talk and report; every decision (was it 250? which relay? which mailbox?) is made
-by the pure parsers in ``delivery.py`` on the text they print. They are POSIX sh, plus an
+by the pure readers in ``delivery_parse`` on the text they print. They are POSIX sh, plus an
 LMTP client in perl (Debian's perl-base is Essential) with a python3 twin for hosts
 without perl. Both clients print the same transcript:
 
@@ -74,14 +74,19 @@ for c in cmds:
     reply()
 """
 
-# $1 interpreters to try in order, $2 perl source, $3 python source, then the client's args.
+# What the probe sends on stdin: perl reads its program up to __END__; python3 runs the rest.
+PROBE_STDIN = PROBE_PERL + "\n__END__\n" + PROBE_PYTHON
+
+# $1 interpreters to try in order, then the client's args; PROBE_STDIN on stdin. The
+# clients come on stdin, not argv, so that sudo's log does not get a copy of each.
 PROBE_SH = r"""
-interps=$1 perl_src=$2 py_src=$3
-shift 3
+interps=$1
+shift
 for i in $interps; do
   case $i in
-    perl) command -v perl >/dev/null 2>&1 && exec perl -e "$perl_src" -- "$@" ;;
-    python3) command -v python3 >/dev/null 2>&1 && exec python3 -c "$py_src" "$@" ;;
+    perl) command -v perl >/dev/null 2>&1 && exec perl - "$@" ;;
+    python3) command -v python3 >/dev/null 2>&1 &&
+      exec python3 -c 'import sys; s = sys.stdin.read(); exec(s.split("\n__END__\n")[1])' "$@" ;;
   esac
 done
 echo "error no LMTP client: none of '$interps' is installed"
