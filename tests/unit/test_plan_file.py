@@ -37,16 +37,20 @@ def test_contents(plan: Plan) -> None:
         "/etc/dovecot/conf.d/20-lmtp.conf",
     ]
     actions = [s["action"] for s in data["steps"]]
-    assert actions[:3] == ["write_file"] * 3
-    assert actions[3:] == [
-        "validate_postfix",
+    # Dovecot first, proven by the probe; only then does main.cf name LMTP.
+    assert actions == [
+        "write_file",
+        "write_file",
         "validate_dovecot",
         "reload_dovecot",
         "wait_socket",
         "probe_lmtp",
+        "write_file",
+        "validate_postfix",
         "reload_postfix",
         "test_delivery",
     ]
+    assert data["steps"][6]["args"]["path"] == "/etc/postfix/main.cf"
     changed = data["settings_diff"]["values_changed"]
     assert changed["root['postfix_main']['virtual_transport']"] == {
         "new_value": "lmtp:unix:private/dovecot-lmtp",
