@@ -56,7 +56,7 @@ class ConfirmReport:
 
     queue_id: str | None
     log_lines: tuple[str, ...]
-    timed_out: bool
+    waited: int | None  # seconds, when the script gave up waiting
     user: str | None
     fetch_rc: int | None
     fetch_lines: tuple[str, ...]
@@ -163,7 +163,7 @@ def parse_confirm_output(text: str) -> ConfirmReport:
     return ConfirmReport(
         qid,
         tuple(lines["log"]),
-        "timeout" in single,
+        int(single["timeout"]) if single.get("timeout", "").isdigit() else None,
         single.get("user"),
         int(fetch) if fetch is not None and fetch.lstrip("-").isdigit() else None,
         tuple(lines["doveadm"]),
@@ -189,9 +189,13 @@ def delivery_failure(report: ConfirmReport, recipient: str, expect: RelayCheck) 
     """Why the confirm script's report does not prove delivery, or None when it does."""
     outcomes = [d for d in (parse_log_delivery(x, recipient) for x in report.log_lines) if d]
     if report.queue_id is None:
-        return "no cleanup line with this Message-ID (timeout: Postfix never picked it up)"
+        return (
+            f"timeout: no cleanup line with this Message-ID within {report.waited} s"
+            " (Postfix did not pick it up, or logs elsewhere)"
+        )
     if not outcomes:
-        return f"queue id {report.queue_id}: no outcome for <{recipient}> (timeout)"
+        waited = f"within {report.waited} s"
+        return f"timeout: queue id {report.queue_id} has no outcome for <{recipient}> {waited}"
     last = outcomes[-1]
     seen = f"queue id {last.queue_id}: status={last.status} dsn={last.dsn} ({last.detail})"
     if last.status != "sent":

@@ -181,7 +181,7 @@ def test_confirm_report_proves_lmtp_delivery_into_lists() -> None:
     report = parse_confirm_output(CONFIRM_OK)
     assert report.queue_id == "F15E1164177"
     assert report.fetch_rc == 0
-    assert not report.timed_out
+    assert report.waited is None
     assert parse_fetch(report.fetch_lines) == [("Lists", 3)]
     assert delivery_failure(report, RCPT, "private/dovecot-lmtp") is None
     assert delivery_failure(report, RCPT, lambda relay: relay.endswith("-lmtp]")) is None
@@ -201,8 +201,9 @@ def test_confirm_report_failures_name_the_status() -> None:
     assert "relay=dlm-01.example.test[private/dovecot-lmtp], not a relay containing" in wrong
     deferred = delivery_failure(parse_confirm_output(CONFIRM_DEFERRED), "nobody@example.test", "")
     assert deferred == "queue id 187231641D5: status=deferred dsn=4.3.0 (temporary failure)"
-    assert "Postfix never picked it up" in str(
-        delivery_failure(parse_confirm_output("timeout 2\n"), RCPT, "")
+    assert delivery_failure(parse_confirm_output("timeout 2\n"), RCPT, "") == (
+        "timeout: no cleanup line with this Message-ID within 2 s"
+        " (Postfix did not pick it up, or logs elsewhere)"
     )
     missing = CONFIRM_OK.replace("doveadm Lists\t3\n", "")
     assert "no message with this Message-ID" in str(
@@ -210,7 +211,7 @@ def test_confirm_report_failures_name_the_status() -> None:
     )
     first = CONFIRM_OK.split("log Nov 25 02:55:57")[0] + "timeout 20\n"
     assert delivery_failure(parse_confirm_output(first), RCPT, "") == (
-        f"queue id F15E1164177: no outcome for <{RCPT}> (timeout)"
+        f"timeout: queue id F15E1164177 has no outcome for <{RCPT}> within 20 s"
     )
 
 
@@ -288,4 +289,4 @@ def test_failed_proof_still_removes_and_names_host_and_log() -> None:
 
 
 def test_report_is_a_record() -> None:
-    assert ConfirmReport(None, (), True, None, None, ()).timed_out
+    assert ConfirmReport(None, (), 20, None, None, ()).waited == 20
