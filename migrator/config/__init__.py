@@ -6,5 +6,5 @@ settings and blocks.
 
 from __future__ import annotations
 
-DOVECOT_LENS = "Dovecot"
+DOVECOT_LENS = "Migrator_Dovecot"
 """The Augeas module that reads Dovecot files (switch to the project's own lens here)."""
