@@ -1,0 +1,79 @@
+"""plan -> apply --rollback-on-fail -> LMTP delivers -> rollback -> byte-identical, LDA delivers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.lab import lifecycle, mail
+from migrator.lab.state import Lab, LabHost
+
+from .conftest import LabFactory
+from .hostfiles import LabCli, file_states
+
+pytestmark = pytest.mark.lab
+
+
+def _in_new(lab: Lab, host: LabHost, message_id: str, pattern: str) -> list[str]:
+    grep = f"grep -l '{message_id}' {pattern} 2>/dev/null || true"
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", grep], capture=True)
+    return sorted(done.stdout.decode().split())
+
+
+@pytest.mark.parametrize(
+    ("profile", "recipient", "lda_relay", "list_folders"),
+    [
+        (
+            "virtual-lda",
+            "alice@example.test",
+            "dovecot",
+            "/var/vmail/example.test/*/Maildir/.Lists/new/*",
+        ),
+        ("system-lda", "bob@example.test", "local", "/home/*/Maildir/.Lists/new/*"),
+    ],
+)
+def test_switch_to_lmtp_and_back(
+    make_lab: LabFactory,
+    tmp_path: Path,
+    profile: str,
+    recipient: str,
+    lda_relay: str,
+    list_folders: str,
+) -> None:
+    lab = make_lab(profile)
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, recipient)
+    paths = [f.path for f in plan.files]
+    before = file_states(lab, host, paths)
+    assert [before[f.path][0] for f in plan.files] == [f.sha256_before for f in plan.files]
+
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    assert "applied plan" in applied.output
+    after = file_states(lab, host, paths)
+    assert {p: s[0] for p, s in after.items() if s} == {f.path: f.sha256_after for f in plan.files}
+    assert {p: s[1:] for p, s in after.items() if s} == {p: s[1:] for p, s in before.items() if s}
+
+    # Real mail now goes over LMTP, to an alias, and Sieve still files list mail.
+    sent = mail.send(host, ["team@example.test"], list_id="<news.example.test>")
+    found = mail.wait_delivered(lab, host, sent)
+    # (local(8) aliases expand to bare names, which Postfix qualifies with $myorigin)
+    assert sorted(d.recipient.split("@")[0] for d in found) == ["alice", "bob"]
+    assert all(d.status == "sent" and "private/dovecot-lmtp" in d.relay for d in found), found
+    assert len(_in_new(lab, host, sent.message_id, list_folders)) == 2
+
+    again = cli("plan", host.name, "--test-recipient", recipient, "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "no changes" in again.output
+    assert "migrated" in cli("status", host.name).output
+
+    rolled = cli("rollback", host.name)
+    assert rolled.exit_code == 0, rolled.output
+    assert file_states(lab, host, paths) == before
+    sent = mail.send(host, [recipient])
+    [delivery] = mail.wait_delivered(lab, host, sent)
+    assert (delivery.relay, delivery.status) == (lda_relay, "sent")
+    assert "rolled back" in cli("status", host.name).output
+    assert "already rolled back" in cli("rollback", host.name).output
