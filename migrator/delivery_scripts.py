@@ -109,9 +109,13 @@ slice() {
   [ "$size" -lt "$start" ] && start=0
   tail -c +"$((start + 1))" "$log"
 }
+# The log from our message's cleanup line on: an older message whose queue id was reused
+# must not count.
+ours() {
+  slice | awk -v m="message-id=$mid" 'index($0, m) { on = 1 } on'
+}
 find_qid() {
-  slice | grep -F "message-id=$mid" | sed -n 's/.* \([0-9A-Za-z]*\): message-id=.*/\1/p' \
-    | tail -n 1
+  ours | head -n 1 | sed -n 's/.* \([0-9A-Za-z]*\): message-id=.*/\1/p'
 }
 """
 
@@ -129,12 +133,12 @@ end=$(($(date +%s) + timeout))
 qid=
 while :; do
   [ -z "$qid" ] && qid=$(find_qid)
-  if [ -n "$qid" ] && slice | grep -qF " $qid: to=<$rcpt>,"; then break; fi
+  if [ -n "$qid" ] && ours | grep -qF " $qid: to=<$rcpt>,"; then break; fi
   if [ "$(date +%s)" -ge "$end" ]; then echo "timeout $timeout"; break; fi
   sleep 0.2 2>/dev/null || sleep 1
 done
-[ -n "$qid" ] && slice | grep -F " $qid: " | sed 's/^/log /'
-slice | grep -F " $qid: to=<$rcpt>," | grep -q 'status=sent' || exit 0
+[ -n "$qid" ] && ours | grep -F " $qid: " | sed 's/^/log /'
+ours | grep -F " $qid: to=<$rcpt>," | tail -n 1 | grep -q 'status=sent' || exit 0
 """
     + _PICK_USER
     + r"""
@@ -161,8 +165,11 @@ if [ -n "$log" ] && [ -r "$log" ]; then
     + _LOG_SLICE
     + r"""
   qid=$(find_qid)
-  # A deferred test message must not be delivered later, e.g. after a rollback.
-  [ -n "$qid" ] && postsuper -d "$qid" 2>&1 | sed 's/^/postsuper /'
+  # A deferred test message must not be delivered later, e.g. after a rollback; the queue
+  # file is checked to be ours before it goes.
+  if [ -n "$qid" ] && postcat -hq "$qid" 2>/dev/null | grep -qiF "message-id: $mid"; then
+    postsuper -d "$qid" 2>&1 | sed 's/^/postsuper /'
+  fi
 fi
 """
     + _PICK_USER

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
 from migrator import delivery
+from migrator import delivery_scripts as scripts
 from migrator.delivery_parse import (
     ConfirmReport,
     LmtpReply,
@@ -290,3 +294,24 @@ def test_failed_proof_still_removes_and_names_host_and_log() -> None:
 
 def test_report_is_a_record() -> None:
     assert ConfirmReport(None, (), 20, None, None, ()).waited == 20
+
+
+def test_confirm_script_ignores_an_older_use_of_the_queue_id(tmp_path: Path) -> None:
+    """The confirm script itself, run here on a log where the queue id was used before."""
+    older = CONFIRM_DEFERRED.replace("187231641D5", "F15E1164177").replace("nobody@", "alice@")
+    lines = [line.removeprefix("log ") for line in (older + CONFIRM_OK).splitlines()]
+    log = tmp_path / "postfix.log"
+    log.write_text("\n".join(line for line in lines if line.startswith("Nov")) + "\n")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "doveadm").write_text(
+        "#!/bin/sh\n[ \"$1\" = user ] || printf 'mailbox\\tuid\\nLists\\t3\\n'\n"
+    )
+    (fake / "doveadm").chmod(0o755)
+    argv = ["sh", "-c", scripts.CONFIRM_SH, "sh", str(log), MID, RCPT, "2", "", "100000"]
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+    report = parse_confirm_output(out)
+    assert report.queue_id == "F15E1164177"
+    assert delivery_failure(report, RCPT, "private/dovecot-lmtp") is None
+    assert not any("status=deferred" in line for line in report.log_lines)
