@@ -50,7 +50,7 @@ class ProbeResult:
     interpreter: str
     replies: tuple[LmtpReply, ...]
     transcript: str
-    seconds: float
+    seconds: float  # the one remote command, SSH included
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,15 @@ class DeliveryRecord:
     recipient: str
     message_id: str
     queue_id: str
-    relay: str
-    status: str
+    relay: str  # as Postfix logged it: "h[private/dovecot-lmtp]", "dovecot", "local"
+    status: str  # always "sent": anything else is a DeliveryError
     dsn: str
-    delay: float
-    mailbox: str
+    delay: float  # Postfix's delay=, seconds from arrival to delivery
+    mailbox: str  # where Dovecot (or Sieve) filed it: "INBOX", "Lists"
     uid: int
-    user: str
+    user: str  # the Dovecot user that owns the mailbox
     log_path: str
-    seconds: float
+    seconds: float  # confirm_delivery's one remote command, waiting included
 
 
 def probe_lmtp(
