@@ -15,6 +15,7 @@ import re
 import select
 import shlex
 import socket
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,11 +152,13 @@ class SSHTransport:
     ) -> tuple[int, bytes, bytes]:
         channel = self._open_channel()
         self.round_trips += 1
+        sender = None
         try:
             channel.exec_command(self.wrap(argv))
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
+            # stdin goes from its own thread: a command may write a window's worth of output
+            # before it reads, and one that exits early must not turn into an error.
+            sender = threading.Thread(target=_send, args=(channel, stdin or b""), daemon=True)
+            sender.start()
             rc, out, err = _collect(channel, timeout)
         except TimeoutError as exc:
             raise TransportError(f"{argv[0]}: {exc}", host=self.host) from exc
@@ -166,6 +169,8 @@ class SSHTransport:
             ) from exc
         finally:
             channel.close()
+            if sender is not None:
+                sender.join()
         if self.sudo:
             self._check_sudo(rc, err)
         return rc, out, err
@@ -301,6 +306,16 @@ def _transport_factory(known: KnownHosts) -> Any:
         return transport
 
     return make
+
+
+def _send(channel: paramiko.Channel, data: bytes) -> None:
+    """Write DATA to the command's stdin, then EOF; a closed channel ends it quietly."""
+    try:
+        if data:
+            channel.sendall(data)
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the command exited or the connection died: _collect reports which
 
 
 def _collect(channel: paramiko.Channel, timeout: float | None) -> tuple[int, bytes, bytes]:

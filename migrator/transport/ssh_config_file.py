@@ -158,7 +158,8 @@ def _match_criterion(ctx: ConfigContext, keyword: str, arg: str, path: Path, num
     if keyword == "exec":
         # OpenSSH runs the command through the user's shell; exit status 0 means "matches".
         command = arg.replace("%h", ctx.original).replace("%n", ctx.original)
-        return subprocess.run(["/bin/sh", "-c", command], check=False).returncode == 0
+        done = subprocess.run(["/bin/sh", "-c", command], stdout=subprocess.DEVNULL, check=False)
+        return done.returncode == 0
     raise UsageError(f"{path}:{number}: Match {keyword} is not supported by migrator")
 
 

@@ -358,3 +358,14 @@ def test_passphrase_key_without_agent_says_so(sshd: Sshd, tmp_path: Path) -> Non
     sshd.trust()
     with pytest.raises(TransportError, match="needs a passphrase; add it to the agent"):
         connect("target", ssh_config=config).run(["true"])
+
+
+def test_output_before_reading_stdin_does_not_deadlock(transport: SSHTransport) -> None:
+    blob = os.urandom(6 * 1024 * 1024)
+    result = transport.run(["sh", "-c", "head -c 6000000 /dev/zero; wc -c"], stdin=blob, timeout=30)
+    assert result.ok and result.stdout.endswith(b"6291456\n")
+
+
+def test_command_that_ignores_stdin(transport: SSHTransport) -> None:
+    result = transport.run(["true"], stdin=os.urandom(8 * 1024 * 1024), timeout=30)
+    assert result.rc == 0
