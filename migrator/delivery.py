@@ -182,6 +182,7 @@ def confirm_delivery(
 ) -> DeliveryRecord:
     """Follow a sent message through the Postfix log to its mailbox, in one remote command.
 
+    RECIPIENT must be a mailbox, not an alias (Postfix logs an alias's target as to=).
     USER is the Dovecot user owning the mailbox (default: the recipient, or its local part
     when Dovecot knows only that). Raises DeliveryError naming the host, the log file and
     the last status seen (deferred, bounced, wrong relay, not in the mailbox, timeout).
