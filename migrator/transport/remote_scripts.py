@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from migrator.transport.base import FileData
 
-# Prints one line per argument (F regular file, N exists but is not one, M missing), then for
+# Prints a start marker (anything a login shell's rc file printed before it is skipped), one
+# line per argument (F regular file, N exists but is not one, M missing), then for
 # the F paths: their stat lines, all their bytes, their stat lines again.
 READ_SCRIPT = """\
+echo migrator-files-v1
 for p do
   shift
   if [ -f "$p" ]; then echo F; set -- "$@" "$p"
@@ -43,13 +45,19 @@ trap - EXIT
 """
 
 
+_MARKER = b"migrator-files-v1\n"
+
+
 class StreamError(ValueError):
     """The stream does not parse, or a file changed while it was read."""
 
 
 def parse_read_stream(paths: list[str], stream: bytes) -> dict[str, FileData]:
     """The files READ_SCRIPT printed for PATHS; raise StreamError if it is inconsistent."""
-    position = 0
+    marker = stream.find(_MARKER)
+    if marker < 0 or (marker > 0 and stream[marker - 1 : marker] != b"\n"):
+        raise StreamError("no start marker in the stream")
+    position = marker + len(_MARKER)
 
     def line() -> bytes:
         nonlocal position

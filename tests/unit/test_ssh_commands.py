@@ -71,17 +71,23 @@ def test_read_script_stream_round_trips_through_local_sh(tmp_path: Path) -> None
 
 def test_inconsistent_streams_are_refused() -> None:
     stat = b"644 root root 3 12 1700000000\n"
-    assert parse_read_stream(["/a"], b"F\n" + stat + b"abc" + stat)["/a"].content == b"abc"
+    start = b"migrator-files-v1\n"
+    assert parse_read_stream(["/a"], start + b"F\n" + stat + b"abc" + stat)["/a"].content == b"abc"
+    # Whatever a login shell printed first is skipped.
+    noisy = b"Welcome!\n" + start + b"F\n" + stat + b"abc" + stat
+    assert parse_read_stream(["/a"], noisy)["/a"].content == b"abc"
+    with pytest.raises(StreamError, match="marker"):
+        parse_read_stream(["/a"], b"F\n" + stat + b"abc" + stat)
     with pytest.raises(StreamError, match="changed"):
-        parse_read_stream(["/a"], b"F\n" + stat + b"abc" + stat.replace(b"12", b"13"))
+        parse_read_stream(["/a"], start + b"F\n" + stat + b"abc" + stat.replace(b"12", b"13"))
     with pytest.raises(StreamError, match="changed"):
-        parse_read_stream(["/a"], b"F\n" + stat + b"abcd" + stat)
+        parse_read_stream(["/a"], start + b"F\n" + stat + b"abcd" + stat)
     with pytest.raises(StreamError, match="early"):
-        parse_read_stream(["/a", "/b"], b"M\n")
+        parse_read_stream(["/a", "/b"], start + b"M\n")
     with pytest.raises(StreamError, match="unexpected"):
-        parse_read_stream(["/a"], b"X\n")
+        parse_read_stream(["/a"], start + b"X\n")
     with pytest.raises(StreamError, match="bad stat"):
-        parse_read_stream(["/a"], b"F\nnonsense\n")
+        parse_read_stream(["/a"], start + b"F\nnonsense\n")
 
 
 def test_read_script_handles_odd_names_through_local_sh(tmp_path: Path) -> None:
