@@ -42,8 +42,8 @@ DEFAULT_IDENTITY_FILES = (
     "~/.ssh/id_xmss",
     "~/.ssh/id_dsa",
 )
-DEFAULT_USER_KNOWN_HOSTS = "~/.ssh/known_hosts ~/.ssh/known_hosts2"
-DEFAULT_GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2"
+DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 _MAX_JUMPS = 8
 
@@ -164,8 +164,8 @@ def _build_spec(
     tokens = _tokens(ctx, hostname, port, user, first)
     expand = _expander(tokens, home)
     identity = opts.get("identityfile") or list(DEFAULT_IDENTITY_FILES)
-    user_kh = first.get("userknownhostsfile", DEFAULT_USER_KNOWN_HOSTS)
-    global_kh = first.get("globalknownhostsfile", DEFAULT_GLOBAL_KNOWN_HOSTS)
+    user_kh = opts.get("userknownhostsfile") or DEFAULT_USER_KNOWN_HOSTS
+    global_kh = opts.get("globalknownhostsfile") or DEFAULT_GLOBAL_KNOWN_HOSTS
     proxy_kind, proxy_value = (opts.get("proxy") or ["", ""])[:2]
     proxy_jump = proxy_value if proxy_kind == "proxyjump" and proxy_value != "none" else None
     if proxy_jump and _parse_jump(proxy_jump.split(",")[-1].strip())[1] == ctx.original:
@@ -181,8 +181,8 @@ def _build_spec(
         user=user,
         identity_files=tuple(expand(path) for path in identity if path != "none"),
         identities_only=_bool(first.get("identitiesonly", "no")),
-        known_hosts_files=tuple(expand(p) for p in _split(user_kh) if p != "none"),
-        global_known_hosts_files=tuple(expand(p) for p in _split(global_kh) if p != "none"),
+        known_hosts_files=tuple(expand(p) for p in user_kh if p != "none"),
+        global_known_hosts_files=tuple(expand(p) for p in global_kh if p != "none"),
         strict_host_key_checking=StrictHostKeyChecking.parse(
             first.get("stricthostkeychecking", "ask")
         ),
@@ -260,10 +260,6 @@ def _expander(tokens: dict[str, str], home: Path) -> Callable[[str], str]:
 def _home() -> Path:
     # OpenSSH takes the home directory from the password database, not $HOME.
     return Path(pwd.getpwuid(os.getuid()).pw_dir)
-
-
-def _split(value: str) -> list[str]:
-    return value.split()
 
 
 def _bool(value: str) -> bool:

@@ -23,6 +23,8 @@ SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 
 # Options that accumulate over every matching block instead of "first one wins".
 _MULTI = frozenset({"identityfile", "certificatefile", "localforward", "remoteforward"})
+# Options whose value is a list of words (paths) taken from their first line.
+_WORD_LISTS = frozenset({"userknownhostsfile", "globalknownhostsfile"})
 # Options whose value is the rest of the line, verbatim (a shell command).
 _VERBATIM = frozenset({"proxycommand", "localcommand", "remotecommand", "knownhostscommand"})
 
@@ -97,8 +99,10 @@ def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, 
     elif key in _MULTI:
         bucket = options.setdefault(key, [])
         bucket.extend(value for value in values if value not in bucket)
+    elif key in _WORD_LISTS:
+        # Every word of the first line, each its own (quoted) path.
+        options.setdefault(key, values)
     elif key not in options:
-        # Multi-word options (UserKnownHostsFile a b) keep every word of their first line.
         options[key] = [" ".join(values)]
 
 

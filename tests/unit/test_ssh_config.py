@@ -131,6 +131,20 @@ Host off
 """,
         ["strict", "lax", "off", "default"],
     ),
+    "syntax": (
+        """
+# comment line
+Host=eq
+  HostName = eq.example
+  user=EqUser
+  IDENTITYFILE "~/my keys/id_eq"
+  Port=2022
+Host tabbed
+\tHostName\ttabbed.example
+\tUserKnownHostsFile "/tmp/with space/kh" /tmp/kh2
+""",
+        ["eq", "tabbed"],
+    ),
     "match": (
         """
 Match originalhost m1
@@ -182,6 +196,13 @@ def test_include_is_conditional_and_restores_the_block(tmp_path: Path) -> None:
     for host in ("alpha", "gamma", "delta"):
         assert_like_ssh(resolve_host(host, config=config), ssh_g(host, config))
     assert resolve_host("gamma", config=config).port == 2300
+
+
+def test_quoted_known_hosts_paths_keep_their_spaces(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(CONFIGS["syntax"][0])
+    spec = resolve_host("tabbed", config=config)
+    assert spec.known_hosts_files == ("/tmp/with space/kh", "/tmp/kh2")
 
 
 @needs_ssh
