@@ -78,18 +78,23 @@ def read_host(
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
     files = dict(transport.read_files(list(dict.fromkeys(first))))
-    with ConfigTree(transport.host, _present(files, [main_cf]), _lenses([main_cf], [])) as tree:
+    present = _present(files, [main_cf, *prefetch, dovecot_root])
+    lenses = _lenses([main_cf], [p for p in present if p != main_cf])
+    # One tree for reading: Dovecot files that are never included may not parse, and that
+    # matters only for the files Dovecot actually reads (checked in _include_graph).
+    with ConfigTree(transport.host, present, lenses, strict=False) as tree:
+        tree.check_errors([main_cf])
         params = postfix.main_params(tree, main_cf)
-    group = _primary_group(files, params.get("mail_owner", "postfix"))
-    if live_facts is not None:
-        facts = with_group(live_facts, group)
-    else:
-        facts = directory_facts(transport.host, params, listing, group, overrides)
-    maps = transport_map_sources(params.get("transport_maps", ""))
-    missing = [path for _, path in maps if path not in files]
-    if missing:
-        files.update(transport.read_files(missing))
-    dovecot_files = _include_graph(transport, files, dovecot_root, listing)
+        group = _primary_group(files, params.get("mail_owner", "postfix"))
+        if live_facts is not None:
+            facts = with_group(live_facts, group)
+        else:
+            facts = directory_facts(transport.host, params, listing, group, overrides)
+        maps = transport_map_sources(params.get("transport_maps", ""))
+        missing = [path for _, path in maps if path not in files]
+        if missing:
+            files.update(transport.read_files(missing))
+        dovecot_files = _include_graph(transport, tree, files, dovecot_root, listing)
     snapshot = Snapshot(
         host=transport.host,
         files=files,
@@ -123,24 +128,36 @@ def snapshot_lenses(snapshot: Snapshot) -> dict[str, str]:
 
 
 def _include_graph(
-    transport: Transport, files: dict[str, FileData], root: str, listing: list[str]
+    transport: Transport,
+    tree: ConfigTree,
+    files: dict[str, FileData],
+    root: str,
+    listing: list[str],
 ) -> list[str]:
-    """Every Dovecot file reachable from root, reading any not yet read (in batches)."""
-    reachable = [root] if files.get(root, FileData(root, None)).exists else []
-    seen = set(reachable)
-    frontier = list(reachable)
+    """Every Dovecot file reachable from root, reading (in one batch per level) any not read.
+
+    Raises ConfigParseError for a reachable file its lens cannot read.
+    """
+    reachable: list[str] = []
+    seen = {root}
+    frontier = [root]
     while frontier:
-        present = _present(files, frontier)
-        lenses = {path: DOVECOT_LENS for path in present}
-        with ConfigTree(transport.host, present, lenses) as tree:
-            targets = [t for path in present for t, _ in includes(tree, path)]
-        wanted = [f for t in targets for f in expand_include(t, listing) if f not in seen]
-        unread = [f for f in wanted if f not in files]
+        unread = [f for f in frontier if f not in files]
         if unread:
             files.update(transport.read_files(unread))
-        frontier = [f for f in dict.fromkeys(wanted) if files[f].exists]
-        seen.update(frontier)
+        frontier = [f for f in frontier if files[f].exists]
+        loaded = set(tree.loaded_files())
+        new = {f: files[f].content for f in frontier if f not in loaded}
+        if new:
+            tree.add_files(
+                _present(files, list(new)), dict.fromkeys(new, DOVECOT_LENS), strict=False
+            )
+        tree.check_errors(frontier)
         reachable.extend(frontier)
+        targets = [t for path in frontier for t, _ in includes(tree, path)]
+        wanted = [f for t in targets for f in expand_include(t, listing) if f not in seen]
+        seen.update(wanted)
+        frontier = list(dict.fromkeys(wanted))
     return reachable
 
 

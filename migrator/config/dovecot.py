@@ -135,7 +135,7 @@ def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> Doveco
                             f"!include {included}: file not found", host=tree.host, path=path
                         )
                 continue
-            if label in _BLOCK_NAMES or tree.match(f"{node}/*"):
+            if _is_block(tree, node, label):
                 arg = tree.get(node)
                 here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
                 blocks.append(Block(path, here))
@@ -162,7 +162,7 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
     half-made node is ever left behind by a nested set.
     """
     parent = _ensure_chain(tree, path, chain)
-    existing = [n for n in tree.match(f"{parent}/{key}") if not tree.match(f"{n}/*")]
+    existing = [n for n in tree.match(f"{parent}/{key}") if not _is_block(tree, n, key)]
     if existing:
         tree.set(existing[-1], value)
         return
@@ -196,6 +196,16 @@ def _find_block(tree: ConfigTree, parent: str, ref: BlockRef) -> str | None:
         node for node in tree.match(f"{parent}/{ref.name}") if _arg(tree.get(node)) == ref.arg
     ]
     return matches[-1] if matches else None
+
+
+def _is_block(tree: ConfigTree, node: str, label: str) -> bool:
+    """A block has children other than comments, or is an (empty) block by name.
+
+    The project's lens keeps a setting's trailing "# note" as a #comment child, so a comment
+    child alone does not make a block.
+    """
+    children = tree.match(f"{node}/*[label() != '#comment']")
+    return bool(children) or label in _BLOCK_NAMES
 
 
 def _arg(value: str | None) -> str | None:

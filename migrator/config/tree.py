@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -22,31 +22,50 @@ LENS_DIR = Path(__file__).resolve().parent.parent / "lenses"
 class ConfigTree:
     """A snapshot's files loaded through their lenses; edits change only the private copy."""
 
-    def __init__(self, host: str, files: Mapping[str, bytes], lenses: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        host: str,
+        files: Mapping[str, bytes],
+        lenses: Mapping[str, str],
+        *,
+        strict: bool = True,
+    ) -> None:
         """Load ``files`` (host path -> content), each through ``lenses[path]``.
 
-        Raises ConfigParseError naming the file and line when a lens cannot read a file.
+        Raises ConfigParseError naming the file and line when a lens cannot read a file; with
+        ``strict=False`` errors wait for ``check_errors`` (for files that may not matter).
         """
         self.host = host
         self._dir = Path(tempfile.mkdtemp(prefix="migrator-aug-"))
-        self._paths = sorted(files)
+        self._paths: list[str] = []
+        self._lens_nodes: dict[str, str] = {}
+        loadpath = str(LENS_DIR) if LENS_DIR.is_dir() else None
+        flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
+        self._aug = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
+        self.add_files(files, lenses, strict=strict)
+
+    def add_files(
+        self, files: Mapping[str, bytes], lenses: Mapping[str, str], *, strict: bool = True
+    ) -> None:
+        """Load more files into the tree (files already loaded are not parsed again)."""
         for path, content in files.items():
             local = self._local(path)
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(content)
-        loadpath = str(LENS_DIR) if LENS_DIR.is_dir() else None
-        flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
-        self._aug = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
-        by_lens: dict[str, list[str]] = {}
-        for path in self._paths:
-            by_lens.setdefault(lenses[path], []).append(path)
-        for index, (lens, paths) in enumerate(sorted(by_lens.items())):
-            node = f"/augeas/load/L{index}"
-            self._aug.set(f"{node}/lens", f"{lens}.lns")
-            for path in paths:
-                self._aug.set(f"{node}/incl[last()+1]", path)
+            lens = lenses[path]
+            if lens not in self._lens_nodes:
+                node = f"/augeas/load/L{len(self._lens_nodes)}"
+                self._aug.set(f"{node}/lens", f"{lens}.lns")
+                self._lens_nodes[lens] = node
+            self._aug.set(f"{self._lens_nodes[lens]}/incl[last()+1]", path)
+        self._paths = sorted({*self._paths, *files})
         self._aug.load()
-        self._check_errors()
+        if strict:
+            self._check_errors()
+
+    def check_errors(self, paths: Collection[str]) -> None:
+        """Raise ConfigParseError for the first file among ``paths`` its lens could not read."""
+        self._check_errors(frozenset(paths))
 
     def __enter__(self) -> ConfigTree:
         return self
@@ -119,14 +138,15 @@ class ConfigTree:
     def _local(self, host_path: str) -> Path:
         return self._dir / host_path.lstrip("/")
 
-    def _check_errors(self) -> None:
+    def _check_errors(self, only: frozenset[str] | None = None) -> None:
         for err in self.match("/augeas//error"):
             file_path = err.removeprefix("/augeas/files").rsplit("/error", 1)[0]
+            if only is not None and file_path not in only:
+                continue
             line = self.get(f"{err}/line")
             detail = self.get(f"{err}/message") or self.get(err) or "parse error"
-            lens = (
-                (self.get(f"/augeas/files{file_path}/lens") or "").lstrip("@").removesuffix(".lns")
-            )
+            lens = (self.get(f"/augeas/files{file_path}/lens") or "").lstrip("@")
+            lens = lens.removesuffix(".lns")
             message = (
                 f"the {lens or 'Augeas'} lens cannot read this ({detail}); migrator will not "
                 "rewrite a file its lens cannot represent"
