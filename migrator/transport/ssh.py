@@ -3,10 +3,11 @@
 Connection settings come from the OpenSSH client config (``ssh_config.HostSpec``), host keys
 from known_hosts (``known_hosts.KnownHosts``, strict unless told otherwise). Every operation
 is one remote command, so one round trip: ``read_files`` streams all files from one small
-POSIX sh script, ``write_atomic`` sends the content on stdin to another
-(``remote_scripts.py``). A non-root login runs
-each command through ``sudo -n``. The client is made on first use and made again, once, when
-the connection died in between; a command that was already sent is never re-run.
+POSIX sh script, ``write_atomic`` sends the content on stdin to another (both in
+``remote_scripts.py``). A non-root login runs each command through ``sudo -n``. The client is
+made on first use and made again, once, when the connection died in between; a command that
+was already sent is never re-run. The login shell must be POSIX-like (sh, bash, dash, zsh):
+OpenSSH hands it the command line, quoted with ``shlex.join``.
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ class SSHTransport:
             client = _open_client(
                 self.spec, self.accept_new_host_key, self.connect_timeout, stack, agent
             )
+            stack.pop()  # the client itself, last on the stack
         except BaseException:
             for item in reversed(stack):
                 item.close()
@@ -226,14 +228,17 @@ class SSHTransport:
 def _open_client(
     spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any], agent: paramiko.Agent
 ) -> paramiko.SSHClient:
-    """Connect to SPEC through its jump host or proxy command; push what to close on STACK."""
+    """Connect to SPEC through its jump host or proxy command.
+
+    Everything opened (proxy commands, hop clients, then SPEC's own client last) is pushed
+    on STACK, so the caller can close it all, in reverse, whatever happens.
+    """
     sock: Any = None
     where = f"{spec.user}@{spec.hostname}:{spec.port}"
     auth = KeyAuth(spec, agent)
     try:
         if spec.jump is not None:
             hop = _open_client(spec.jump, accept_new, timeout, stack, agent)
-            stack.append(hop)
             hop_transport = hop.get_transport()
             assert hop_transport is not None
             sock = hop_transport.open_channel(
@@ -247,6 +252,7 @@ def _open_client(
             stack.append(sock)
         known = KnownHosts(spec, accept_new=accept_new)
         client = paramiko.SSHClient()
+        stack.append(client)  # closed with the rest if anything below fails
         client.set_missing_host_key_policy(_VerifyPolicy(known))
         client.connect(
             spec.hostname,

@@ -7,6 +7,7 @@ import os
 import pwd
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -369,3 +370,18 @@ def test_output_before_reading_stdin_does_not_deadlock(transport: SSHTransport) 
 def test_command_that_ignores_stdin(transport: SSHTransport) -> None:
     result = transport.run(["true"], stdin=os.urandom(8 * 1024 * 1024), timeout=30)
     assert result.rc == 0
+
+
+def test_failed_connections_leave_no_threads(sshd: Sshd) -> None:
+    before = threading.active_count()
+    for _ in range(3):
+        with pytest.raises(HostKeyError):
+            connect("jumped", ssh_config=sshd.ssh_config).run(["true"])
+    sshd.trust()
+    (sshd.dir / "authorized_keys").write_text("")
+    with pytest.raises(TransportError, match="authentication failed"):
+        connect("target", ssh_config=sshd.ssh_config).run(["true"])
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before
