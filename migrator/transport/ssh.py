@@ -78,6 +78,8 @@ class SSHTransport:
         self.round_trips = 0
         self.connections = 0
         self._connection: _Connection | None = None
+        # Commands may run from several threads on one connection; (re)connecting may not.
+        self._lock = threading.Lock()
 
     @property
     def host(self) -> str:
@@ -151,8 +153,9 @@ class SSHTransport:
     def _exec(
         self, argv: list[str], stdin: bytes | None, timeout: float | None
     ) -> tuple[int, bytes, bytes]:
-        channel = self._open_channel()
-        self.round_trips += 1
+        with self._lock:
+            channel = self._open_channel()
+            self.round_trips += 1
         sender = None
         try:
             channel.exec_command(self.wrap(argv))

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
@@ -385,3 +386,10 @@ def test_failed_connections_leave_no_threads(sshd: Sshd) -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() == before
+
+
+def test_threads_share_one_connection(transport: SSHTransport) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(lambda i: transport.run(["echo", str(i)]).out, range(32)))
+    assert outs == [f"{i}\n" for i in range(32)]
+    assert transport.connections == 1 and transport.round_trips == 32
