@@ -25,7 +25,8 @@ from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, PlanError
 from migrator.facts import FactOverrides, Facts
 from migrator.hostconfig import read_host_config, settings_view
-from migrator.rules import Endpoint, Options, RuleResult, plan_edits
+from migrator.rules import Options, RuleResult, plan_edits
+from migrator.rules_dovecot import Endpoint
 from migrator.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.transport.base import Transport
 

@@ -10,18 +10,16 @@ import ipaddress
 import itertools
 from dataclasses import dataclass
 
-from migrator.config.dovecot import BlockRef, Chain, DovecotConfig
+from migrator.config.dovecot import DovecotConfig
 from migrator.config.edits import (
     Edit,
     RemoveMainParam,
-    SetDovecotSetting,
     SetMainParam,
     SetTransportEntry,
 )
 from migrator.errors import RefusedError, UsageError
 from migrator.facts import Facts
 from migrator.hooks import (
-    Destination,
     Hook,
     HookKind,
     LdaService,
@@ -34,17 +32,7 @@ from migrator.hooks import (
     wrapped_ldas,
 )
 from migrator.hostconfig import HostConfig
-
-PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
-PROTOCOL_LMTP: Chain = (BlockRef("protocol", "lmtp"),)
-SERVICE_LMTP: Chain = (BlockRef("service", "lmtp"),)
-LDA_ONLY_SETTINGS = {
-    "auth_socket_path": "the LDA needed it to reach auth-userdb as the pipe user; LMTP is a "
-    "Dovecot service and uses its own userdb connection",
-    "log_path": "the LDA wrote its own log as the pipe user; LMTP logs through Dovecot's log",
-    "info_log_path": "the LDA wrote its own log as the pipe user; LMTP logs through Dovecot's log",
-    "debug_log_path": "the LDA wrote its own log as the pipe user; LMTP logs through Dovecot's log",
-}
+from migrator.rules_dovecot import DovecotRules, Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +42,6 @@ class Options:
     lmtp: str = "unix"
     allow_remote_lmtp: bool = False
     test_recipient: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where Postfix reaches Dovecot's LMTP: its Postfix name and Dovecot's listener."""
-
-    postfix: str
-    socket_path: str | None = None
-    address: str | None = None
-    port: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +115,12 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
             host=host,
             path=config.main_file,
         )
+    notes: list[str] = []
+    if not lda_hooks:
+        # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
+        # check only that Dovecot's side matches it.
+        endpoint = endpoint_from_postfix(lmtp_hooks[0].value, facts.queue_directory)
+        notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
     used = _used_services(host, config, lda_hooks, services)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
@@ -147,9 +131,9 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits: list[Edit] = []
     postmaps: list[str] = []
     edits.extend(_postfix_edits(config, lda_hooks, endpoint, postmaps))
-    dovecot = _DovecotRules(facts, config, endpoint, used, lda_hooks)
+    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks)
     edits.extend(dovecot.edits())
-    warnings = [*facts_warnings(facts), *dovecot.warnings]
+    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config)]
     for service in used:
         warnings.append(
             f"the pipe service {service.name} stays in master.cf: mail already queued for it "
@@ -163,6 +147,36 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         tuple(s.name for s in used),
         tuple(warnings),
     )
+
+
+def endpoint_from_postfix(value: str, queue_directory: str) -> Endpoint:
+    """The Endpoint a Postfix ``lmtp:unix:PATH`` or ``lmtp:inet:HOST:PORT`` value names."""
+    rest = value.split(":", 1)[1] if ":" in value else ""
+    kind, _, where = rest.partition(":")
+    if kind == "inet":
+        address, _, port = where.rpartition(":")
+        return Endpoint(value, address=address.strip("[]"), port=port)
+    path = where if where.startswith("/") else f"{queue_directory.rstrip('/')}/{where}"
+    return Endpoint(value, socket_path=path)
+
+
+def _checks(config: HostConfig) -> list[str]:
+    """The seed checklist's Postfix checks, as warnings (they do not block the switch)."""
+    found = []
+    mydestination = {
+        d.strip() for d in config.main.get("mydestination", "").replace(",", " ").split()
+    }
+    virtual = config.main.get("virtual_mailbox_domains", "").replace(",", " ").split()
+    for domain in virtual:
+        if domain in mydestination:
+            found.append(
+                f"{domain} is in both mydestination and virtual_mailbox_domains: its mail goes "
+                "to local(8), not to the virtual transport"
+            )
+    local = config.main.get("local_transport", "")
+    if local and local == config.main.get("virtual_transport") and not local.startswith("lmtp"):
+        found.append("local_transport and virtual_transport name the same transport")
+    return found
 
 
 def facts_warnings(facts: Facts) -> list[str]:
@@ -289,240 +303,3 @@ def _postfix_edits(
             spec = next(m.spec for m in config.maps if m.path == hook.file)
             postmaps.append(spec)
     return edits
-
-
-class _DovecotRules:
-    """The Dovecot half of the switch; each method appends edits and warnings."""
-
-    def __init__(
-        self,
-        facts: Facts,
-        config: HostConfig,
-        endpoint: Endpoint,
-        services: list[LdaService],
-        hooks: list[Hook],
-    ) -> None:
-        self.facts = facts
-        self.config = config
-        self.dovecot = config.dovecot
-        self.endpoint = endpoint
-        self.services = services
-        self.hooks = hooks
-        self.warnings: list[str] = []
-        self._edits: list[Edit] = []
-
-    def edits(self) -> list[Edit]:
-        self._protocols()
-        self._listener()
-        self._protocol_lmtp()
-        self._username()
-        self._detail_mailbox()
-        self._delimiter()
-        self._uid()
-        self._headers()
-        return self._edits
-
-    def _set(self, file: str, chain: Chain, key: str, value: str, reason: str) -> None:
-        self._edits.append(SetDovecotSetting(file, chain, key, value, reason))
-
-    def _root(self) -> str:
-        return self.dovecot.root
-
-    def _last_file(self, *chains: Chain) -> str:
-        for chain in chains:
-            files = self.dovecot.files_with(chain)
-            if files:
-                return files[-1]
-        return self._root()
-
-    def _protocols(self) -> None:
-        current = ""
-        for setting in self.dovecot.settings:
-            if setting.key == "protocols" and setting.chain == ():
-                current = setting.value.replace("$protocols", current)
-        if "lmtp" in current.split():
-            return
-        explicit = [
-            s
-            for s in self.dovecot.settings
-            if s.key == "protocols" and s.chain == () and s.file.startswith("/etc/")
-        ]
-        if explicit:
-            last = explicit[-1]
-            value = f"{last.value} lmtp".strip()
-            file = last.file
-        else:
-            value, file = "$protocols lmtp", self._root()
-        self._set(
-            file,
-            (),
-            "protocols",
-            value,
-            "Dovecot ignores LMTP listeners unless lmtp is in protocols",
-        )
-
-    def _listener(self) -> None:
-        owner = self.facts.mail_owner
-        group = self.facts.mail_owner_group or owner
-        if self.endpoint.socket_path is not None:
-            chain = (*SERVICE_LMTP, BlockRef("unix_listener", self.endpoint.socket_path))
-            self._refuse_socket_taken(self.endpoint.socket_path)
-            wanted = {"mode": "0600", "user": owner, "group": group}
-            reason = (
-                f"Postfix ({owner}) reaches LMTP through this socket inside its queue directory; "
-                "only Postfix may use it"
-            )
-        else:
-            chain = (*SERVICE_LMTP, BlockRef("inet_listener", "lmtp"))
-            wanted = {"address": self.endpoint.address or "", "port": self.endpoint.port or ""}
-            reason = "Postfix reaches LMTP over TCP on loopback only"
-        have = self.dovecot.block_settings(chain)
-        file = self._last_file(chain, SERVICE_LMTP)
-        if file == self._root() and not self.dovecot.files_with(SERVICE_LMTP):
-            services = [b.file for b in self.dovecot.blocks if b.chain[0].name == "service"]
-            file = services[-1] if services else self._root()
-        for key, value in wanted.items():
-            if have.get(key) != value:
-                self._set(file, chain, key, value, reason)
-
-    def _refuse_socket_taken(self, path: str) -> None:
-        base = self.dovecot.value("base_dir") or "/var/run/dovecot"
-        for block in self.dovecot.blocks:
-            ref = block.chain[-1]
-            if ref.name not in ("unix_listener", "fifo_listener") or not ref.arg:
-                continue
-            full = ref.arg if ref.arg.startswith("/") else f"{base.rstrip('/')}/{ref.arg}"
-            if full == path and block.chain[0] != SERVICE_LMTP[0]:
-                raise RefusedError(
-                    f"socket {path} is already used by {block.chain[0]}",
-                    host=self.facts.host,
-                    path=block.file,
-                )
-        name = path.rsplit("/", 1)[1]
-        if path.endswith(f"/private/{name}") and any(
-            e.name == name and e.type == "unix" for e in self.config.master
-        ):
-            raise RefusedError(
-                f"socket {path} is already Postfix's own service {name}",
-                host=self.facts.host,
-                path=self.config.master_file,
-            )
-
-    def _protocol_lmtp(self) -> None:
-        lda = self.dovecot.block_settings(PROTOCOL_LDA)
-        lmtp = self.dovecot.block_settings(PROTOCOL_LMTP)
-        file = self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA)
-        for key, value in lda.items():
-            if key in LDA_ONLY_SETTINGS:
-                self.warnings.append(
-                    f"protocol lda's {key} is not carried to protocol lmtp: "
-                    f"{LDA_ONLY_SETTINGS[key]}"
-                )
-                continue
-            if lmtp.get(key) != value:
-                self._set(
-                    file,
-                    PROTOCOL_LMTP,
-                    key,
-                    value,
-                    f"protocol lda set {key} = {value}; what the LDA applied (Sieve, quota...) "
-                    "must apply to LMTP too",
-                )
-
-    def _effective_lmtp(self, key: str) -> str | None:
-        inside = self.dovecot.value(key, PROTOCOL_LMTP)
-        planned = [
-            e.value
-            for e in self._edits
-            if isinstance(e, SetDovecotSetting) and e.key == key and e.chain == PROTOCOL_LMTP
-        ]
-        if planned:
-            return planned[-1]
-        return inside if inside is not None else self.dovecot.value(key)
-
-    def _username(self) -> None:
-        local = any(s.lda.destination_kind is Destination.LOCAL_PART for s in self.services)
-        command = any(h.kind is HookKind.MAILBOX_COMMAND for h in self.hooks)
-        if not (local or command):
-            return
-        if self._effective_lmtp("auth_username_format") != "%Ln":
-            why = (
-                "the LDA looked users up by local part (-d ${user})"
-                if local
-                else "mailbox_command users are system users known by bare name"
-            )
-            self._set(
-                self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA),
-                PROTOCOL_LMTP,
-                "auth_username_format",
-                "%Ln",
-                f"{why}; LMTP looks up the full RCPT TO address, so strip the domain",
-            )
-
-    def _detail_mailbox(self) -> None:
-        if not any(s.lda.detail_mailbox for s in self.services):
-            return
-        if self._effective_lmtp("lmtp_save_to_detail_mailbox") != "yes":
-            self._set(
-                self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA),
-                PROTOCOL_LMTP,
-                "lmtp_save_to_detail_mailbox",
-                "yes",
-                "the LDA saved to the folder named by the address extension (-m ${extension})",
-            )
-
-    def _delimiter(self) -> None:
-        postfix = self.config.main.get("recipient_delimiter", "")
-        dovecot = self.dovecot.value("recipient_delimiter")
-        if not postfix:
-            if any(s.lda.detail_mailbox for s in self.services):
-                self.warnings.append(
-                    "-m ${extension} is used but Postfix sets no recipient_delimiter"
-                )
-            return
-        if (dovecot if dovecot is not None else "+") != postfix:
-            files = self.dovecot.files_setting("recipient_delimiter")
-            file = files[-1] if files else self._last_file(PROTOCOL_LDA)
-            self._set(
-                file,
-                (),
-                "recipient_delimiter",
-                postfix,
-                "LMTP strips the address extension with Dovecot's delimiter; it must equal "
-                "Postfix's recipient_delimiter",
-            )
-
-    def _uid(self) -> None:
-        userdb = self.facts.userdb
-        pipe_users = [s for s in self.services if s.user]
-        if userdb is None:
-            if pipe_users:
-                self.warnings.append(
-                    "userdb answer unknown: if `doveadm user <recipient>` returns no uid, "
-                    f"mail_uid/mail_gid must be set to {pipe_users[0].user} (the pipe's user)"
-                )
-            return
-        if not userdb.exists:
-            self.warnings.append(f"the userdb does not know the test recipient {userdb.recipient}")
-            return
-        if userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
-            return
-        service = pipe_users[0]
-        files = self.dovecot.files_setting("mail_location")
-        file = files[-1] if files else self._root()
-        reason = (
-            f"the userdb returns no uid/gid; LDA ran as {service.user} (pipe user=), LMTP runs "
-            "as root and needs a uid to switch to"
-        )
-        self._set(file, (), "mail_uid", service.user or "", reason)
-        if not userdb.gid and not self.dovecot.value("mail_gid"):
-            self._set(file, (), "mail_gid", service.group or service.user or "", reason)
-
-    def _headers(self) -> None:
-        for service in self.services:
-            if "O" in service.flags:
-                self.warnings.append(
-                    f"pipe service {service.name} added X-Original-To (flags={service.flags}); "
-                    "Postfix's LMTP client does not; Dovecot's lmtp_hdr_delivery_address "
-                    "(default final) decides the Delivered-To header instead"
-                )
