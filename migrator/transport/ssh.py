@@ -70,8 +70,11 @@ class SSHTransport:
         accept_new_host_key: bool = False,
         sudo: bool | None = None,
         connect_timeout: float | None = None,
+        file_timeout: float = 120.0,
     ) -> None:
         self.spec = spec
+        # read_files/write_atomic never legitimately take long: a hung host must not hang us.
+        self.file_timeout = file_timeout
         self.accept_new_host_key = accept_new_host_key
         self.sudo = spec.user != "root" if sudo is None else sudo
         self.connect_timeout = connect_timeout or spec.connect_timeout or 15.0
@@ -116,7 +119,8 @@ class SSHTransport:
         for path in paths:
             _require_absolute(self.host, path)
         for attempt in (1, 2):
-            rc, out, err = self._exec(["sh", "-c", READ_SCRIPT, "sh", *paths], None, None)
+            argv = ["sh", "-c", READ_SCRIPT, "sh", *paths]
+            rc, out, err = self._exec(argv, None, self.file_timeout)
             if rc != 0 and attempt == 1:
                 continue  # a file vanished between test and read: read again, once
             if rc != 0:
@@ -135,7 +139,7 @@ class SSHTransport:
         """
         _require_absolute(self.host, path)
         argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        rc, _, err = self._exec(argv, content, None)
+        rc, _, err = self._exec(argv, content, self.file_timeout)
         if rc != 0:
             raise TransportError(f"cannot write: {_last_line(err)}", host=self.host, path=path)
 
