@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,20 +166,35 @@ def build_plan(
 
     Raises FactError, TransportError, ConfigParseError, RefusedError, UsageError.
     """
-    facts, snapshot = read_host(transport, options.test_recipient, overrides)
-    return plan_from_snapshot(facts, snapshot, options, now=now)
+    # One Augeas tree for reading and planning: each file is parsed once.
+    with ConfigTree(transport.host, {}, {}) as tree:
+        facts, snapshot = read_host(transport, options.test_recipient, overrides, tree=tree)
+        return plan_from_snapshot(facts, snapshot, options, now=now, tree=tree)
 
 
 def plan_from_snapshot(
-    facts: Facts, snapshot: Snapshot, options: Options, *, now: datetime | None = None
+    facts: Facts,
+    snapshot: Snapshot,
+    options: Options,
+    *,
+    now: datetime | None = None,
+    tree: ConfigTree | None = None,
 ) -> Plan:
-    """The pure part of planning: same facts and snapshot in, same plan out."""
+    """The pure part of planning: same facts and snapshot in, same plan out.
+
+    ``tree`` may already hold some of the snapshot's files, unedited (from ``read_host``).
+    """
     for path in (snapshot.main_cf, snapshot.master_cf):
         if path not in snapshot.files or not snapshot.files[path].exists:
             raise FactError("Postfix config file not found", host=snapshot.host, path=path)
     lenses = snapshot_lenses(snapshot)
     originals = {path: snapshot.content(path) for path in lenses}
-    with ConfigTree(snapshot.host, originals, lenses) as tree:
+    with ExitStack() as stack:
+        if tree is None:
+            tree = stack.enter_context(ConfigTree(snapshot.host, {}, {}))
+        loaded = set(tree.loaded_files())
+        missing = {path: data for path, data in originals.items() if path not in loaded}
+        tree.add_files(missing, lenses)
         before = read_host_config(tree, snapshot)
         result = plan_edits(facts, before, options)
         apply_edits(tree, result.edits)

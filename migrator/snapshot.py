@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -58,9 +59,16 @@ class Snapshot:
 
 
 def read_host(
-    transport: Transport, recipient: str | None, overrides: FactOverrides | None = None
+    transport: Transport,
+    recipient: str | None,
+    overrides: FactOverrides | None = None,
+    *,
+    tree: ConfigTree | None = None,
 ) -> tuple[Facts, Snapshot]:
     """Read a host's facts and config snapshot without changing anything on it.
+
+    ``tree``, when given, is an empty ConfigTree the caller owns; it is left holding main.cf
+    and the Dovecot files read, so planning need not parse them again.
 
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
@@ -78,11 +86,13 @@ def read_host(
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
     files = dict(transport.read_files(list(dict.fromkeys(first))))
-    present = _present(files, [main_cf, *prefetch, dovecot_root])
-    lenses = _lenses([main_cf], [p for p in present if p != main_cf])
-    # One tree for reading: Dovecot files that are never included may not parse, and that
-    # matters only for the files Dovecot actually reads (checked in _include_graph).
-    with ConfigTree(transport.host, present, lenses, strict=False) as tree:
+    present = _present(files, [main_cf])
+    # One tree for reading; Dovecot files join it as the include graph reaches them, so a
+    # file Dovecot never reads is never parsed.
+    with ExitStack() as stack:
+        if tree is None:
+            tree = stack.enter_context(ConfigTree(transport.host, {}, {}))
+        tree.add_files(present, _lenses([main_cf], []), strict=False)
         tree.check_errors([main_cf])
         params = postfix.main_params(tree, main_cf)
         group = _primary_group(files, params.get("mail_owner", "postfix"))

@@ -118,10 +118,11 @@ def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> Doveco
         if path in files:
             raise ConfigParseError("include loop", host=tree.host, path=path)
         files.append(path)
-        walk_nodes(path, tree.file_node(path), chain)
+        node = tree.file_node(path)
+        walk_nodes(path, node, chain, _children(tree, node))
 
-    def walk_nodes(path: str, parent: str, chain: Chain) -> None:
-        for node in tree.match(f"{parent}/*"):
+    def walk_nodes(path: str, parent: str, chain: Chain, kids: dict[str, list[str]]) -> None:
+        for node in kids.get(parent, []):
             label = _label(node)
             if label.startswith("#"):
                 continue
@@ -135,11 +136,12 @@ def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> Doveco
                             f"!include {included}: file not found", host=tree.host, path=path
                         )
                 continue
-            if _is_block(tree, node, label):
+            children = [c for c in kids.get(node, []) if _label(c) != "#comment"]
+            if children or label in _BLOCK_NAMES:
                 arg = tree.get(node)
                 here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
                 blocks.append(Block(path, here))
-                walk_nodes(path, node, here)
+                walk_nodes(path, node, here, kids)
                 continue
             settings.append(Setting(path, chain, label, normalise(tree.get(node) or "")))
 
@@ -196,6 +198,14 @@ def _find_block(tree: ConfigTree, parent: str, ref: BlockRef) -> str | None:
         node for node in tree.match(f"{parent}/{ref.name}") if _arg(tree.get(node)) == ref.arg
     ]
     return matches[-1] if matches else None
+
+
+def _children(tree: ConfigTree, file_node: str) -> dict[str, list[str]]:
+    """Every node of a file by its parent, in document order, from one match (speed)."""
+    kids: dict[str, list[str]] = {}
+    for node in tree.match(f"{file_node}//*"):
+        kids.setdefault(node.rsplit("/", 1)[0], []).append(node)
+    return kids
 
 
 def _is_block(tree: ConfigTree, node: str, label: str) -> bool:
