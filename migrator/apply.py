@@ -51,6 +51,7 @@ class ApplyReport:
 class ApplyOptions:
     rollback_on_fail: bool = False
     test_recipient: str | None = None
+    delivery_timeout: float = 20.0
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -77,7 +78,7 @@ def apply_plan(
     except BaseException:
         journal.unlock()
         raise
-    run = _Run(transport, plan, runtime, journal, state, notify, recipient)
+    run = _Run(transport, plan, runtime, journal, state, notify, options)
     try:
         for step in plan.steps:
             run.step(step)
@@ -163,11 +164,12 @@ class _Run:
         journal: Journal,
         state: JournalState,
         notify: Notify,
-        recipient: str,
+        options: ApplyOptions,
     ) -> None:
         self.transport, self.plan, self.runtime = transport, plan, runtime
         self.journal, self.state = journal, state
-        self.recipient = recipient
+        self.recipient = state.test_recipient
+        self.delivery_timeout = options.delivery_timeout
         self.log = StepLog(transport.host, notify)
         self.current = ""
         self.record: delivery.DeliveryRecord | None = None
@@ -238,6 +240,7 @@ class _Run:
             log_path=self.runtime.log_path,
             expect_relay=over_lmtp,
             tag=self.plan.plan_id,
+            timeout=self.delivery_timeout,
         )
 
     def fail(self, exc: BaseException, rollback_on_fail: bool) -> ApplyReport:

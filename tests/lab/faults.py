@@ -1,0 +1,77 @@
+"""Fault injection on lab hosts: tampered plans, hidden binaries, frozen daemons, cut sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+from dataclasses import replace
+
+from migrator.lab import lifecycle, sandbox
+from migrator.lab.state import Lab, LabHost
+from migrator.plan import Plan, Step
+
+
+def sh(lab: Lab, host: LabHost, script: str) -> str:
+    """Run a shell script inside the lab host as root; fail the test if it fails."""
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", script], capture=True)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+def with_content(plan: Plan, path: str, content: str) -> Plan:
+    """The plan with one file's planned content replaced (as a broken rule would make it)."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    files = tuple(
+        replace(f, content_after=content, sha256_after=digest) if f.path == path else f
+        for f in plan.files
+    )
+    steps = tuple(
+        Step(s.action, s.description, {**s.args, "sha256_after": digest})
+        if s.args.get("path") == path and s.action == "write_file"
+        else s
+        for s in plan.steps
+    )
+    return replace(plan, files=files, steps=steps)
+
+
+def content_after(plan: Plan, path: str) -> str:
+    return next(f.content_after for f in plan.files if f.path == path)
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    """Signal each of our lab host's processes by PID (one that already exited is skipped)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def hold_lmtp_socket(lab: Lab, host: LabHost) -> subprocess.Popen[bytes]:
+    """A client that takes Dovecot's LMTP greeting on the host's socket and then idles."""
+    client = (
+        "my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die $!; my $greeting = <$s>;"
+        "print $greeting; STDOUT->flush; sleep 120"
+    )
+    socket_path = "/var/spool/postfix/private/dovecot-lmtp"
+    argv = sandbox.enter_argv(lab, host, ["perl", "-MIO::Socket::UNIX", "-e", client, socket_path])
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().startswith(b"220"), "no LMTP greeting for the holder"
+    return holder
+
+
+def release(holders: list[subprocess.Popen[bytes]]) -> None:
+    """End the holder clients we started (by PID)."""
+    for holder in holders:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def lock_holder(lab: Lab, host: LabHost) -> int:
+    """The PID of the sshd session that holds the host's migrator lock."""
+    owner = sh(lab, host, "cat /var/lib/migrator/lock/owner")
+    holder = next(line for line in owner.splitlines() if line.startswith("holder="))
+    return int(holder.split("=", 1)[1].split()[0])
