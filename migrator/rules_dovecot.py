@@ -178,13 +178,14 @@ class DovecotRules:
                 )
                 continue
             if lmtp.get(key) != value:
+                had = f" (protocol lmtp had {lmtp[key]})" if key in lmtp else ""
                 self._set(
                     file,
                     PROTOCOL_LMTP,
                     key,
                     value,
-                    f"protocol lda set {key} = {value}; what the LDA applied (Sieve, quota...) "
-                    "must apply to LMTP too",
+                    f"protocol lda set {key} = {value}{had}; what the LDA applied (Sieve, "
+                    "quota...) must apply to LMTP too",
                 )
 
     def _quota_offer(self) -> None:
@@ -285,7 +286,14 @@ class DovecotRules:
             self._set(file, (), "mail_gid", service.group or service.user or "", reason)
 
     def _headers(self) -> None:
+        delivered_to = self._effective_lmtp("lmtp_hdr_delivery_address") or "final"
         for service in self.services:
+            if "D" not in service.flags and delivered_to != "none":
+                self.warnings.append(
+                    f"pipe service {service.name} added no Delivered-To (no D in flags="
+                    f"{service.flags}); LMTP adds one (lmtp_hdr_delivery_address = "
+                    f"{delivered_to}); set it to none in protocol lmtp to keep headers as they were"
+                )
             if "O" in service.flags:
                 self.warnings.append(
                     f"pipe service {service.name} added X-Original-To (flags={service.flags}); "
