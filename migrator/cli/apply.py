@@ -49,7 +49,7 @@ def apply(
     plans_dir: Path,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     transport = reach(host, ssh_config, accept_new_host_key)
     try:
         if plan_file is not None:
@@ -125,7 +125,7 @@ def rollback(
     plans_dir: Path,
 ) -> None:
     """Return HOST to the state recorded before apply, and prove the LDA delivers."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     transport = reach(host, ssh_config, accept_new_host_key)
     try:
         report = _rollback(transport, plan_id, console)
