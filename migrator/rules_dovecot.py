@@ -88,14 +88,15 @@ class DovecotRules:
                 current = setting.value.replace("$protocols", current)
         if "lmtp" in current.split():
             return
+        # Package-owned files (Debian's protocols.d) are not the admin's to edit.
         explicit = [
             s
             for s in self.dovecot.settings
-            if s.key == "protocols" and s.chain == () and s.file.startswith("/etc/")
+            if s.key == "protocols" and s.chain == () and not s.file.startswith("/usr/share/")
         ]
         if explicit:
             last = explicit[-1]
-            value = f"{last.value} lmtp".strip()
+            value = "lmtp" if last.value in ("", "none") else f"{last.value} lmtp"
             file = last.file
         else:
             value, file = "$protocols lmtp", self._root()
