@@ -183,6 +183,7 @@ def directory_facts(
     dovecot_files: list[str],
     owner_group: str | None,
     overrides: FactOverrides | None,
+    dovecot_root: str = "/etc/dovecot/dovecot.conf",
 ) -> Facts:
     """Facts for a directory root: Postfix paths from main.cf with Postfix's defaults."""
     unknown = []
@@ -203,7 +204,7 @@ def directory_facts(
         queue_directory=main_params.get("queue_directory", "/var/spool/postfix"),
         mail_owner=mail_owner,
         mail_owner_group=owner_group,
-        dovecot_config="/etc/dovecot/dovecot.conf",
+        dovecot_config=dovecot_root,
         lmtp_binary=over.lmtp_binary,
         lmtp_binary_known=over.lmtp_binary_known,
         dovecot_files=tuple(dovecot_files),

@@ -81,7 +81,8 @@ def read_host(
         lister = transport if isinstance(transport, FileLister) else None
         listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
         main_cf, master_cf = "/etc/postfix/main.cf", "/etc/postfix/master.cf"
-        dovecot_root = "/etc/dovecot/dovecot.conf"
+        roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
+        dovecot_root = roots[0] if roots else "/etc/dovecot/dovecot.conf"
     # Config-looking files only: never pull keys (private/) or other data off a host.
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
@@ -99,7 +100,7 @@ def read_host(
         if live_facts is not None:
             facts = with_group(live_facts, group)
         else:
-            facts = directory_facts(transport.host, params, listing, group, overrides)
+            facts = directory_facts(transport.host, params, listing, group, overrides, dovecot_root)
         maps = transport_map_sources(params.get("transport_maps", ""))
         missing = [path for _, path in maps if path not in files]
         if missing:

@@ -61,7 +61,7 @@ def _check_real_configs(root: Path, expect: dict[str, Any]) -> None:
         for key, value in entries.items():
             found = run(["postmap", "-q", key, f"texthash:{root / source}"]).strip()
             assert found == value, f"{source} {key}"
-    conf = str(root / "etc/dovecot/dovecot.conf")
+    conf = str(root / expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
     shown = run(["doveconf", "-c", conf, "-n"])
     for fragment in expect.get("doveconf_contains", []):
         assert fragment in shown
