@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from migrator.transport.base import FileData, RunResult, Transport
@@ -16,9 +17,14 @@ def connect(
     accept_new_host_key: bool = False,
     root: Path | None = None,
     user: str | None = None,
+    hostname: str | None = None,
+    port: int | None = None,
 ) -> Transport:
     """The transport for HOST: a directory root when ROOT is given, else SSH.
 
+    ``hostname``/``port``/``user`` are an inventory's overrides (Ansible's ``ansible_host``
+    ...): as Ansible runs ``ssh -p PORT -l USER HOSTNAME``, the config is matched against
+    HOSTNAME when given, and the transport keeps the name HOST.
     No network I/O happens here: the SSH connection is made on first use. Raises UsageError
     when the OpenSSH config cannot be read or resolved.
     """
@@ -29,5 +35,7 @@ def connect(
     from migrator.transport.ssh import SSHTransport
     from migrator.transport.ssh_config import resolve_host
 
-    spec = resolve_host(host, config=ssh_config, user=user)
+    spec = resolve_host(hostname or host, config=ssh_config, user=user, port=port)
+    if hostname and hostname != host:
+        spec = replace(spec, name=host)
     return SSHTransport(spec, accept_new_host_key=accept_new_host_key)

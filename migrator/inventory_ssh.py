@@ -1,0 +1,47 @@
+"""An OpenSSH client config as an inventory: every ``Host`` name that is not a pattern.
+
+``Include`` is followed as ssh follows it (relative paths under ~/.ssh, globs). The config
+itself is then the one each host resolves through, so the inventory records its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.errors import UsageError
+from migrator.inventory import Inventory, InventoryHost
+from migrator.transport.ssh_config_file import _include_paths, _split_line, _words
+
+_PATTERN_CHARS = frozenset("*?!,")
+_MAX_DEPTH = 16
+
+
+def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
+    """The non-pattern Host names of the config at path (and its Includes), in file order.
+
+    Raises UsageError naming the file (and line) when a file cannot be read or parsed.
+    """
+    names: list[str] = []
+    _collect(path, home or Path.home(), names, depth=0)
+    hosts = tuple(InventoryHost(name) for name in dict.fromkeys(names))
+    return Inventory(hosts, (str(path),), (path,))
+
+
+def _collect(path: Path, home: Path, names: list[str], depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise UsageError(f"{path}: Include nested too deep (a loop?)")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
+    for number, raw in enumerate(lines, 1):
+        parsed = _split_line(raw, path, number)
+        if parsed is None:
+            continue
+        key, rest = parsed
+        if key == "host":
+            words = _words(rest, path, number)
+            names.extend(w for w in words if not _PATTERN_CHARS & set(w))
+        elif key == "include":
+            for included in _include_paths(_words(rest, path, number), home, True):
+                _collect(included, home, names, depth + 1)
