@@ -81,12 +81,52 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
 
     Raises RefusedError for hosts migrator will not migrate, UsageError for bad options.
     """
-    host = facts.host
     _check_version(facts, config.dovecot)
     endpoint = endpoint_for(
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
     services = {s.name: s for s in lda_services(config.master)}
+    lda_hooks, lmtp_hooks = _classify_hooks(facts.host, config, services)
+    notes: list[str] = []
+    if not lda_hooks:
+        # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
+        # check only that Dovecot's side matches it.
+        endpoint = endpoint_from_postfix(lmtp_hooks[0].value, facts.queue_directory)
+        notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
+    used = _used_services(facts.host, config, lda_hooks, services)
+    if facts.lmtp_binary_known and facts.lmtp_binary is None:
+        raise RefusedError(
+            "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
+            "lmtp): install the dovecot-lmtpd package (Debian) first",
+            host=facts.host,
+        )
+    postmaps: list[str] = []
+    edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
+    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks)
+    edits.extend(dovecot.edits())
+    kept = [
+        f"the pipe service {service.name} stays in master.cf: mail already queued for it "
+        "must still be delivered, and rollback needs it; remove it later, once "
+        "`postqueue -j` shows nothing for it"
+        for service in used
+    ]
+    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config), *kept]
+    return RuleResult(
+        tuple(edits),
+        tuple(dict.fromkeys(postmaps)),
+        endpoint,
+        tuple(s.name for s in used),
+        tuple(warnings),
+    )
+
+
+def _classify_hooks(
+    host: str, config: HostConfig, services: dict[str, LdaService]
+) -> tuple[list[Hook], list[Hook]]:
+    """The hooks that reach the LDA and those that already use LMTP.
+
+    Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
+    """
     wrapped = {w.name: w for w in wrapped_ldas(config.master)}
     hooks = param_hooks(config.main_file, config.main)
     for tmap in config.maps:
@@ -115,38 +155,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
             host=host,
             path=config.main_file,
         )
-    notes: list[str] = []
-    if not lda_hooks:
-        # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
-        # check only that Dovecot's side matches it.
-        endpoint = endpoint_from_postfix(lmtp_hooks[0].value, facts.queue_directory)
-        notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
-    used = _used_services(host, config, lda_hooks, services)
-    if facts.lmtp_binary_known and facts.lmtp_binary is None:
-        raise RefusedError(
-            "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
-            "lmtp): install the dovecot-lmtpd package (Debian) first",
-            host=host,
-        )
-    edits: list[Edit] = []
-    postmaps: list[str] = []
-    edits.extend(_postfix_edits(config, lda_hooks, endpoint, postmaps))
-    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks)
-    edits.extend(dovecot.edits())
-    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config)]
-    for service in used:
-        warnings.append(
-            f"the pipe service {service.name} stays in master.cf: mail already queued for it "
-            "must still be delivered, and rollback needs it; remove it later, once "
-            "`postqueue -j` shows nothing for it"
-        )
-    return RuleResult(
-        tuple(edits),
-        tuple(dict.fromkeys(postmaps)),
-        endpoint,
-        tuple(s.name for s in used),
-        tuple(warnings),
-    )
+    return lda_hooks, lmtp_hooks
 
 
 def endpoint_from_postfix(value: str, queue_directory: str) -> Endpoint:
