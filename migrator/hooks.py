@@ -66,6 +66,7 @@ class LdaService:
     group: str | None
     flags: str
     lda: LdaArgs
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class WrappedLda:
     name: str
     wrapper: str
     lda: str
+    line: int | None = None
 
 
 class HookKind(Enum):
@@ -94,6 +96,7 @@ class Hook:
     value: str
     transport: str
     """The transport (service) name the hook uses; "" for mailbox_command."""
+    line: int | None = None
 
 
 def is_lda(program: str) -> bool:
@@ -147,6 +150,7 @@ def lda_services(entries: Sequence[MasterEntry]) -> list[LdaService]:
                 group=group or None,
                 flags=entry.attribute("flags") or "",
                 lda=parse_lda_argv(entry.argv),
+                line=entry.line,
             )
         )
     return found
@@ -160,7 +164,7 @@ def wrapped_ldas(entries: Sequence[MasterEntry]) -> list[WrappedLda]:
             continue
         inner = [word for word in entry.argv[1:] if is_lda(word)]
         if inner:
-            found.append(WrappedLda(entry.name, entry.argv[0], inner[0]))
+            found.append(WrappedLda(entry.name, entry.argv[0], inner[0], entry.line))
     return found
 
 
@@ -168,21 +172,33 @@ def transport_name(value: str) -> str:
     return value.split(":", 1)[0].strip()
 
 
-def param_hooks(main_file: str, params: Mapping[str, str]) -> list[Hook]:
+def param_hooks(
+    main_file: str, params: Mapping[str, str], lines: Mapping[str, int] | None = None
+) -> list[Hook]:
     """The transport parameters and mailbox_command set in main.cf."""
+    at = lines or {}
     hooks = [
-        Hook(HookKind.PARAM, main_file, name, params[name], transport_name(params[name]))
+        Hook(
+            HookKind.PARAM,
+            main_file,
+            name,
+            params[name],
+            transport_name(params[name]),
+            at.get(name),
+        )
         for name in TRANSPORT_PARAMS
         if params.get(name)
     ]
     if params.get("mailbox_command"):
+        value = params["mailbox_command"]
         hooks.append(
             Hook(
                 HookKind.MAILBOX_COMMAND,
                 main_file,
                 "mailbox_command",
-                params["mailbox_command"],
+                value,
                 "",
+                at.get("mailbox_command"),
             )
         )
     return hooks
@@ -190,7 +206,14 @@ def param_hooks(main_file: str, params: Mapping[str, str]) -> list[Hook]:
 
 def map_hooks(map_file: str, entries: Sequence[TransportEntry]) -> list[Hook]:
     return [
-        Hook(HookKind.TRANSPORT_MAP, map_file, e.pattern, f"{e.transport}:{e.nexthop}", e.transport)
+        Hook(
+            HookKind.TRANSPORT_MAP,
+            map_file,
+            e.pattern,
+            f"{e.transport}:{e.nexthop}",
+            e.transport,
+            e.line,
+        )
         for e in entries
     ]
 

@@ -28,6 +28,7 @@ class HostConfig:
 
     main_file: str
     main: Mapping[str, str]
+    main_lines: Mapping[str, int]
     master_file: str
     master: tuple[MasterEntry, ...]
     maps: tuple[TransportMap, ...]
@@ -51,7 +52,10 @@ def read_host_config(tree: ConfigTree, snapshot: Snapshot) -> HostConfig:
         if snapshot.dovecot_files
         else DovecotConfig(snapshot.dovecot_root, (), (), ())
     )
-    return HostConfig(snapshot.main_cf, main, snapshot.master_cf, tuple(master), maps, config)
+    lines = postfix.main_param_lines(tree, snapshot.main_cf) if main else {}
+    return HostConfig(
+        snapshot.main_cf, main, lines, snapshot.master_cf, tuple(master), maps, config
+    )
 
 
 def settings_view(config: HostConfig) -> dict[str, dict[str, str]]:

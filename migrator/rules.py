@@ -128,7 +128,7 @@ def _classify_hooks(
     Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
     """
     wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main)
+    hooks = param_hooks(config.main_file, config.main, config.main_lines)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
     lda_hooks: list[Hook] = []
@@ -141,6 +141,7 @@ def _classify_hooks(
                 "switching it to LMTP would silently drop the filter",
                 host=host,
                 path=config.master_file,
+                line=w.line,
             )
         if hook.kind is HookKind.MAILBOX_COMMAND:
             if _mailbox_command_lda(host, config, hook):
@@ -204,11 +205,12 @@ def _check_version(facts: Facts, dovecot: DovecotConfig) -> None:
                 host=facts.host,
             )
     elif dovecot.value("dovecot_config_version") is not None:
-        files = dovecot.files_setting("dovecot_config_version")
+        found = next(s for s in dovecot.settings if s.key == "dovecot_config_version")
         raise RefusedError(
             "dovecot_config_version is set: Dovecot 2.4 syntax is not supported yet",
             host=facts.host,
-            path=files[0] if files else None,
+            path=found.file,
+            line=found.line,
         )
 
 
@@ -221,6 +223,7 @@ def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
                 "Dovecot server, so LMTP cannot be assumed equivalent",
                 host=host,
                 path=config.main_file,
+                line=hook.line,
             )
         return True
     inner = [word for word in argv[1:] if is_lda(word)]
@@ -230,6 +233,7 @@ def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
             "would silently drop the filter",
             host=host,
             path=config.main_file,
+            line=hook.line,
         )
     return False
 
@@ -247,6 +251,7 @@ def _used_services(
                 "another config than the Dovecot server, so LMTP cannot be assumed equivalent",
                 host=host,
                 path=config.master_file,
+                line=service.line,
             )
     for first, other in itertools.pairwise(used):
         if (first.lda.destination_kind, first.lda.detail_mailbox) != (
@@ -258,6 +263,7 @@ def _used_services(
                 f"({_semantics(first)} vs {_semantics(other)}): one LMTP setup cannot serve both",
                 host=host,
                 path=config.master_file,
+                line=other.line,
             )
     return used
 

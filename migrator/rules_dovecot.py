@@ -145,6 +145,7 @@ class DovecotRules:
                     f"socket {path} is already used by {block.chain[0]}",
                     host=self.facts.host,
                     path=block.file,
+                    line=block.line,
                 )
         name = path.rsplit("/", 1)[1]
         if path.endswith(f"/private/{name}") and any(
@@ -165,6 +166,7 @@ class DovecotRules:
                     f"port {port} is already used by {block.chain[0]}",
                     host=self.facts.host,
                     path=block.file,
+                    line=block.line,
                 )
 
     def _protocol_lmtp(self) -> None:

@@ -48,6 +48,7 @@ class Setting:
     chain: Chain
     key: str
     value: str
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Block:
 
     file: str
     chain: Chain
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +142,11 @@ def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> Doveco
             if children or label in _BLOCK_NAMES:
                 arg = tree.get(node)
                 here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
-                blocks.append(Block(path, here))
+                blocks.append(Block(path, here, tree.line(node)))
                 walk_nodes(path, node, here, kids)
                 continue
-            settings.append(Setting(path, chain, label, normalise(tree.get(node) or "")))
+            value = normalise(tree.get(node) or "")
+            settings.append(Setting(path, chain, label, value, tree.line(node)))
 
     walk_file(root, ())
     return DovecotConfig(root, tuple(files), tuple(settings), tuple(blocks))

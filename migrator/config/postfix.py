@@ -25,6 +25,7 @@ class MasterEntry:
     program: str
     attributes: tuple[tuple[str, str], ...]
     argv: tuple[str, ...]
+    line: int | None = None
 
     def attribute(self, key: str) -> str | None:
         for name, value in self.attributes:
@@ -40,6 +41,7 @@ class TransportEntry:
     pattern: str
     transport: str
     nexthop: str
+    line: int | None = None
 
 
 def main_params(tree: ConfigTree, path: str) -> dict[str, str]:
@@ -51,6 +53,16 @@ def main_params(tree: ConfigTree, path: str) -> dict[str, str]:
             continue
         params[label] = " ".join((tree.get(node) or "").split())
     return params
+
+
+def main_param_lines(tree: ConfigTree, path: str) -> dict[str, int]:
+    """The line of main.cf where each parameter is (last) set."""
+    lines = {}
+    for node in tree.match(f"{tree.file_node(path)}/*[label() != '#comment']"):
+        line = tree.line(node)
+        if line is not None:
+            lines[node.rsplit("/", 1)[1]] = line
+    return lines
 
 
 def set_main_param(tree: ConfigTree, path: str, name: str, value: str) -> None:
@@ -90,6 +102,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
                 program=program,
                 attributes=attributes,
                 argv=argv,
+                line=tree.line(node),
             )
         )
     return entries
@@ -104,6 +117,7 @@ def transport_entries(tree: ConfigTree, path: str) -> list[TransportEntry]:
                 pattern=tree.get(node) or "",
                 transport=tree.get(f"{node}/transport") or "",
                 nexthop=tree.get(f"{node}/nexthop") or "",
+                line=tree.line(node),
             )
         )
     return entries

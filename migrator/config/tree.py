@@ -39,8 +39,9 @@ class ConfigTree:
         self._dir = Path(tempfile.mkdtemp(prefix="migrator-aug-"))
         self._paths: list[str] = []
         self._lens_nodes: dict[str, str] = {}
+        self._texts: dict[str, bytes] = {}
         loadpath = str(LENS_DIR) if LENS_DIR.is_dir() else None
-        flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
+        flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD | augeas.Augeas.ENABLE_SPAN
         self._aug = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
         self.add_files(files, lenses, strict=strict)
 
@@ -50,6 +51,7 @@ class ConfigTree:
         """Load more files into the tree (files already loaded are not parsed again)."""
         for path, content in files.items():
             local = self._local(path)
+            self._texts.pop(str(local), None)
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(content)
             lens = lenses[path]
@@ -111,6 +113,23 @@ class ConfigTree:
             )
         return found[0]
 
+    def line(self, path: str) -> int | None:
+        """The 1-based line where the node at ``path`` starts in its file (None if unknown)."""
+        try:
+            filename, *_, start, _end = self._aug.span(path)
+        except ValueError:
+            return None
+        content = self._content(str(filename))
+        return content[:start].count(b"\n") + 1 if content is not None else None
+
+    def _content(self, filename: str) -> bytes | None:
+        if filename not in self._texts:
+            try:
+                self._texts[filename] = Path(filename).read_bytes()
+            except OSError:
+                return None
+        return self._texts[filename]
+
     def loaded_files(self) -> list[str]:
         return list(self._paths)
 
@@ -128,6 +147,7 @@ class ConfigTree:
             self._check_errors()
             raise ConfigParseError(f"augeas save failed: {exc}", host=self.host) from exc
         self._check_errors()
+        self._texts.clear()
         return {path: self._local(path).read_bytes() for path in self._paths}
 
     def reload(self) -> None:
