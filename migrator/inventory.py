@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.errors import UsageError
@@ -22,6 +22,7 @@ class InventoryHost:
 
     ``hostname``/``port``/``user`` come from the inventory (``ansible_host`` ...) and beat
     the OpenSSH config, as Ansible passes them to ssh; None means "as ssh would resolve".
+    ``ssh_config`` is the OpenSSH config the host was listed in, if any (it resolves there).
     """
 
     name: str
@@ -29,6 +30,7 @@ class InventoryHost:
     port: int | None = None
     user: str | None = None
     groups: tuple[str, ...] = ()
+    ssh_config: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,6 @@ class Inventory:
 
     hosts: tuple[InventoryHost, ...] = ()
     sources: tuple[str, ...] = ()
-    ssh_configs: tuple[Path, ...] = field(default=())
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -51,15 +52,13 @@ class Inventory:
             if host.name in by_name:
                 kept = by_name[host.name]
                 groups = kept.groups + tuple(g for g in host.groups if g not in kept.groups)
-                merged = InventoryHost(kept.name, kept.hostname, kept.port, kept.user, groups)
+                merged = replace(kept, groups=groups)
                 order[order.index(kept)] = merged
                 by_name[host.name] = merged
             else:
                 order.append(host)
                 by_name[host.name] = host
-        return Inventory(
-            tuple(order), self.sources + other.sources, self.ssh_configs + other.ssh_configs
-        )
+        return Inventory(tuple(order), self.sources + other.sources)
 
 
 _SSH_FIRST = re.compile(r"^\s*(host|match|include|hostname)\b", re.IGNORECASE)
@@ -149,7 +148,7 @@ def limit(inventory: Inventory, pattern: str | None) -> Inventory:
     kept = tuple(host for host in inventory.hosts if matches(host, pattern))
     if not kept:
         raise UsageError(f"--limit {pattern!r} matches no host in the inventory")
-    return Inventory(kept, inventory.sources, inventory.ssh_configs)
+    return Inventory(kept, inventory.sources)
 
 
 def matches(host: InventoryHost, pattern: str) -> bool:

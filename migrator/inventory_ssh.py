@@ -23,8 +23,8 @@ def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
     """
     names: list[str] = []
     _collect(path, home or Path.home(), names, depth=0)
-    hosts = tuple(InventoryHost(name) for name in dict.fromkeys(names))
-    return Inventory(hosts, (str(path),), (path,))
+    hosts = tuple(InventoryHost(name, ssh_config=path) for name in dict.fromkeys(names))
+    return Inventory(hosts, (str(path),))
 
 
 def _collect(path: Path, home: Path, names: list[str], depth: int) -> None:

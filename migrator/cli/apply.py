@@ -10,13 +10,12 @@ from rich.console import Console
 
 from migrator.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.cli.host_options import reach, saved_plan_ids, ssh_options
-from migrator.errors import JournalError, PlanError, UsageError
+from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
-from migrator.journal import Journal, JournalStatus, peek
 from migrator.plan import Plan, build_plan
-from migrator.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.rollback import RollbackReport
+from migrator.rollback_run import rollback_latest
 from migrator.rules import Options
-from migrator.services import read_runtime
 from migrator.status import host_status
 from migrator.step_log import Notify, StepEvent
 from migrator.transport.base import Transport
@@ -142,22 +141,7 @@ def rollback(
 
 
 def _rollback(transport: Transport, plan_id: str | None, console: Console) -> RollbackReport | None:
-    lock, current = peek(transport)
-    wanted = plan_id or current
-    if not wanted:
-        raise UsageError("no apply is recorded on this host", host=transport.host)
-    journal = Journal(transport, wanted)
-    state = journal.read_state()
-    if state is None:
-        raise PlanError(f"unknown plan id {wanted!r} on this host", host=transport.host)
-    if state.status is JournalStatus.ROLLED_BACK:
-        return None
-    if lock.held and lock.alive:
-        raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
-    journal.lock(f"rollback:{lock.node or 'cli'}", takeover=True)
-    runtime = read_runtime(transport)
-    matcher = lda_relay_matcher(state)
-    return rollback_host(transport, journal, state, runtime, matcher, _printer(console))
+    return rollback_latest(transport, plan_id, _printer(console))
 
 
 @click.command()

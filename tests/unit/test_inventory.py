@@ -134,7 +134,7 @@ def test_ssh_config_hosts_follow_include(tmp_path: Path) -> None:
     )
     inventory = load_inventory([main])
     assert inventory.names == ("b1", "b2", "a1", "a2")
-    assert inventory.ssh_configs == (Path(main),)
+    assert {host.ssh_config for host in inventory.hosts} == {Path(main)}
 
 
 def test_plain_hosts_file_and_command_line(tmp_path: Path) -> None:

@@ -1,0 +1,386 @@
+"""Fleet runs: plan, apply or roll back many hosts in parallel, canary first, in waves.
+
+Each host gets its own transport in a worker thread (``--forks`` of them). The schedule
+(``fleet_schedule.py``) says which hosts start together; a wave starts only while failures
+are within the budget; once over it, or after Ctrl-C, nothing new starts, hosts in flight
+finish (or roll back), and the rest are reported "not started". One ``FleetReport`` tallies
+the hosts and picks the exit code, as black's ``Report`` does. Never prints: progress goes
+to a ``FleetObserver`` handed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from migrator.apply import ApplyOptions, Outcome, apply_plan
+from migrator.errors import MigratorError, PlanError, RefusedError
+from migrator.exit_status import ExitStatus
+from migrator.fleet_schedule import Batch, should_start_next
+from migrator.inventory import InventoryHost
+from migrator.plan import Plan, build_plan
+from migrator.rollback_run import NothingToRollBackError, rollback_latest
+from migrator.rules import Options
+from migrator.step_log import StepEvent, StepTiming
+from migrator.transport.base import Transport
+
+
+class HostOutcome(StrEnum):
+    """How one host ended in a fleet run."""
+
+    CHANGES = "changes"
+    NO_CHANGES = "no changes"
+    REFUSED = "refused"
+    ERROR = "error"
+    APPLIED = "applied"
+    ROLLED_BACK = "rolled back"
+    NEEDS_ATTENTION = "needs attention"
+    NOTHING_TO_DO = "nothing to do"
+    NOT_STARTED = "not started"
+
+
+_APPLY_OUTCOMES = {
+    Outcome.APPLIED: (HostOutcome.APPLIED, ExitStatus.SUCCESS),
+    Outcome.NO_CHANGES: (HostOutcome.NO_CHANGES, ExitStatus.SUCCESS),
+    Outcome.ROLLED_BACK: (HostOutcome.ROLLED_BACK, ExitStatus.ROLLED_BACK),
+    Outcome.NEEDS_ATTENTION: (HostOutcome.NEEDS_ATTENTION, ExitStatus.NEEDS_ATTENTION),
+}
+# The fleet's exit code is the most serious of its hosts', in this order.
+_SEVERITY = (
+    ExitStatus.INTERRUPTED,
+    ExitStatus.NEEDS_ATTENTION,
+    ExitStatus.ROLLED_BACK,
+    ExitStatus.ERROR,
+    ExitStatus.CHANGES,
+    ExitStatus.SUCCESS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """One host's part in a fleet run: outcome, exit code, plan, steps, error, when."""
+
+    host: str
+    outcome: HostOutcome
+    exit_code: ExitStatus
+    plan_id: str = ""
+    plan_path: str = ""
+    error: str = ""
+    failed_step: str = ""
+    steps: tuple[StepTiming, ...] = ()
+    batch: str = ""
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the host counts against the failure budget (a JUnit failure too)."""
+        return self.outcome is not HostOutcome.NOT_STARTED and self.exit_code not in (
+            ExitStatus.SUCCESS,
+            ExitStatus.CHANGES,
+        )
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReport:
+    """Every host's result, in inventory order; tallies them and picks the exit code."""
+
+    action: str
+    results: tuple[HostResult, ...]
+    interrupted: bool = False
+    stopped_early: bool = False
+    started: float = 0.0
+    finished: float = 0.0
+
+    def count(self, outcome: HostOutcome) -> int:
+        return sum(1 for result in self.results if result.outcome is outcome)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Hosts per outcome, for outcomes that occurred, in the enum's order."""
+        return {o.value: self.count(o) for o in HostOutcome if self.count(o)}
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for result in self.results if result.failed)
+
+    def exit_code(self, detailed: bool = False) -> ExitStatus:
+        """130 if interrupted, else the most serious host exit code; 2 (changes) only
+        when ``detailed`` (plan --detailed-exitcode), else changes count as success."""
+        if self.interrupted:
+            return ExitStatus.INTERRUPTED
+        codes = {result.exit_code for result in self.results}
+        if not detailed:
+            codes.discard(ExitStatus.CHANGES)
+        return next((code for code in _SEVERITY if code in codes), ExitStatus.SUCCESS)
+
+
+class FleetObserver(Protocol):
+    """Receives progress from worker threads (so it must be thread-safe)."""
+
+    def started(self, host: str, batch: str) -> None: ...
+
+    def step(self, event: StepEvent) -> None: ...
+
+    def finished(self, result: HostResult) -> None: ...
+
+
+class QuietObserver:
+    """A FleetObserver that shows nothing."""
+
+    def started(self, host: str, batch: str) -> None:
+        """Nothing."""
+
+    def step(self, event: StepEvent) -> None:
+        """Nothing."""
+
+    def finished(self, result: HostResult) -> None:
+        """Nothing."""
+
+
+Reach = Callable[[InventoryHost], Transport]
+Work = Callable[[InventoryHost, str], HostResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """How a run proceeds: the batches, parallelism and the failure budget (hosts)."""
+
+    batches: tuple[Batch, ...]
+    forks: int = 10
+    budget: int = 0
+
+
+@dataclass(slots=True)
+class _Progress:
+    results: dict[str, HostResult] = field(default_factory=dict)
+    failed: int = 0
+    canary_failed: int = 0
+    interrupted: bool = False
+
+
+def run_rollout(
+    action: str,
+    hosts: Sequence[InventoryHost],
+    rollout: Rollout,
+    work: Work,
+    observer: FleetObserver,
+    prior: Sequence[HostResult] = (),
+) -> FleetReport:
+    """Run work on every host batch by batch, within the budget; report every host.
+
+    ``prior`` are hosts already decided (e.g. planning refused them): they count against the
+    budget and are reported as they are. Ctrl-C in the calling thread stops new starts and
+    waits for hosts in flight; the report is then marked interrupted. Never raises for a host.
+    """
+    begun = time.time()
+    by_name = {host.name: host for host in hosts}
+    state = _Progress(results={r.host: r for r in prior}, failed=sum(r.failed for r in prior))
+    stopped = False
+    with ThreadPoolExecutor(max_workers=max(1, rollout.forks)) as pool:
+        for batch in rollout.batches:
+            todo = [by_name[name] for name in batch.hosts if name not in state.results]
+            if not _run_batch(batch, todo, rollout, work, observer, pool, state):
+                stopped = True
+                break
+    results = tuple(
+        state.results.get(host.name) or _not_started(host.name, _batch_of(host.name, rollout))
+        for host in hosts
+    )
+    stopped = stopped or any(r.outcome is HostOutcome.NOT_STARTED for r in results)
+    for result in results:
+        if result.outcome is HostOutcome.NOT_STARTED:
+            observer.finished(result)
+    return FleetReport(action, results, state.interrupted, stopped, begun, time.time())
+
+
+def _run_batch(
+    batch: Batch,
+    todo: list[InventoryHost],
+    rollout: Rollout,
+    work: Work,
+    observer: FleetObserver,
+    pool: ThreadPoolExecutor,
+    state: _Progress,
+) -> bool:
+    """Run one batch to its end; False once nothing more may start (budget, canary, Ctrl-C)."""
+    pending: set[Future[HostResult]] = set()
+    queue = list(todo)
+    while queue or pending:
+        allowed = should_start_next(
+            state.failed,
+            rollout.budget,
+            canary_failed=state.canary_failed,
+            stopping=state.interrupted,
+        )
+        while allowed and queue and len(pending) < rollout.forks:
+            host = queue.pop(0)
+            observer.started(host.name, batch.name)
+            pending.add(pool.submit(work, host, batch.name))
+        if not allowed:
+            queue.clear()
+        if not pending:
+            break
+        try:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            state.interrupted = True  # hosts in flight finish (or roll back); nothing new starts
+            continue
+        for future in done:
+            result = future.result()
+            state.results[result.host] = result
+            if result.failed:
+                state.failed += 1
+                state.canary_failed += batch.name == "canary"
+            observer.finished(result)
+    return should_start_next(
+        state.failed, rollout.budget, canary_failed=state.canary_failed, stopping=state.interrupted
+    )
+
+
+def _batch_of(host: str, rollout: Rollout) -> str:
+    return next((b.name for b in rollout.batches if host in b.hosts), "")
+
+
+def _not_started(host: str, batch: str) -> HostResult:
+    return HostResult(host, HostOutcome.NOT_STARTED, ExitStatus.ERROR, batch=batch)
+
+
+def guarded(work: Work) -> Work:
+    """Work that turns any error of one host into that host's ERROR result.
+
+    The one broad catch of the fleet: a bug or an untranslated library error on one host
+    must not stop the others (its message still names the host).
+    """
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        try:
+            return work(host, batch)
+        except MigratorError as exc:
+            outcome = HostOutcome.REFUSED if isinstance(exc, RefusedError) else HostOutcome.ERROR
+            message = str(exc)
+        except Exception as exc:  # the one broad catch: see the docstring
+            outcome, message = HostOutcome.ERROR, f"unexpected error: {type(exc).__name__}: {exc}"
+        if not message.startswith(host.name):
+            message = f"{host.name}: {message}"
+        return HostResult(
+            host.name,
+            outcome,
+            ExitStatus.ERROR,
+            error=message,
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+    return run
+
+
+def plan_work(reach: Reach, options: Options, plans_dir: Path | None) -> Work:
+    """Work that plans one host and saves its plan (unless plans_dir is None)."""
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        transport = reach(host)
+        try:
+            plan = build_plan(transport, options)
+        finally:
+            transport.close()
+        saved = plan.save(plans_dir) if plans_dir is not None else None
+        outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
+        code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
+        return HostResult(
+            host.name,
+            outcome,
+            code,
+            plan_id=plan.plan_id,
+            plan_path=str(saved or ""),
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+    return guarded(run)
+
+
+def apply_work(
+    reach: Reach, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
+) -> Work:
+    """Work that applies each host's plan (from ``plans``) and reports its steps."""
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        plan = plans[host.name]
+        transport = reach(host)
+        try:
+            report = apply_plan(transport, plan, options, observer.step)
+        finally:
+            transport.close()
+        outcome, code = _APPLY_OUTCOMES[report.outcome]
+        error = f"{host.name}: {report.error}" if report.error else ""
+        return HostResult(
+            host.name,
+            outcome,
+            code,
+            plan_id=plan.plan_id,
+            error=error,
+            failed_step=report.failed_step,
+            steps=report.steps + (report.rollback.steps if report.rollback else ()),
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+    return guarded(run)
+
+
+def rollback_work(reach: Reach, observer: FleetObserver) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        transport = reach(host)
+        try:
+            report = rollback_latest(transport, None, observer.step)
+        except NothingToRollBackError:
+            report = None
+        finally:
+            transport.close()
+        result = HostResult(
+            host.name, HostOutcome.NOTHING_TO_DO, ExitStatus.SUCCESS, batch=batch, started=started
+        )
+        if report is not None:
+            result = replace(
+                result,
+                outcome=HostOutcome.ROLLED_BACK if report.ok else HostOutcome.NEEDS_ATTENTION,
+                exit_code=ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION,
+                error="" if report.ok else f"{host.name}: {report.error}",
+                plan_id=report.plan_id,
+                steps=report.steps,
+            )
+        return replace(result, finished=time.time())
+
+    return guarded(run)
+
+
+def latest_saved_plan(plans_dir: Path, host: str) -> Plan:
+    """The newest plan saved for host under plans_dir (ids sort by time).
+
+    Raises PlanError when there is none, or it is unreadable or for another host.
+    """
+    saved = sorted((plans_dir / host).glob("*.json")) if (plans_dir / host).is_dir() else []
+    if not saved:
+        raise PlanError(f"no saved plan under {plans_dir / host}: run plan -i first", host=host)
+    return Plan.load(saved[-1], host=host)
