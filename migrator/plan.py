@@ -217,7 +217,7 @@ def plan_from_snapshot(
         host=snapshot.host,
         created=created,
         migrator_version=__version__,
-        facts=facts.summary(),
+        facts={**facts.summary(), "delivery": dict(result.inventory)},
         endpoint=result.endpoint.postfix,
         lda_services=result.lda_services,
         changes=tuple(_changes(result.edits)),

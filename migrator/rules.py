@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from migrator.config.dovecot import DovecotConfig
 from migrator.config.edits import (
@@ -32,7 +34,13 @@ from migrator.hooks import (
     wrapped_ldas,
 )
 from migrator.hostconfig import HostConfig
-from migrator.rules_dovecot import DovecotRules, Endpoint
+from migrator.rules_dovecot import (
+    PROTOCOL_LDA,
+    PROTOCOL_LMTP,
+    DovecotRules,
+    Endpoint,
+    effective_protocols,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,8 @@ class RuleResult:
     endpoint: Endpoint
     lda_services: tuple[str, ...]
     warnings: tuple[str, ...]
+    inventory: Mapping[str, Any]
+    """How the host delivers today, as plain data (for the plan's facts)."""
 
 
 def endpoint_for(option: str, queue_directory: str, *, allow_remote: bool) -> Endpoint:
@@ -117,6 +127,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         endpoint,
         tuple(s.name for s in used),
         tuple(warnings),
+        delivery_inventory(config, list(services.values()), [*lda_hooks, *lmtp_hooks]),
     )
 
 
@@ -157,6 +168,35 @@ def _classify_hooks(
             path=config.main_file,
         )
     return lda_hooks, lmtp_hooks
+
+
+def delivery_inventory(
+    config: HostConfig, services: list[LdaService], hooks: list[Hook]
+) -> dict[str, Any]:
+    """Where Postfix hands mail to Dovecot and what Dovecot applies, as plain data."""
+    return {
+        "hooks": [
+            {"file": h.file, "line": h.line, "name": h.name, "value": h.value} for h in hooks
+        ],
+        "lda_services": [
+            {
+                "name": s.name,
+                "line": s.line,
+                "user": s.user,
+                "group": s.group,
+                "flags": s.flags,
+                "argv": list(next(e.argv for e in config.master if e.name == s.name)),
+            }
+            for s in services
+        ],
+        "protocols": effective_protocols(config.dovecot),
+        "recipient_delimiter": {
+            "postfix": config.main.get("recipient_delimiter", ""),
+            "dovecot": config.dovecot.value("recipient_delimiter") or "+",
+        },
+        "protocol_lda": config.dovecot.block_settings(PROTOCOL_LDA),
+        "protocol_lmtp": config.dovecot.block_settings(PROTOCOL_LMTP),
+    }
 
 
 def endpoint_from_postfix(value: str, queue_directory: str) -> Endpoint:

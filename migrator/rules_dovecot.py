@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrator.config.dovecot import BlockRef, Chain
+from migrator.config.dovecot import BlockRef, Chain, DovecotConfig
 from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.errors import RefusedError
 from migrator.facts import Facts
@@ -34,6 +34,15 @@ class Endpoint:
     socket_path: str | None = None
     address: str | None = None
     port: str | None = None
+
+
+def effective_protocols(dovecot: DovecotConfig) -> str:
+    """The protocols value Dovecot ends up with, ``$protocols`` expanded in read order."""
+    current = ""
+    for setting in dovecot.settings:
+        if setting.key == "protocols" and setting.chain == ():
+            current = setting.value.replace("$protocols", current)
+    return " ".join(current.split())
 
 
 class DovecotRules:
@@ -82,11 +91,7 @@ class DovecotRules:
         return self._root()
 
     def _protocols(self) -> None:
-        current = ""
-        for setting in self.dovecot.settings:
-            if setting.key == "protocols" and setting.chain == ():
-                current = setting.value.replace("$protocols", current)
-        if "lmtp" in current.split():
+        if "lmtp" in effective_protocols(self.dovecot).split():
             return
         # Package-owned files (Debian's protocols.d) are not the admin's to edit.
         explicit = [
