@@ -1,0 +1,81 @@
+"""Benchmark apply (with its test delivery) and rollback on one lab host, split by step.
+
+Run as root: .venv/bin/python bench/apply.py [--rounds N] [--profile virtual-lda]
+Brings up its own lab (`bencha`) and tears it down at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+from migrator.apply import ApplyOptions, Outcome, apply_plan
+from migrator.journal import Journal, peek
+from migrator.lab import lifecycle
+from migrator.plan import build_plan
+from migrator.rollback import lda_relay_matcher, rollback_host
+from migrator.rules import Options
+from migrator.services import read_runtime
+from migrator.step_log import StepTiming
+from migrator.transport import connect
+from migrator.transport.base import Transport
+
+LAB = "bencha"
+
+
+def one_round(transport: Transport) -> tuple[float, list[StepTiming], float, list[StepTiming]]:
+    plan = build_plan(transport, Options(test_recipient="alice@example.test"))
+    started = time.monotonic()
+    report = apply_plan(transport, plan, ApplyOptions(rollback_on_fail=True))
+    apply_seconds = time.monotonic() - started
+    assert report.outcome is Outcome.APPLIED, report
+    started = time.monotonic()
+    _, current = peek(transport)
+    journal = Journal(transport, current)
+    state = journal.read_state()
+    assert state is not None
+    journal.lock("bench")
+    rolled = rollback_host(
+        transport, journal, state, read_runtime(transport), lda_relay_matcher(state)
+    )
+    rollback_seconds = time.monotonic() - started
+    assert rolled.ok, rolled
+    return apply_seconds, list(report.steps), rollback_seconds, list(rolled.steps)
+
+
+def _table(title: str, totals: list[float], rounds: list[list[StepTiming]]) -> None:
+    per_step: dict[str, list[float]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for steps in rounds:
+        seen: dict[str, float] = defaultdict(float)
+        for step in steps:
+            key = f"{step.action} {step.description.split(' (')[0]}"
+            seen[key] += step.seconds
+            names[key] = step.description.split(" (")[0]
+        for key, seconds in seen.items():
+            per_step[key].append(seconds)
+    print(f"\n{title}: {statistics.median(totals):.2f} s (median of {len(totals)})")
+    for key, values in per_step.items():
+        print(f"  {statistics.median(values):6.3f} s  {names[key]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", default="virtual-lda")
+    args = parser.parse_args()
+    lab = lifecycle.bring_up(args.profile, 1, LAB)
+    try:
+        transport = connect(lab.hosts[0].name, ssh_config=lab.ssh_config)
+        results = [one_round(transport) for _ in range(args.rounds)]
+        transport.close()
+    finally:
+        lifecycle.tear_down(LAB)
+    _table("apply with test delivery", [r[0] for r in results], [r[1] for r in results])
+    _table("rollback with LDA proof", [r[2] for r in results], [r[3] for r in results])
+
+
+if __name__ == "__main__":
+    main()
