@@ -22,6 +22,7 @@ from migrator.config.edits import (
 from migrator.errors import RefusedError, UsageError
 from migrator.facts import Facts
 from migrator.hooks import (
+    Destination,
     Hook,
     HookKind,
     LdaService,
@@ -104,6 +105,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         endpoint = endpoint_from_postfix(lmtp_hooks[0].value, facts.queue_directory)
         notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
     used = _used_services(facts.host, config, lda_hooks, services)
+    _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
             "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
@@ -306,6 +308,23 @@ def _used_services(
                 line=other.line,
             )
     return used
+
+
+def _refuse_mixed_usernames(
+    host: str, config: HostConfig, hooks: list[Hook], used: list[LdaService]
+) -> None:
+    """mailbox_command users are looked up by local part; a full-address pipe cannot share."""
+    command = next((h for h in hooks if h.kind is HookKind.MAILBOX_COMMAND), None)
+    full = [s for s in used if s.lda.destination_kind is Destination.FULL_ADDRESS]
+    if command is not None and full:
+        raise RefusedError(
+            f"mailbox_command (system users, looked up by local part) and service {full[0].name}"
+            f" (-d {full[0].lda.destination}: full address) both run the LDA: one LMTP "
+            "auth_username_format cannot serve both",
+            host=host,
+            path=config.main_file,
+            line=command.line,
+        )
 
 
 def _semantics(service: LdaService) -> str:

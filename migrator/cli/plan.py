@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from migrator.cli.fleet import fleet_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
 from migrator.plan import Plan, build_plan
@@ -61,6 +62,7 @@ from migrator.transport.local import LocalTransport
     is_flag=True,
     help="Trust and record an unknown host key (a changed key is always refused).",
 )
+@fleet_options("plan")
 def plan(
     host: str | None,
     root: Path | None,
