@@ -171,7 +171,7 @@ def stop_processes(pids: set[int]) -> None:
     deadline = time.monotonic() + _STOP_WAIT
     alive = set(pids)
     while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if _alive(pid)}
+        alive = {pid for pid in alive if is_alive(pid)}
         if alive:
             time.sleep(0.01)
     for pid in alive:
@@ -198,7 +198,8 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"

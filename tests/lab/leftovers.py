@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from migrator.lab import network
+from migrator.lab import network, sandbox
 from migrator.lab.state import labs_root
 
 
@@ -15,15 +15,8 @@ def lab_leftovers(name: str, pids: set[int] | frozenset[int] = frozenset()) -> l
     directory = str(labs_root() / name)
     with open("/proc/self/mountinfo") as info:
         left += [f"mount {line.split()[4]}" for line in info if directory in line]
-    left += [f"process {pid}" for pid in pids if _alive(pid)]
+    left += [f"process {pid}" for pid in pids if sandbox.is_alive(pid)]
     if os.path.exists(directory):
         left.append(f"directory {directory}")
     return left
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
