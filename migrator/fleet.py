@@ -187,18 +187,16 @@ def run_rollout(
     begun = time.time()
     by_name = {host.name: host for host in hosts}
     state = _Progress(results={r.host: r for r in prior}, failed=sum(r.failed for r in prior))
-    stopped = False
     with ThreadPoolExecutor(max_workers=max(1, rollout.forks)) as pool:
         for batch in rollout.batches:
             todo = [by_name[name] for name in batch.hosts if name not in state.results]
             if not _run_batch(batch, todo, rollout, work, observer, pool, state):
-                stopped = True
                 break
     results = tuple(
         state.results.get(host.name) or _not_started(host.name, _batch_of(host.name, rollout))
         for host in hosts
     )
-    stopped = stopped or any(r.outcome is HostOutcome.NOT_STARTED for r in results)
+    stopped = any(r.outcome is HostOutcome.NOT_STARTED for r in results)
     for result in results:
         if result.outcome is HostOutcome.NOT_STARTED:
             observer.finished(result)
@@ -273,13 +271,11 @@ def guarded(work: Work) -> Work:
             message = str(exc)
         except Exception as exc:  # the one broad catch: see the docstring
             outcome, message = HostOutcome.ERROR, f"unexpected error: {type(exc).__name__}: {exc}"
-        if not message.startswith(host.name):
-            message = f"{host.name}: {message}"
         return HostResult(
             host.name,
             outcome,
             ExitStatus.ERROR,
-            error=message,
+            error=_named(host.name, message),
             batch=batch,
             started=started,
             finished=time.time(),
@@ -288,14 +284,22 @@ def guarded(work: Work) -> Work:
     return run
 
 
+def _named(host: str, error: str) -> str:
+    """The error with the host's name first (once), so a fleet's messages say whose."""
+    if not error or error.startswith(f"{host}: "):
+        return error
+    return f"{host}: {error}"
+
+
 def plan_work(reach: Reach, options: Options, plans_dir: Path | None) -> Work:
     """Work that plans one host and saves its plan (unless plans_dir is None)."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         transport = reach(host)
+        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         try:
-            plan = build_plan(transport, options)
+            plan = build_plan(transport, wanted)
         finally:
             transport.close()
         saved = plan.save(plans_dir) if plans_dir is not None else None
@@ -329,7 +333,7 @@ def apply_work(
         finally:
             transport.close()
         outcome, code = _APPLY_OUTCOMES[report.outcome]
-        error = f"{host.name}: {report.error}" if report.error else ""
+        error = _named(host.name, report.error)
         return HostResult(
             host.name,
             outcome,
@@ -366,7 +370,7 @@ def rollback_work(reach: Reach, observer: FleetObserver) -> Work:
                 result,
                 outcome=HostOutcome.ROLLED_BACK if report.ok else HostOutcome.NEEDS_ATTENTION,
                 exit_code=ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION,
-                error="" if report.ok else f"{host.name}: {report.error}",
+                error="" if report.ok else _named(host.name, report.error),
                 plan_id=report.plan_id,
                 steps=report.steps,
             )

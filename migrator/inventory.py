@@ -23,6 +23,7 @@ class InventoryHost:
     ``hostname``/``port``/``user`` come from the inventory (``ansible_host`` ...) and beat
     the OpenSSH config, as Ansible passes them to ssh; None means "as ssh would resolve".
     ``ssh_config`` is the OpenSSH config the host was listed in, if any (it resolves there).
+    ``test_recipient`` (Ansible var ``migrator_test_recipient``) beats ``--test-recipient``.
     """
 
     name: str
@@ -31,6 +32,7 @@ class InventoryHost:
     user: str | None = None
     groups: tuple[str, ...] = ()
     ssh_config: Path | None = None
+    test_recipient: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ _CONNECTION_VARS = {
     "ansible_ssh_port": "port",
     "ansible_user": "user",
     "ansible_ssh_user": "user",
+    "migrator_test_recipient": "test_recipient",
 }
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 
@@ -248,4 +249,11 @@ def _host(
             line = tree.lines.get(original, 0)
             raise UsageError(f"{tree.source}:{line}: {name}: ansible_port is not a number")
         port = int(settings["port"])
-    return InventoryHost(name, hostname, port, settings.get("user"), groups)
+    return InventoryHost(
+        name,
+        hostname,
+        port,
+        settings.get("user"),
+        groups,
+        test_recipient=settings.get("test_recipient"),
+    )

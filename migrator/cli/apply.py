@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from migrator.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from migrator.cli.fleet import fleet_options
 from migrator.cli.host_options import reach, saved_plan_ids, ssh_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
@@ -29,13 +30,14 @@ _EXIT = {
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", required=False)
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
 @click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option("--test-recipient", metavar="ADDR", help="Recipient of the test messages.")
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
 @ssh_options
+@fleet_options("apply")
 def apply(
     host: str,
     plan_file: Path | None,
@@ -113,9 +115,10 @@ def _show_apply(report: ApplyReport, console: Console) -> None:
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", required=False)
 @click.option("--plan", "plan_id", metavar="ID", help="Plan id (default: the latest apply).")
 @ssh_options
+@fleet_options("rollback")
 def rollback(
     host: str,
     plan_id: str | None,

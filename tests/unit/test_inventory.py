@@ -35,6 +35,7 @@ ansible_user=ops
 ansible_user=imapops
 
 [all:vars]
+migrator_test_recipient=postmaster@example.net
 ansible_user=nobody
 ansible_python_interpreter=/usr/bin/python3
 """
@@ -88,7 +89,10 @@ def test_ini_groups_children_ranges_and_vars(tmp_path: Path) -> None:
         "imap2.example.net",
     )
     assert hosts["standalone.example.net"] == InventoryHost(
-        "standalone.example.net", user="nobody", groups=("ungrouped",)
+        "standalone.example.net",
+        user="nobody",
+        groups=("ungrouped",),
+        test_recipient="postmaster@example.net",
     )
     assert hosts["mx01.example.net"].user == "ops"  # mail:vars beat all:vars
     assert set(hosts["mx02.example.net"].groups) == {"eu", "mail", "mx"}

@@ -1,0 +1,260 @@
+"""Fleet forms of `plan`, `apply` and `rollback`: ``-i INVENTORY`` instead of one HOST.
+
+``fleet_options(command)`` adds the fleet options to a single-host command and, when ``-i``
+is given, runs the fleet form here instead of the command's own body, which stays as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from migrator.apply import ApplyOptions
+from migrator.errors import MigratorError, UsageError
+from migrator.exit_status import ExitStatus
+from migrator.fleet import (
+    FleetReport,
+    HostOutcome,
+    HostResult,
+    Reach,
+    Rollout,
+    apply_work,
+    latest_saved_plan,
+    plan_work,
+    rollback_work,
+    run_rollout,
+)
+from migrator.fleet_render import FleetProgress, render_summary
+from migrator.fleet_report import to_json, to_junit
+from migrator.fleet_schedule import Amount, fail_budget, schedule
+from migrator.inventory import Inventory, InventoryHost, limit, load_inventory
+from migrator.plan import Plan
+from migrator.rules import Options
+from migrator.transport import connect
+from migrator.transport.base import Transport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COMMON = (
+    click.option(
+        "-i",
+        "--inventory",
+        "inventory",
+        multiple=True,
+        metavar="INVENTORY",
+        help="Run over a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts "
+        "file, or a comma list 'a,b,' (repeatable).",
+    ),
+    click.option(
+        "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
+    ),
+    click.option("--forks", type=click.IntRange(1, 500), default=10, show_default=True),
+    click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option("--report-junit", type=click.Path(dir_okay=False, path_type=Path)),
+)
+_ROLLOUT = (
+    click.option(
+        "--canary",
+        type=click.IntRange(0),
+        default=0,
+        show_default=True,
+        help="Hosts to apply first, alone; any canary failure stops the run.",
+    ),
+    click.option("--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."),
+    click.option(
+        "--max-fail",
+        metavar="N|P%",
+        default="0",
+        show_default=True,
+        help="Failures allowed before no new wave or host starts.",
+    ),
+    click.option(
+        "--saved-plans",
+        is_flag=True,
+        help="Apply each host's latest plan saved by 'plan -i' instead of planning.",
+    ),
+)
+_FLEET_KEYS = ("inventory", "limit", "forks", "report_json", "report_junit")
+_ROLLOUT_KEYS = ("canary", "wave", "max_fail", "saved_plans")
+
+
+def fleet_options(command: str) -> Callable[[F], F]:
+    """Add the fleet options to a command (plan, apply or rollback); -i runs the fleet form.
+
+    Put it directly above the ``def``, below the click decorators.
+    """
+    keys = _FLEET_KEYS + (_ROLLOUT_KEYS if command == "apply" else ())
+    options = _COMMON + (_ROLLOUT if command == "apply" else ())
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(**kwargs: Any) -> Any:
+            fleet = {key: kwargs.pop(key) for key in keys}
+            if fleet["inventory"]:
+                return _RUNNERS[command](fleet, kwargs)
+            if command != "plan" and not kwargs.get("host"):
+                raise UsageError("give a HOST, or -i INVENTORY for a fleet")
+            return function(**kwargs)
+
+        decorated: Any = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _inventory(fleet: dict[str, Any], single: dict[str, Any]) -> Inventory:
+    if single.get("host"):
+        raise UsageError("give a HOST or -i INVENTORY, not both (use --limit to pick hosts)")
+    return limit(load_inventory(list(fleet["inventory"])), fleet["limit"])
+
+
+def _reach(single: dict[str, Any]) -> Reach:
+    ssh_config: Path | None = single.get("ssh_config")
+    accept_new = bool(single.get("accept_new_host_key"))
+
+    def reach(host: InventoryHost) -> Transport:
+        return connect(
+            host.name,
+            ssh_config=ssh_config or host.ssh_config,
+            accept_new_host_key=accept_new,
+            user=host.user,
+            hostname=host.hostname,
+            port=host.port,
+        )
+
+    return reach
+
+
+def _forbid(single: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if single.get(name):
+            flag = "--" + name.replace("_", "-").replace("as-json", "json")
+            raise UsageError(f"{flag} does not go with -i INVENTORY")
+
+
+def _finish(report: FleetReport, fleet: dict[str, Any], console: Console, detailed: bool) -> None:
+    render_summary(report, console, detailed=detailed)
+    if fleet["report_json"]:
+        _write(fleet["report_json"], to_json(report, detailed=detailed))
+    if fleet["report_junit"]:
+        _write(fleet["report_junit"], to_junit(report))
+    sys.exit(report.exit_code(detailed))
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
+
+
+def _plan_phase(
+    inventory: Inventory, single: dict[str, Any], forks: int, console: Console
+) -> FleetReport:
+    options = Options(
+        lmtp=single.get("lmtp", "unix"),
+        allow_remote_lmtp=bool(single.get("allow_remote_lmtp")),
+        test_recipient=single.get("test_recipient"),
+    )
+    plans_dir = None if single.get("no_save") else single["plans_dir"]
+    work = plan_work(_reach(single), options, plans_dir)
+    rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
+    with FleetProgress(console, "plan", list(inventory.names)) as progress:
+        return run_rollout("plan", inventory.hosts, rollout, work, progress)
+
+
+def run_plan(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+    """`plan -i`: plan every host in parallel, save each plan, summarise, exit."""
+    _forbid(single, "root", "as_json")
+    console = Console(highlight=False)
+    report = _plan_phase(_inventory(fleet, single), single, fleet["forks"], console)
+    _finish(report, fleet, console, bool(single.get("detailed_exitcode")))
+
+
+def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+    """`apply -i`: plan (or load saved plans), confirm, then canary, waves, budget."""
+    _forbid(single, "plan_file")
+    console = Console(highlight=False)
+    inventory = _inventory(fleet, single)
+    wave = Amount.parse(fleet["wave"], "--wave") if fleet["wave"] else None
+    budget = fail_budget(Amount.parse(fleet["max_fail"], "--max-fail"), len(inventory.hosts))
+    plans, prior = _plans(inventory, fleet, single, console)
+    if not fleet["saved_plans"] and any(plan.has_changes for plan in plans.values()):
+        # A saved plan was approved when it was made (as terraform apply PLANFILE).
+        _confirm(len([p for p in plans.values() if p.has_changes]), bool(single.get("yes")))
+    prior += [
+        HostResult(name, HostOutcome.NO_CHANGES, ExitStatus.SUCCESS, plan_id=plan.plan_id)
+        for name, plan in plans.items()
+        if not plan.has_changes
+    ]
+    todo = [name for name in inventory.names if name in plans and plans[name].has_changes]
+    rollout = Rollout(schedule(todo, fleet["canary"], wave), fleet["forks"], budget)
+    options = ApplyOptions(
+        rollback_on_fail=bool(single.get("rollback_on_fail")),
+        test_recipient=None,  # each plan names its host's recipient (see _plan_phase)
+    )
+    with FleetProgress(console, "apply", todo) as progress:
+        work = apply_work(_reach(single), plans, options, progress)
+        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior)
+    _finish(report, fleet, console, False)
+
+
+def _plans(
+    inventory: Inventory, fleet: dict[str, Any], single: dict[str, Any], console: Console
+) -> tuple[dict[str, Plan], list[HostResult]]:
+    """Each host's plan, and a result for each host that has none (it counts as failed)."""
+    plans: dict[str, Plan] = {}
+    failed: list[HostResult] = []
+    if fleet["saved_plans"]:
+        for name in inventory.names:
+            try:
+                plans[name] = latest_saved_plan(single["plans_dir"], name)
+            except MigratorError as exc:
+                failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
+        return plans, failed
+    planned = _plan_phase(inventory, single, fleet["forks"], console)
+    render_summary(planned, console, detailed=True)
+    for result in planned.results:
+        if result.plan_path:
+            plans[result.host] = Plan.load(Path(result.plan_path), host=result.host)
+        else:
+            failed.append(result)
+    if planned.interrupted:
+        raise KeyboardInterrupt
+    return plans, failed
+
+
+def _confirm(count: int, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("not a terminal: give --yes to apply without asking")
+    if not click.confirm(f"Apply these plans to {count} hosts?", default=False):
+        raise UsageError("not applied: you said no")
+
+
+def run_rollback(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+    """`rollback -i`: roll back each host's latest apply, in parallel."""
+    _forbid(single, "plan_id")
+    console = Console(highlight=False)
+    inventory = _inventory(fleet, single)
+    rollout = Rollout(schedule(inventory.names), fleet["forks"], budget=len(inventory.hosts))
+    with FleetProgress(console, "rollback", list(inventory.names)) as progress:
+        work = rollback_work(_reach(single), progress)
+        report = run_rollout("rollback", inventory.hosts, rollout, work, progress)
+    _finish(report, fleet, console, False)
+
+
+_RUNNERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    "plan": run_plan,
+    "apply": run_apply,
+    "rollback": run_rollback,
+}
