@@ -19,4 +19,3 @@ def lab_leftovers(name: str, pids: set[int] | frozenset[int] = frozenset()) -> l
     if os.path.exists(directory):
         left.append(f"directory {directory}")
     return left
-
