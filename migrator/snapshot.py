@@ -73,16 +73,7 @@ def read_host(
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
     live_facts = read_live_facts(transport, recipient) if transport.live else None
-    if live_facts is not None:
-        listing = list(live_facts.dovecot_files)
-        main_cf, master_cf = live_facts.main_cf, live_facts.master_cf
-        dovecot_root = live_facts.dovecot_config
-    else:
-        lister = transport if isinstance(transport, FileLister) else None
-        listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
-        main_cf, master_cf = "/etc/postfix/main.cf", "/etc/postfix/master.cf"
-        roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
-        dovecot_root = roots[0] if roots else "/etc/dovecot/dovecot.conf"
+    listing, main_cf, master_cf, dovecot_root = _where(transport, live_facts)
     # Config-looking files only: never pull keys (private/) or other data off a host.
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
@@ -117,6 +108,17 @@ def read_host(
         map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
     )
     return facts, snapshot
+
+
+def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, str, str]:
+    """Dovecot's files, main.cf, master.cf and dovecot.conf: from the host, else defaults."""
+    if live is not None:
+        return list(live.dovecot_files), live.main_cf, live.master_cf, live.dovecot_config
+    lister = transport if isinstance(transport, FileLister) else None
+    listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
+    roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
+    root = roots[0] if roots else "/etc/dovecot/dovecot.conf"
+    return listing, "/etc/postfix/main.cf", "/etc/postfix/master.cf", root
 
 
 def transport_map_sources(value: str) -> list[tuple[str, str]]:
