@@ -25,7 +25,7 @@ from migrator.config.edits import Edit, SetDovecotSetting, apply_edits
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, PlanError
 from migrator.facts import FactOverrides, Facts
-from migrator.hostconfig import read_host_config, settings_view
+from migrator.hostconfig import HostConfig, read_host_config, settings_view
 from migrator.rules import Options, RuleResult, plan_edits
 from migrator.rules_dovecot import Endpoint
 from migrator.snapshot import Snapshot, read_host, snapshot_lenses
@@ -187,20 +187,11 @@ def plan_from_snapshot(
     for path in (snapshot.main_cf, snapshot.master_cf):
         if path not in snapshot.files or not snapshot.files[path].exists:
             raise FactError("Postfix config file not found", host=snapshot.host, path=path)
-    lenses = snapshot_lenses(snapshot)
-    originals = {path: snapshot.content(path) for path in lenses}
+    originals = {path: snapshot.content(path) for path in snapshot_lenses(snapshot)}
     with ExitStack() as stack:
         if tree is None:
             tree = stack.enter_context(ConfigTree(snapshot.host, {}, {}))
-        loaded = set(tree.loaded_files())
-        missing = {path: data for path, data in originals.items() if path not in loaded}
-        tree.add_files(missing, lenses)
-        before = read_host_config(tree, snapshot)
-        result = plan_edits(facts, before, options)
-        apply_edits(tree, result.edits)
-        after_contents = tree.save()
-        tree.reload()
-        after = read_host_config(tree, snapshot)
+        before, result, after_contents, after = _edit(tree, facts, snapshot, options)
     files = tuple(
         _file_change(snapshot, path, originals[path], after_contents[path])
         for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
@@ -228,6 +219,21 @@ def plan_from_snapshot(
         else (),
         warnings=result.warnings,
     )
+
+
+def _edit(
+    tree: ConfigTree, facts: Facts, snapshot: Snapshot, options: Options
+) -> tuple[HostConfig, RuleResult, dict[str, bytes], HostConfig]:
+    """Parse, plan the edits, apply them through the lenses, save, re-read: all in ``tree``."""
+    lenses = snapshot_lenses(snapshot)
+    loaded = set(tree.loaded_files())
+    tree.add_files({path: snapshot.content(path) for path in lenses if path not in loaded}, lenses)
+    before = read_host_config(tree, snapshot)
+    result = plan_edits(facts, before, options)
+    apply_edits(tree, result.edits)
+    after_contents = tree.save()
+    tree.reload()  # the saved files must read back through their lenses
+    return before, result, after_contents, read_host_config(tree, snapshot)
 
 
 def _changes(edits: tuple[Edit, ...]) -> list[Change]:
