@@ -61,3 +61,13 @@ def test_no_host_no_root() -> None:
     code, _, err = _plan("--no-save")
     assert code == 1
     assert "give a HOST" in err
+
+
+def test_directory_without_dovecot(tmp_path: Path) -> None:
+    (tmp_path / "etc/postfix").mkdir(parents=True)
+    for name in ("main.cf", "master.cf"):
+        source = HOSTS / "virtual-lda/etc/postfix" / name
+        (tmp_path / "etc/postfix" / name).write_bytes(source.read_bytes())
+    code, _, err = _plan("--root", str(tmp_path), "--no-save")
+    assert code == 1
+    assert "/etc/dovecot/dovecot.conf: Dovecot config file not found" in err
