@@ -1,0 +1,57 @@
+"""Rules helpers that fixtures do not pin down: endpoints and the checklist warnings."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import UsageError
+from migrator.rules import endpoint_for, endpoint_from_postfix
+from tests.unit.hosts import fixture_hosts
+
+
+def test_endpoints() -> None:
+    unix = endpoint_for("unix", "/var/spool/postfix/", allow_remote=False)
+    assert unix.postfix == "lmtp:unix:private/dovecot-lmtp"
+    assert unix.socket_path == "/var/spool/postfix/private/dovecot-lmtp"
+    v6 = endpoint_for("inet:[::1]:24", "/q", allow_remote=False)
+    assert (v6.postfix, v6.address, v6.port) == ("lmtp:inet:[::1]:24", "::1", "24")
+    remote = endpoint_for("inet:192.0.2.1:24", "/q", allow_remote=True)
+    assert remote.address == "192.0.2.1"
+    with pytest.raises(UsageError, match="loopback"):
+        endpoint_for("inet:192.0.2.1:24", "/q", allow_remote=False)
+    with pytest.raises(UsageError, match="IP address"):
+        endpoint_for("inet:localhost:24", "/q", allow_remote=False)
+
+
+def test_endpoint_from_postfix() -> None:
+    found = endpoint_from_postfix("lmtp:unix:private/lmtp-dovecot", "/var/spool/postfix")
+    assert found.socket_path == "/var/spool/postfix/private/lmtp-dovecot"
+    assert endpoint_from_postfix("lmtp:unix:/run/dovecot/lmtp", "/q").socket_path == (
+        "/run/dovecot/lmtp"
+    )
+    tcp = endpoint_from_postfix("lmtp:inet:127.0.0.1:24", "/q")
+    assert (tcp.address, tcp.port, tcp.socket_path) == ("127.0.0.1", "24", None)
+
+
+def test_domain_in_mydestination_is_warned(tmp_path: Path) -> None:
+    host = next(h for h in fixture_hosts() if h.name == "virtual-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    main = root / "etc/postfix/main.cf"
+    main.write_text(
+        main.read_text().replace(
+            "mydestination = localhost", "mydestination = localhost, example.test"
+        )
+    )
+    plan = host.plan(root)
+    assert any("example.test is in both mydestination" in w for w in plan.warnings)
+    assert not any("mydestination" in w for w in host.plan().warnings)
+
+
+def test_quota_offer_and_lda_only_settings() -> None:
+    plan = next(h for h in fixture_hosts() if h.name == "sieve-quota").plan()
+    assert any(w.startswith("offer (not planned): lmtp_rcpt_check_quota") for w in plan.warnings)
+    assert any("auth_socket_path is not carried" in w for w in plan.warnings)
