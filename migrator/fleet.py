@@ -10,6 +10,7 @@ to a ``FleetObserver`` handed in.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -168,6 +169,12 @@ class _Progress:
     failed: int = 0
     canary_failed: int = 0
     interrupted: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stopping(self) -> bool:
+        self.interrupted = self.interrupted or self.stop.is_set()
+        return self.interrupted
 
 
 def run_rollout(
@@ -177,16 +184,19 @@ def run_rollout(
     work: Work,
     observer: FleetObserver,
     prior: Sequence[HostResult] = (),
+    stop: threading.Event | None = None,
 ) -> FleetReport:
     """Run work on every host batch by batch, within the budget; report every host.
 
     ``prior`` are hosts already decided (e.g. planning refused them): they count against the
-    budget and are reported as they are. Ctrl-C in the calling thread stops new starts and
-    waits for hosts in flight; the report is then marked interrupted. Never raises for a host.
+    budget and are reported as they are. ``stop`` set (the CLI sets it on Ctrl-C), or a
+    KeyboardInterrupt while waiting, stops new starts and waits for hosts in flight; the
+    report is then marked interrupted. Never raises for a host.
     """
     begun = time.time()
     by_name = {host.name: host for host in hosts}
     state = _Progress(results={r.host: r for r in prior}, failed=sum(r.failed for r in prior))
+    state.stop = stop or threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, rollout.forks)) as pool:
         for batch in rollout.batches:
             todo = [by_name[name] for name in batch.hosts if name not in state.results]
@@ -220,7 +230,7 @@ def _run_batch(
             state.failed,
             rollout.budget,
             canary_failed=state.canary_failed,
-            stopping=state.interrupted,
+            stopping=state.stopping,
         )
         while allowed and queue and len(pending) < rollout.forks:
             host = queue.pop(0)
@@ -243,7 +253,7 @@ def _run_batch(
                 state.canary_failed += batch.name == "canary"
             observer.finished(result)
     return should_start_next(
-        state.failed, rollout.budget, canary_failed=state.canary_failed, stopping=state.interrupted
+        state.failed, rollout.budget, canary_failed=state.canary_failed, stopping=state.stopping
     )
 
 

@@ -203,6 +203,8 @@ def _resolve(tree: _Tree) -> Inventory:
     for host in tree.order:
         direct = [name for name, group in tree.groups.items() if host in group.hosts]
         groups = _ancestors(direct, parents)
+        if len(groups - {"all"}) > 1:
+            groups.discard("ungrouped")  # Ansible's ungrouped: hosts in no other group
         ordered = sorted(groups - {"all"}, key=lambda g: (depth.get(g, 1), g))
         variables: dict[str, str] = dict(tree.groups["all"].vars) if "all" in tree.groups else {}
         for group_name in ordered:

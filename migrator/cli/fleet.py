@@ -6,9 +6,12 @@ is given, runs the fleet form here instead of the command's own body, which stay
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -149,6 +152,26 @@ def _finish(report: FleetReport, fleet: dict[str, Any], console: Console, detail
     sys.exit(report.exit_code(detailed))
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops() -> Iterator[threading.Event]:
+    """An event Ctrl-C sets (instead of raising) while a rollout runs: no new host starts,
+    hosts in flight finish or roll back. A second Ctrl-C raises KeyboardInterrupt as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -167,8 +190,8 @@ def _plan_phase(
     plans_dir = None if single.get("no_save") else single["plans_dir"]
     work = plan_work(_reach(single), options, plans_dir)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
-    with FleetProgress(console, "plan", list(inventory.names)) as progress:
-        return run_rollout("plan", inventory.hosts, rollout, work, progress)
+    with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
+        return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
 def run_plan(fleet: dict[str, Any], single: dict[str, Any]) -> None:
@@ -201,9 +224,9 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
         rollback_on_fail=bool(single.get("rollback_on_fail")),
         test_recipient=None,  # each plan names its host's recipient (see _plan_phase)
     )
-    with FleetProgress(console, "apply", todo) as progress:
+    with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
         work = apply_work(_reach(single), plans, options, progress)
-        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior)
+        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False)
 
 
@@ -247,9 +270,12 @@ def run_rollback(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
     rollout = Rollout(schedule(inventory.names), fleet["forks"], budget=len(inventory.hosts))
-    with FleetProgress(console, "rollback", list(inventory.names)) as progress:
+    with (
+        FleetProgress(console, "rollback", list(inventory.names)) as progress,
+        _ctrl_c_stops() as stop,
+    ):
         work = rollback_work(_reach(single), progress)
-        report = run_rollout("rollback", inventory.hosts, rollout, work, progress)
+        report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)
 
 

@@ -174,3 +174,22 @@ def test_exit_code_picks_the_most_serious() -> None:
     mixed = FleetReport("apply", (result(ExitStatus.ERROR), result(ExitStatus.NEEDS_ATTENTION)))
     assert mixed.exit_code() is ExitStatus.NEEDS_ATTENTION
     assert FleetReport("apply", (), interrupted=True).exit_code() is ExitStatus.INTERRUPTED
+
+
+def test_ctrl_c_stops_new_hosts_and_lets_hosts_in_flight_finish() -> None:
+    stop = threading.Event()
+
+    class Interrupting(FakeWork):
+        def __call__(self, host: InventoryHost, batch: str) -> HostResult:
+            if host.name == "h02":
+                stop.set()  # what the CLI's SIGINT handler does
+            return super().__call__(host, batch)
+
+    work = Interrupting(set(), seconds=0.2)
+    hosts = [InventoryHost(name) for name in HOSTS]
+    rollout = Rollout(schedule(HOSTS, wave=Amount(2)), forks=2, budget=5)
+    report = run_rollout("apply", hosts, rollout, work, QuietObserver(), stop=stop)
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes[:2] == [HostOutcome.APPLIED] * 2  # in flight: finished
+    assert outcomes[2:] == [HostOutcome.NOT_STARTED] * 8
+    assert report.interrupted and report.exit_code() is ExitStatus.INTERRUPTED
