@@ -337,9 +337,10 @@ def apply_work(
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         plan = plans[host.name]
+        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         transport = reach(host)
         try:
-            report = apply_plan(transport, plan, options, observer.step)
+            report = apply_plan(transport, plan, wanted, observer.step)
         finally:
             transport.close()
         outcome, code = _APPLY_OUTCOMES[report.outcome]

@@ -222,7 +222,7 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     rollout = Rollout(schedule(todo, fleet["canary"], wave), fleet["forks"], budget)
     options = ApplyOptions(
         rollback_on_fail=bool(single.get("rollback_on_fail")),
-        test_recipient=None,  # each plan names its host's recipient (see _plan_phase)
+        test_recipient=single.get("test_recipient"),  # an inventory's per-host one beats it
     )
     with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
         work = apply_work(_reach(single), plans, options, progress)
