@@ -17,6 +17,7 @@ from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
 from migrator.config.tree import ConfigTree
+from migrator.errors import FactError
 from migrator.facts import (
     DOVECOT_DIRS,
     FactOverrides,
@@ -167,11 +168,29 @@ def _include_graph(
             )
         tree.check_errors(frontier)
         reachable.extend(frontier)
-        targets = [t for path in frontier for t, _ in includes(tree, path)]
+        targets = []
+        for path in frontier:
+            for target, _ in includes(tree, path):
+                _check_listed(transport.host, target, path)
+                targets.append(target)
         wanted = [f for t in targets for f in expand_include(t, listing) if f not in seen]
         seen.update(wanted)
         frontier = list(dict.fromkeys(wanted))
     return reachable
+
+
+def _check_listed(host: str, pattern: str, source: str) -> None:
+    """A glob include outside the directories migrator lists cannot be followed: say so."""
+    if not any(ch in pattern for ch in "*?["):
+        return
+    directory = posixpath.dirname(pattern)
+    if not any(directory == d or directory.startswith(f"{d}/") for d in DOVECOT_DIRS):
+        raise FactError(
+            f"!include {pattern}: migrator lists Dovecot files only under "
+            f"{', '.join(DOVECOT_DIRS)}, so it cannot know which files this includes",
+            host=host,
+            path=source,
+        )
 
 
 def _present(files: Mapping[str, FileData], paths: list[str]) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.errors import RefusedError
+from migrator.errors import FactError, RefusedError
 from migrator.plan import build_plan
 from migrator.rules import Options
 from migrator.snapshot import read_host, transport_map_sources
@@ -73,3 +73,13 @@ def test_directory_facts_say_what_is_unknown() -> None:
     assert facts.mail_owner_group == "postfix"
     assert snapshot.dovecot_files[0] == "/etc/dovecot/dovecot.conf"
     assert "/etc/dovecot/local.conf" in snapshot.dovecot_files
+
+
+def test_glob_include_outside_listed_dirs_is_an_error(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2] / "fixtures/hosts/virtual-lda"
+    shutil.copytree(root, tmp_path / "h")
+    local = tmp_path / "h/etc/dovecot/local.conf"
+    local.write_text(local.read_text() + "!include_try /opt/dovecot/*.conf\n")
+    with pytest.raises(FactError, match="cannot know which files") as caught:
+        read_host(LocalTransport(tmp_path / "h", "h"), None)
+    assert caught.value.path == "/etc/dovecot/local.conf"
