@@ -126,6 +126,7 @@ class Plan:
         """Validate and rebuild a plan from its JSON data (see ``load``)."""
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
             raise PlanError("not a migrator plan of format version 1", host=host, path=source)
+        data = dict(data)
         recorded = data.pop("checksum", None)
         if recorded != _checksum(data):
             raise PlanError("plan was edited by hand (checksum mismatch)", host=host, path=source)
@@ -150,7 +151,9 @@ class Plan:
         except (KeyError, TypeError) as exc:
             raise PlanError(f"plan is missing a field: {exc}", host=host, path=source) from exc
         for change in plan.files:
-            if _sha(change.content_after.encode()) != change.sha256_after:
+            before = _sha(change.content_before.encode("utf-8", "surrogateescape"))
+            after = _sha(change.content_after.encode("utf-8", "surrogateescape"))
+            if (before, after) != (change.sha256_before, change.sha256_after):
                 raise PlanError("file content does not match its sha256", host=host, path=source)
         return plan
 
