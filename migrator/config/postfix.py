@@ -66,8 +66,9 @@ def main_param_lines(tree: ConfigTree, path: str) -> dict[str, int]:
 
 
 def set_main_param(tree: ConfigTree, path: str, name: str, value: str) -> None:
-    """Set a parameter in place, or append it at the end of main.cf when it is not set."""
-    tree.set(f"{tree.file_node(path)}/{name}", value)
+    """Set a parameter in place (its last line, the one Postfix uses), or append it."""
+    found = tree.match(f"{tree.file_node(path)}/{name}")
+    tree.set(found[-1] if found else f"{tree.file_node(path)}/{name}", value)
 
 
 def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:

@@ -95,14 +95,20 @@ class ConfigTree:
         return found
 
     def set(self, path: str, value: str | None) -> None:
-        self._aug.set(path, value)
+        try:
+            self._aug.set(path, value)
+        except ValueError as exc:  # no match, or several: a bug here, said plainly
+            raise ConfigParseError(f"cannot set {path}: {exc}", host=self.host) from exc
 
     def remove(self, path: str) -> int:
         removed: int = self._aug.remove(path)
         return removed
 
     def insert(self, path: str, label: str, *, before: bool) -> None:
-        self._aug.insert(path, label, before)
+        try:
+            self._aug.insert(path, label, before)
+        except ValueError as exc:
+            raise ConfigParseError(f"cannot insert at {path}: {exc}", host=self.host) from exc
 
     def one(self, path: str) -> str:
         """The single node ``path`` matches; ConfigParseError when it matches none or many."""

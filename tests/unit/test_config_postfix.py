@@ -62,3 +62,11 @@ def test_unwritable_value_is_a_config_error() -> None:
 def test_transport_entry_must_match_one_record() -> None:
     with _tree() as tree, pytest.raises(ConfigParseError, match="exactly one"):
         postfix.set_transport_entry(tree, MAP, "missing.test", "lmtp:x")
+
+
+def test_parameter_set_twice_changes_the_line_postfix_uses() -> None:
+    text = b"virtual_transport = old\nvirtual_transport = dovecot\n"
+    with ConfigTree("h", {MAIN: text}, {MAIN: postfix.MAIN_LENS}) as tree:
+        postfix.set_main_param(tree, MAIN, "virtual_transport", "lmtp:unix:private/dovecot-lmtp")
+        saved = tree.save()[MAIN]
+    assert saved == b"virtual_transport = old\nvirtual_transport = lmtp:unix:private/dovecot-lmtp\n"
