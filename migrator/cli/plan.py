@@ -78,8 +78,9 @@ def plan(
 ) -> None:
     """Plan the switch of HOST (or --root DIR) from Dovecot LDA to LMTP; change nothing.
 
-    Errors propagate to the group, which prints one line and exits 1.
+    Prints what changes and why, then the diffs, and saves the plan for `migrator apply`.
     """
+    # MigratorError propagates to the group (cli/__init__.py): one line, exit 1.
     options = Options(lmtp=lmtp, allow_remote_lmtp=allow_remote_lmtp, test_recipient=test_recipient)
     transport = _transport(host, root, ssh_config, accept_new_host_key)
     try:
