@@ -287,6 +287,15 @@ def _used_services(
         {h.transport: services[h.transport] for h in hooks if h.transport in services}.values()
     )
     for service in used:
+        mailbox = service.lda.mailbox
+        if mailbox is not None and mailbox not in ("${extension}", "$extension"):
+            raise RefusedError(
+                f"service {service.name} runs the LDA with -m {mailbox}: LMTP can only save to "
+                "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
+                host=host,
+                path=config.master_file,
+                line=service.line,
+            )
         if service.lda.config:
             raise RefusedError(
                 f"service {service.name} runs the LDA with -c {service.lda.config}: it reads "
