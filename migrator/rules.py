@@ -225,6 +225,13 @@ def _checks(config: HostConfig) -> list[str]:
                 f"{domain} is in both mydestination and virtual_mailbox_domains: its mail goes "
                 "to local(8), not to the virtual transport"
             )
+    read = {m.spec for m in config.maps}
+    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
+        if spec not in read:
+            found.append(
+                f"transport map {spec} was not inspected (only hashed maps with a source file "
+                "are read): check by hand that it sends nothing to an LDA service"
+            )
     local = config.main.get("local_transport", "")
     if local and local == config.main.get("virtual_transport") and not local.startswith("lmtp"):
         found.append("local_transport and virtual_transport name the same transport")

@@ -55,3 +55,19 @@ def test_quota_offer_and_lda_only_settings() -> None:
     plan = next(h for h in fixture_hosts() if h.name == "sieve-quota").plan()
     assert any(w.startswith("offer (not planned): lmtp_rcpt_check_quota") for w in plan.warnings)
     assert any("auth_socket_path is not carried" in w for w in plan.warnings)
+
+
+def test_uninspected_transport_map_is_warned(tmp_path: Path) -> None:
+    host = next(h for h in fixture_hosts() if h.name == "transport-maps")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    main = root / "etc/postfix/main.cf"
+    main.write_text(
+        main.read_text().replace(
+            "transport_maps = hash:/etc/postfix/transport",
+            "transport_maps = hash:/etc/postfix/transport, pcre:/etc/postfix/transport.pcre",
+        )
+    )
+    warnings = host.plan(root).warnings
+    assert any("pcre:/etc/postfix/transport.pcre was not inspected" in w for w in warnings)
+    assert not any("was not inspected" in w for w in host.plan().warnings)
