@@ -107,6 +107,21 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
     return current
 
 
+def lmtp_relay_matcher(endpoint: str) -> Callable[[str], bool]:
+    """A predicate for Postfix's relay= of a delivery over the planned LMTP endpoint.
+
+    Postfix logs a unix socket as ``host[private/dovecot-lmtp]`` (relative to its queue
+    directory) and TCP as ``host[address]:port``.
+    """
+    kind, _, where = endpoint.partition(":")
+    if kind == "unix":
+        wanted = "[private/" + where.rsplit("/private/", 1)[-1] + "]"
+    else:
+        address, _, port = where.rpartition(":")
+        wanted = f"[{address.strip('[]')}]:{port}"
+    return lambda relay: relay.endswith(wanted)
+
+
 def _planned_recipient(plan: Plan) -> str:
     for step in plan.steps:
         if step.action == "test_delivery":
@@ -226,19 +241,11 @@ class _Run:
         raise UsageError("plan has no LMTP endpoint step", host=self.transport.host)
 
     def _test_delivery(self, step: Step) -> None:
-        endpoint = self._endpoint()
-        wanted = endpoint.split(":", 1)[1]
-        if endpoint.startswith("unix:"):
-            wanted = "private/" + wanted.rsplit("/private/", 1)[-1]
-
-        def over_lmtp(relay: str) -> bool:
-            return wanted in relay
-
         self.record = delivery.prove_delivery(
             self.transport,
             self.recipient,
             log_path=self.runtime.log_path,
-            expect_relay=over_lmtp,
+            expect_relay=lmtp_relay_matcher(self._endpoint()),
             tag=self.plan.plan_id,
             timeout=self.delivery_timeout,
         )

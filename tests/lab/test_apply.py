@@ -77,3 +77,22 @@ def test_switch_to_lmtp_and_back(
     assert (delivery.relay, delivery.status) == (lda_relay, "sent")
     assert "rolled back" in cli("status", host.name).output
     assert "already rolled back" in cli("rollback", host.name).output
+
+
+def test_switch_over_loopback_tcp(make_lab: LabFactory, tmp_path: Path) -> None:
+    lab = make_lab("virtual-lda")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path)
+    planned = cli(
+        "plan", host.name, "--test-recipient", "alice@example.test", "--lmtp", "inet:127.0.0.1:24"
+    )
+    assert planned.exit_code == 0, planned.output
+    plan_file = cli.latest_plan(host)
+    before = file_states(lab, host, ["/etc/postfix/main.cf", "/etc/dovecot/conf.d/10-master.conf"])
+    applied = cli("apply", host.name, "--plan", str(plan_file), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    sent = mail.send(host, ["bob@example.test"])
+    [delivery] = mail.wait_delivered(lab, host, sent)
+    assert (delivery.relay, delivery.status) == ("127.0.0.1[127.0.0.1]:24", "sent")
+    assert cli("rollback", host.name).exit_code == 0
+    assert file_states(lab, host, list(before)) == before
