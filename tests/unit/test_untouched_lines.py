@@ -83,14 +83,32 @@ def _subsequence(kept: list[str], after: list[str]) -> bool:
     return all(any(line == other for other in rest) for line in kept)
 
 
+SERVICE = st.builds(
+    (
+        "{0:<9} unix  -       n       n       -       -       pipe\n"
+        "  flags=R user={1} argv=/usr/bin/{2} {3}\n"
+    ).format,
+    st.from_regex(r"[a-z][a-z0-9-]{1,8}", fullmatch=True).filter(lambda n: n != "dovecot"),
+    st.from_regex(r"[a-z]{2,8}", fullmatch=True),
+    st.from_regex(r"[a-z]{2,8}", fullmatch=True).filter(lambda p: p not in {"deliver"}),
+    st.lists(st.sampled_from(["${user}", "${nexthop}", "-f", "${sender}", "-x"]), max_size=4).map(
+        " ".join
+    ),
+)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(main=main_cf(), dovecot=dovecot_conf(), extra=st.lists(COMMENT, max_size=3))
+@given(
+    main=main_cf(),
+    dovecot=dovecot_conf(),
+    extra=st.lists(st.one_of(COMMENT.map(lambda c: f"{c}\n"), SERVICE), max_size=4),
+)
 def test_untouched_lines_survive(main: list[str], dovecot: list[str], extra: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files = {
             "etc/postfix/main.cf": "\n".join(main) + "\n",
-            "etc/postfix/master.cf": MASTER.format(extra="".join(f"{c}\n" for c in extra)),
+            "etc/postfix/master.cf": MASTER.format(extra="".join(extra)),
             "etc/dovecot/dovecot.conf": "\n".join(dovecot) + "\n",
         }
         for name, text in files.items():
