@@ -1,6 +1,6 @@
-"""How a host's daemons are reloaded: systemd when it runs them, else the daemons' own
-commands (``doveadm reload``, ``postfix reload``), which are also what Debian's and RHEL's
-SysV scripts run. Also where the host's Postfix log is."""
+"""How a host's daemons are reloaded, whichever way the host has: systemd when it runs, else
+the SysV script through ``service`` when the daemon has one, else the daemons' own commands
+(``doveadm reload``, ``postfix reload``). Also where the host's Postfix log is."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from enum import StrEnum
 from migrator.errors import ServiceError
 from migrator.transport.base import Transport
 
-# One round trip: the service manager, Postfix's maillog_file, and which syslog file exists.
+# One round trip: each daemon's manager, Postfix's maillog_file, which syslog file exists.
 RUNTIME_SCRIPT = r"""
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd
-else echo direct; fi
+for d in dovecot postfix; do
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd
+  elif command -v service >/dev/null 2>&1 && [ -x "/etc/init.d/$d" ]; then echo service
+  else echo direct; fi
+done
 postconf -h maillog_file 2>/dev/null || echo
 for f in /var/log/mail.log /var/log/maillog; do [ -f "$f" ] && echo "$f"; done; echo
 """
@@ -25,6 +28,7 @@ class Manager(StrEnum):
     """What starts and reloads the daemons on a host."""
 
     SYSTEMD = "systemd"
+    SERVICE = "service"
     DIRECT = "direct"
 
 
@@ -32,17 +36,21 @@ class Manager(StrEnum):
 class Runtime:
     """What apply needs to know about a live host beyond its plan."""
 
-    manager: Manager
+    dovecot: Manager
+    postfix: Manager
     log_path: str
+
+    def manager(self, daemon: str) -> Manager:
+        return self.dovecot if daemon == "dovecot" else self.postfix
 
 
 def parse_runtime(output: str) -> Runtime:
     """Parse RUNTIME_SCRIPT's output (pure): maillog_file wins over syslog's files."""
-    lines = [*output.splitlines(), "", "", ""]
-    manager = Manager.SYSTEMD if lines[0].strip() == "systemd" else Manager.DIRECT
-    maillog = lines[1].strip()
-    log_path = maillog if maillog.startswith("/") else lines[2].strip()
-    return Runtime(manager, log_path)
+    lines = [line.strip() for line in output.splitlines()] + ["", "", "", ""]
+    known = {m.value: m for m in Manager}
+    dovecot, postfix = (known.get(line, Manager.DIRECT) for line in lines[:2])
+    log_path = lines[2] if lines[2].startswith("/") else lines[3]
+    return Runtime(dovecot, postfix, log_path)
 
 
 def read_runtime(transport: Transport) -> Runtime:
@@ -54,12 +62,14 @@ def reload_argv(manager: Manager, daemon: str) -> tuple[str, ...]:
     """The command that reloads daemon ('dovecot' or 'postfix') under manager."""
     if manager is Manager.SYSTEMD:
         return ("systemctl", "reload", daemon)
+    if manager is Manager.SERVICE:
+        return ("service", daemon, "reload")
     return _DIRECT[daemon]
 
 
 def reload(transport: Transport, runtime: Runtime, daemon: str) -> None:
     """Reload daemon (never restart: Postfix's queue keeps its mail). Raises ServiceError."""
-    argv = reload_argv(runtime.manager, daemon)
+    argv = reload_argv(runtime.manager(daemon), daemon)
     result = transport.run(argv, timeout=60)
     if not result.ok:
         detail = (result.err or result.out).strip().splitlines()[-1:] or [f"exit {result.rc}"]

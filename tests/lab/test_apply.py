@@ -8,6 +8,8 @@ import pytest
 
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
+from migrator.services import Manager, read_runtime
+from migrator.transport import connect
 
 from .conftest import LabFactory
 from .hostfiles import LabCli, file_states
@@ -96,3 +98,23 @@ def test_switch_over_loopback_tcp(make_lab: LabFactory, tmp_path: Path) -> None:
     assert (delivery.relay, delivery.status) == ("127.0.0.1[127.0.0.1]:24", "sent")
     assert cli("rollback", host.name).exit_code == 0
     assert file_states(lab, host, list(before)) == before
+
+
+def test_host_without_init_scripts_reloads_directly(make_lab: LabFactory, tmp_path: Path) -> None:
+    # The lab hosts have Debian's SysV scripts (reloads go through `service`); without them
+    # migrator falls back to `doveadm reload` / `postfix reload`.
+    lab = make_lab("virtual-lda")
+    host = lab.hosts[0]
+    for daemon in ("dovecot", "postfix"):
+        lifecycle.run_in_host(host, lab, ["mount", "--bind", "/dev/null", f"/etc/init.d/{daemon}"])
+    transport = connect(host.name, ssh_config=lab.ssh_config)
+    try:
+        runtime = read_runtime(transport)
+    finally:
+        transport.close()
+    assert (runtime.dovecot, runtime.postfix) == (Manager.DIRECT, Manager.DIRECT)
+    cli = LabCli(lab, tmp_path)
+    cli.plan(host)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    assert cli("rollback", host.name).exit_code == 0

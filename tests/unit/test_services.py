@@ -1,0 +1,22 @@
+"""Reading how a host runs its daemons, and the reload command for each (pure)."""
+
+from __future__ import annotations
+
+from migrator.services import Manager, Runtime, parse_runtime, reload_argv
+
+
+def test_systemd_host_logging_to_syslog() -> None:
+    runtime = parse_runtime("systemd\nsystemd\n\n/var/log/mail.log\n\n")
+    assert runtime == Runtime(Manager.SYSTEMD, Manager.SYSTEMD, "/var/log/mail.log")
+
+
+def test_sysv_dovecot_direct_postfix_with_maillog_file() -> None:
+    runtime = parse_runtime("service\ndirect\n/var/log/postfix.log\n/var/log/maillog\n\n")
+    assert runtime == Runtime(Manager.SERVICE, Manager.DIRECT, "/var/log/postfix.log")
+
+
+def test_reload_commands() -> None:
+    assert reload_argv(Manager.SYSTEMD, "dovecot") == ("systemctl", "reload", "dovecot")
+    assert reload_argv(Manager.SERVICE, "postfix") == ("service", "postfix", "reload")
+    assert reload_argv(Manager.DIRECT, "dovecot") == ("doveadm", "reload")
+    assert reload_argv(Manager.DIRECT, "postfix") == ("postfix", "reload")
