@@ -252,9 +252,8 @@ def _changes(edits: tuple[Edit, ...]) -> list[Change]:
         if len(group) > 1:
             where = " / ".join(str(ref) for ref in group[0].chain)
             values = ", ".join(f"{e.key} = {e.value}" for e in group)
-            changes.append(
-                Change(group[0].file, f"{group[0].file}: {where}: {values}", group[0].reason)
-            )
+            what = f"{where}: {values}" if where else f"set {values}"
+            changes.append(Change(group[0].file, f"{group[0].file}: {what}", group[0].reason))
         elif group:
             changes.append(Change(group[0].file, group[0].describe(), group[0].reason))
         group.clear()

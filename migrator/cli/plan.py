@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
+from migrator.facts import FactOverrides, overrides_from_mapping
 from migrator.plan import Plan, build_plan
 from migrator.rules import Options
 from migrator.transport.base import Transport
@@ -53,6 +55,13 @@ from migrator.transport.local import LocalTransport
     help="Recipient to ask the userdb about (and to probe at apply).",
 )
 @click.option(
+    "--facts",
+    "facts_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --root: a YAML file of live facts a directory cannot give (dovecot_version, "
+    "lmtp_binary, userdb: {recipient, uid, gid}); see fixtures/hosts/README.md.",
+)
+@click.option(
     "--ssh-config",
     type=click.Path(dir_okay=False, path_type=Path),
     help="OpenSSH client config to read (like ssh -F).",
@@ -73,6 +82,7 @@ def plan(
     lmtp: str,
     allow_remote_lmtp: bool,
     test_recipient: str | None,
+    facts_file: Path | None,
     ssh_config: Path | None,
     accept_new_host_key: bool,
 ) -> None:
@@ -82,9 +92,10 @@ def plan(
     """
     # MigratorError propagates to the group (cli/__init__.py): one line, exit 1.
     options = Options(lmtp=lmtp, allow_remote_lmtp=allow_remote_lmtp, test_recipient=test_recipient)
+    overrides = _overrides(facts_file, root)
     transport = _transport(host, root, ssh_config, accept_new_host_key)
     try:
-        result = build_plan(transport, options)
+        result = build_plan(transport, options, overrides=overrides)
     finally:
         transport.close()
     saved = None if no_save else result.save(plans_dir)
@@ -95,6 +106,23 @@ def plan(
     if detailed_exitcode and result.has_changes:
         sys.exit(ExitStatus.CHANGES)
     sys.exit(ExitStatus.SUCCESS)
+
+
+def _overrides(path: Path | None, root: Path | None) -> FactOverrides | None:
+    if path is None:
+        return None
+    if root is None:
+        raise UsageError("--facts supplies what a --root directory cannot; a live host answers")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read facts: {exc}", path=str(path)) from exc
+    if not isinstance(data, dict):
+        raise UsageError("facts file must be a mapping", path=str(path))
+    facts = data.get("facts", data)
+    if not isinstance(facts, dict):
+        raise UsageError("facts: must be a mapping", path=str(path))
+    return overrides_from_mapping(facts)
 
 
 def _render(result: Plan, saved: str | None) -> None:

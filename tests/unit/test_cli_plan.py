@@ -71,3 +71,13 @@ def test_directory_without_dovecot(tmp_path: Path) -> None:
     code, _, err = _plan("--root", str(tmp_path), "--no-save")
     assert code == 1
     assert "/etc/dovecot/dovecot.conf: Dovecot config file not found" in err
+
+
+def test_facts_file_supplies_live_facts() -> None:
+    root = HOSTS / "sieve-quota"
+    code, out, _ = _plan("--root", str(root), "--facts", str(root / "expected.yaml"), "--no-save")
+    assert code == 0
+    assert "set mail_uid = vmail, mail_gid = vmail" in out
+    assert "not checked: userdb" not in out
+    code, _, err = _plan("somehost", "--facts", str(root / "expected.yaml"), "--no-save")
+    assert code == 1 and "--facts supplies what a --root directory cannot" in err
