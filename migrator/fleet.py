@@ -10,23 +10,26 @@ to a ``FleetObserver`` handed in.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
-from migrator.apply import ApplyOptions, Outcome, apply_plan
-from migrator.errors import MigratorError, PlanError, RefusedError
 from migrator.exit_status import ExitStatus
 from migrator.fleet_schedule import Batch, should_start_next
 from migrator.inventory import InventoryHost
-from migrator.plan import Plan, build_plan
-from migrator.rollback_run import NothingToRollBackError, rollback_latest
-from migrator.rules import Options
 from migrator.step_log import StepEvent, StepTiming
 from migrator.transport.base import Transport
 
@@ -45,12 +48,6 @@ class HostOutcome(StrEnum):
     NOT_STARTED = "not started"
 
 
-_APPLY_OUTCOMES = {
-    Outcome.APPLIED: (HostOutcome.APPLIED, ExitStatus.SUCCESS),
-    Outcome.NO_CHANGES: (HostOutcome.NO_CHANGES, ExitStatus.SUCCESS),
-    Outcome.ROLLED_BACK: (HostOutcome.ROLLED_BACK, ExitStatus.ROLLED_BACK),
-    Outcome.NEEDS_ATTENTION: (HostOutcome.NEEDS_ATTENTION, ExitStatus.NEEDS_ATTENTION),
-}
 # The fleet's exit code is the most serious of its hosts', in this order.
 _SEVERITY = (
     ExitStatus.INTERRUPTED,
@@ -185,19 +182,22 @@ def run_rollout(
     observer: FleetObserver,
     prior: Sequence[HostResult] = (),
     stop: threading.Event | None = None,
+    processes: bool = False,
 ) -> FleetReport:
     """Run work on every host batch by batch, within the budget; report every host.
 
     ``prior`` are hosts already decided (e.g. planning refused them): they count against the
     budget and are reported as they are. ``stop`` set (the CLI sets it on Ctrl-C), or a
     KeyboardInterrupt while waiting, stops new starts and waits for hosts in flight; the
-    report is then marked interrupted. Never raises for a host.
+    report is then marked interrupted. Never raises for a host. ``processes`` runs work in
+    forked processes instead of threads (planning is CPU-bound: Augeas, diffs), so work and
+    its results must pickle; the children ignore Ctrl-C and finish their host.
     """
     begun = time.time()
     by_name = {host.name: host for host in hosts}
     state = _Progress(results={r.host: r for r in prior}, failed=sum(r.failed for r in prior))
     state.stop = stop or threading.Event()
-    with ThreadPoolExecutor(max_workers=max(1, rollout.forks)) as pool:
+    with _pool(rollout.forks, processes) as pool:
         for batch in rollout.batches:
             todo = [by_name[name] for name in batch.hosts if name not in state.results]
             if not _run_batch(batch, todo, rollout, work, observer, pool, state):
@@ -213,13 +213,25 @@ def run_rollout(
     return FleetReport(action, results, state.interrupted, stopped, begun, time.time())
 
 
+def _pool(forks: int, processes: bool) -> Executor:
+    if not processes:
+        return ThreadPoolExecutor(max_workers=max(1, forks))
+    context = multiprocessing.get_context("fork")
+    return ProcessPoolExecutor(max(1, forks), mp_context=context, initializer=_ignore_ctrl_c)
+
+
+def _ignore_ctrl_c() -> None:
+    # The terminal sends SIGINT to the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_batch(
     batch: Batch,
     todo: list[InventoryHost],
     rollout: Rollout,
     work: Work,
     observer: FleetObserver,
-    pool: ThreadPoolExecutor,
+    pool: Executor,
     state: _Progress,
 ) -> bool:
     """Run one batch to its end; False once nothing more may start (budget, canary, Ctrl-C)."""
@@ -263,139 +275,3 @@ def _batch_of(host: str, rollout: Rollout) -> str:
 
 def _not_started(host: str, batch: str) -> HostResult:
     return HostResult(host, HostOutcome.NOT_STARTED, ExitStatus.ERROR, batch=batch)
-
-
-def guarded(work: Work) -> Work:
-    """Work that turns any error of one host into that host's ERROR result.
-
-    The one broad catch of the fleet: a bug or an untranslated library error on one host
-    must not stop the others (its message still names the host).
-    """
-
-    def run(host: InventoryHost, batch: str) -> HostResult:
-        started = time.time()
-        try:
-            return work(host, batch)
-        except MigratorError as exc:
-            outcome = HostOutcome.REFUSED if isinstance(exc, RefusedError) else HostOutcome.ERROR
-            message = str(exc)
-        except Exception as exc:  # the one broad catch: see the docstring
-            outcome, message = HostOutcome.ERROR, f"unexpected error: {type(exc).__name__}: {exc}"
-        return HostResult(
-            host.name,
-            outcome,
-            ExitStatus.ERROR,
-            error=_named(host.name, message),
-            batch=batch,
-            started=started,
-            finished=time.time(),
-        )
-
-    return run
-
-
-def _named(host: str, error: str) -> str:
-    """The error with the host's name first (once), so a fleet's messages say whose."""
-    if not error or error.startswith(f"{host}: "):
-        return error
-    return f"{host}: {error}"
-
-
-def plan_work(reach: Reach, options: Options, plans_dir: Path | None) -> Work:
-    """Work that plans one host and saves its plan (unless plans_dir is None)."""
-
-    def run(host: InventoryHost, batch: str) -> HostResult:
-        started = time.time()
-        transport = reach(host)
-        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
-        try:
-            plan = build_plan(transport, wanted)
-        finally:
-            transport.close()
-        saved = plan.save(plans_dir) if plans_dir is not None else None
-        outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
-        code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
-        return HostResult(
-            host.name,
-            outcome,
-            code,
-            plan_id=plan.plan_id,
-            plan_path=str(saved or ""),
-            batch=batch,
-            started=started,
-            finished=time.time(),
-        )
-
-    return guarded(run)
-
-
-def apply_work(
-    reach: Reach, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
-) -> Work:
-    """Work that applies each host's plan (from ``plans``) and reports its steps."""
-
-    def run(host: InventoryHost, batch: str) -> HostResult:
-        started = time.time()
-        plan = plans[host.name]
-        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
-        transport = reach(host)
-        try:
-            report = apply_plan(transport, plan, wanted, observer.step)
-        finally:
-            transport.close()
-        outcome, code = _APPLY_OUTCOMES[report.outcome]
-        error = _named(host.name, report.error)
-        return HostResult(
-            host.name,
-            outcome,
-            code,
-            plan_id=plan.plan_id,
-            error=error,
-            failed_step=report.failed_step,
-            steps=report.steps + (report.rollback.steps if report.rollback else ()),
-            batch=batch,
-            started=started,
-            finished=time.time(),
-        )
-
-    return guarded(run)
-
-
-def rollback_work(reach: Reach, observer: FleetObserver) -> Work:
-    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
-
-    def run(host: InventoryHost, batch: str) -> HostResult:
-        started = time.time()
-        transport = reach(host)
-        try:
-            report = rollback_latest(transport, None, observer.step)
-        except NothingToRollBackError:
-            report = None
-        finally:
-            transport.close()
-        result = HostResult(
-            host.name, HostOutcome.NOTHING_TO_DO, ExitStatus.SUCCESS, batch=batch, started=started
-        )
-        if report is not None:
-            result = replace(
-                result,
-                outcome=HostOutcome.ROLLED_BACK if report.ok else HostOutcome.NEEDS_ATTENTION,
-                exit_code=ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION,
-                error="" if report.ok else _named(host.name, report.error),
-                plan_id=report.plan_id,
-                steps=report.steps,
-            )
-        return replace(result, finished=time.time())
-
-    return guarded(run)
-
-
-def latest_saved_plan(plans_dir: Path, host: str) -> Plan:
-    """The newest plan saved for host under plans_dir (ids sort by time).
-
-    Raises PlanError when there is none, or it is unreadable or for another host.
-    """
-    saved = sorted((plans_dir / host).glob("*.json")) if (plans_dir / host).is_dir() else []
-    if not saved:
-        raise PlanError(f"no saved plan under {plans_dir / host}: run plan -i first", host=host)
-    return Plan.load(saved[-1], host=host)

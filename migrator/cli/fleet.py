@@ -21,26 +21,20 @@ from rich.console import Console
 from migrator.apply import ApplyOptions
 from migrator.errors import MigratorError, UsageError
 from migrator.exit_status import ExitStatus
-from migrator.fleet import (
-    FleetReport,
-    HostOutcome,
-    HostResult,
-    Reach,
-    Rollout,
+from migrator.fleet import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
+from migrator.fleet_render import FleetProgress, render_summary
+from migrator.fleet_report import to_json, to_junit
+from migrator.fleet_schedule import Amount, fail_budget, schedule
+from migrator.fleet_work import (
+    Reacher,
     apply_work,
     latest_saved_plan,
     plan_work,
     rollback_work,
-    run_rollout,
 )
-from migrator.fleet_render import FleetProgress, render_summary
-from migrator.fleet_report import to_json, to_junit
-from migrator.fleet_schedule import Amount, fail_budget, schedule
-from migrator.inventory import Inventory, InventoryHost, limit, load_inventory
+from migrator.inventory import Inventory, limit, load_inventory
 from migrator.plan import Plan
 from migrator.rules import Options
-from migrator.transport import connect
-from migrator.transport.base import Transport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,21 +113,8 @@ def _inventory(fleet: dict[str, Any], single: dict[str, Any]) -> Inventory:
     return limit(load_inventory(list(fleet["inventory"])), fleet["limit"])
 
 
-def _reach(single: dict[str, Any]) -> Reach:
-    ssh_config: Path | None = single.get("ssh_config")
-    accept_new = bool(single.get("accept_new_host_key"))
-
-    def reach(host: InventoryHost) -> Transport:
-        return connect(
-            host.name,
-            ssh_config=ssh_config or host.ssh_config,
-            accept_new_host_key=accept_new,
-            user=host.user,
-            hostname=host.hostname,
-            port=host.port,
-        )
-
-    return reach
+def _reach(single: dict[str, Any]) -> Reacher:
+    return Reacher(single.get("ssh_config"), bool(single.get("accept_new_host_key")))
 
 
 def _forbid(single: dict[str, Any], *names: str) -> None:
@@ -191,7 +172,9 @@ def _plan_phase(
     work = plan_work(_reach(single), options, plans_dir)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
-        return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
+        return run_rollout(
+            "plan", inventory.hosts, rollout, work, progress, stop=stop, processes=True
+        )
 
 
 def run_plan(fleet: dict[str, Any], single: dict[str, Any]) -> None:

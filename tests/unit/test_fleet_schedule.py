@@ -15,10 +15,10 @@ from migrator.fleet import (
     HostResult,
     QuietObserver,
     Rollout,
-    guarded,
     run_rollout,
 )
 from migrator.fleet_schedule import Amount, Batch, fail_budget, schedule, should_start_next
+from migrator.fleet_work import guarded
 from migrator.inventory import InventoryHost
 
 HOSTS = [f"h{i:02d}" for i in range(1, 11)]

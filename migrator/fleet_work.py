@@ -1,0 +1,197 @@
+"""The work a fleet run does on one host: plan it, apply its plan, or roll it back.
+
+Each piece of work is a picklable callable (so planning can run in processes), takes an
+``InventoryHost`` and the batch name, and returns a ``HostResult``; ``Guarded`` makes sure
+one host's failure is that host's result and never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from migrator.apply import ApplyOptions, Outcome, apply_plan
+from migrator.errors import MigratorError, PlanError, RefusedError
+from migrator.exit_status import ExitStatus
+from migrator.fleet import FleetObserver, HostOutcome, HostResult, Work
+from migrator.inventory import InventoryHost
+from migrator.plan import Plan, build_plan
+from migrator.rollback_run import NothingToRollBackError, rollback_latest
+from migrator.rules import Options
+from migrator.transport import connect
+from migrator.transport.base import Transport
+
+_APPLY_OUTCOMES = {
+    Outcome.APPLIED: (HostOutcome.APPLIED, ExitStatus.SUCCESS),
+    Outcome.NO_CHANGES: (HostOutcome.NO_CHANGES, ExitStatus.SUCCESS),
+    Outcome.ROLLED_BACK: (HostOutcome.ROLLED_BACK, ExitStatus.ROLLED_BACK),
+    Outcome.NEEDS_ATTENTION: (HostOutcome.NEEDS_ATTENTION, ExitStatus.NEEDS_ATTENTION),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reacher:
+    """How to reach an inventory host: ``--ssh-config`` (else the config that listed the
+    host, else ssh's own files) and the inventory's hostname/port/user overrides."""
+
+    ssh_config: Path | None = None
+    accept_new_host_key: bool = False
+
+    def __call__(self, host: InventoryHost) -> Transport:
+        return connect(
+            host.name,
+            ssh_config=self.ssh_config or host.ssh_config,
+            accept_new_host_key=self.accept_new_host_key,
+            user=host.user,
+            hostname=host.hostname,
+            port=host.port,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """Work that turns any error of one host into that host's ERROR result.
+
+    The one broad catch of the fleet: a bug or an untranslated library error on one host
+    must not stop the others (its message still names the host).
+    """
+
+    work: Work
+
+    def __call__(self, host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        try:
+            return self.work(host, batch)
+        except MigratorError as exc:
+            outcome = HostOutcome.REFUSED if isinstance(exc, RefusedError) else HostOutcome.ERROR
+            message = str(exc)
+        except Exception as exc:  # the one broad catch: see the docstring
+            outcome, message = HostOutcome.ERROR, f"unexpected error: {type(exc).__name__}: {exc}"
+        return HostResult(
+            host.name,
+            outcome,
+            ExitStatus.ERROR,
+            error=_named(host.name, message),
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+
+guarded = Guarded
+
+
+def _named(host: str, error: str) -> str:
+    """The error with the host's name first (once), so a fleet's messages say whose."""
+    if not error or error.startswith(f"{host}: "):
+        return error
+    return f"{host}: {error}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Planning:
+    reach: Reacher
+    options: Options
+    plans_dir: Path | None
+
+    def __call__(self, host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        options, plans_dir = self.options, self.plans_dir
+        transport = self.reach(host)
+        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
+        try:
+            plan = build_plan(transport, wanted)
+        finally:
+            transport.close()
+        saved = plan.save(plans_dir) if plans_dir is not None else None
+        outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
+        code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
+        return HostResult(
+            host.name,
+            outcome,
+            code,
+            plan_id=plan.plan_id,
+            plan_path=str(saved or ""),
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+
+def plan_work(reach: Reacher, options: Options, plans_dir: Path | None) -> Work:
+    """Work that plans one host and saves its plan (unless plans_dir is None); it pickles,
+    so it can run in a process."""
+    return Guarded(_Planning(reach, options, plans_dir))
+
+
+def apply_work(
+    reach: Reacher, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
+) -> Work:
+    """Work that applies each host's plan (from ``plans``) and reports its steps."""
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        plan = plans[host.name]
+        wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
+        transport = reach(host)
+        try:
+            report = apply_plan(transport, plan, wanted, observer.step)
+        finally:
+            transport.close()
+        outcome, code = _APPLY_OUTCOMES[report.outcome]
+        error = _named(host.name, report.error)
+        return HostResult(
+            host.name,
+            outcome,
+            code,
+            plan_id=plan.plan_id,
+            error=error,
+            failed_step=report.failed_step,
+            steps=report.steps + (report.rollback.steps if report.rollback else ()),
+            batch=batch,
+            started=started,
+            finished=time.time(),
+        )
+
+    return guarded(run)
+
+
+def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+
+    def run(host: InventoryHost, batch: str) -> HostResult:
+        started = time.time()
+        transport = reach(host)
+        try:
+            report = rollback_latest(transport, None, observer.step)
+        except NothingToRollBackError:
+            report = None
+        finally:
+            transport.close()
+        result = HostResult(
+            host.name, HostOutcome.NOTHING_TO_DO, ExitStatus.SUCCESS, batch=batch, started=started
+        )
+        if report is not None:
+            result = replace(
+                result,
+                outcome=HostOutcome.ROLLED_BACK if report.ok else HostOutcome.NEEDS_ATTENTION,
+                exit_code=ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION,
+                error="" if report.ok else _named(host.name, report.error),
+                plan_id=report.plan_id,
+                steps=report.steps,
+            )
+        return replace(result, finished=time.time())
+
+    return guarded(run)
+
+
+def latest_saved_plan(plans_dir: Path, host: str) -> Plan:
+    """The newest plan saved for host under plans_dir (ids sort by time).
+
+    Raises PlanError when there is none, or it is unreadable or for another host.
+    """
+    saved = sorted((plans_dir / host).glob("*.json")) if (plans_dir / host).is_dir() else []
+    if not saved:
+        raise PlanError(f"no saved plan under {plans_dir / host}: run plan -i first", host=host)
+    return Plan.load(saved[-1], host=host)
