@@ -9,6 +9,7 @@ Targets (issue 4): <= 4 round trips a host; one host <= 0.5 s wall with the SSH 
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="single-host plans (median)")
     parser.add_argument("--parallel-rounds", type=int, default=3, help="10-host runs (median)")
     args = parser.parse_args()
+    # `timeout` or kill sends SIGTERM: exit through the finally below, which takes the lab down.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     lab = lifecycle.bring_up("virtual-lda", HOSTS, LAB)
     try:
         names = [h.name for h in lab.hosts]
