@@ -77,6 +77,7 @@ _ROLLOUT = (
         help="Apply each host's latest plan saved by 'plan -i' instead of planning.",
     ),
 )
+_FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
 _FLEET_KEYS = ("inventory", "limit", "forks", "report_json", "report_junit")
 _ROLLOUT_KEYS = ("canary", "wave", "max_fail", "saved_plans")
 
@@ -120,7 +121,7 @@ def _reach(single: dict[str, Any]) -> Reacher:
 def _forbid(single: dict[str, Any], *names: str) -> None:
     for name in names:
         if single.get(name):
-            flag = "--" + name.replace("_", "-").replace("as-json", "json")
+            flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
             raise UsageError(f"{flag} does not go with -i INVENTORY")
 
 

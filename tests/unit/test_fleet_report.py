@@ -60,3 +60,31 @@ def test_junit_parses_with_failures_errors_and_skips() -> None:
     assert cases["mx3"].find("error") is not None
     assert cases["mx4"].find("skipped") is not None
     assert cases["mx1"].get("classname") == "migrator.apply.canary"
+
+
+def test_progress_without_a_terminal_is_plain_lines_and_the_summary_a_table() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from migrator.fleet_render import FleetProgress, render_summary
+    from migrator.step_log import StepEvent
+
+    out = StringIO()
+    console = Console(file=out, width=200, force_terminal=False)
+    with FleetProgress(console, "apply", ["mx1", "mx2"]) as progress:
+        progress.started("mx1", "canary")
+        progress.step(StepEvent("mx1", "postfix_check", "postfix check"))
+        progress.step(StepEvent("mx1", "postfix_check", "postfix check", 2.0, False, "bad"))
+        progress.finished(REPORT.results[1])
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "mx1: started (canary)",
+        "mx1: FAILED   2.00s postfix check: bad",
+        'mx2: rolled back in 5.0s: mx2: postfix check said "no" <here>',
+    ]
+    out.truncate(0)
+    render_summary(REPORT, console)
+    text = out.getvalue()
+    assert all(name in text for name in ("mx1", "mx2", "mx3", "mx4", "mx5"))
+    assert "exit code 3" in text and "failure budget" in text
