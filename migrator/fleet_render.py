@@ -121,14 +121,17 @@ def _totals(total: int, done: list[HostResult]) -> str:
 def render_summary(report: FleetReport, console: Console, *, detailed: bool = False) -> None:
     """The summary table: host, batch, outcome, seconds, and the reason or plan."""
     table = Table(title=f"migrator {report.action}: {len(report.results)} hosts")
-    for column in ("host", "batch", "outcome", "exit", "seconds", "detail"):
+    # One batch (plan, rollback, apply without waves) says nothing worth a column.
+    batches = len({r.batch for r in report.results if r.batch}) > 1
+    for column in ("host", *(("batch",) if batches else ()), "outcome", "exit", "seconds"):
         table.add_column(column, overflow="fold")
+    table.add_column("detail", overflow="fold")
     for result in report.results:
         detail = result.error or result.plan_path or result.plan_id
         seconds = f"{result.seconds:.1f}" if result.seconds is not None else ""
         table.add_row(
             result.host,
-            result.batch,
+            *((result.batch,) if batches else ()),
             Text(result.outcome.value, style=_STYLE[result.outcome]),
             str(int(result.exit_code)),
             seconds,

@@ -69,7 +69,8 @@ _ROLLOUT = (
         metavar="N|P%",
         default="0",
         show_default=True,
-        help="Failures allowed before no new wave or host starts.",
+        help="Failures allowed (of the whole fleet; hosts that could not be planned "
+        "count) before no new wave or host starts.",
     ),
     click.option(
         "--saved-plans",
