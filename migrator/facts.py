@@ -25,6 +25,7 @@ m postconf; postconf -h config_directory queue_directory mail_owner 2>/dev/null
 m mail_owner_group; id -gn "$(postconf -h mail_owner 2>/dev/null)" 2>/dev/null
 m dovecot_version; dovecot --version 2>/dev/null
 m dovecot_config; doveconf -n 2>/dev/null | head -n 1
+m protocols_default; doveconf -d -h protocols 2>/dev/null
 m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
   [ -x "$f" ] && echo "$f"; done
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
@@ -62,6 +63,8 @@ class Facts:
     dovecot_files: tuple[str, ...]
     userdb: UserdbAnswer | None
     unknown: tuple[str, ...] = field(default=())
+    protocols_default: str | None = None
+    """Dovecot's built-in ``protocols`` (empty on Debian, "imap pop3 lmtp" upstream)."""
 
     @property
     def main_cf(self) -> str:
@@ -83,6 +86,7 @@ class Facts:
             "mail_owner_group": self.mail_owner_group,
             "dovecot_config": self.dovecot_config,
             "lmtp_binary": self.lmtp_binary if self.lmtp_binary_known else "unknown",
+            "protocols_default": self.protocols_default,
             "userdb": None
             if self.userdb is None
             else {
@@ -104,6 +108,7 @@ class FactOverrides:
     lmtp_binary: str | None = None
     lmtp_binary_known: bool = False
     userdb: UserdbAnswer | None = None
+    protocols_default: str | None = None
 
 
 def split_sections(output: str) -> dict[str, list[str]]:
@@ -174,6 +179,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
         dovecot_files=tuple(sorted({f.strip() for f in sections.get("dovecot_files", []) if f})),
         userdb=userdb,
         unknown=unknown,
+        protocols_default=" ".join(" ".join(sections.get("protocols_default", [])).split()),
     )
 
 
@@ -210,6 +216,7 @@ def directory_facts(
         dovecot_files=tuple(dovecot_files),
         userdb=over.userdb,
         unknown=tuple(unknown),
+        protocols_default=over.protocols_default,
     )
 
 
@@ -259,6 +266,7 @@ def overrides_from_mapping(data: dict[str, object]) -> FactOverrides:
         lmtp_binary=None if binary is ... else _opt_str(binary),
         lmtp_binary_known=binary is not ...,
         userdb=answer,
+        protocols_default=_opt_str(data.get("protocols_default")),
     )
 
 

@@ -129,7 +129,9 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         endpoint,
         tuple(s.name for s in used),
         tuple(warnings),
-        delivery_inventory(config, list(services.values()), [*lda_hooks, *lmtp_hooks]),
+        delivery_inventory(
+            config, list(services.values()), [*lda_hooks, *lmtp_hooks], facts.protocols_default
+        ),
     )
 
 
@@ -173,7 +175,10 @@ def _classify_hooks(
 
 
 def delivery_inventory(
-    config: HostConfig, services: list[LdaService], hooks: list[Hook]
+    config: HostConfig,
+    services: list[LdaService],
+    hooks: list[Hook],
+    protocols_default: str | None = None,
 ) -> dict[str, Any]:
     """Where Postfix hands mail to Dovecot and what Dovecot applies, as plain data."""
     return {
@@ -191,7 +196,7 @@ def delivery_inventory(
             }
             for s in services
         ],
-        "protocols": effective_protocols(config.dovecot),
+        "protocols": effective_protocols(config.dovecot, protocols_default or ""),
         "recipient_delimiter": {
             "postfix": config.main.get("recipient_delimiter", ""),
             "dovecot": config.dovecot.value("recipient_delimiter") or "+",

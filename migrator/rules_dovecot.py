@@ -36,9 +36,9 @@ class Endpoint:
     port: str | None = None
 
 
-def effective_protocols(dovecot: DovecotConfig) -> str:
+def effective_protocols(dovecot: DovecotConfig, default: str = "") -> str:
     """The protocols value Dovecot ends up with, ``$protocols`` expanded in read order."""
-    current = ""
+    current = default
     for setting in dovecot.settings:
         if setting.key == "protocols" and setting.chain == ():
             current = setting.value.replace("$protocols", current)
@@ -91,7 +91,13 @@ class DovecotRules:
         return self._root()
 
     def _protocols(self) -> None:
-        if "lmtp" in effective_protocols(self.dovecot).split():
+        default = self.facts.protocols_default
+        if default is None and not any(s.key == "protocols" for s in self.dovecot.settings):
+            self.warnings.append(
+                "no protocols setting in the files, and Dovecot's built-in default is not "
+                "known from a directory: assumed empty, as Debian builds it"
+            )
+        if "lmtp" in effective_protocols(self.dovecot, default or "").split():
             return
         # Package-owned files (Debian's protocols.d) are not the admin's to edit.
         explicit = [

@@ -61,6 +61,7 @@ def test_plan_over_ssh_matches_root_and_changes_nothing(
         dovecot_version=live.facts["dovecot_version"],
         lmtp_binary=live.facts["lmtp_binary"],
         lmtp_binary_known=True,
+        protocols_default=live.facts["protocols_default"],
         userdb=None if userdb is None else _answer(userdb),
     )
     offline = build_plan(LocalTransport(tree, host.name), options, overrides=overrides)

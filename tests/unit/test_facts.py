@@ -25,6 +25,8 @@ postfix
 2.3.19.1 (9b53102964)
 ==migrator:dovecot_config==
 # 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf
+==migrator:protocols_default==
+
 ==migrator:lmtp_binary==
 /usr/lib/dovecot/lmtp
 ==migrator:dovecot_files==
@@ -60,6 +62,7 @@ def test_parse_script_output() -> None:
     assert facts.userdb is not None
     assert (facts.userdb.uid, facts.userdb.gid) == ("5000", "5000")
     assert facts.unknown == ()
+    assert facts.protocols_default == ""
 
 
 def test_missing_lmtp_binary_and_no_recipient() -> None:

@@ -37,6 +37,8 @@ def test_fixture_host(host: FixtureHost, tmp_path: Path) -> None:
     expect = host.spec.get("expect", {})
     assert plan.has_changes == expect.get("changes", True)
     assert [s["map"] for s in _steps(plan, "postmap")] == expect.get("postmap", [])
+    for key in expect.get("unchanged_settings", []):
+        assert not any(f"set {key} =" in c.summary for c in plan.changes), key
     after = write_out(host, plan, tmp_path / "host")
     _check_real_configs(after, expect)
     again = host.plan(after)
