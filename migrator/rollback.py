@@ -49,35 +49,16 @@ def rollback_host(
     log = StepLog(transport.host, notify)
     state = state.with_step("rollback", JournalStatus.ROLLING_BACK)
     restored: list[str] = []
-    record = None
     try:
         journal.write_state(state)
-        with log.step("restore_files", "restore every touched file byte-identical"):
-            restored = _restore(transport, journal, state)
-        for spec in state.postmaps:
-            with log.step("postmap", f"postmap {spec}"):
-                steps.postmap(transport, spec)
-        for daemon in ("postfix", "dovecot"):
-            with log.step(f"reload_{daemon}", f"reload {daemon.capitalize()}"):
-                services.reload(transport, runtime, daemon)
-        with log.step("verify_files", "sha256, owner and mode equal the originals"):
-            _verify(transport, state.originals)
-        if state.test_recipient:
-            with log.step("test_delivery", "send a test message: the LDA delivers it again"):
-                record = delivery.prove_delivery(
-                    transport,
-                    state.test_recipient,
-                    log_path=state.log_path or runtime.log_path,
-                    expect_relay=expect_relay,
-                    tag=f"rollback-{state.plan_id}",
-                )
+        record = _roll_back(transport, journal, state, runtime, expect_relay, log, restored)
     except MigratorError as exc:
-        journal.write_state(
-            replace(state, error=str(exc)).with_step(state.step, JournalStatus.FAILED)
-        )
+        failed = replace(state, error=str(exc)).with_step(state.step, JournalStatus.FAILED)
+        journal.write_state(failed)
         journal.unlock()
+        timings = tuple(log.timings)
         return RollbackReport(
-            transport.host, state.plan_id, False, tuple(restored), tuple(log.timings), str(exc)
+            transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
     journal.write_state(state.with_step("done", JournalStatus.ROLLED_BACK))
     journal.unlock()
@@ -86,25 +67,61 @@ def rollback_host(
     )
 
 
-def _restore(transport: Transport, journal: Journal, state: JournalState) -> list[str]:
+def _roll_back(
+    transport: Transport,
+    journal: Journal,
+    state: JournalState,
+    runtime: services.Runtime,
+    expect_relay: Callable[[str], bool],
+    log: StepLog,
+    restored: list[str],
+) -> delivery.DeliveryRecord | None:
+    """The rollback's steps, in order; ``restored`` grows as files come back."""
+    with log.step("restore_files", "restore every touched file byte-identical"):
+        _restore(transport, journal, state, restored)
+    for spec in state.postmaps:
+        with log.step("postmap", f"postmap {spec}"):
+            steps.postmap(transport, spec)
+    for daemon in ("postfix", "dovecot"):
+        with log.step(f"reload_{daemon}", f"reload {daemon.capitalize()}"):
+            services.reload(transport, runtime, daemon)
+    with log.step("verify_files", "sha256, owner and mode equal the originals"):
+        _verify(transport, state.originals)
+    if not state.test_recipient:
+        return None
+    with log.step("test_delivery", "send a test message: the LDA delivers it again"):
+        return delivery.prove_delivery(
+            transport,
+            state.test_recipient,
+            log_path=state.log_path or runtime.log_path,
+            expect_relay=expect_relay,
+            tag=f"rollback-{state.plan_id}",
+        )
+
+
+def _restore(
+    transport: Transport, journal: Journal, state: JournalState, restored: list[str]
+) -> None:
     saved = {o.path: journal.original_path(state, o.path) for o in state.originals if o.existed}
     files = transport.read_files([o.path for o in state.originals] + list(saved.values()))
-    restored = []
+    # Every journal copy is checked before the first write: a damaged journal changes nothing.
+    for path, copy in saved.items():
+        content = files[copy].content
+        original = next(o for o in state.originals if o.path == path)
+        if content is None or steps.sha256(content) != original.sha256:
+            raise JournalError(
+                "the journal's copy of this file is missing or damaged",
+                host=transport.host,
+                path=path,
+            )
     for original in state.originals:
         current = files[original.path]
         if not original.existed:
             if current.exists:
                 steps.remove_file(transport, original.path)
                 restored.append(original.path)
-            continue
-        content = files[saved[original.path]].content
-        if content is None or steps.sha256(content) != original.sha256:
-            raise JournalError(
-                "the journal's copy of this file is missing or damaged",
-                host=transport.host,
-                path=original.path,
-            )
-        if not _matches(current, original):
+        elif not _matches(current, original):
+            content = files[saved[original.path]].content or b""
             transport.write_atomic(
                 original.path,
                 content,
@@ -113,7 +130,6 @@ def _restore(transport: Transport, journal: Journal, state: JournalState) -> lis
                 mode=original.mode,
             )
             restored.append(original.path)
-    return restored
 
 
 def _matches(current: FileData, original: Original) -> bool:
