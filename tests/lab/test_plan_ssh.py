@@ -134,6 +134,10 @@ def test_ssh_plan_equals_root_plan_and_changes_nothing(
     assert offline["facts"]["unknown"] == list(DIRECTORY_UNKNOWN)
     assert offline["facts"]["lmtp_binary"] == "unknown" and offline["facts"]["userdb"] is None
     assert live["facts"]["unknown"] == []
+    shown = _cli("plan", "--root", str(tmp_path / "root"), host.name, "--no-save")
+    assert shown.exit_code == 0, shown.output
+    for fact in DIRECTORY_UNKNOWN:
+        assert f"not checked: {fact}" in " ".join(shown.stdout.split()), fact
     assert live["facts"]["dovecot_version"] and live["facts"]["postfix_version"]
     assert live["facts"]["userdb"]["recipient"] == recipient
     if profile == "virtual-lda":  # system-lda: see test_userdb_knows_a_system_user_by_address
