@@ -31,6 +31,7 @@ m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
   [ -d "$d" ] && find "$d" -type f; done
 m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; echo "rc=$?"; fi
+m userdb_local; case "$1" in *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
 m end
 """
 
@@ -43,6 +44,9 @@ class UserdbAnswer:
     exists: bool
     uid: str | None = None
     gid: str | None = None
+    # True when only the local part is known (system users: passwd knows "bob", not
+    # "bob@example.test"), so LMTP needs auth_username_format = %Ln to find the user.
+    by_local_part: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Facts:
                 "exists": self.userdb.exists,
                 "uid": self.userdb.uid,
                 "gid": self.userdb.gid,
+                "by_local_part": self.userdb.by_local_part,
             },
             "unknown": list(self.unknown),
         }
@@ -141,6 +146,19 @@ def parse_userdb(recipient: str, lines: list[str]) -> UserdbAnswer:
     return UserdbAnswer(recipient, exists=True, uid=fields.get("uid"), gid=fields.get("gid"))
 
 
+def _userdb(recipient: str | None, sections: dict[str, list[str]]) -> UserdbAnswer | None:
+    lines = sections.get("userdb", [])
+    if not recipient or not lines:
+        return None
+    answer = parse_userdb(recipient, lines)
+    local = sections.get("userdb_local", [])
+    if not answer.exists and local:
+        by_name = parse_userdb(recipient, local)
+        if by_name.exists:
+            return replace(by_name, by_local_part=True)
+    return answer
+
+
 def parse_dovecot_config_path(lines: list[str]) -> str:
     """The config file named in ``doveconf -n``'s first line, else Dovecot's default."""
     for line in lines:
@@ -160,8 +178,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)
     config_directory, queue_directory, mail_owner = postconf
-    userdb_lines = sections.get("userdb", [])
-    userdb = parse_userdb(recipient, userdb_lines) if recipient and userdb_lines else None
+    userdb = _userdb(recipient, sections)
     unknown = () if userdb else ("userdb answer (no --test-recipient given)",)
     binaries = [line.strip() for line in sections.get("lmtp_binary", []) if line.strip()]
     return Facts(

@@ -224,14 +224,16 @@ class DovecotRules:
     def _username(self) -> None:
         local = any(s.lda.destination_kind is Destination.LOCAL_PART for s in self.services)
         command = any(h.kind is HookKind.MAILBOX_COMMAND for h in self.hooks)
-        if not (local or command):
+        bare = self.facts.userdb is not None and self.facts.userdb.by_local_part
+        if not (local or command or bare):
             return
         if self._effective_lmtp("auth_username_format") != "%Ln":
-            why = (
-                "the LDA looked users up by local part (-d ${user})"
-                if local
-                else "mailbox_command users are system users known by bare name"
-            )
+            if local:
+                why = "the LDA looked users up by local part (-d ${user})"
+            elif command:
+                why = "mailbox_command users are system users known by bare name"
+            else:
+                why = "the userdb knows the test recipient only by its local part"
             self._set(
                 self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA),
                 PROTOCOL_LMTP,

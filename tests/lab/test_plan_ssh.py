@@ -150,16 +150,13 @@ def test_ssh_plan_equals_root_plan_and_changes_nothing(
     assert (delivery.relay, delivery.status) == (LDA_RELAYS[profile], "sent"), delivery
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="facts.SCRIPT asks `doveadm user bob@example.test`, but LMTP will look up %Ln (bob), "
-    "so a system-user host warns that the userdb does not know its test recipient",
-)
 def test_userdb_knows_a_system_user_by_address(make_lab: LabFactory) -> None:
     lab = make_lab("system-lda", prefix="pb")
     plan = _plan_ssh(lab.ssh_config, lab.hosts[0], "bob@example.test")
     assert plan["facts"]["userdb"]["exists"], plan["warnings"]
     assert plan["facts"]["userdb"]["uid"] is not None
+    # passwd knows "bob", not "bob@example.test": LMTP must strip the domain.
+    assert plan["facts"]["userdb"]["by_local_part"] is True
 
 
 def test_plan_takes_at_most_four_round_trips(make_lab: LabFactory) -> None:
