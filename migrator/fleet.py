@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
+    BrokenExecutor,
     Executor,
     Future,
     ProcessPoolExecutor,
@@ -236,6 +237,7 @@ def _run_batch(
 ) -> bool:
     """Run one batch to its end; False once nothing more may start (budget, canary, Ctrl-C)."""
     pending: set[Future[HostResult]] = set()
+    hosts: dict[Future[HostResult], str] = {}
     queue = list(todo)
     while queue or pending:
         allowed = should_start_next(
@@ -247,7 +249,25 @@ def _run_batch(
         while allowed and queue and len(pending) < rollout.forks:
             host = queue.pop(0)
             observer.started(host.name, batch.name)
-            pending.add(pool.submit(work, host, batch.name))
+            try:
+                future = pool.submit(work, host, batch.name)
+            except BrokenExecutor as exc:
+                error = f"{host.name}: cannot start: {exc}"
+                _record(
+                    state,
+                    batch,
+                    HostResult(
+                        host.name,
+                        HostOutcome.ERROR,
+                        ExitStatus.ERROR,
+                        error=error,
+                        batch=batch.name,
+                    ),
+                    observer,
+                )
+                continue
+            hosts[future] = host.name
+            pending.add(future)
         if not allowed:
             queue.clear()
         if not pending:
@@ -257,16 +277,28 @@ def _run_batch(
         except KeyboardInterrupt:
             state.interrupted = True  # hosts in flight finish (or roll back); nothing new starts
             continue
-        for future in done:
-            result = future.result()
-            state.results[result.host] = result
-            if result.failed:
-                state.failed += 1
-                state.canary_failed += batch.name == "canary"
-            observer.finished(result)
+        for finished in done:
+            _record(state, batch, _result(finished, hosts[finished], batch.name), observer)
     return should_start_next(
         state.failed, rollout.budget, canary_failed=state.canary_failed, stopping=state.stopping
     )
+
+
+def _record(state: _Progress, batch: Batch, result: HostResult, observer: FleetObserver) -> None:
+    state.results[result.host] = result
+    if result.failed:
+        state.failed += 1
+        state.canary_failed += batch.name == "canary"
+    observer.finished(result)
+
+
+def _result(future: Future[HostResult], host: str, batch: str) -> HostResult:
+    """The host's result; a worker that died (a crashed process) is that host's error."""
+    try:
+        return future.result()
+    except BrokenExecutor as exc:
+        error = f"{host}: worker died: {exc}"
+        return HostResult(host, HostOutcome.ERROR, ExitStatus.ERROR, error=error, batch=batch)
 
 
 def _batch_of(host: str, rollout: Rollout) -> str:
