@@ -22,6 +22,7 @@ from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
 from migrator.plan import build_plan
 from migrator.rules import Options
+from migrator.transport import connect
 from migrator.transport.ssh import SSHTransport
 from migrator.transport.ssh_config import resolve_host
 
@@ -217,6 +218,16 @@ def test_deploy_login_with_sudo_plans_as_root_and_without_sudo_fails(
     for part in SAME_PARTS:
         assert as_deploy[part] == as_root[part], part
     assert as_deploy["facts"] == as_root["facts"]
+
+    # The same through the API (user= as with ssh -l): every command went through sudo -n.
+    transport = connect(host.name, ssh_config=lab.ssh_config, user="deploy")
+    try:
+        plan = build_plan(transport, Options(test_recipient="alice@example.test"))
+    finally:
+        transport.close()
+    assert isinstance(transport, SSHTransport) and transport.sudo
+    assert transport.spec.user == "deploy" and transport.round_trips <= 4
+    assert [f.sha256_after for f in plan.files] == [f["sha256_after"] for f in as_root["files"]]
 
     add_user = (
         "useradd -m -s /bin/sh -p '*' nosudo && install -d -m 0700 -o nosudo /home/nosudo/.ssh"
