@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -188,3 +191,33 @@ def test_fleet_plan_keeps_going_past_a_bad_host(make_lab: LabFactory, tmp_path: 
     assert hosts[names[0]]["outcome"] == "refused" and "dovecot-lmtpd" in hosts[names[0]]["error"]
     assert hosts["no-such-host"]["outcome"] == "error"
     assert hosts["no-such-host"]["error"].startswith("no-such-host: ")
+
+
+def test_ctrl_c_lets_the_host_in_flight_finish_and_starts_no_other(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    lab = make_lab("virtual-lda", 3, prefix="fc")
+    fleet = Fleet([lab], tmp_path)
+    names = [h.name for h in lab.hosts]
+    planned = fleet.cli("plan", "-i", ",".join(names), "--test-recipient", RECIPIENT["virtual-lda"])
+    assert planned.exit_code == 0, planned.output
+    paths = {name: fleet.plan_files(name) for name in names}
+    before = {name: fleet.states(name, paths[name]) for name in names[1:]}
+    report = tmp_path / "apply.json"
+    argv = [sys.executable, "-c", "from migrator.cli import main; main()", "apply"]
+    argv += ["-i", ",".join(names), "--saved-plans", "--rollback-on-fail", "--wave", "1"]
+    argv += ["--ssh-config", str(fleet.ssh_config), "--plans-dir", str(fleet.plans)]
+    argv += ["--report-json", str(report)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as run:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if b"started" in line:
+                run.send_signal(signal.SIGINT)  # Ctrl-C while the first host applies
+                break
+        output = run.stdout.read().decode()
+        assert run.wait(timeout=60) == 130, output
+    hosts = _by_host(json.loads(report.read_text()))
+    assert [hosts[n]["outcome"] for n in names] == ["applied", "not started", "not started"]
+    assert "interrupted" in output
+    for name in names[1:]:
+        assert fleet.states(name, paths[name]) == before[name], name
