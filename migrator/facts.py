@@ -14,6 +14,7 @@ from migrator.errors import FactError
 from migrator.transport.base import Transport
 
 MARK = "==migrator:"
+FACT_TIMEOUT = 60.0
 LMTP_BINARIES = ("/usr/lib/dovecot/lmtp", "/usr/libexec/dovecot/lmtp")
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
 
@@ -242,7 +243,9 @@ def read_live_facts(transport: Transport, recipient: str | None) -> Facts:
 
     Raises FactError when the script fails or its output makes no sense.
     """
-    result = transport.run(["sh", "-c", SCRIPT, "migrator-facts", recipient or ""])
+    argv = ["sh", "-c", SCRIPT, "migrator-facts", recipient or ""]
+    # A stuck doveadm or postconf must not hang a plan (or a whole fleet) forever.
+    result = transport.run(argv, timeout=FACT_TIMEOUT)
     if not result.out.strip():
         raise FactError(f"fact script failed: {result.err.strip()}", host=transport.host)
     return parse_script_output(transport.host, result.out, recipient)

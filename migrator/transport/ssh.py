@@ -232,6 +232,13 @@ class SSHTransport:
         return _Connection(client, stack)
 
 
+def _no_delay(sock: Any) -> None:
+    """Send small packets at once: each command is a few small writes, and Nagle's
+    algorithm held every one of them for the peer's delayed ACK (~40 ms a command)."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _open_client(
     spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any], agent: paramiko.Agent
 ) -> paramiko.SSHClient:
@@ -272,9 +279,10 @@ def _open_client(
             transport_factory=_transport_factory(known),
             auth_strategy=auth,
         )
-        if spec.server_alive_interval:
-            transport = client.get_transport()
-            if transport is not None:
+        transport = client.get_transport()
+        if transport is not None:
+            _no_delay(transport.sock)
+            if spec.server_alive_interval:
                 transport.set_keepalive(spec.server_alive_interval)
         return client
     except HostKeyError:
