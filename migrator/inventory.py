@@ -63,7 +63,7 @@ class Inventory:
         return Inventory(tuple(order), self.sources + other.sources)
 
 
-_SSH_FIRST = re.compile(r"^\s*(host|match|include|hostname)\b", re.IGNORECASE)
+_SSH_FIRST = re.compile(r"^\s*(host|match|include)(\s*=|\s)", re.IGNORECASE)
 _YAML_FIRST = re.compile(r"^[A-Za-z0-9_.-]+:\s*(#.*)?$")
 
 
@@ -106,20 +106,24 @@ def _load_one(source: str) -> Inventory:
 
 
 def detect_format(path: Path, text: str) -> str:
-    """ "ssh", "yaml" or "ini" (which covers a plain hosts file) for an inventory file."""
+    """ "ssh", "yaml" or "ini" (which covers a plain hosts file) for an inventory file.
+
+    YAML by suffix or a first line ``---``/``name:``; an OpenSSH config when some line is a
+    ``Host``/``Match``/``Include`` keyword line and none an INI ``[section]``; else INI.
+    """
     if path.suffix in (".yml", ".yaml", ".json"):
         return "yaml"
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", ";")) or stripped == "---":
-            if stripped == "---":
-                return "yaml"
-            continue
-        if _SSH_FIRST.match(line):
-            return "ssh"
-        if _YAML_FIRST.match(line):
-            return "yaml"
-        return "ini"
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", ";"))
+    ]
+    if lines and (lines[0].strip() == "---" or _YAML_FIRST.match(lines[0])):
+        return "yaml"
+    if any(_SSH_FIRST.match(line) for line in lines) and not any(
+        line.lstrip().startswith("[") for line in lines
+    ):
+        return "ssh"
     return "ini"
 
 

@@ -141,6 +141,13 @@ def test_ssh_config_hosts_follow_include(tmp_path: Path) -> None:
     assert {host.ssh_config for host in inventory.hosts} == {Path(main)}
 
 
+def test_a_hosts_file_of_host_names_is_not_an_ssh_config(tmp_path: Path) -> None:
+    hosts_file = _write(tmp_path, "list", "host-a.example\nhost.b\nmatch1\n")
+    assert load_inventory([hosts_file]).names == ("host-a.example", "host.b", "match1")
+    ssh = _write(tmp_path, "cfg", "ServerAliveInterval 30\nHost=mx1 mx2\n  User root\n")
+    assert load_inventory([ssh]).names == ("mx1", "mx2")
+
+
 def test_plain_hosts_file_and_command_line(tmp_path: Path) -> None:
     hosts_file = _write(tmp_path, "list", "# one a line\nmail1\nmail2:2200\n\nmail3\n")
     inventory = load_inventory([hosts_file, "mail3,root@mail4,"])
