@@ -10,6 +10,7 @@ import yaml
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
+from migrator.cli.host_options import reach, ssh_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
 from migrator.facts import FactOverrides, overrides_from_mapping
@@ -31,13 +32,6 @@ from migrator.transport.local import LocalTransport
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 for no changes, 2 for changes, 1 for an error.",
-)
-@click.option(
-    "--plans-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("plans"),
-    show_default=True,
-    help="Where plans are saved.",
 )
 @click.option("--no-save", is_flag=True, help="Do not save the plan.")
 @click.option(
@@ -61,23 +55,13 @@ from migrator.transport.local import LocalTransport
     help="With --root: a YAML file of live facts a directory cannot give (dovecot_version, "
     "lmtp_binary, userdb: {recipient, uid, gid}); see fixtures/hosts/README.md.",
 )
-@click.option(
-    "--ssh-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="OpenSSH client config to read (like ssh -F).",
-)
-@click.option(
-    "--accept-new-host-key",
-    is_flag=True,
-    help="Trust and record an unknown host key (a changed key is always refused).",
-)
+@ssh_options
 @fleet_options("plan")
 def plan(
     host: str | None,
     root: Path | None,
     as_json: bool,
     detailed_exitcode: bool,
-    plans_dir: Path,
     no_save: bool,
     lmtp: str,
     allow_remote_lmtp: bool,
@@ -85,6 +69,7 @@ def plan(
     facts_file: Path | None,
     ssh_config: Path | None,
     accept_new_host_key: bool,
+    plans_dir: Path,
 ) -> None:
     """Plan the switch of HOST (or --root DIR) from Dovecot LDA to LMTP; change nothing.
 
@@ -138,10 +123,4 @@ def _transport(
         return LocalTransport(root, host or root.resolve().name)
     if not host:
         raise UsageError("give a HOST to reach over SSH, or --root DIR")
-    from migrator import transport as transports
-
-    connect = getattr(transports, "connect", None)
-    if connect is None:
-        raise UsageError("the SSH transport is not available yet: use --root DIR", host=host)
-    found: Transport = connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new)
-    return found
+    return reach(host, ssh_config, accept_new)
