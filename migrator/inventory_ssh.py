@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrator.errors import UsageError
 from migrator.inventory import Inventory, InventoryHost
-from migrator.transport.ssh_config_file import _include_paths, _split_line, _words
+from migrator.transport.ssh_config_file import _include_paths, _words, config_lines
 
 _PATTERN_CHARS = frozenset("*?!,")
-_MAX_DEPTH = 16
 
 
 def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
@@ -28,17 +26,7 @@ def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
 
 
 def _collect(path: Path, home: Path, names: list[str], depth: int) -> None:
-    if depth > _MAX_DEPTH:
-        raise UsageError(f"{path}: Include nested too deep (a loop?)")
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
-    for number, raw in enumerate(lines, 1):
-        parsed = _split_line(raw, path, number)
-        if parsed is None:
-            continue
-        key, rest = parsed
+    for number, key, rest in config_lines(path, depth):
         if key == "host":
             words = _words(rest, path, number)
             names.extend(w for w in words if not _PATTERN_CHARS & set(w))

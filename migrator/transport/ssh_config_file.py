@@ -14,10 +14,13 @@ import pwd
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrator.errors import UsageError
+
+MAX_INCLUDE_DEPTH = 16
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 
@@ -44,17 +47,7 @@ class ConfigContext:
 def read_config_file(
     path: Path, ctx: ConfigContext, *, active: bool, user_config: bool, depth: int
 ) -> None:
-    if depth > 16:
-        raise UsageError(f"{path}: Include nested too deep (a loop?)")
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
-    for number, raw in enumerate(lines, 1):
-        parsed = _split_line(raw, path, number)
-        if parsed is None:
-            continue
-        key, rest = parsed
+    for number, key, rest in config_lines(path, depth):
         if key == "host":
             active = _match_host(ctx.original, _words(rest, path, number))  # as typed
         elif key == "match":
@@ -67,6 +60,23 @@ def read_config_file(
                 )
         elif active:
             _set_option(ctx.options, key, rest, path, number)
+
+
+def config_lines(path: Path, depth: int) -> Iterator[tuple[int, str, str]]:
+    """(line number, keyword in lower case, rest) of each setting in an OpenSSH config file.
+
+    Raises UsageError when the file cannot be read or Includes nest too deep (a loop).
+    """
+    if depth > MAX_INCLUDE_DEPTH:
+        raise UsageError(f"{path}: Include nested too deep (a loop?)")
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
+    for number, raw in enumerate(lines, 1):
+        parsed = _split_line(raw, path, number)
+        if parsed is not None:
+            yield number, *parsed
 
 
 def _split_line(raw: str, path: Path, number: int) -> tuple[str, str] | None:
