@@ -319,3 +319,21 @@ def test_bad_plan_input_changes_nothing(planned: Host, tmp_path: Path) -> None:
     unknown = planned.cli("rollback", planned.host.name, "--plan", "no-such-plan")
     assert unknown.exit_code == 1
     planned.assert_untouched()
+
+
+def test_without_rollback_on_fail_the_host_is_left_journaled_with_the_way_back(
+    planned: Host,
+) -> None:
+    sh(planned.lab, planned.host, "mount --bind /dev/null /usr/lib/dovecot/lmtp")
+    plan_file = str(planned.cli.latest_plan(planned.host))
+    result = planned.cli("apply", planned.host.name, "--plan", plan_file)
+    assert result.exit_code == 4, result.output
+    hint = f"migrator rollback {planned.host.name} --plan {planned.plan.plan_id}"
+    assert hint in " ".join(result.output.split())
+    status = planned.cli("status", planned.host.name).output
+    assert "failed, needs attention" in status and "migrator rollback" in status
+    assert file_states(planned.lab, planned.host, planned.paths) != planned.before
+    sh(planned.lab, planned.host, "umount /usr/lib/dovecot/lmtp")
+    rolled = planned.cli("rollback", planned.host.name, "--plan", planned.plan.plan_id)
+    assert rolled.exit_code == 0, rolled.output
+    planned.assert_restored()

@@ -43,6 +43,16 @@ def test_two_virtual_lda_hosts_deliver_over_the_lda_and_leave_nothing(make_lab: 
         )
         assert rc == 0 and out.strip(), "message not in alice's Maildir"
         client.close()
+        # OpenSSH's own client, with the lab's config: strict host-key checking, key only.
+        done = subprocess.run(
+            ["ssh", "-F", str(lab.ssh_config), host.name, "postconf", "-n"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "virtual_transport = dovecot" in done.stdout.splitlines()
     # Each host is its own machine: its files and processes are its own.
     assert len(pids) >= 2 * 3
     assert lifecycle.tear_down(lab.name)
