@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from migrator.lab import lifecycle, mail
+from migrator.lab.profile import load_profile
 from migrator.lab.state import Lab, find_host, list_labs, load_lab
 
 _NAME = click.option("--name", "lab_name", default="lab", show_default=True, help="Lab name.")
@@ -97,8 +98,6 @@ def send(host: str, recipients: tuple[str, ...], list_id: str | None, lab_name: 
 
 
 def _domain(built: Lab) -> str:
-    from migrator.lab.profile import load_profile
-
     return load_profile(built.hosts[0].profile).domain
 
 
