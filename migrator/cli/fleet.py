@@ -78,9 +78,26 @@ _ROLLOUT = (
         help="Apply each host's latest plan saved by 'plan -i' instead of planning.",
     ),
 )
+_ROLLBACK_WAVES = (
+    click.option(
+        "--canary",
+        type=click.IntRange(0),
+        default=0,
+        show_default=True,
+        help="Hosts to roll back first, alone; any canary failure stops the run.",
+    ),
+    click.option("--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."),
+    click.option(
+        "--max-fail",
+        metavar="N|P%",
+        help="Failures allowed before no new wave or host starts (default: every host is tried).",
+    ),
+)
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
 _FLEET_KEYS = ("inventory", "limit", "forks", "report_json", "report_junit")
-_ROLLOUT_KEYS = ("canary", "wave", "max_fail", "saved_plans")
+_WAVE_KEYS = ("canary", "wave", "max_fail")
+_EXTRA_OPTIONS = {"apply": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
+_EXTRA_KEYS = {"apply": (*_WAVE_KEYS, "saved_plans"), "rollback": _WAVE_KEYS}
 
 
 def fleet_options(command: str) -> Callable[[F], F]:
@@ -88,8 +105,8 @@ def fleet_options(command: str) -> Callable[[F], F]:
 
     Put it directly above the ``def``, below the click decorators.
     """
-    keys = _FLEET_KEYS + (_ROLLOUT_KEYS if command == "apply" else ())
-    options = _COMMON + (_ROLLOUT if command == "apply" else ())
+    keys = _FLEET_KEYS + _EXTRA_KEYS.get(command, ())
+    options = _COMMON + _EXTRA_OPTIONS.get(command, ())
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
@@ -192,8 +209,6 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    wave = Amount.parse(fleet["wave"], "--wave") if fleet["wave"] else None
-    budget = fail_budget(Amount.parse(fleet["max_fail"], "--max-fail"), len(inventory.hosts))
     plans, prior = _plans(inventory, fleet, single, console)
     if not fleet["saved_plans"] and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
@@ -204,7 +219,7 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
         if not plan.has_changes
     ]
     todo = [name for name in inventory.names if name in plans and plans[name].has_changes]
-    rollout = Rollout(schedule(todo, fleet["canary"], wave), fleet["forks"], budget)
+    rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
         rollback_on_fail=bool(single.get("rollback_on_fail")),
         test_recipient=single.get("test_recipient"),  # an inventory's per-host one beats it
@@ -213,6 +228,14 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
         work = apply_work(_reach(single), plans, options, progress)
         report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False)
+
+
+def _rollout(fleet: dict[str, Any], todo: list[str], total: int) -> Rollout:
+    """Canary, waves and failure budget from the options (no --max-fail: no limit)."""
+    wave = Amount.parse(fleet["wave"], "--wave") if fleet["wave"] else None
+    max_fail = fleet["max_fail"]
+    budget = fail_budget(Amount.parse(max_fail, "--max-fail"), total) if max_fail else total
+    return Rollout(schedule(todo, fleet["canary"], wave), fleet["forks"], budget)
 
 
 def _plans(
@@ -250,11 +273,11 @@ def _confirm(count: int, yes: bool) -> None:
 
 
 def run_rollback(fleet: dict[str, Any], single: dict[str, Any]) -> None:
-    """`rollback -i`: roll back each host's latest apply, in parallel."""
+    """`rollback -i`: roll back each host's latest apply, in parallel, canary and waves too."""
     _forbid(single, "plan_id")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    rollout = Rollout(schedule(inventory.names), fleet["forks"], budget=len(inventory.hosts))
+    rollout = _rollout(fleet, list(inventory.names), len(inventory.hosts))
     with (
         FleetProgress(console, "rollback", list(inventory.names)) as progress,
         _ctrl_c_stops() as stop,

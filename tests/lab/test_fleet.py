@@ -161,10 +161,16 @@ def test_fleet_canary_waves_budget_reports_and_rollback(
 
     rolled = fleet.cli(
         "rollback", "-i", inventory, "--limit", "mail:!lmtp", "--forks", "10",
-        "--report-json", str(tmp_path / "rollback.json"),
+        "--canary", "1", "--wave", "4", "--report-json", str(tmp_path / "rollback.json"),
     )  # fmt: skip
     assert rolled.exit_code == 0, rolled.output
     back = _by_host(json.loads((tmp_path / "rollback.json").read_text()))
+    # Rollback honours canary and waves too: v0 | s0 v1 s1 v2 | s2 v3 s3 v4 | s4.
+    assert [back[n]["batch"] for n in (v[0], s[0], s[2], s[4])] == [
+        "canary", "wave 1", "wave 2", "wave 3"
+    ]  # fmt: skip
+    first_wave = (s[0], v[1], s[1], v[2])
+    assert back[v[0]]["finished"] <= min(back[n]["started"] for n in first_wave)
     assert sorted(n for n, e in back.items() if e["outcome"] == "rolled back") == sorted(
         [v[0], s[0], v[1], s[1], v[2], v[3]]
     )
