@@ -21,9 +21,10 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # $1 is the test recipient (may be empty). Each section starts with a marker line.
 SCRIPT = r"""
 m() { echo "==migrator:$1=="; }
-m postfix_version; postconf -h mail_version 2>/dev/null
-m postconf; postconf -h config_directory queue_directory mail_owner 2>/dev/null
-m mail_owner_group; id -gn "$(postconf -h mail_owner 2>/dev/null)" 2>/dev/null
+pf=$(postconf -h mail_version config_directory queue_directory mail_owner 2>/dev/null)
+m postfix_version; echo "$pf" | sed -n 1p
+m postconf; echo "$pf" | sed -n 2,4p
+m mail_owner_group; id -gn "$(echo "$pf" | sed -n 4p)" 2>/dev/null
 m dovecot_version; dovecot --version 2>/dev/null
 m dovecot_config; doveconf -n 2>/dev/null | head -n 1
 m protocols_default; doveconf -d -h protocols 2>/dev/null
@@ -31,8 +32,9 @@ m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
   [ -x "$f" ] && echo "$f"; done
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
   [ -d "$d" ] && find "$d" -type f; done
-m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; echo "rc=$?"; fi
-m userdb_local; case "$1" in *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
+rc=0
+m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; rc=$?; echo "rc=$rc"; fi
+m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
 m end
 """
 
