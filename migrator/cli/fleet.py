@@ -55,22 +55,36 @@ _COMMON = (
     click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path)),
     click.option("--report-junit", type=click.Path(dir_okay=False, path_type=Path)),
 )
+
+
+def _wave_options(verb: str, max_fail: Any) -> tuple[Any, ...]:
+    """--canary and --wave for a rollout that does ``verb`` to each host, then ``max_fail``."""
+    return (
+        click.option(
+            "--canary",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help=f"Hosts to {verb} first, alone; any canary failure stops the run.",
+        ),
+        click.option(
+            "--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."
+        ),
+        max_fail,
+    )
+
+
 _ROLLOUT = (
-    click.option(
-        "--canary",
-        type=click.IntRange(0),
-        default=0,
-        show_default=True,
-        help="Hosts to apply first, alone; any canary failure stops the run.",
-    ),
-    click.option("--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."),
-    click.option(
-        "--max-fail",
-        metavar="N|P%",
-        default="0",
-        show_default=True,
-        help="Failures allowed (of the whole fleet; hosts that could not be planned "
-        "count) before no new wave or host starts.",
+    *_wave_options(
+        "apply",
+        click.option(
+            "--max-fail",
+            metavar="N|P%",
+            default="0",
+            show_default=True,
+            help="Failures allowed (of the whole fleet; hosts that could not be planned "
+            "count) before no new wave or host starts.",
+        ),
     ),
     click.option(
         "--saved-plans",
@@ -78,15 +92,8 @@ _ROLLOUT = (
         help="Apply each host's latest plan saved by 'plan -i' instead of planning.",
     ),
 )
-_ROLLBACK_WAVES = (
-    click.option(
-        "--canary",
-        type=click.IntRange(0),
-        default=0,
-        show_default=True,
-        help="Hosts to roll back first, alone; any canary failure stops the run.",
-    ),
-    click.option("--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."),
+_ROLLBACK_WAVES = _wave_options(
+    "roll back",
     click.option(
         "--max-fail",
         metavar="N|P%",
