@@ -8,6 +8,7 @@ functions (``parse_script_output``); a directory root (not live) cannot answer t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from migrator.errors import FactError
@@ -205,7 +206,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
 
 def directory_facts(
     host: str,
-    main_params: dict[str, str],
+    main_params: Mapping[str, str],
     dovecot_files: list[str],
     owner_group: str | None,
     overrides: FactOverrides | None,

@@ -1,6 +1,7 @@
 """A host's configuration as parsed data: main.cf, master.cf, transport maps, Dovecot.
 
-Read from an Augeas tree of a snapshot; rules read this and never touch Augeas paths.
+Read through a Reader (Augeas, each distinct content once); rules read this and never
+touch Augeas paths.
 """
 
 from __future__ import annotations
@@ -8,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from migrator.config import postfix
 from migrator.config.dovecot import DovecotConfig, read_config
-from migrator.config.postfix import MasterEntry, TransportEntry
-from migrator.config.tree import ConfigTree
-from migrator.snapshot import Snapshot
+from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
+from migrator.config.reader import Reader
+from migrator.snapshot import Snapshot, snapshot_lenses
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,26 +35,34 @@ class HostConfig:
     dovecot: DovecotConfig
 
 
-def read_host_config(tree: ConfigTree, snapshot: Snapshot) -> HostConfig:
-    """Parse the snapshot's files from their Augeas tree (after edits, if any were made)."""
-    main = postfix.main_params(tree, snapshot.main_cf) if _has(snapshot, snapshot.main_cf) else {}
+def read_host_config(
+    reader: Reader, snapshot: Snapshot, contents: Mapping[str, bytes]
+) -> HostConfig:
+    """Parse the snapshot's files as ``contents`` has them (before or after the edits)."""
+    lenses = snapshot_lenses(snapshot)
+    reader.parse_all([(p, contents[p], lenses[p]) for p in lenses if _has(snapshot, p)])
+    main = (
+        reader.main(snapshot.main_cf, contents[snapshot.main_cf])
+        if _has(snapshot, snapshot.main_cf)
+        else MainFile({}, {})
+    )
     master = (
-        postfix.master_entries(tree, snapshot.master_cf)
+        reader.master(snapshot.master_cf, contents[snapshot.master_cf])
         if _has(snapshot, snapshot.master_cf)
-        else []
+        else ()
     )
     maps = tuple(
-        TransportMap(spec, path, tuple(postfix.transport_entries(tree, path)))
+        TransportMap(spec, path, reader.transport(path, contents[path]))
         for spec, path in snapshot.map_files
     )
+    parsed = {path: reader.dovecot(path, contents[path]) for path in snapshot.dovecot_files}
     config = (
-        read_config(tree, snapshot.dovecot_root, snapshot.dovecot_listing)
+        read_config(snapshot.host, parsed, snapshot.dovecot_root, snapshot.dovecot_listing)
         if snapshot.dovecot_files
         else DovecotConfig(snapshot.dovecot_root, (), (), ())
     )
-    lines = postfix.main_param_lines(tree, snapshot.main_cf) if main else {}
     return HostConfig(
-        snapshot.main_cf, main, lines, snapshot.master_cf, tuple(master), maps, config
+        snapshot.main_cf, main.params, main.lines, snapshot.master_cf, master, maps, config
     )
 
 

@@ -21,7 +21,8 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from migrator import __version__
-from migrator.config.edits import Edit, SetDovecotSetting, apply_edits
+from migrator.config.edits import Edit, SetDovecotSetting
+from migrator.config.reader import ParseCache, Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, PlanError
 from migrator.facts import FactOverrides, Facts
@@ -164,15 +165,18 @@ def build_plan(
     *,
     overrides: FactOverrides | None = None,
     now: datetime | None = None,
+    cache: ParseCache | None = None,
 ) -> Plan:
     """Read the host through ``transport`` and plan its switch. Never prints, never writes.
 
+    ``cache``, shared by the hosts of one run, parses and edits each distinct file once.
     Raises FactError, TransportError, ConfigParseError, RefusedError, UsageError.
     """
     # One Augeas tree for reading and planning: each file is parsed once.
     with ConfigTree(transport.host, {}, {}) as tree:
-        facts, snapshot = read_host(transport, options.test_recipient, overrides, tree=tree)
-        return plan_from_snapshot(facts, snapshot, options, now=now, tree=tree)
+        reader = Reader(tree, cache)
+        facts, snapshot = read_host(transport, options.test_recipient, overrides, reader=reader)
+        return plan_from_snapshot(facts, snapshot, options, now=now, reader=reader)
 
 
 def plan_from_snapshot(
@@ -181,11 +185,11 @@ def plan_from_snapshot(
     options: Options,
     *,
     now: datetime | None = None,
-    tree: ConfigTree | None = None,
+    reader: Reader | None = None,
 ) -> Plan:
     """The pure part of planning: same facts and snapshot in, same plan out.
 
-    ``tree`` may already hold some of the snapshot's files, unedited (from ``read_host``).
+    ``reader`` may already have parsed some of the snapshot's files (in ``read_host``).
     """
     for path in (snapshot.main_cf, snapshot.master_cf):
         if path not in snapshot.files or not snapshot.files[path].exists:
@@ -196,9 +200,9 @@ def plan_from_snapshot(
         )
     originals = {path: snapshot.content(path) for path in snapshot_lenses(snapshot)}
     with ExitStack() as stack:
-        if tree is None:
-            tree = stack.enter_context(ConfigTree(snapshot.host, {}, {}))
-        before, result, after_contents, after = _edit(tree, facts, snapshot, options)
+        if reader is None:
+            reader = Reader(stack.enter_context(ConfigTree(snapshot.host, {}, {})))
+        before, result, after_contents, after = _edit(reader, facts, snapshot, options)
     files = tuple(
         _file_change(snapshot, path, originals[path], after_contents[path])
         for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
@@ -229,18 +233,16 @@ def plan_from_snapshot(
 
 
 def _edit(
-    tree: ConfigTree, facts: Facts, snapshot: Snapshot, options: Options
+    reader: Reader, facts: Facts, snapshot: Snapshot, options: Options
 ) -> tuple[HostConfig, RuleResult, dict[str, bytes], HostConfig]:
-    """Parse, plan the edits, apply them through the lenses, save, re-read: all in ``tree``."""
+    """Parse, plan the edits, apply them through the lenses, save, re-read the result."""
     lenses = snapshot_lenses(snapshot)
-    loaded = set(tree.loaded_files())
-    tree.add_files({path: snapshot.content(path) for path in lenses if path not in loaded}, lenses)
-    before = read_host_config(tree, snapshot)
+    originals = {path: snapshot.content(path) for path in lenses}
+    before = read_host_config(reader, snapshot, originals)
     result = plan_edits(facts, before, options)
-    apply_edits(tree, result.edits)
-    after_contents = tree.save()
-    tree.reload()  # the saved files must read back through their lenses
-    return before, result, after_contents, read_host_config(tree, snapshot)
+    after_contents = reader.edit_files(originals, lenses, result.edits)
+    # The saved files must read back through their lenses: parsed afresh, not the edited tree.
+    return before, result, after_contents, read_host_config(reader, snapshot, after_contents)
 
 
 def _changes(edits: tuple[Edit, ...]) -> list[Change]:

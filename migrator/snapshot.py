@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
-from migrator.config.tree import ConfigTree
+from migrator.config.reader import Reader
 from migrator.errors import FactError
 from migrator.facts import (
     DOVECOT_DIRS,
@@ -64,12 +63,12 @@ def read_host(
     recipient: str | None,
     overrides: FactOverrides | None = None,
     *,
-    tree: ConfigTree | None = None,
+    reader: Reader,
 ) -> tuple[Facts, Snapshot]:
     """Read a host's facts and config snapshot without changing anything on it.
 
-    ``tree``, when given, is an empty ConfigTree the caller owns; it is left holding main.cf
-    and the Dovecot files read, so planning need not parse them again.
+    Files are parsed through ``reader`` as the include graph reaches them (a file Dovecot
+    never reads is never parsed), so planning finds them parsed already.
 
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
@@ -79,25 +78,23 @@ def read_host(
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
     files = dict(transport.read_files(list(dict.fromkeys(first))))
-    present = _present(files, [main_cf])
-    # One tree for reading; Dovecot files join it as the include graph reaches them, so a
-    # file Dovecot never reads is never parsed.
-    with ExitStack() as stack:
-        if tree is None:
-            tree = stack.enter_context(ConfigTree(transport.host, {}, {}))
-        tree.add_files(present, _lenses([main_cf], []), strict=False)
-        tree.check_errors([main_cf])
-        params = postfix.main_params(tree, main_cf)
-        group = _primary_group(files, params.get("mail_owner", "postfix"))
-        if live_facts is not None:
-            facts = with_group(live_facts, group)
-        else:
-            facts = directory_facts(transport.host, params, listing, group, overrides, dovecot_root)
-        maps = transport_map_sources(params.get("transport_maps", ""))
-        missing = [path for _, path in maps if path not in files]
-        if missing:
-            files.update(transport.read_files(missing))
-        dovecot_files = _include_graph(transport, tree, files, dovecot_root, listing)
+    # One Augeas load for every file read so far that planning may parse; Dovecot files the
+    # include graph does not reach are parsed too (cheaper than a load per include level),
+    # but only a reachable file's parse error counts.
+    lenses = _lenses([main_cf, master_cf], [dovecot_root, *prefetch])
+    reader.parse_all([(p, files[p].content or b"", lenses[p]) for p in lenses if _has(files, p)])
+    main = files.get(main_cf)
+    params = reader.main(main_cf, main.content).params if main and main.content else {}
+    group = _primary_group(files, params.get("mail_owner", "postfix"))
+    if live_facts is not None:
+        facts = with_group(live_facts, group)
+    else:
+        facts = directory_facts(transport.host, params, listing, group, overrides, dovecot_root)
+    maps = transport_map_sources(params.get("transport_maps", ""))
+    missing = [path for _, path in maps if path not in files]
+    if missing:
+        files.update(transport.read_files(missing))
+    dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
     snapshot = Snapshot(
         host=transport.host,
         files=files,
@@ -143,7 +140,7 @@ def snapshot_lenses(snapshot: Snapshot) -> dict[str, str]:
 
 def _include_graph(
     transport: Transport,
-    tree: ConfigTree,
+    reader: Reader,
     files: dict[str, FileData],
     root: str,
     listing: list[str],
@@ -160,17 +157,11 @@ def _include_graph(
         if unread:
             files.update(transport.read_files(unread))
         frontier = [f for f in frontier if files[f].exists]
-        loaded = set(tree.loaded_files())
-        new = {f: files[f].content for f in frontier if f not in loaded}
-        if new:
-            tree.add_files(
-                _present(files, list(new)), dict.fromkeys(new, DOVECOT_LENS), strict=False
-            )
-        tree.check_errors(frontier)
+        reader.parse_all([(f, _content(files, f), DOVECOT_LENS) for f in frontier])
         reachable.extend(frontier)
         targets = []
         for path in frontier:
-            for target, _ in includes(tree, path):
+            for target, _ in includes(path, reader.dovecot(path, _content(files, path))):
                 _check_listed(transport.host, target, path)
                 targets.append(target)
         wanted = [f for t in targets for f in expand_include(t, listing) if f not in seen]
@@ -193,13 +184,14 @@ def _check_listed(host: str, pattern: str, source: str) -> None:
         )
 
 
-def _present(files: Mapping[str, FileData], paths: list[str]) -> dict[str, bytes]:
-    out = {}
-    for path in paths:
-        content = files[path].content if path in files else None
-        if content is not None:
-            out[path] = content
-    return out
+def _has(files: Mapping[str, FileData], path: str) -> bool:
+    return path in files and files[path].content is not None
+
+
+def _content(files: Mapping[str, FileData], path: str) -> bytes:
+    content = files[path].content
+    assert content is not None, path
+    return content
 
 
 def _lenses(

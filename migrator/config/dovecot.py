@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from migrator.config import DOVECOT_LENS
@@ -88,15 +88,61 @@ class DovecotConfig:
         )
 
 
-def includes(tree: ConfigTree, path: str) -> list[tuple[str, bool]]:
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One line of one Dovecot file that matters to Dovecot, with the blocks around it
+    counted from the file's top: a setting, a block, or an ``!include``/``!include_try``.
+
+    A file's entries depend only on its content, so identical files parse once per run.
+    """
+
+    kind: str
+    """"setting", "block", "include" or "include_try"."""
+    chain: Chain
+    key: str = ""
+    value: str = ""
+    """A setting's value as Dovecot sees it; an include's target as written."""
+    line: int | None = None
+
+
+DovecotFile = tuple[FileEntry, ...]
+
+
+def parse_file(tree: ConfigTree, path: str) -> DovecotFile:
+    """The entries of one file loaded in ``tree`` (at ``path``), in document order."""
+    entries: list[FileEntry] = []
+    kids = _children(tree, tree.file_node(path))
+
+    def walk(parent: str, chain: Chain) -> None:
+        for node in kids.get(parent, []):
+            label = _label(node)
+            if label.startswith("#"):
+                continue
+            if label in _INCLUDES:
+                target = _unquote(tree.get(node) or "")
+                entries.append(FileEntry(label, chain, value=target, line=tree.line(node)))
+                continue
+            children = [c for c in kids.get(node, []) if _label(c) != "#comment"]
+            if children or label in _BLOCK_NAMES:
+                arg = tree.get(node)
+                here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
+                entries.append(FileEntry("block", here, line=tree.line(node)))
+                walk(node, here)
+                continue
+            value = normalise(tree.get(node) or "")
+            entries.append(FileEntry("setting", chain, label, value, tree.line(node)))
+
+    walk(tree.file_node(path), ())
+    return tuple(entries)
+
+
+def includes(path: str, entries: DovecotFile) -> list[tuple[str, bool]]:
     """The ``!include``/``!include_try`` targets of one file, resolved against its directory."""
-    found = []
-    for node in tree.match(f"{tree.file_node(path)}//*"):
-        label = _label(node)
-        if label in _INCLUDES:
-            target = _unquote(tree.get(node) or "")
-            found.append((posixpath.join(posixpath.dirname(path), target), label == "include"))
-    return found
+    return [
+        (posixpath.join(posixpath.dirname(path), entry.value), entry.kind == "include")
+        for entry in entries
+        if entry.kind in _INCLUDES
+    ]
 
 
 def expand_include(pattern: str, available: Sequence[str]) -> list[str]:
@@ -106,50 +152,40 @@ def expand_include(pattern: str, available: Sequence[str]) -> list[str]:
     return sorted(p for p in available if fnmatch.fnmatchcase(p, pattern))
 
 
-def read_config(tree: ConfigTree, root: str, available: Sequence[str]) -> DovecotConfig:
+def read_config(
+    host: str, files: Mapping[str, DovecotFile], root: str, available: Sequence[str]
+) -> DovecotConfig:
     """Flatten the include graph under ``root`` into settings and blocks in read order.
 
-    Raises ConfigParseError when an ``!include`` (not ``!include_try``) names a missing file.
+    ``files`` holds the parsed files that exist. Raises ConfigParseError when an
+    ``!include`` (not ``!include_try``) names a missing file.
     """
     settings: list[Setting] = []
     blocks: list[Block] = []
-    files: list[str] = []
-    loaded = set(tree.loaded_files())
+    order: list[str] = []
 
-    def walk_file(path: str, chain: Chain) -> None:
-        if path in files:
-            raise ConfigParseError("include loop", host=tree.host, path=path)
-        files.append(path)
-        node = tree.file_node(path)
-        walk_nodes(path, node, chain, _children(tree, node))
-
-    def walk_nodes(path: str, parent: str, chain: Chain, kids: dict[str, list[str]]) -> None:
-        for node in kids.get(parent, []):
-            label = _label(node)
-            if label.startswith("#"):
-                continue
-            if label in _INCLUDES:
-                target = posixpath.join(posixpath.dirname(path), _unquote(tree.get(node) or ""))
+    def walk_file(path: str, prefix: Chain) -> None:
+        if path in order:
+            raise ConfigParseError("include loop", host=host, path=path)
+        order.append(path)
+        for entry in files[path]:
+            chain = (*prefix, *entry.chain)
+            if entry.kind == "setting":
+                settings.append(Setting(path, chain, entry.key, entry.value, entry.line))
+            elif entry.kind == "block":
+                blocks.append(Block(path, chain, entry.line))
+            else:
+                target = posixpath.join(posixpath.dirname(path), entry.value)
                 for included in expand_include(target, available):
-                    if included in loaded:
+                    if included in files:
                         walk_file(included, chain)
-                    elif label == "include":
+                    elif entry.kind == "include":
                         raise ConfigParseError(
-                            f"!include {included}: file not found", host=tree.host, path=path
+                            f"!include {included}: file not found", host=host, path=path
                         )
-                continue
-            children = [c for c in kids.get(node, []) if _label(c) != "#comment"]
-            if children or label in _BLOCK_NAMES:
-                arg = tree.get(node)
-                here = (*chain, BlockRef(label, _unquote(arg) if arg is not None else None))
-                blocks.append(Block(path, here, tree.line(node)))
-                walk_nodes(path, node, here, kids)
-                continue
-            value = normalise(tree.get(node) or "")
-            settings.append(Setting(path, chain, label, value, tree.line(node)))
 
     walk_file(root, ())
-    return DovecotConfig(root, tuple(files), tuple(settings), tuple(blocks))
+    return DovecotConfig(root, tuple(order), tuple(settings), tuple(blocks))
 
 
 def normalise(value: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from migrator.config.tree import ConfigTree
 from migrator.errors import ConfigParseError
@@ -42,6 +44,21 @@ class TransportEntry:
     transport: str
     nexthop: str
     line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MainFile:
+    """main.cf parsed: every parameter set (continuations joined) and the line that sets it."""
+
+    params: Mapping[str, str]
+    lines: Mapping[str, int]
+
+
+def parse_main(tree: ConfigTree, path: str) -> MainFile:
+    """main.cf loaded in ``tree`` at ``path``, read-only from here on (it may be shared)."""
+    return MainFile(
+        MappingProxyType(main_params(tree, path)), MappingProxyType(main_param_lines(tree, path))
+    )
 
 
 def main_params(tree: ConfigTree, path: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from bisect import bisect_right
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +40,7 @@ class ConfigTree:
         self._dir = Path(tempfile.mkdtemp(prefix="migrator-aug-"))
         self._paths: list[str] = []
         self._lens_nodes: dict[str, str] = {}
-        self._texts: dict[str, bytes] = {}
+        self._line_offsets: dict[str, list[int]] = {}
         loadpath = str(LENS_DIR) if LENS_DIR.is_dir() else None
         flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD | augeas.Augeas.ENABLE_SPAN
         self._aug = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
@@ -51,7 +52,7 @@ class ConfigTree:
         """Load more files into the tree (files already loaded are not parsed again)."""
         for path, content in files.items():
             local = self._local(path)
-            self._texts.pop(str(local), None)
+            self._line_offsets.pop(str(local), None)
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(content)
             lens = lenses[path]
@@ -125,16 +126,23 @@ class ConfigTree:
             filename, *_, start, _end = self._aug.span(path)
         except ValueError:
             return None
-        content = self._content(str(filename))
-        return content[:start].count(b"\n") + 1 if content is not None else None
+        starts = self._line_starts(str(filename))
+        return bisect_right(starts, start) if starts is not None else None
 
-    def _content(self, filename: str) -> bytes | None:
-        if filename not in self._texts:
+    def _line_starts(self, filename: str) -> list[int] | None:
+        """Offsets where each line of a loaded file starts (read once per file)."""
+        if filename not in self._line_offsets:
             try:
-                self._texts[filename] = Path(filename).read_bytes()
+                content = Path(filename).read_bytes()
             except OSError:
                 return None
-        return self._texts[filename]
+            starts = [0]
+            index = content.find(b"\n")
+            while index >= 0:
+                starts.append(index + 1)
+                index = content.find(b"\n", index + 1)
+            self._line_offsets[filename] = starts
+        return self._line_offsets[filename]
 
     def loaded_files(self) -> list[str]:
         return list(self._paths)
@@ -142,18 +150,20 @@ class ConfigTree:
     def file_node(self, host_path: str) -> str:
         return "/files" + host_path
 
-    def save(self) -> dict[str, bytes]:
+    def save(self, check: Collection[str] | None = None) -> dict[str, bytes]:
         """Write the edits to the private root; return every file's content after them.
 
-        Raises ConfigParseError when a lens cannot write a changed tree back (put_failed).
+        Raises ConfigParseError when a lens cannot write a changed tree back (put_failed),
+        or when any loaded file (or, given ``check``, any of those) has an error.
         """
+        only = frozenset(check) if check is not None else None
         try:
             self._aug.save()
         except OSError as exc:
-            self._check_errors()
+            self._check_errors(only)
             raise ConfigParseError(f"augeas save failed: {exc}", host=self.host) from exc
-        self._check_errors()
-        self._texts.clear()
+        self._check_errors(only)
+        self._line_offsets.clear()
         return {path: self._local(path).read_bytes() for path in self._paths}
 
     def reload(self) -> None:

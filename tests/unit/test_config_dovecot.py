@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from migrator.config.dovecot import LENS, BlockRef, read_config, set_setting
+from migrator.config.dovecot import (
+    LENS,
+    BlockRef,
+    DovecotConfig,
+    parse_file,
+    read_config,
+    set_setting,
+)
 from migrator.config.tree import ConfigTree
 
 CONF = "/etc/dovecot/dovecot.conf"
@@ -21,9 +28,13 @@ def _tree(text: bytes = TEXT) -> ConfigTree:
     return ConfigTree("h", {CONF: text}, {CONF: LENS})
 
 
+def _read(tree: ConfigTree) -> DovecotConfig:
+    return read_config("h", {CONF: parse_file(tree, CONF)}, CONF, [CONF])
+
+
 def test_read_settings_and_blocks() -> None:
     with _tree() as tree:
-        config = read_config(tree, CONF, [CONF])
+        config = _read(tree)
     assert config.value("protocols") == "imap"
     assert (BlockRef("service", "lmtp"), BlockRef("unix_listener", "lmtp")) in [
         b.chain for b in config.blocks
@@ -37,7 +48,7 @@ def test_nested_set_creates_one_listener_and_nothing_else() -> None:
             set_setting(tree, CONF, chain, key, value)
         text = tree.save()[CONF].decode()
         tree.reload()
-        config = read_config(tree, CONF, [CONF])
+        config = _read(tree)
     assert text.count("unix_listener /var/spool/x/private/y") == 1
     assert config.block_settings(chain) == {"mode": "0600", "user": "postfix", "group": "postfix"}
     assert text.startswith(TEXT.decode().rsplit("}", 1)[0])

@@ -291,10 +291,10 @@ def test_nesting_beyond_the_explicit_levels_is_a_parse_error(tmp_path: Path) -> 
     fpath = "/etc/dovecot/conf.d/x.conf"
     dest = tmp_path / fpath.lstrip("/")
     dest.parent.mkdir(parents=True)
-    opening = "".join(f"b{n} {{\n" for n in range(8))
-    dest.write_text(opening + "k = v\n" + "}\n" * 8)
+    opening = "".join(f"b{n} {{\n" for n in range(6))
+    dest.write_text(opening + "k = v\n" + "}\n" * 6)
     assert _errors(_mine(tmp_path, fpath)) != []
-    dest.write_text(opening[: -len("b7 {\n")] + "k = v\n" + "}\n" * 7)
+    dest.write_text(opening[: -len("b5 {\n")] + "k = v\n" + "}\n" * 5)
     assert _errors(_mine(tmp_path, fpath)) == []
 
 

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from migrator.config.reader import Reader
+from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, RefusedError
+from migrator.facts import Facts
 from migrator.plan import build_plan
 from migrator.rules import Options
-from migrator.snapshot import read_host, transport_map_sources
-from migrator.transport.base import FileData, RunResult
+from migrator.snapshot import Snapshot, read_host, transport_map_sources
+from migrator.transport.base import FileData, RunResult, Transport
 from migrator.transport.local import LocalTransport
 
 
@@ -45,10 +48,14 @@ class CountingLocal:
         return None
 
 
-@pytest.mark.skipif(not shutil.which("doveconf"), reason="needs Postfix and Dovecot installed")
+def _read(transport: Transport) -> tuple[Facts, Snapshot]:
+    with ConfigTree(transport.host, {}, {}) as tree:
+        return read_host(transport, None, reader=Reader(tree))
+
+
 def test_live_read_of_stock_debian_in_few_round_trips() -> None:
     transport = CountingLocal()
-    facts, snapshot = read_host(transport, None)
+    facts, snapshot = _read(transport)
     assert facts.live and facts.queue_directory == "/var/spool/postfix"
     assert "/etc/dovecot/conf.d/10-master.conf" in snapshot.dovecot_files
     assert not any("/private/" in path for path in snapshot.files)
@@ -67,7 +74,7 @@ def test_transport_map_sources() -> None:
 
 def test_directory_facts_say_what_is_unknown() -> None:
     root = Path(__file__).resolve().parents[2] / "fixtures/hosts/virtual-lda"
-    facts, snapshot = read_host(LocalTransport(root, "v"), None)
+    facts, snapshot = _read(LocalTransport(root, "v"))
     assert not facts.live
     assert any("userdb answer (not known from a directory)" in u for u in facts.unknown)
     assert facts.mail_owner_group == "postfix"
@@ -81,5 +88,5 @@ def test_glob_include_outside_listed_dirs_is_an_error(tmp_path: Path) -> None:
     local = tmp_path / "h/etc/dovecot/local.conf"
     local.write_text(local.read_text() + "!include_try /opt/dovecot/*.conf\n")
     with pytest.raises(FactError, match="cannot know which files") as caught:
-        read_host(LocalTransport(tmp_path / "h", "h"), None)
+        _read(LocalTransport(tmp_path / "h", "h"))
     assert caught.value.path == "/etc/dovecot/local.conf"

@@ -1,0 +1,82 @@
+"""The parse cache: each distinct content is parsed and edited once per run, for any host."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import pytest
+
+from migrator.config import postfix
+from migrator.config.dovecot import LENS, BlockRef
+from migrator.config.edits import SetDovecotSetting, SetMainParam
+from migrator.config.reader import Key, ParseCache, Reader
+from migrator.config.tree import ConfigTree
+from migrator.errors import ConfigParseError
+
+MAIN = "/etc/postfix/main.cf"
+CONF = "/etc/dovecot/conf.d/10-master.conf"
+MAIN_TEXT = b"# mail\nmyhostname = a.example\nvirtual_transport = dovecot\n"
+CONF_TEXT = b"service lmtp {\n  # socket\n}\n"
+LENSES = {MAIN: postfix.MAIN_LENS, CONF: LENS}
+
+
+def _plan_one(host: str, cache: ParseCache, reason: str) -> dict[str, bytes]:
+    """What planning does with a reader: parse both files, edit both, parse the results."""
+    edits = [
+        SetMainParam(MAIN, "virtual_transport", "lmtp:unix:private/dovecot-lmtp", reason),
+        SetDovecotSetting(CONF, (BlockRef("service", "lmtp"),), "user", "postfix", reason),
+    ]
+    with ConfigTree(host, {}, {}) as tree:
+        reader = Reader(tree, cache)
+        contents = {MAIN: MAIN_TEXT, CONF: CONF_TEXT}
+        reader.parse_all([(p, contents[p], LENSES[p]) for p in contents])
+        after = reader.edit_files(contents, LENSES, edits)
+        assert reader.main(MAIN, after[MAIN]).params["virtual_transport"].startswith("lmtp:")
+        assert [e.key for e in reader.dovecot(CONF, after[CONF]) if e.kind == "setting"] == ["user"]
+        return after
+
+
+def test_second_host_with_the_same_files_parses_and_edits_nothing() -> None:
+    cache = ParseCache()
+    first = _plan_one("a", cache, "why")
+    computed = cache.computed
+    assert computed == 2 + 2 + 2  # two parses before, two edits, two parses after
+    second = _plan_one("b", cache, "another reason, same change")
+    assert cache.computed == computed
+    assert first == second
+    assert first[CONF] == b"service lmtp {\n  # socket\n  user = postfix\n}\n"
+
+
+def test_a_content_its_lens_cannot_read_fails_for_every_host_with_its_name() -> None:
+    cache = ParseCache()
+    broken = b"ok = 1\nservice x { k = v }\n"
+    for host, path in (("a", "/etc/dovecot/a.conf"), ("b", "/etc/dovecot/b.conf")):
+        with ConfigTree(host, {}, {}) as tree, pytest.raises(ConfigParseError) as caught:
+            Reader(tree, cache).dovecot(path, broken)
+        assert (caught.value.host, caught.value.path, caught.value.line) == (host, path, 2)
+    assert cache.computed == 1
+
+
+def test_threads_asking_at_once_compute_each_key_once() -> None:
+    cache = ParseCache()
+    calls: list[list[Key]] = []
+    barrier = threading.Barrier(8)
+
+    def compute(todo: list[Key]) -> Mapping[Key, object]:
+        calls.append(todo)
+        return {key: "-".join(key) for key in todo}
+
+    def ask(offset: int) -> None:
+        barrier.wait()
+        keys = [(f"k{(offset + n) % 5}",) for n in range(3)]
+        assert cache.get_many(keys, compute) == {key: key[0] for key in keys}
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    computed = sorted(key for batch in calls for key in batch)
+    assert computed == [(f"k{n}",) for n in range(5)]
+    assert cache.computed == 5
