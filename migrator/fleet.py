@@ -10,17 +10,13 @@ to a ``FleetObserver`` handed in.
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
-    BrokenExecutor,
     Executor,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
 )
@@ -183,22 +179,20 @@ def run_rollout(
     observer: FleetObserver,
     prior: Sequence[HostResult] = (),
     stop: threading.Event | None = None,
-    processes: bool = False,
 ) -> FleetReport:
     """Run work on every host batch by batch, within the budget; report every host.
 
     ``prior`` are hosts already decided (e.g. planning refused them): they count against the
     budget and are reported as they are. ``stop`` set (the CLI sets it on Ctrl-C), or a
     KeyboardInterrupt while waiting, stops new starts and waits for hosts in flight; the
-    report is then marked interrupted. Never raises for a host. ``processes`` runs work in
-    forked processes instead of threads (planning is CPU-bound: Augeas, diffs), so work and
-    its results must pickle; the children ignore Ctrl-C and finish their host.
+    report is then marked interrupted. Never raises for a host. Work runs in threads: the
+    hosts of a plan run share one parse cache, and Augeas runs outside the GIL.
     """
     begun = time.time()
     by_name = {host.name: host for host in hosts}
     state = _Progress(results={r.host: r for r in prior}, failed=sum(r.failed for r in prior))
     state.stop = stop or threading.Event()
-    with _pool(rollout.forks, processes) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, rollout.forks)) as pool:
         for batch in rollout.batches:
             todo = [by_name[name] for name in batch.hosts if name not in state.results]
             if not _run_batch(batch, todo, rollout, work, observer, pool, state):
@@ -214,18 +208,6 @@ def run_rollout(
     return FleetReport(action, results, state.interrupted, stopped, begun, time.time())
 
 
-def _pool(forks: int, processes: bool) -> Executor:
-    if not processes:
-        return ThreadPoolExecutor(max_workers=max(1, forks))
-    context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(max(1, forks), mp_context=context, initializer=_ignore_ctrl_c)
-
-
-def _ignore_ctrl_c() -> None:
-    # The terminal sends SIGINT to the whole process group; the parent decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _run_batch(
     batch: Batch,
     todo: list[InventoryHost],
@@ -237,7 +219,6 @@ def _run_batch(
 ) -> bool:
     """Run one batch to its end; False once nothing more may start (budget, canary, Ctrl-C)."""
     pending: set[Future[HostResult]] = set()
-    hosts: dict[Future[HostResult], str] = {}
     queue = list(todo)
     while queue or pending:
         allowed = should_start_next(
@@ -249,24 +230,7 @@ def _run_batch(
         while allowed and queue and len(pending) < rollout.forks:
             host = queue.pop(0)
             observer.started(host.name, batch.name)
-            try:
-                future = pool.submit(work, host, batch.name)
-            except BrokenExecutor as exc:
-                error = f"{host.name}: cannot start: {exc}"
-                _record(
-                    state,
-                    batch,
-                    HostResult(
-                        host.name,
-                        HostOutcome.ERROR,
-                        ExitStatus.ERROR,
-                        error=error,
-                        batch=batch.name,
-                    ),
-                    observer,
-                )
-                continue
-            hosts[future] = host.name
+            future = pool.submit(work, host, batch.name)
             pending.add(future)
         if not allowed:
             queue.clear()
@@ -278,7 +242,7 @@ def _run_batch(
             state.interrupted = True  # hosts in flight finish (or roll back); nothing new starts
             continue
         for finished in done:
-            _record(state, batch, _result(finished, hosts[finished], batch.name), observer)
+            _record(state, batch, finished.result(), observer)
     return should_start_next(
         state.failed, rollout.budget, canary_failed=state.canary_failed, stopping=state.stopping
     )
@@ -290,15 +254,6 @@ def _record(state: _Progress, batch: Batch, result: HostResult, observer: FleetO
         state.failed += 1
         state.canary_failed += batch.name == "canary"
     observer.finished(result)
-
-
-def _result(future: Future[HostResult], host: str, batch: str) -> HostResult:
-    """The host's result; a worker that died (a crashed process) is that host's error."""
-    try:
-        return future.result()
-    except BrokenExecutor as exc:
-        error = f"{host}: worker died: {exc}"
-        return HostResult(host, HostOutcome.ERROR, ExitStatus.ERROR, error=error, batch=batch)
 
 
 def _batch_of(host: str, rollout: Rollout) -> str:

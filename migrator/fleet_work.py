@@ -1,6 +1,6 @@
 """The work a fleet run does on one host: plan it, apply its plan, or roll it back.
 
-Each piece of work is a picklable callable (so planning can run in processes), takes an
+Each piece of work is a callable run in a worker thread (``--forks`` of them), takes an
 ``InventoryHost`` and the batch name, and returns a ``HostResult``; ``Guarded`` makes sure
 one host's failure is that host's result and never stops the others.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.apply import ApplyOptions, Outcome, apply_plan
+from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, PlanError, RefusedError
 from migrator.exit_status import ExitStatus
 from migrator.fleet import FleetObserver, HostOutcome, HostResult, Work
@@ -94,6 +95,7 @@ class _Planning:
     reach: Reacher
     options: Options
     plans_dir: Path | None
+    cache: ParseCache
 
     def __call__(self, host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
@@ -101,7 +103,7 @@ class _Planning:
         transport = self.reach(host)
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         try:
-            plan = build_plan(transport, wanted)
+            plan = build_plan(transport, wanted, cache=self.cache)
         finally:
             transport.close()
         saved = plan.save(plans_dir) if plans_dir is not None else None
@@ -120,9 +122,9 @@ class _Planning:
 
 
 def plan_work(reach: Reacher, options: Options, plans_dir: Path | None) -> Work:
-    """Work that plans one host and saves its plan (unless plans_dir is None); it pickles,
-    so it can run in a process."""
-    return Guarded(_Planning(reach, options, plans_dir))
+    """Work that plans one host and saves its plan (unless plans_dir is None). Its hosts
+    share one parse cache: run it in threads, so a fleet's common files parse once."""
+    return Guarded(_Planning(reach, options, plans_dir, ParseCache()))
 
 
 def apply_work(

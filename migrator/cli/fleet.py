@@ -198,9 +198,7 @@ def _plan_phase(
     work = plan_work(_reach(single), options, plans_dir)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
-        return run_rollout(
-            "plan", inventory.hosts, rollout, work, progress, stop=stop, processes=True
-        )
+        return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
 def run_plan(fleet: dict[str, Any], single: dict[str, Any]) -> None:

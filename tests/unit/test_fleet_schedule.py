@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -194,19 +193,3 @@ def test_ctrl_c_stops_new_hosts_and_lets_hosts_in_flight_finish() -> None:
     assert outcomes[:2] == [HostOutcome.APPLIED] * 2  # in flight: finished
     assert outcomes[2:] == [HostOutcome.NOT_STARTED] * 8
     assert report.interrupted and report.exit_code() is ExitStatus.INTERRUPTED
-
-
-def _die(host: InventoryHost, batch: str) -> HostResult:
-    if host.name == "h02":
-        os._exit(1)  # a crashed worker process (say, a segfault in a C library)
-    return HostResult(host.name, HostOutcome.CHANGES, ExitStatus.CHANGES, batch=batch)
-
-
-def test_a_dead_worker_process_is_an_error_result_not_a_crash() -> None:
-    hosts = [InventoryHost(name) for name in HOSTS[:4]]
-    rollout = Rollout(schedule(HOSTS[:4]), forks=1, budget=4)
-    report = run_rollout("plan", hosts, rollout, _die, QuietObserver(), processes=True)
-    outcomes = {r.host: r.outcome for r in report.results}
-    assert outcomes["h01"] is HostOutcome.CHANGES
-    assert outcomes["h02"] is HostOutcome.ERROR
-    assert all(r.error.startswith(r.host) for r in report.results if r.error)
