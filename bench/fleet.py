@@ -2,7 +2,8 @@
 
 Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 10 50]
 
-For each (hosts, forks): a fresh virtual-lda lab; wall seconds of
+For each (hosts, forks): a fresh virtual-lda lab, each host with its own myhostname; wall
+seconds of
   `migrator plan -i` vs `ansible-playbook --check --diff` (nothing changes), then
   `migrator apply -i --yes --rollback-on-fail` (plans, applies, proves delivery with a test
   message) vs the real `ansible-playbook` run, after `migrator rollback -i` put the hosts back.
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from labhosts import distinct_hostnames
 
 from migrator.lab import lifecycle
 from migrator.lab.state import Lab
@@ -69,6 +72,7 @@ def _measure(lab: Lab, forks: int, playbook: Path, work: Path) -> dict[str, floa
     work.mkdir(parents=True)
     log = work / "log.txt"
     names = [host.name for host in lab.hosts]
+    distinct_hostnames(names, lab.ssh_config)
     inventory = work / "hosts"
     inventory.write_text("\n".join(names) + "\n")
     ansible_inventory = work / "ansible.ini"

@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from labhosts import distinct_hostnames
+
 from migrator.config.reader import ParseCache
 from migrator.lab import lifecycle
 from migrator.plan import build_plan
@@ -78,13 +80,6 @@ def fleet_cli_seconds(ssh_config: Path) -> float:
     start = time.perf_counter()
     subprocess.run([*argv, "--forks", str(HOSTS)], check=True, capture_output=True)
     return time.perf_counter() - start
-
-
-def distinct_hostnames(names: list[str], ssh_config: Path) -> None:
-    """Give every host its own myhostname in main.cf, as real hosts have."""
-    for name in names:
-        command = f"postconf -e myhostname={name}.example.test"
-        subprocess.run(["ssh", "-F", str(ssh_config), name, command], check=True)
 
 
 def cli_seconds(host: str, ssh_config: Path) -> float:
