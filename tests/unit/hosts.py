@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from migrator.config.reader import ParseCache
 from migrator.facts import overrides_from_mapping
 from migrator.plan import Plan, build_plan
 from migrator.rules import Options
@@ -31,10 +32,12 @@ class FixtureHost:
     def options(self) -> Options:
         return Options(**self.spec.get("options", {}))
 
-    def plan(self, root: Path | None = None) -> Plan:
+    def plan(self, root: Path | None = None, cache: ParseCache | None = None) -> Plan:
         overrides = overrides_from_mapping(self.spec.get("facts", {}))
         transport = LocalTransport(root or self.root, self.name)
-        return build_plan(transport, self.options(), overrides=overrides, now=FIXED_NOW)
+        return build_plan(
+            transport, self.options(), overrides=overrides, now=FIXED_NOW, cache=cache
+        )
 
 
 def fixture_hosts() -> list[FixtureHost]:
