@@ -78,7 +78,9 @@ def fleet_cli_seconds(ssh_config: Path) -> float:
     argv = [str(Path(sys.executable).parent / "migrator"), "plan", "-i", str(ssh_config)]
     argv += ["--ssh-config", str(ssh_config), "--test-recipient", RECIPIENT, "--no-save"]
     start = time.perf_counter()
-    subprocess.run([*argv, "--forks", str(HOSTS)], check=True, capture_output=True)
+    done = subprocess.run([*argv, "--forks", str(HOSTS)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"plan -i exited {done.returncode}:\n{done.stdout}{done.stderr}")
     return time.perf_counter() - start
 
 
