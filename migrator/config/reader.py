@@ -190,12 +190,16 @@ class Reader:
             copies[path] = self._place(keys[path])
             del self._unedited[keys[path]]
         if unloaded:
+            # Only these copies' errors count: the tree may hold a file that failed to parse
+            # and that no host needs (a conf.d file nothing includes).
             self.tree.add_files(
                 {cast(str, copies[p]): contents[p] for p in unloaded},
                 {cast(str, copies[p]): lenses[p] for p in unloaded},
+                strict=False,
             )
         real = {cast(str, copies[path]): path for path in paths}
         try:
+            self.tree.check_errors(list(real))
             for where, path in real.items():
                 apply_edits(self.tree, [dataclasses.replace(e, file=where) for e in by_file[path]])
             saved = self.tree.save(check=list(real))

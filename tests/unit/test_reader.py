@@ -21,14 +21,21 @@ CONF_TEXT = b"service lmtp {\n  # socket\n}\n"
 LENSES = {MAIN: postfix.MAIN_LENS, CONF: LENS}
 
 
-def _plan_one(host: str, cache: ParseCache, reason: str) -> dict[str, bytes]:
-    """What planning does with a reader: parse both files, edit both, parse the results."""
+def _plan_one(
+    host: str, cache: ParseCache, reason: str, unused: bytes | None = None
+) -> dict[str, bytes]:
+    """What planning does with a reader: parse both files, edit both, parse the results.
+
+    ``unused``: a Dovecot file parsed first (and allowed to fail), as one nothing includes.
+    """
     edits = [
         SetMainParam(MAIN, "virtual_transport", "lmtp:unix:private/dovecot-lmtp", reason),
         SetDovecotSetting(CONF, (BlockRef("service", "lmtp"),), "user", "postfix", reason),
     ]
     with ConfigTree(host, {}, {}) as tree:
         reader = Reader(tree, cache)
+        if unused is not None:
+            reader.parse_all([("/etc/dovecot/unused.conf", unused, LENS)])
         contents = {MAIN: MAIN_TEXT, CONF: CONF_TEXT}
         reader.parse_all([(p, contents[p], LENSES[p]) for p in contents])
         after = reader.edit_files(contents, LENSES, edits)
@@ -56,6 +63,16 @@ def test_a_content_its_lens_cannot_read_fails_for_every_host_with_its_name() -> 
             Reader(tree, cache).dovecot(path, broken)
         assert (caught.value.host, caught.value.path, caught.value.line) == (host, path, 2)
     assert cache.computed == 1
+
+
+def test_an_unreadable_file_nothing_needs_never_fails_an_edit() -> None:
+    cache = ParseCache()
+    with ConfigTree("a", {}, {}) as tree:  # host a only reads: the parses are cached
+        Reader(tree, cache).parse_all([(MAIN, MAIN_TEXT, LENSES[MAIN]), (CONF, CONF_TEXT, LENS)])
+    # Host b parses a broken file of its own, then edits the files the cache knows: the
+    # copies it loads for the edit must not be blamed for that file's error.
+    after = _plan_one("b", cache, "why", unused=b"service x { k = v }\n")
+    assert after == _plan_one("c", ParseCache(), "why")
 
 
 def test_threads_asking_at_once_compute_each_key_once() -> None:
