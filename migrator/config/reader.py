@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from migrator.config import dovecot, postfix
@@ -198,15 +199,26 @@ class Reader:
                 strict=False,
             )
         real = {cast(str, copies[path]): path for path in paths}
-        try:
-            self.tree.check_errors(list(real))
-            for where, path in real.items():
-                apply_edits(self.tree, [dataclasses.replace(e, file=where) for e in by_file[path]])
-            saved = self.tree.save(check=list(real))
-        except ConfigParseError as exc:  # said of the copy: say it of the host's file
-            named = real.get(exc.path or "", exc.path)
-            raise ConfigParseError(exc.message, host=exc.host, path=named, line=exc.line) from exc
+        self._said_of_host_files(real, lambda: self.tree.check_errors(list(real)))
+        for where, path in real.items():
+            edits = [dataclasses.replace(e, file=where) for e in by_file[path]]
+            self._said_of_host_files({where: path}, partial(apply_edits, self.tree, edits))
+        saved = self._said_of_host_files(real, lambda: self.tree.save(check=list(real)))
         return [saved[where] for where in real]
+
+    @staticmethod
+    def _said_of_host_files(real: Mapping[str, str], action: Callable[[], T]) -> T:
+        """Run ``action``; an error it raises about a copy is said of the host's file."""
+        try:
+            return action()
+        except ConfigParseError as exc:
+            path = real.get(exc.path or "", exc.path)
+            if path is None and len(real) == 1:
+                path = next(iter(real.values()))
+            message = exc.message
+            for where, host_path in real.items():
+                message = message.replace(f"/files{where}/", f"/files{host_path}/")
+            raise ConfigParseError(message, host=exc.host, path=path, line=exc.line) from exc
 
 
 def _edit_key(path: str, lens: str, content: bytes, edits: Sequence[Edit]) -> Key:

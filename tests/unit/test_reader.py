@@ -9,7 +9,7 @@ import pytest
 
 from migrator.config import postfix
 from migrator.config.dovecot import LENS, BlockRef
-from migrator.config.edits import SetDovecotSetting, SetMainParam
+from migrator.config.edits import SetDovecotSetting, SetMainParam, SetTransportEntry
 from migrator.config.reader import Key, ParseCache, Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import ConfigParseError
@@ -73,6 +73,16 @@ def test_an_unreadable_file_nothing_needs_never_fails_an_edit() -> None:
     # copies it loads for the edit must not be blamed for that file's error.
     after = _plan_one("b", cache, "why", unused=b"service x { k = v }\n")
     assert after == _plan_one("c", ParseCache(), "why")
+
+
+def test_an_edit_that_cannot_be_made_names_the_host_file_not_its_copy() -> None:
+    path = "/etc/postfix/transport"
+    text = b"example.test dovecot:\nexample.test dovecot:\n"
+    edit = SetTransportEntry(path, "example.test", "lmtp:unix:private/dovecot-lmtp", "why")
+    with ConfigTree("h", {}, {}) as tree, pytest.raises(ConfigParseError) as caught:
+        Reader(tree).edit_files({path: text}, {path: postfix.TRANSPORT_LENS}, [edit])
+    assert (caught.value.host, caught.value.path) == ("h", path)
+    assert "/files/f/" not in str(caught.value) and f"/files{path}/" in str(caught.value)
 
 
 def test_threads_asking_at_once_compute_each_key_once() -> None:
