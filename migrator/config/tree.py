@@ -175,9 +175,6 @@ class ConfigTree:
             self._line_offsets[filename] = starts
         return self._line_offsets[filename]
 
-    def loaded_files(self) -> list[str]:
-        return list(self._paths)
-
     def file_node(self, host_path: str) -> str:
         return "/files" + host_path
 
@@ -196,11 +193,6 @@ class ConfigTree:
         self._check_errors(only)
         self._line_offsets.clear()
         return {path: self._local(path).read_bytes() for path in self._paths}
-
-    def reload(self) -> None:
-        """Re-read every file from the private root (after a save), checking errors again."""
-        self._aug.load()
-        self._check_errors()
 
     def _local(self, host_path: str) -> Path:
         return self._dir / host_path.lstrip("/")

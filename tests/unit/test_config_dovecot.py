@@ -47,8 +47,8 @@ def test_nested_set_creates_one_listener_and_nothing_else() -> None:
         for key, value in (("mode", "0600"), ("user", "postfix"), ("group", "postfix")):
             set_setting(tree, CONF, chain, key, value)
         text = tree.save()[CONF].decode()
-        tree.reload()
-        config = _read(tree)
+    with _tree(text.encode()) as again:  # read back through the lens, afresh
+        config = _read(again)
     assert text.count("unix_listener /var/spool/x/private/y") == 1
     assert config.block_settings(chain) == {"mode": "0600", "user": "postfix", "group": "postfix"}
     assert text.startswith(TEXT.decode().rsplit("}", 1)[0])
