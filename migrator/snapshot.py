@@ -67,8 +67,8 @@ def read_host(
 ) -> tuple[Facts, Snapshot]:
     """Read a host's facts and config snapshot without changing anything on it.
 
-    Files are parsed through ``reader`` as the include graph reaches them (a file Dovecot
-    never reads is never parsed), so planning finds them parsed already.
+    Files are parsed through ``reader`` (so planning finds them parsed already); a parse
+    error counts only for main.cf and the files Dovecot's include graph reaches.
 
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
@@ -82,9 +82,8 @@ def read_host(
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
     lenses = _lenses([main_cf, master_cf], [dovecot_root, *prefetch])
-    reader.parse_all([(p, files[p].content or b"", lenses[p]) for p in lenses if _has(files, p)])
-    main = files.get(main_cf)
-    params = reader.main(main_cf, main.content).params if main and main.content else {}
+    reader.parse_all([(p, _content(files, p), lenses[p]) for p in lenses if _has(files, p)])
+    params = reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
     group = _primary_group(files, params.get("mail_owner", "postfix"))
     if live_facts is not None:
         facts = with_group(live_facts, group)

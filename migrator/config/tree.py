@@ -52,18 +52,10 @@ class Serialised:
 class ConfigTree:
     """A snapshot's files loaded through their lenses; edits change only the private copy."""
 
-    def __init__(
-        self,
-        host: str,
-        files: Mapping[str, bytes],
-        lenses: Mapping[str, str],
-        *,
-        strict: bool = True,
-    ) -> None:
+    def __init__(self, host: str, files: Mapping[str, bytes], lenses: Mapping[str, str]) -> None:
         """Load ``files`` (host path -> content), each through ``lenses[path]``.
 
-        Raises ConfigParseError naming the file and line when a lens cannot read a file; with
-        ``strict=False`` errors wait for ``check_errors`` (for files that may not matter).
+        Raises ConfigParseError naming the file and line when a lens cannot read a file.
         """
         self.host = host
         self._dir = Path(tempfile.mkdtemp(prefix="migrator-aug-"))
@@ -75,12 +67,13 @@ class ConfigTree:
         with AUGEAS_LOCK:
             handle = augeas.Augeas(root=str(self._dir), loadpath=loadpath, flags=flags)
         self._aug = Serialised(handle)
-        self.add_files(files, lenses, strict=strict)
+        self.add_files(files, lenses)
 
     def add_files(
         self, files: Mapping[str, bytes], lenses: Mapping[str, str], *, strict: bool = True
     ) -> None:
-        """Load more files into the tree (files already loaded are not parsed again)."""
+        """Load more files into the tree (files already loaded are not parsed again); with
+        ``strict=False`` errors wait for ``check_errors`` (for files that may not matter)."""
         for path, content in files.items():
             local = self._local(path)
             self._line_offsets.pop(str(local), None)
