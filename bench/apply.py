@@ -11,14 +11,14 @@ import statistics
 import time
 from collections import defaultdict
 
-from migrator.apply import ApplyOptions, Outcome, apply_plan
-from migrator.journal import Journal, peek
+from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
+from migrator.executor.journal import Journal, peek
+from migrator.executor.rollback import lda_relay_matcher, rollback_host
+from migrator.executor.services import read_runtime
+from migrator.executor.step_log import StepTiming
 from migrator.lab import lifecycle
-from migrator.plan import build_plan
-from migrator.rollback import lda_relay_matcher, rollback_host
-from migrator.rules import Options
-from migrator.services import read_runtime
-from migrator.step_log import StepTiming
+from migrator.plan.build import build_plan
+from migrator.rules.switch import Options
 from migrator.transport import connect
 from migrator.transport.base import Transport
 

@@ -27,8 +27,8 @@ from labhosts import distinct_hostnames
 
 from migrator.config.reader import ParseCache
 from migrator.lab import lifecycle
-from migrator.plan import build_plan
-from migrator.rules import Options
+from migrator.plan.build import build_plan
+from migrator.rules.switch import Options
 from migrator.transport.ssh import SSHTransport
 from migrator.transport.ssh_config import resolve_host
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from migrator.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.cli.fleet import fleet_options
 from migrator.cli.host_options import reach, saved_plan_ids, ssh_options
 from migrator.errors import UsageError
+from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from migrator.executor.rollback import RollbackReport
+from migrator.executor.rollback_latest import rollback_latest
+from migrator.executor.status import host_status
+from migrator.executor.step_log import Notify, StepEvent
 from migrator.exit_status import ExitStatus
-from migrator.plan import Plan, build_plan
-from migrator.rollback import RollbackReport
-from migrator.rollback_run import rollback_latest
-from migrator.rules import Options
-from migrator.status import host_status
-from migrator.step_log import Notify, StepEvent
+from migrator.plan.build import Plan, build_plan
+from migrator.rules.switch import Options
 from migrator.transport.base import Transport
 
 _EXIT = {
@@ -69,7 +69,7 @@ def apply(
 def _fresh_plan(
     transport: Transport, options: Options, plans_dir: Path, yes: bool, console: Console
 ) -> Plan:
-    from migrator.plan_render import render_plan
+    from migrator.cli.plan_view import render_plan
 
     fresh = build_plan(transport, options)
     saved = fresh.save(plans_dir)

@@ -18,23 +18,23 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from migrator.apply import ApplyOptions
+from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.errors import MigratorError, UsageError
+from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
-from migrator.fleet import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
-from migrator.fleet_render import FleetProgress, render_summary
-from migrator.fleet_report import to_json, to_junit
-from migrator.fleet_schedule import Amount, fail_budget, schedule
-from migrator.fleet_work import (
+from migrator.fleet.report import to_json, to_junit
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
+from migrator.fleet.schedule import Amount, fail_budget, schedule
+from migrator.fleet.work import (
     Reacher,
     apply_work,
     latest_saved_plan,
     plan_work,
     rollback_work,
 )
-from migrator.inventory import Inventory, limit, load_inventory
-from migrator.plan import Plan
-from migrator.rules import Options
+from migrator.inventory.load import Inventory, limit, load_inventory
+from migrator.plan.build import Plan
+from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 

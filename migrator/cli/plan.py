@@ -13,9 +13,9 @@ from migrator.cli.fleet import fleet_options
 from migrator.cli.host_options import reach, ssh_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
-from migrator.facts import FactOverrides, overrides_from_mapping
-from migrator.plan import Plan, build_plan
-from migrator.rules import Options
+from migrator.host.facts import FactOverrides, overrides_from_mapping
+from migrator.plan.build import Plan, build_plan
+from migrator.rules.switch import Options
 from migrator.transport.base import Transport
 from migrator.transport.local import LocalTransport
 
@@ -111,7 +111,7 @@ def _overrides(path: Path | None, root: Path | None) -> FactOverrides | None:
 
 
 def _render(result: Plan, saved: str | None) -> None:
-    from migrator.plan_render import render_plan
+    from migrator.cli.plan_view import render_plan
 
     render_plan(result, Console(highlight=False), saved_to=saved)
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from migrator.cli import main
 from migrator.lab.state import Lab, LabHost
-from migrator.plan import Plan
+from migrator.plan.build import Plan
 from migrator.transport import connect
 
 FileState = tuple[str, str, str, int]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from migrator.executor.services import Manager, read_runtime
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
-from migrator.services import Manager, read_runtime
 from migrator.transport import connect
 
 from .conftest import LabFactory

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrator import delivery
-from migrator.delivery_parse import LmtpReply
+from migrator.delivery import proof
+from migrator.delivery.parse import LmtpReply
 from migrator.errors import DeliveryError
 from migrator.lab import lifecycle
 from migrator.transport import Transport, connect
@@ -64,7 +64,7 @@ def _queue_is_empty(transport: Transport) -> bool:
 
 @pytest.mark.parametrize("interpreter", ["perl", "python3"])
 def test_probe_postfix_socket_on_lmtp_host(lmtp_host: Transport, interpreter: str) -> None:
-    result = delivery.probe_lmtp(lmtp_host, POSTFIX_LMTP, [ALICE, BOB], interpreters=[interpreter])
+    result = proof.probe_lmtp(lmtp_host, POSTFIX_LMTP, [ALICE, BOB], interpreters=[interpreter])
     assert result.interpreter == interpreter
     assert [r.code for r in result.replies] == [220, 250, 250, 250, 250, 250, 221]
     assert [r.command for r in result.replies][3:5] == [f"RCPT TO:<{ALICE}>", f"RCPT TO:<{BOB}>"]
@@ -72,13 +72,13 @@ def test_probe_postfix_socket_on_lmtp_host(lmtp_host: Transport, interpreter: st
 
 
 def test_probe_dovecot_default_listener_on_lda_host(virtual_lda_host: Transport) -> None:
-    result = delivery.probe_lmtp(virtual_lda_host, DEFAULT_LMTP, ALICE)
+    result = proof.probe_lmtp(virtual_lda_host, DEFAULT_LMTP, ALICE)
     assert result.replies[3] == LmtpReply(f"RCPT TO:<{ALICE}>", 250, "2.1.5 OK")
 
 
 def test_probe_refuses_an_unknown_user(lmtp_host: Transport) -> None:
     with pytest.raises(DeliveryError) as caught:
-        delivery.probe_lmtp(lmtp_host, POSTFIX_LMTP, [ALICE, NOBODY])
+        proof.probe_lmtp(lmtp_host, POSTFIX_LMTP, [ALICE, NOBODY])
     assert str(caught.value).startswith(
         f"{lmtp_host.host}: LMTP {POSTFIX_LMTP}: RCPT TO:<{NOBODY}> answered 550 5.1.1"
     )
@@ -88,20 +88,18 @@ def test_probe_refuses_an_unknown_user(lmtp_host: Transport) -> None:
 @pytest.mark.parametrize("interpreter", ["perl", "python3"])
 def test_probe_names_a_missing_socket(virtual_lda_host: Transport, interpreter: str) -> None:
     with pytest.raises(DeliveryError, match="No such file or directory"):
-        delivery.probe_lmtp(virtual_lda_host, POSTFIX_LMTP, ALICE, interpreters=[interpreter])
+        proof.probe_lmtp(virtual_lda_host, POSTFIX_LMTP, ALICE, interpreters=[interpreter])
     with pytest.raises(DeliveryError, match=r"connect to 127\.0\.0\.1:24: Connection refused"):
-        delivery.probe_lmtp(
-            virtual_lda_host, "inet:127.0.0.1:24", ALICE, interpreters=[interpreter]
-        )
+        proof.probe_lmtp(virtual_lda_host, "inet:127.0.0.1:24", ALICE, interpreters=[interpreter])
 
 
 def test_probe_without_a_client_says_so(lmtp_host: Transport) -> None:
     with pytest.raises(DeliveryError, match="no LMTP client: none of 'nc' is installed"):
-        delivery.probe_lmtp(lmtp_host, POSTFIX_LMTP, ALICE, interpreters=["nc"])
+        proof.probe_lmtp(lmtp_host, POSTFIX_LMTP, ALICE, interpreters=["nc"])
 
 
 def test_prove_delivery_over_lmtp(lmtp_host: Transport) -> None:
-    record = delivery.prove_delivery(
+    record = proof.prove_delivery(
         lmtp_host, ALICE, log_path=LOG, expect_relay="private/dovecot-lmtp", tag="lmtp"
     )
     assert (record.status, record.dsn, record.mailbox, record.user) == (
@@ -115,7 +113,7 @@ def test_prove_delivery_over_lmtp(lmtp_host: Transport) -> None:
 
 
 def test_prove_delivery_over_the_lda_pipe(virtual_lda_host: Transport) -> None:
-    record = delivery.prove_delivery(
+    record = proof.prove_delivery(
         virtual_lda_host, BOB, log_path=LOG, expect_relay=lambda r: r == "dovecot", tag="lda"
     )
     assert (record.relay, record.status, record.mailbox) == ("dovecot", "sent", "INBOX")
@@ -123,7 +121,7 @@ def test_prove_delivery_over_the_lda_pipe(virtual_lda_host: Transport) -> None:
 
 
 def test_prove_delivery_through_local_for_a_system_user(system_lda_host: Transport) -> None:
-    record = delivery.prove_delivery(
+    record = proof.prove_delivery(
         system_lda_host, ALICE, log_path=LOG, expect_relay="local", tag="local"
     )
     assert (record.relay, record.status, record.mailbox, record.user) == (
@@ -143,7 +141,7 @@ def test_sieve_files_list_mail_into_lists(
         "lmtp": (lmtp_host, "private/dovecot-lmtp"),
         "virtual-lda": (virtual_lda_host, "dovecot"),
     }[profile]
-    record = delivery.prove_delivery(
+    record = proof.prove_delivery(
         transport, BOB, log_path=LOG, expect_relay=relay, tag="sieve", list_id="<news.example.test>"
     )
     assert record.mailbox == "Lists"
@@ -152,7 +150,7 @@ def test_sieve_files_list_mail_into_lists(
 
 def test_a_bounce_is_named(virtual_lda_host: Transport) -> None:
     with pytest.raises(DeliveryError) as caught:
-        delivery.prove_delivery(
+        proof.prove_delivery(
             virtual_lda_host, NOBODY, log_path=LOG, expect_relay="dovecot", tag="bounce"
         )
     message = str(caught.value)
@@ -162,20 +160,20 @@ def test_a_bounce_is_named(virtual_lda_host: Transport) -> None:
 
 def test_a_deferral_is_named_and_leaves_no_queued_copy(system_lda_host: Transport) -> None:
     with pytest.raises(DeliveryError, match=r"status=deferred dsn=4\.3\.0"):
-        delivery.prove_delivery(
+        proof.prove_delivery(
             system_lda_host, NOBODY, log_path=LOG, expect_relay="local", tag="defer"
         )
     assert _queue_is_empty(system_lda_host)
 
 
 def test_the_wrong_relay_fails_and_the_message_is_removed(virtual_lda_host: Transport) -> None:
-    message_id = delivery.send_test_message(virtual_lda_host, ALICE, tag="relay")
+    message_id = proof.send_test_message(virtual_lda_host, ALICE, tag="relay")
     with pytest.raises(DeliveryError, match="over relay=dovecot, not a relay containing 'lmtp'"):
-        delivery.confirm_delivery(
+        proof.confirm_delivery(
             virtual_lda_host, ALICE, message_id, log_path=LOG, expect_relay="lmtp"
         )
     assert len(_in_mailbox(virtual_lda_host, ALICE, message_id)) == 1
-    delivery.remove_test_message(virtual_lda_host, ALICE, message_id)
+    proof.remove_test_message(virtual_lda_host, ALICE, message_id)
     assert _in_mailbox(virtual_lda_host, ALICE, message_id) == []
 
 
@@ -185,11 +183,11 @@ def test_a_stopped_postfix_times_out(make_lab: LabFactory) -> None:
     try:
         assert transport.run(["postfix", "stop"]).ok
         with pytest.raises(DeliveryError, match="no cleanup line with this Message-ID within 2 s"):
-            delivery.prove_delivery(
+            proof.prove_delivery(
                 transport, ALICE, log_path=LOG, expect_relay="lmtp", tag="stopped", timeout=2
             )
         with pytest.raises(DeliveryError, match=r"cannot read /var/log/none\.log"):
-            delivery.confirm_delivery(
+            proof.confirm_delivery(
                 transport, ALICE, "<x@y>", log_path="/var/log/none.log", expect_relay="lmtp"
             )
     finally:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from migrator.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
-from migrator.journal import Journal
+from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from migrator.executor.journal import Journal
+from migrator.executor.step_log import StepEvent
 from migrator.lab import mail, sandbox
 from migrator.lab.state import Lab, LabHost
-from migrator.plan import Plan
-from migrator.step_log import StepEvent
+from migrator.plan.build import Plan
 from migrator.transport import connect
 
 from .conftest import LabFactory

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from migrator.cli import main
 from migrator.lab import mail
 from migrator.lab.state import Lab, LabHost
-from migrator.plan import Plan
+from migrator.plan.build import Plan
 
 from .conftest import LabFactory
 from .faults import sh

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from migrator.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
+from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
-from migrator.plan import Plan
+from migrator.plan.build import Plan
 from migrator.transport import connect
 from migrator.transport.base import Transport
 

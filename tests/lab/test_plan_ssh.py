@@ -20,8 +20,8 @@ from click.testing import CliRunner, Result
 from migrator.cli import main
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
-from migrator.plan import build_plan
-from migrator.rules import Options
+from migrator.plan.build import build_plan
+from migrator.rules.switch import Options
 from migrator.transport import connect
 from migrator.transport.ssh import SSHTransport
 from migrator.transport.ssh_config import resolve_host

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from migrator.config.reader import ParseCache
-from migrator.facts import overrides_from_mapping
-from migrator.plan import Plan, build_plan
-from migrator.rules import Options
+from migrator.host.facts import overrides_from_mapping
+from migrator.plan.build import Plan, build_plan
+from migrator.rules.switch import Options
 from migrator.transport.local import LocalTransport
 
 HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"

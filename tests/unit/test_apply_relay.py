@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.apply import lmtp_relay_matcher
+from migrator.executor.apply import lmtp_relay_matcher
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migrator import delivery
-from migrator import delivery_scripts as scripts
-from migrator.delivery_parse import (
+from migrator.delivery import proof, scripts
+from migrator.delivery.parse import (
     ConfirmReport,
     LmtpReply,
     delivery_failure,
@@ -189,7 +188,7 @@ def test_confirm_report_proves_lmtp_delivery_into_lists() -> None:
     assert parse_fetch(report.fetch_lines) == [("Lists", 3)]
     assert delivery_failure(report, RCPT, "private/dovecot-lmtp") is None
     assert delivery_failure(report, RCPT, lambda relay: relay.endswith("-lmtp]")) is None
-    record = delivery.build_record(report, RCPT, MID, "/var/log/postfix.log", 0.1)
+    record = proof.build_record(report, RCPT, MID, "/var/log/postfix.log", 0.1)
     assert (record.queue_id, record.mailbox, record.uid, record.delay) == (
         "F15E1164177",
         "Lists",
@@ -232,13 +231,13 @@ def test_removal() -> None:
 
 
 def test_test_message() -> None:
-    message = delivery.build_test_message(RCPT, tag="t1", sender="", host="h", list_id="<l.x>")
+    message = proof.build_test_message(RCPT, tag="t1", sender="", host="h", list_id="<l.x>")
     assert message["Subject"] == "migrator delivery test t1"
     assert message["X-Migrator-Test"] == "t1"
     assert message["List-Id"] == "<l.x>"
     assert str(message["Message-ID"]).startswith("<migrator.t1.")
     with pytest.raises(UsageError):
-        delivery.build_test_message(RCPT, tag="a\nBcc: x", sender="", host="h")
+        proof.build_test_message(RCPT, tag="a\nBcc: x", sender="", host="h")
 
 
 class FakeHost:
@@ -269,12 +268,12 @@ class FakeHost:
 
 def test_one_round_trip_per_operation() -> None:
     host = FakeHost(PROBE_OK)
-    result = delivery.probe_lmtp(host, LMTP, RCPT)
+    result = proof.probe_lmtp(host, LMTP, RCPT)
     assert len(host.calls) == 1
     assert host.calls[0][:2] == ("sh", "-c")
     assert [r.code for r in result.replies][-1] == 221
     host = FakeHost("", CONFIRM_OK, "user a\nexpunge 0\n")
-    record = delivery.prove_delivery(
+    record = proof.prove_delivery(
         host, RCPT, log_path="/var/log/postfix.log", expect_relay="private/dovecot-lmtp", tag="x"
     )
     assert [call[0] for call in host.calls] == ["/usr/sbin/sendmail", "sh", "sh"]
@@ -284,7 +283,7 @@ def test_one_round_trip_per_operation() -> None:
 def test_failed_proof_still_removes_and_names_host_and_log() -> None:
     host = FakeHost("", CONFIRM_DEFERRED, "user nobody\nexpunge 0\n")
     with pytest.raises(DeliveryError) as caught:
-        delivery.prove_delivery(
+        proof.prove_delivery(
             host, "nobody@example.test", log_path="/var/log/mail.log", expect_relay="", tag="x"
         )
     assert str(caught.value).startswith("fake-01: /var/log/mail.log: test message <migrator.x.")

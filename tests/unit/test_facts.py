@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from migrator.errors import FactError
-from migrator.facts import (
+from migrator.host.facts import (
     overrides_from_mapping,
     parse_dovecot_config_path,
     parse_script_output,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from migrator.executor.step_log import StepTiming
 from migrator.exit_status import ExitStatus
-from migrator.fleet import FleetReport, HostOutcome, HostResult
-from migrator.fleet_report import to_json, to_junit
-from migrator.step_log import StepTiming
+from migrator.fleet.report import to_json, to_junit
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 STEPS = (
     StepTiming("write_file", "write /etc/postfix/main.cf", 0.1, True),
@@ -67,8 +67,8 @@ def test_progress_without_a_terminal_is_plain_lines_and_the_summary_a_table() ->
 
     from rich.console import Console
 
-    from migrator.fleet_render import FleetProgress, render_summary
-    from migrator.step_log import StepEvent
+    from migrator.cli.fleet_view import FleetProgress, render_summary
+    from migrator.executor.step_log import StepEvent
 
     out = StringIO()
     console = Console(file=out, width=200, force_terminal=False)

@@ -9,7 +9,7 @@ import pytest
 
 from migrator.errors import RefusedError, UsageError
 from migrator.exit_status import ExitStatus
-from migrator.fleet import (
+from migrator.fleet.rollout import (
     FleetReport,
     HostOutcome,
     HostResult,
@@ -17,9 +17,9 @@ from migrator.fleet import (
     Rollout,
     run_rollout,
 )
-from migrator.fleet_schedule import Amount, Batch, fail_budget, schedule, should_start_next
-from migrator.fleet_work import guarded
-from migrator.inventory import InventoryHost
+from migrator.fleet.schedule import Amount, Batch, fail_budget, schedule, should_start_next
+from migrator.fleet.work import guarded
+from migrator.inventory.load import InventoryHost
 
 HOSTS = [f"h{i:02d}" for i in range(1, 11)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from migrator.config.postfix import MasterEntry
-from migrator.hooks import (
+from migrator.rules.hooks import (
     Destination,
     HookKind,
     lda_services,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import UsageError
-from migrator.inventory import Inventory, InventoryHost, limit, load_inventory
+from migrator.inventory.load import Inventory, InventoryHost, limit, load_inventory
 
 INI = """\
 # mail fleet, as an admin keeps it

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import PlanError
-from migrator.plan import Plan
+from migrator.plan.build import Plan
 from tests.unit.hosts import fixture_hosts
 
 HOST = next(h for h in fixture_hosts() if h.name == "virtual-lda")

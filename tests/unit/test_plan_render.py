@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from migrator.plan_render import render_plan
+from migrator.cli.plan_view import render_plan
 from tests.unit.hosts import fixture_hosts
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import UsageError
-from migrator.rules import endpoint_for, endpoint_from_postfix
+from migrator.rules.switch import endpoint_for, endpoint_from_postfix
 from tests.unit.hosts import fixture_hosts
 
 

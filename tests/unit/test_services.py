@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrator.services import Manager, Runtime, parse_runtime, reload_argv
+from migrator.executor.services import Manager, Runtime, parse_runtime, reload_argv
 
 
 def test_systemd_host_logging_to_syslog() -> None:

@@ -12,10 +12,10 @@ import pytest
 from migrator.config.reader import Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, RefusedError
-from migrator.facts import Facts
-from migrator.plan import build_plan
-from migrator.rules import Options
-from migrator.snapshot import Snapshot, read_host, transport_map_sources
+from migrator.host.facts import Facts
+from migrator.host.snapshot import Snapshot, read_host, transport_map_sources
+from migrator.plan.build import build_plan
+from migrator.rules.switch import Options
 from migrator.transport.base import FileData, RunResult, Transport
 from migrator.transport.local import LocalTransport
 

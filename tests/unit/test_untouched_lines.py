@@ -13,9 +13,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrator.facts import FactOverrides
-from migrator.plan import build_plan
-from migrator.rules import Options
+from migrator.host.facts import FactOverrides
+from migrator.plan.build import build_plan
+from migrator.rules.switch import Options
 from migrator.transport.local import LocalTransport
 
 WORD = st.text("abcdefghijklmnopqrstuvwxyz0123456789_.-/$:", min_size=1, max_size=10).filter(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from migrator.config.dovecot import BlockRef, Chain, DovecotConfig
 from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.errors import RefusedError
-from migrator.facts import Facts
-from migrator.hooks import Destination, Hook, HookKind, LdaService
-from migrator.hostconfig import HostConfig
+from migrator.host.config import HostConfig
+from migrator.host.facts import Facts
+from migrator.rules.hooks import Destination, Hook, HookKind, LdaService
 
 PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
 PROTOCOL_LMTP: Chain = (BlockRef("protocol", "lmtp"),)

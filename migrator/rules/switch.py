@@ -20,8 +20,16 @@ from migrator.config.edits import (
     SetTransportEntry,
 )
 from migrator.errors import RefusedError, UsageError
-from migrator.facts import Facts
-from migrator.hooks import (
+from migrator.host.config import HostConfig
+from migrator.host.facts import Facts
+from migrator.rules.dovecot import (
+    PROTOCOL_LDA,
+    PROTOCOL_LMTP,
+    DovecotRules,
+    Endpoint,
+    effective_protocols,
+)
+from migrator.rules.hooks import (
     Destination,
     Hook,
     HookKind,
@@ -33,14 +41,6 @@ from migrator.hooks import (
     param_hooks,
     parse_lda_argv,
     wrapped_ldas,
-)
-from migrator.hostconfig import HostConfig
-from migrator.rules_dovecot import (
-    PROTOCOL_LDA,
-    PROTOCOL_LMTP,
-    DovecotRules,
-    Endpoint,
-    effective_protocols,
 )
 
 

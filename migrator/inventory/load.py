@@ -95,7 +95,8 @@ def _load_one(source: str) -> Inventory:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read inventory {source}: {exc.strerror}") from exc
-    from migrator import inventory_ansible, inventory_ssh
+    from migrator.inventory import ansible as inventory_ansible
+    from migrator.inventory import openssh as inventory_ssh
 
     kind = detect_format(path, text)
     if kind == "ssh":

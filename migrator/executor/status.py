@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from migrator import steps
-from migrator.journal import Journal, JournalState, JournalStatus, peek
+from migrator.executor import actions
+from migrator.executor.journal import Journal, JournalState, JournalStatus, peek
 from migrator.transport.base import Transport
 
 
@@ -73,7 +73,7 @@ def _applied(transport: Transport, state: JournalState) -> StatusReport:
     drifted = [
         o.path
         for o in state.originals
-        if steps.sha256(files[o.path].content or b"") != o.sha256_after
+        if actions.sha256(files[o.path].content or b"") != o.sha256_after
     ]
     if drifted:
         detail = f"changed since apply: {', '.join(drifted)}"

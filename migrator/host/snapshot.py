@@ -17,7 +17,7 @@ from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
 from migrator.config.reader import Reader
 from migrator.errors import FactError
-from migrator.facts import (
+from migrator.host.facts import (
     DOVECOT_DIRS,
     FactOverrides,
     Facts,

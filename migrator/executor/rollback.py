@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from migrator import delivery, services, steps
+from migrator.delivery import proof
 from migrator.errors import JournalError, MigratorError
-from migrator.journal import Journal, JournalState, JournalStatus, Original
-from migrator.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.executor import actions, services
+from migrator.executor.journal import Journal, JournalState, JournalStatus, Original
+from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.transport.base import FileData, Transport
 
 
@@ -26,7 +27,7 @@ class RollbackReport:
     restored: tuple[str, ...] = ()
     steps: tuple[StepTiming, ...] = ()
     error: str = ""
-    delivery: delivery.DeliveryRecord | None = None
+    delivery: proof.DeliveryRecord | None = None
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
@@ -75,13 +76,13 @@ def _roll_back(
     expect_relay: Callable[[str], bool],
     log: StepLog,
     restored: list[str],
-) -> delivery.DeliveryRecord | None:
+) -> proof.DeliveryRecord | None:
     """The rollback's steps, in order; ``restored`` grows as files come back."""
     with log.step("restore_files", "restore every touched file byte-identical"):
         _restore(transport, journal, state, restored)
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
-            steps.postmap(transport, spec)
+            actions.postmap(transport, spec)
     for daemon in ("postfix", "dovecot"):
         with log.step(f"reload_{daemon}", f"reload {daemon.capitalize()}"):
             services.reload(transport, runtime, daemon)
@@ -90,7 +91,7 @@ def _roll_back(
     if not state.test_recipient:
         return None
     with log.step("test_delivery", "send a test message: the LDA delivers it again"):
-        return delivery.prove_delivery(
+        return proof.prove_delivery(
             transport,
             state.test_recipient,
             log_path=state.log_path or runtime.log_path,
@@ -108,7 +109,7 @@ def _restore(
     for path, copy in saved.items():
         content = files[copy].content
         original = next(o for o in state.originals if o.path == path)
-        if content is None or steps.sha256(content) != original.sha256:
+        if content is None or actions.sha256(content) != original.sha256:
             raise JournalError(
                 "the journal's copy of this file is missing or damaged",
                 host=transport.host,
@@ -118,7 +119,7 @@ def _restore(
         current = files[original.path]
         if not original.existed:
             if current.exists:
-                steps.remove_file(transport, original.path)
+                actions.remove_file(transport, original.path)
                 restored.append(original.path)
         elif not _matches(current, original):
             content = files[saved[original.path]].content or b""
@@ -135,7 +136,7 @@ def _restore(
 def _matches(current: FileData, original: Original) -> bool:
     return (
         current.exists
-        and steps.sha256(current.content or b"") == original.sha256
+        and actions.sha256(current.content or b"") == original.sha256
         and (current.owner, current.group, current.mode)
         == (original.owner, original.group, original.mode)
     )

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from migrator.executor.step_log import StepEvent, StepTiming
 from migrator.exit_status import ExitStatus
-from migrator.fleet_schedule import Batch, should_start_next
-from migrator.inventory import InventoryHost
-from migrator.step_log import StepEvent, StepTiming
+from migrator.fleet.schedule import Batch, should_start_next
+from migrator.inventory.load import InventoryHost
 from migrator.transport.base import Transport
 
 

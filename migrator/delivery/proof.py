@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from migrator import delivery_scripts as scripts
-from migrator.delivery_parse import (
+from migrator.delivery import scripts
+from migrator.delivery.parse import (
     ConfirmReport,
     LmtpReply,
     RelayCheck,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrator import __version__
-from migrator.fleet import FleetReport, HostOutcome, HostResult
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 JSON_FORMAT_VERSION = 1
 

@@ -25,11 +25,11 @@ from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.config.reader import ParseCache, Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, PlanError
-from migrator.facts import FactOverrides, Facts
-from migrator.hostconfig import HostConfig, read_host_config, settings_view
-from migrator.rules import Options, RuleResult, plan_edits
-from migrator.rules_dovecot import Endpoint
-from migrator.snapshot import Snapshot, read_host, snapshot_lenses
+from migrator.host.config import HostConfig, read_host_config, settings_view
+from migrator.host.facts import FactOverrides, Facts
+from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
+from migrator.rules.dovecot import Endpoint
+from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport
 
 FORMAT_VERSION = 1

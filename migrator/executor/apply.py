@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from migrator import delivery, services, steps
+from migrator.delivery import proof
 from migrator.errors import MigratorError, PlanDriftError, UsageError
-from migrator.journal import Journal, JournalState, JournalStatus, Original, now
-from migrator.plan import FileChange, Plan, Step
-from migrator.rollback import RollbackReport, lda_relay_matcher, rollback_host
-from migrator.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.executor import actions, services
+from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
+from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.plan.build import FileChange, Plan, Step
 from migrator.transport.base import FileData, Transport
 
 
@@ -44,7 +45,7 @@ class ApplyReport:
     failed_step: str = ""
     interrupted: bool = False
     rollback: RollbackReport | None = None
-    delivery: delivery.DeliveryRecord | None = None
+    delivery: proof.DeliveryRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
     drifted = [
         f.path
         for f in plan.files
-        if steps.sha256(current[f.path].content or b"") != f.sha256_before
+        if actions.sha256(current[f.path].content or b"") != f.sha256_before
         or not current[f.path].exists
     ]
     if drifted:
@@ -150,7 +151,7 @@ def _open_journal(
         updated=now(),
         originals=tuple(
             Original(
-                p, d.exists, d.owner, d.group, d.mode, steps.sha256(d.content or b""), after[p]
+                p, d.exists, d.owner, d.group, d.mode, actions.sha256(d.content or b""), after[p]
             )
             for p, d in sorted(originals.items())
         ),
@@ -164,7 +165,7 @@ def _open_journal(
 
 
 def _original(data: FileData, sha256_after: str) -> Original:
-    digest = steps.sha256(data.content or b"")
+    digest = actions.sha256(data.content or b"")
     return Original(data.path, data.exists, data.owner, data.group, data.mode, digest, sha256_after)
 
 
@@ -187,13 +188,13 @@ class _Run:
         self.delivery_timeout = options.delivery_timeout
         self.log = StepLog(transport.host, notify)
         self.current = ""
-        self.record: delivery.DeliveryRecord | None = None
+        self.record: proof.DeliveryRecord | None = None
         self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
         self.actions: dict[str, Callable[[Step], None]] = {
             "write_file": self._write_file,
-            "validate_postfix": lambda s: steps.validate_postfix(transport),
-            "validate_dovecot": lambda s: steps.validate_dovecot(transport),
-            "postmap": lambda s: steps.postmap(transport, s.args["map"]),
+            "validate_postfix": lambda s: actions.validate_postfix(transport),
+            "validate_dovecot": lambda s: actions.validate_dovecot(transport),
+            "postmap": lambda s: actions.postmap(transport, s.args["map"]),
             "reload_dovecot": lambda s: services.reload(transport, runtime, "dovecot"),
             "reload_postfix": lambda s: services.reload(transport, runtime, "postfix"),
             "wait_socket": self._wait_socket,
@@ -224,10 +225,10 @@ class _Run:
     def _wait_socket(self, step: Step) -> None:
         args = step.args
         mode = int(args["mode"], 8)
-        steps.wait_socket(self.transport, args["path"], args["owner"], args["group"], mode)
+        actions.wait_socket(self.transport, args["path"], args["owner"], args["group"], mode)
 
     def _probe(self, step: Step) -> None:
-        delivery.probe_lmtp(self.transport, self._endpoint(), self.recipient)
+        proof.probe_lmtp(self.transport, self._endpoint(), self.recipient)
 
     def _wait_port(self, step: Step) -> None:
         self._probe(step)
@@ -241,7 +242,7 @@ class _Run:
         raise UsageError("plan has no LMTP endpoint step", host=self.transport.host)
 
     def _test_delivery(self, step: Step) -> None:
-        self.record = delivery.prove_delivery(
+        self.record = proof.prove_delivery(
             self.transport,
             self.recipient,
             log_path=self.runtime.log_path,

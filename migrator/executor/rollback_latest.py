@@ -7,10 +7,10 @@ The one core that ``migrator rollback HOST`` and ``migrator rollback -i INVENTOR
 from __future__ import annotations
 
 from migrator.errors import JournalError, PlanError, UsageError
-from migrator.journal import Journal, JournalStatus, peek
-from migrator.rollback import RollbackReport, lda_relay_matcher, rollback_host
-from migrator.services import read_runtime
-from migrator.step_log import Notify, ignore
+from migrator.executor.journal import Journal, JournalStatus, peek
+from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.executor.services import read_runtime
+from migrator.executor.step_log import Notify, ignore
 from migrator.transport.base import Transport
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrator.inventory import Inventory, InventoryHost
+from migrator.inventory.load import Inventory, InventoryHost
 from migrator.transport.ssh_config_file import _include_paths, _words, config_lines
 
 _PATTERN_CHARS = frozenset("*?!,")

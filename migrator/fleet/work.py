@@ -11,15 +11,15 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from migrator.apply import ApplyOptions, Outcome, apply_plan
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, PlanError, RefusedError
+from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
+from migrator.executor.rollback_latest import NothingToRollBackError, rollback_latest
 from migrator.exit_status import ExitStatus
-from migrator.fleet import FleetObserver, HostOutcome, HostResult, Work
-from migrator.inventory import InventoryHost
-from migrator.plan import Plan, build_plan
-from migrator.rollback_run import NothingToRollBackError, rollback_latest
-from migrator.rules import Options
+from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
+from migrator.inventory.load import InventoryHost
+from migrator.plan.build import Plan, build_plan
+from migrator.rules.switch import Options
 from migrator.transport import connect
 from migrator.transport.base import Transport
 

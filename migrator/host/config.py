@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from migrator.config.dovecot import DovecotConfig, read_config
 from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
 from migrator.config.reader import Reader
-from migrator.snapshot import Snapshot, snapshot_lenses
+from migrator.host.snapshot import Snapshot, snapshot_lenses
 
 
 @dataclass(frozen=True, slots=True)

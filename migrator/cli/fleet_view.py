@@ -16,8 +16,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from migrator.fleet import FleetReport, HostOutcome, HostResult
-from migrator.step_log import StepEvent
+from migrator.executor.step_log import StepEvent
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 _STYLE = {
     HostOutcome.CHANGES: "yellow",
