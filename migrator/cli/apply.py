@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, saved_plan_ids, ssh_options
+from migrator.cli.host_options import reach, ssh_options
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.executor.rollback import RollbackReport
@@ -17,7 +17,9 @@ from migrator.executor.rollback_latest import rollback_latest
 from migrator.executor.status import host_status
 from migrator.executor.step_log import Notify, StepEvent
 from migrator.exit_status import ExitStatus
-from migrator.plan.build import Plan, build_plan
+from migrator.plan.build import build_plan
+from migrator.plan.document import Plan
+from migrator.plan.store import load_plan, save_plan, saved_plan_ids
 from migrator.rules.switch import Options
 from migrator.transport.base import Transport
 
@@ -54,7 +56,7 @@ def apply(
     transport = reach(host, ssh_config, accept_new_host_key)
     try:
         if plan_file is not None:
-            the_plan = Plan.load(plan_file, host=host)
+            the_plan = load_plan(plan_file, host=host)
         else:
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
             the_plan = _fresh_plan(transport, options, plans_dir, yes, console)
@@ -72,7 +74,7 @@ def _fresh_plan(
     from migrator.cli.plan_view import render_plan
 
     fresh = build_plan(transport, options)
-    saved = fresh.save(plans_dir)
+    saved = save_plan(fresh, plans_dir)
     render_plan(fresh, console, saved_to=str(saved))
     if not fresh.has_changes or yes:
         return fresh

@@ -28,12 +28,12 @@ from migrator.fleet.schedule import Amount, fail_budget, schedule
 from migrator.fleet.work import (
     Reacher,
     apply_work,
-    latest_saved_plan,
     plan_work,
     rollback_work,
 )
 from migrator.inventory.load import Inventory, limit, load_inventory
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
+from migrator.plan.store import latest_plan, load_plan
 from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -252,7 +252,7 @@ def _plans(
     if fleet["saved_plans"]:
         for name in inventory.names:
             try:
-                plans[name] = latest_saved_plan(single["plans_dir"], name)
+                plans[name] = latest_plan(single["plans_dir"], name)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
@@ -260,7 +260,7 @@ def _plans(
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
-            plans[result.host] = Plan.load(Path(result.plan_path), host=result.host)
+            plans[result.host] = load_plan(Path(result.plan_path), host=result.host)
         else:
             failed.append(result)
     if planned.interrupted:

@@ -44,9 +44,3 @@ def ssh_options(function: F) -> F:
 def reach(host: str, ssh_config: Path | None, accept_new_host_key: bool) -> Transport:
     """The SSH transport to host (no network I/O until first use)."""
     return connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new_host_key)
-
-
-def saved_plan_ids(plans_dir: Path, host: str) -> list[str]:
-    """Plan ids saved for host under plans_dir, oldest first (ids sort by time)."""
-    directory = plans_dir / host
-    return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []

@@ -14,7 +14,9 @@ from migrator.cli.host_options import reach, ssh_options
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
 from migrator.host.facts import FactOverrides, overrides_from_mapping
-from migrator.plan.build import Plan, build_plan
+from migrator.plan.build import build_plan
+from migrator.plan.document import Plan
+from migrator.plan.store import save_plan
 from migrator.rules.switch import Options
 from migrator.transport.base import Transport
 from migrator.transport.local import LocalTransport
@@ -83,7 +85,7 @@ def plan(
         result = build_plan(transport, options, overrides=overrides)
     finally:
         transport.close()
-    saved = None if no_save else result.save(plans_dir)
+    saved = None if no_save else save_plan(result, plans_dir)
     if as_json:
         click.echo(result.to_json(), nl=False)
     else:

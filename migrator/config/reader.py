@@ -13,7 +13,6 @@ load each, and edits and saves all of a plan's files at once.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -27,6 +26,7 @@ from migrator.config.edits import Edit, apply_edits
 from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
 from migrator.config.tree import ConfigTree
 from migrator.errors import ConfigParseError
+from migrator.transport.base import sha256
 
 T = TypeVar("T")
 Key = tuple[str, ...]
@@ -147,7 +147,7 @@ class Reader:
         return value
 
     def _parsed(self, files: Sequence[tuple[str, bytes, str]]) -> list[object]:
-        keys: list[Key] = [(lens, _sha(content)) for _, content, lens in files]
+        keys: list[Key] = [(lens, sha256(content)) for _, content, lens in files]
         by_key: dict[Key, bytes] = {
             key: content for key, (_, content, _) in zip(keys, files, strict=True)
         }
@@ -184,7 +184,7 @@ class Reader:
         by_file: Mapping[str, list[Edit]],
     ) -> list[bytes]:
         """Edit copies of ``paths`` in the tree and save them all at once."""
-        keys = {path: (lenses[path], _sha(contents[path])) for path in paths}
+        keys = {path: (lenses[path], sha256(contents[path])) for path in paths}
         copies = {path: self._unedited.pop(keys[path], None) for path in paths}
         unloaded = [path for path in paths if copies[path] is None]
         for path in unloaded:
@@ -224,8 +224,4 @@ class Reader:
 def _edit_key(path: str, lens: str, content: bytes, edits: Sequence[Edit]) -> Key:
     """What decides an edited file's content: file, lens, content, the edits (not reasons)."""
     parts = tuple(repr(dataclasses.replace(edit, reason="")) for edit in edits)
-    return ("edit", path, lens, _sha(content), *parts)
-
-
-def _sha(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+    return ("edit", path, lens, sha256(content), *parts)

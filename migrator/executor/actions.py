@@ -6,7 +6,6 @@ Each runs through the transport in one round trip where it can, and raises a typ
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from migrator.errors import ServiceError, TransportError, ValidationError
@@ -21,10 +20,6 @@ while [ "$i" -lt "$3" ]; do
 done
 echo "$seen"; exit 1
 """
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def remove_file(transport: Transport, path: str) -> None:

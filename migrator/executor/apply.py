@@ -20,7 +20,7 @@ from migrator.executor import actions, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
-from migrator.plan.build import FileChange, Plan, Step
+from migrator.plan.document import FileChange, Plan, Step
 from migrator.transport.base import FileData, Transport
 
 
@@ -96,8 +96,7 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
     drifted = [
         f.path
         for f in plan.files
-        if actions.sha256(current[f.path].content or b"") != f.sha256_before
-        or not current[f.path].exists
+        if current[f.path].sha256 != f.sha256_before or not current[f.path].exists
     ]
     if drifted:
         raise PlanDriftError(
@@ -150,9 +149,7 @@ def _open_journal(
         started=now(),
         updated=now(),
         originals=tuple(
-            Original(
-                p, d.exists, d.owner, d.group, d.mode, actions.sha256(d.content or b""), after[p]
-            )
+            Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p])
             for p, d in sorted(originals.items())
         ),
         postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
@@ -165,7 +162,7 @@ def _open_journal(
 
 
 def _original(data: FileData, sha256_after: str) -> Original:
-    digest = actions.sha256(data.content or b"")
+    digest = data.sha256
     return Original(data.path, data.exists, data.owner, data.group, data.mode, digest, sha256_after)
 
 

@@ -14,7 +14,7 @@ from migrator.errors import JournalError, MigratorError
 from migrator.executor import actions, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
-from migrator.transport.base import FileData, Transport
+from migrator.transport.base import FileData, Transport, sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ def _restore(
     for path, copy in saved.items():
         content = files[copy].content
         original = next(o for o in state.originals if o.path == path)
-        if content is None or actions.sha256(content) != original.sha256:
+        if content is None or sha256(content) != original.sha256:
             raise JournalError(
                 "the journal's copy of this file is missing or damaged",
                 host=transport.host,
@@ -136,7 +136,7 @@ def _restore(
 def _matches(current: FileData, original: Original) -> bool:
     return (
         current.exists
-        and actions.sha256(current.content or b"") == original.sha256
+        and current.sha256 == original.sha256
         and (current.owner, current.group, current.mode)
         == (original.owner, original.group, original.mode)
     )

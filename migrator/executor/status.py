@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from migrator.executor import actions
 from migrator.executor.journal import Journal, JournalState, JournalStatus, peek
 from migrator.transport.base import Transport
 
@@ -70,11 +69,7 @@ def host_status(transport: Transport, saved_plans: Sequence[str] = ()) -> Status
 
 def _applied(transport: Transport, state: JournalState) -> StatusReport:
     files = transport.read_files([o.path for o in state.originals])
-    drifted = [
-        o.path
-        for o in state.originals
-        if actions.sha256(files[o.path].content or b"") != o.sha256_after
-    ]
+    drifted = [o.path for o in state.originals if files[o.path].sha256 != o.sha256_after]
     if drifted:
         detail = f"changed since apply: {', '.join(drifted)}"
         return StatusReport(transport.host, HostState.DRIFTED, state.plan_id, detail=detail)

@@ -12,13 +12,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.config.reader import ParseCache
-from migrator.errors import MigratorError, PlanError, RefusedError
+from migrator.errors import MigratorError, RefusedError
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.rollback_latest import NothingToRollBackError, rollback_latest
 from migrator.exit_status import ExitStatus
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.load import InventoryHost
-from migrator.plan.build import Plan, build_plan
+from migrator.plan.build import build_plan
+from migrator.plan.document import Plan
+from migrator.plan.store import save_plan
 from migrator.rules.switch import Options
 from migrator.transport import connect
 from migrator.transport.base import Transport
@@ -106,7 +108,7 @@ class _Planning:
             plan = build_plan(transport, wanted, cache=self.cache)
         finally:
             transport.close()
-        saved = plan.save(plans_dir) if plans_dir is not None else None
+        saved = save_plan(plan, plans_dir) if plans_dir is not None else None
         outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
         code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
         return HostResult(
@@ -186,14 +188,3 @@ def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
         return replace(result, finished=time.time())
 
     return guarded(run)
-
-
-def latest_saved_plan(plans_dir: Path, host: str) -> Plan:
-    """The newest plan saved for host under plans_dir (ids sort by time).
-
-    Raises PlanError when there is none, or it is unreadable or for another host.
-    """
-    saved = sorted((plans_dir / host).glob("*.json")) if (plans_dir / host).is_dir() else []
-    if not saved:
-        raise PlanError(f"no saved plan under {plans_dir / host}: run plan -i first", host=host)
-    return Plan.load(saved[-1], host=host)

@@ -1,22 +1,15 @@
-"""The Plan: what apply will change on one host, and why, as a saved, checkable document.
+"""Planning: read a host, plan its switch, and make the Plan document.
 
 ``build_plan`` reads a host through a transport and never prints; ``plan_from_snapshot`` is
-the pure part (same snapshot in, same plan out). Plans are saved as JSON, mode 0600, under
-``plans/<host>/<plan-id>.json``; ``Plan.load`` refuses a hand-edited plan or another host's.
+the pure part (same snapshot in, same plan out).
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
-import os
-from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from deepdiff import DeepDiff
 
@@ -24,139 +17,14 @@ from migrator import __version__
 from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.config.reader import ParseCache, Reader
 from migrator.config.tree import ConfigTree
-from migrator.errors import FactError, PlanError
+from migrator.errors import FactError
 from migrator.host.config import HostConfig, read_host_config, settings_view
 from migrator.host.facts import FactOverrides, Facts
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
+from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
 from migrator.rules.dovecot import Endpoint
 from migrator.rules.switch import Options, RuleResult, plan_edits
-from migrator.transport.base import Transport
-
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One file apply will rewrite: where, who owns it, and its content before and after."""
-
-    path: str
-    owner: str
-    group: str
-    mode: str
-    sha256_before: str
-    sha256_after: str
-    content_before: str
-    content_after: str
-    diff: str
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One semantic change, as shown to the user: what, in which file, and why."""
-
-    file: str
-    summary: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One step apply takes, in order. ``action`` names what apply runs; ``args`` its inputs."""
-
-    action: str
-    description: str
-    args: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A host's planned LDA -> LMTP switch (empty ``files`` means no changes)."""
-
-    format_version: int
-    plan_id: str
-    host: str
-    created: str
-    migrator_version: str
-    facts: Mapping[str, Any]
-    endpoint: str
-    lda_services: tuple[str, ...]
-    changes: tuple[Change, ...]
-    files: tuple[FileChange, ...]
-    settings_diff: Mapping[str, Any]
-    steps: tuple[Step, ...]
-    warnings: tuple[str, ...]
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.files)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-ready data, with a checksum over everything else."""
-        data = asdict(self)
-        data["checksum"] = _checksum(data)
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-
-    def save(self, plans_dir: Path) -> Path:
-        """Write the plan to ``plans_dir/<host>/<plan-id>.json`` with mode 0600."""
-        directory = plans_dir / _safe(self.host)
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = directory / f"{self.plan_id}.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self.to_json())
-        os.chmod(path, 0o600)
-        return path
-
-    @classmethod
-    def load(cls, path: Path, host: str | None = None) -> Plan:
-        """Read a saved plan; check its checksum, hashes and (when given) its host.
-
-        Raises PlanError when the file is unreadable, edited by hand, or for another host.
-        """
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PlanError(f"cannot read plan: {exc}", host=host, path=str(path)) from exc
-        return cls.from_dict(data, host=host, source=str(path))
-
-    @classmethod
-    def from_dict(cls, data: Any, host: str | None = None, source: str | None = None) -> Plan:
-        """Validate and rebuild a plan from its JSON data (see ``load``)."""
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise PlanError("not a migrator plan of format version 1", host=host, path=source)
-        data = dict(data)
-        recorded = data.pop("checksum", None)
-        if recorded != _checksum(data):
-            raise PlanError("plan was edited by hand (checksum mismatch)", host=host, path=source)
-        if host is not None and data.get("host") != host:
-            raise PlanError(f"plan is for host {data.get('host')!r}", host=host, path=source)
-        try:
-            plan = cls(
-                format_version=data["format_version"],
-                plan_id=data["plan_id"],
-                host=data["host"],
-                created=data["created"],
-                migrator_version=data["migrator_version"],
-                facts=data["facts"],
-                endpoint=data["endpoint"],
-                lda_services=tuple(data["lda_services"]),
-                changes=tuple(Change(**c) for c in data["changes"]),
-                files=tuple(FileChange(**f) for f in data["files"]),
-                settings_diff=data["settings_diff"],
-                steps=tuple(Step(**s) for s in data["steps"]),
-                warnings=tuple(data["warnings"]),
-            )
-        except (KeyError, TypeError) as exc:
-            raise PlanError(f"plan is missing a field: {exc}", host=host, path=source) from exc
-        for change in plan.files:
-            before = _sha(change.content_before.encode("utf-8", "surrogateescape"))
-            after = _sha(change.content_after.encode("utf-8", "surrogateescape"))
-            if (before, after) != (change.sha256_before, change.sha256_after):
-                raise PlanError("file content does not match its sha256", host=host, path=source)
-        return plan
+from migrator.transport.base import Transport, sha256
 
 
 def build_plan(
@@ -212,7 +80,7 @@ def plan_from_snapshot(
         DeepDiff(settings_view(before), settings_view(after), verbose_level=2).to_json()
     )
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = _sha(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
+    digest = sha256(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
     return Plan(
         format_version=FORMAT_VERSION,
         plan_id=f"{created.replace('-', '').replace(':', '')}-{digest[:8]}",
@@ -369,8 +237,8 @@ def _file_change(snapshot: Snapshot, path: str, before: bytes, after: bytes) -> 
         owner=data.owner,
         group=data.group,
         mode=f"{data.mode:04o}",
-        sha256_before=_sha(before),
-        sha256_after=_sha(after),
+        sha256_before=sha256(before),
+        sha256_after=sha256(after),
         content_before=before_text,
         content_after=after_text,
         diff=diff,
@@ -382,15 +250,3 @@ def _file_order(snapshot: Snapshot, path: str) -> tuple[int, int]:
     if path in order:
         return (0, order.index(path))
     return (1, snapshot.dovecot_files.index(path) if path in snapshot.dovecot_files else 0)
-
-
-def _checksum(data: Mapping[str, Any]) -> str:
-    return _sha(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _safe(host: str) -> str:
-    return host.replace("/", "_").replace("..", "_") or "_"

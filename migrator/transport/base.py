@@ -6,6 +6,7 @@ root (``local.py``). Library exceptions stop here and become ``TransportError``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +48,16 @@ class FileData:
     @property
     def exists(self) -> bool:
         return self.content is not None
+
+    @property
+    def sha256(self) -> str:
+        """The content's sha256 (of no bytes when the file is missing)."""
+        return sha256(self.content or b"")
+
+
+def sha256(data: bytes) -> str:
+    """The hex sha256 of data: the one digest plans, journals and apply compare."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class Transport(Protocol):

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from migrator.lab import lifecycle, sandbox
 from migrator.lab.state import Lab, LabHost
-from migrator.plan.build import Plan, Step
+from migrator.plan.document import Plan, Step
 
 
 def sh(lab: Lab, host: LabHost, script: str) -> str:

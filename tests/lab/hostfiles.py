@@ -10,7 +10,8 @@ from click.testing import CliRunner, Result
 
 from migrator.cli import main
 from migrator.lab.state import Lab, LabHost
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
+from migrator.plan.store import load_plan
 from migrator.transport import connect
 
 FileState = tuple[str, str, str, int]
@@ -49,4 +50,4 @@ class LabCli:
         """Plan the host (exit 2: it has changes) and return the saved plan."""
         result = self("plan", host.name, "--test-recipient", recipient, "--detailed-exitcode")
         assert result.exit_code == 2, result.output
-        return Plan.load(self.latest_plan(host), host=host.name)
+        return load_plan(self.latest_plan(host), host=host.name)

@@ -21,7 +21,7 @@ from migrator.executor.journal import Journal
 from migrator.executor.step_log import StepEvent
 from migrator.lab import mail, sandbox
 from migrator.lab.state import Lab, LabHost
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
 from migrator.transport import connect
 
 from .conftest import LabFactory

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from migrator.cli import main
 from migrator.lab import mail
 from migrator.lab.state import Lab, LabHost
-from migrator.plan.build import Plan
+from migrator.plan.store import load_plan
 
 from .conftest import LabFactory
 from .faults import sh
@@ -67,7 +67,7 @@ class Fleet:
 
     def plan_files(self, name: str) -> list[str]:
         saved = sorted((self.plans / name).glob("*.json"))[-1]
-        return [f.path for f in Plan.load(saved, host=name).files]
+        return [f.path for f in load_plan(saved, host=name).files]
 
     def states(self, name: str, paths: list[str]) -> dict[str, FileState | None]:
         lab, host = self.hosts[name]

@@ -13,7 +13,7 @@ import pytest
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
 from migrator.transport import connect
 from migrator.transport.base import Transport
 

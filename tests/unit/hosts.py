@@ -15,7 +15,8 @@ import yaml
 
 from migrator.config.reader import ParseCache
 from migrator.host.facts import overrides_from_mapping
-from migrator.plan.build import Plan, build_plan
+from migrator.plan.build import build_plan
+from migrator.plan.document import Plan
 from migrator.rules.switch import Options
 from migrator.transport.local import LocalTransport
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from migrator.errors import MigratorError
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
 from tests.unit.hosts import FixtureHost, fixture_hosts, run, write_out
 
 HOSTS = fixture_hosts()

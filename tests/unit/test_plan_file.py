@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import PlanError
-from migrator.plan.build import Plan
+from migrator.plan.document import Plan
+from migrator.plan.store import load_plan, save_plan
 from tests.unit.hosts import fixture_hosts
 
 HOST = next(h for h in fixture_hosts() if h.name == "virtual-lda")
@@ -21,10 +22,10 @@ def plan() -> Plan:
 
 
 def test_round_trip(plan: Plan, tmp_path: Path) -> None:
-    path = plan.save(tmp_path)
+    path = save_plan(plan, tmp_path)
     assert path == tmp_path / "virtual-lda" / f"{plan.plan_id}.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert Plan.load(path, host="virtual-lda") == plan
+    assert load_plan(path, host="virtual-lda") == plan
 
 
 def test_contents(plan: Plan) -> None:
@@ -59,24 +60,24 @@ def test_contents(plan: Plan) -> None:
 
 
 def test_hand_edited_plan_is_refused(plan: Plan, tmp_path: Path) -> None:
-    path = plan.save(tmp_path)
+    path = save_plan(plan, tmp_path)
     data = json.loads(path.read_text())
     data["files"][0]["content_after"] += "\nvirtual_transport = smtp\n"
     path.write_text(json.dumps(data))
     with pytest.raises(PlanError, match="edited by hand"):
-        Plan.load(path, host="virtual-lda")
+        load_plan(path, host="virtual-lda")
 
 
 def test_plan_for_another_host_is_refused(plan: Plan, tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="for host 'virtual-lda'"):
-        Plan.load(plan.save(tmp_path), host="mx2")
+        load_plan(save_plan(plan, tmp_path), host="mx2")
 
 
 def test_not_a_plan(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text("[1, 2]")
     with pytest.raises(PlanError, match="not a migrator plan"):
-        Plan.load(path)
+        load_plan(path)
     path.write_text("{")
     with pytest.raises(PlanError, match="cannot read plan"):
-        Plan.load(path)
+        load_plan(path)
