@@ -8,21 +8,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from migrator.errors import UsageError
 from migrator.transport.base import RunResult
 
 RelayCheck = str | Callable[[str], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where Dovecot's LMTP listens: ``unix:/abs/path`` or ``inet:host:port``."""
-
-    kind: str
-    address: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.address}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +48,6 @@ class ConfirmReport:
     user: str | None
     fetch_rc: int | None
     fetch_lines: tuple[str, ...]
-
-
-def parse_endpoint(endpoint: str) -> Endpoint:
-    """``unix:/abs/path`` or ``inet:host:port`` (``inet:[::1]:24``). Raises UsageError."""
-    kind, _, address = endpoint.partition(":")
-    if kind == "unix" and address.startswith("/"):
-        return Endpoint(kind, address)
-    if kind == "inet" and re.fullmatch(r"(\[[^]]+\]|[^:\[\]]+):\d+", address):
-        return Endpoint(kind, address)
-    raise UsageError(f"LMTP endpoint {endpoint!r}: expected unix:/absolute/path or inet:HOST:PORT")
 
 
 def probe_commands(recipients: Sequence[str]) -> list[str]:

@@ -22,7 +22,6 @@ from migrator.delivery.parse import (
     delivery_failure,
     one_line,
     parse_confirm_output,
-    parse_endpoint,
     parse_fetch,
     parse_log_delivery,
     parse_transcript,
@@ -31,6 +30,7 @@ from migrator.delivery.parse import (
     removal_failure,
     script_failure,
 )
+from migrator.endpoint import Endpoint
 from migrator.errors import DeliveryError, UsageError
 from migrator.transport.base import Transport
 
@@ -73,7 +73,7 @@ class DeliveryRecord:
 
 def probe_lmtp(
     transport: Transport,
-    endpoint: str,
+    endpoint: Endpoint,
     recipient: str | Sequence[str],
     *,
     timeout: float = 10.0,
@@ -81,25 +81,27 @@ def probe_lmtp(
 ) -> ProbeResult:
     """Speak LMTP on the host to Dovecot (LHLO, MAIL, RCPT, RSET, QUIT); nothing is delivered.
 
-    Raises DeliveryError with the failing reply or connect error in one line; UsageError for
-    a malformed endpoint; TransportError when the host cannot be reached.
+    Raises DeliveryError with the failing reply or connect error in one line;
+    TransportError when the host cannot be reached.
     """
-    where = parse_endpoint(endpoint)
     recipients = (recipient,) if isinstance(recipient, str) else tuple(recipient)
     commands = probe_commands(recipients)
-    argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), where.kind]
-    argv += [where.address, f"{timeout:g}", *commands]
+    kind, _, where = endpoint.probe_target.partition(":")
+    argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), kind]
+    argv += [where, f"{timeout:g}", *commands]
     stdin = scripts.PROBE_STDIN.encode()
     started = time.monotonic()
     result = transport.run(argv, stdin=stdin, timeout=timeout + _SPARE)
     seconds = time.monotonic() - started
     interpreter, replies, error = parse_transcript(result.out)
-    failure = probe_failure(str(where), commands, replies, error)
+    failure = probe_failure(endpoint.probe_target, commands, replies, error)
     if failure is None and not result.ok:
-        failure = f"LMTP probe of {where} exited {result.rc}: {one_line(result.err)}"
+        failure = (
+            f"LMTP probe of {endpoint.probe_target} exited {result.rc}: {one_line(result.err)}"
+        )
     if failure is not None:
         raise DeliveryError(failure, host=transport.host)
-    return ProbeResult(str(where), recipients, interpreter, replies, result.out, seconds)
+    return ProbeResult(endpoint.probe_target, recipients, interpreter, replies, result.out, seconds)
 
 
 def build_test_message(

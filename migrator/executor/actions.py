@@ -21,6 +21,16 @@ done
 echo "$seen"; exit 1
 """
 
+# $1 address, $2 port, $3 tenths of a second to wait. bash's /dev/tcp: Debian's bash is essential.
+WAIT_PORT_SCRIPT = r"""
+i=0
+while [ "$i" -lt "$3" ]; do
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && exit 0
+  sleep 0.1; i=$((i + 1))
+done
+exit 1
+"""
+
 
 def remove_file(transport: Transport, path: str) -> None:
     """Remove a file apply created. Raises TransportError when it stays."""
@@ -66,4 +76,16 @@ def wait_socket(
             f"socket is {seen!r} after {timeout:g}s, expected {expected!r}",
             host=transport.host,
             path=path,
+        )
+
+
+def wait_port(transport: Transport, address: str, port: str, timeout: float = 10.0) -> None:
+    """Wait until something accepts TCP connections on address:port. Raises ServiceError."""
+    tenths = str(int(timeout * 10))
+    argv = ["bash", "-c", WAIT_PORT_SCRIPT, "bash", address, port, tenths]
+    result = transport.run(argv, timeout=timeout + 30)
+    if not result.ok:
+        raise ServiceError(
+            f"nothing accepts connections on {address}:{port} after {timeout:g}s",
+            host=transport.host,
         )

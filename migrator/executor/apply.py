@@ -107,21 +107,6 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
     return current
 
 
-def lmtp_relay_matcher(endpoint: str) -> Callable[[str], bool]:
-    """A predicate for Postfix's relay= of a delivery over the planned LMTP endpoint.
-
-    Postfix logs a unix socket as ``host[private/dovecot-lmtp]`` (relative to its queue
-    directory) and TCP as ``host[address]:port``.
-    """
-    kind, _, where = endpoint.partition(":")
-    if kind == "unix":
-        wanted = "[private/" + where.rsplit("/private/", 1)[-1] + "]"
-    else:
-        address, _, port = where.rpartition(":")
-        wanted = f"[{address.strip('[]')}]:{port}"
-    return lambda relay: relay.endswith(wanted)
-
-
 def _planned_recipient(plan: Plan) -> str:
     for step in plan.steps:
         if step.action == "test_delivery":
@@ -225,25 +210,17 @@ class _Run:
         actions.wait_socket(self.transport, args["path"], args["owner"], args["group"], mode)
 
     def _probe(self, step: Step) -> None:
-        proof.probe_lmtp(self.transport, self._endpoint(), self.recipient)
+        proof.probe_lmtp(self.transport, self.plan.lmtp_endpoint, self.recipient)
 
     def _wait_port(self, step: Step) -> None:
-        self._probe(step)
-
-    def _endpoint(self) -> str:
-        for step in self.plan.steps:
-            if step.action == "wait_socket":
-                return f"unix:{step.args['path']}"
-            if step.action == "wait_port":
-                return f"inet:{step.args['address']}:{step.args['port']}"
-        raise UsageError("plan has no LMTP endpoint step", host=self.transport.host)
+        actions.wait_port(self.transport, step.args["address"], step.args["port"])
 
     def _test_delivery(self, step: Step) -> None:
         self.record = proof.prove_delivery(
             self.transport,
             self.recipient,
             log_path=self.runtime.log_path,
-            expect_relay=lmtp_relay_matcher(self._endpoint()),
+            expect_relay=self.plan.lmtp_endpoint.relay_matches,
             tag=self.plan.plan_id,
             timeout=self.delivery_timeout,
         )

@@ -17,12 +17,12 @@ from migrator import __version__
 from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.config.reader import ParseCache, Reader
 from migrator.config.tree import ConfigTree
+from migrator.endpoint import Endpoint
 from migrator.errors import FactError
 from migrator.host.config import HostConfig, read_host_config, settings_view
 from migrator.host.facts import FactOverrides, Facts
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
-from migrator.rules.dovecot import Endpoint
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
 

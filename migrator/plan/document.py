@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from migrator.endpoint import Endpoint
 from migrator.errors import PlanError
 from migrator.transport.base import sha256
 
@@ -71,6 +72,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.files)
+
+    @property
+    def lmtp_endpoint(self) -> Endpoint:
+        """The LMTP endpoint Postfix will use (a relative socket under the queue directory)."""
+        return Endpoint.from_postfix(self.endpoint, str(self.facts.get("queue_directory", "")))
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-ready data, with a checksum over everything else."""

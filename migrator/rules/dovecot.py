@@ -5,10 +5,9 @@ Pure: reads parsed config and facts, returns edits and warnings (used by ``rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from migrator.config.dovecot import BlockRef, Chain, DovecotConfig
 from migrator.config.edits import Edit, SetDovecotSetting
+from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
@@ -24,16 +23,6 @@ LDA_ONLY_SETTINGS = {
     "info_log_path": "the LDA wrote its own log as the pipe user; LMTP logs through Dovecot's log",
     "debug_log_path": "the LDA wrote its own log as the pipe user; LMTP logs through Dovecot's log",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where Postfix reaches Dovecot's LMTP: its Postfix name and Dovecot's listener."""
-
-    postfix: str
-    socket_path: str | None = None
-    address: str | None = None
-    port: str | None = None
 
 
 def effective_protocols(dovecot: DovecotConfig, default: str = "") -> str:

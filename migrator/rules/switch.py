@@ -6,7 +6,6 @@ Refusals raise RefusedError naming host, file and (where known) line.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,14 +18,14 @@ from migrator.config.edits import (
     SetMainParam,
     SetTransportEntry,
 )
-from migrator.errors import RefusedError, UsageError
+from migrator.endpoint import Endpoint
+from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
 from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
     DovecotRules,
-    Endpoint,
     effective_protocols,
 )
 from migrator.rules.hooks import (
@@ -66,34 +65,13 @@ class RuleResult:
     """How the host delivers today, as plain data (for the plan's facts)."""
 
 
-def endpoint_for(option: str, queue_directory: str, *, allow_remote: bool) -> Endpoint:
-    """Parse ``--lmtp unix|inet:HOST:PORT``; refuse a non-loopback address unless allowed.
-
-    Raises UsageError for anything else.
-    """
-    if option == "unix":
-        path = f"{queue_directory.rstrip('/')}/private/dovecot-lmtp"
-        return Endpoint("lmtp:unix:private/dovecot-lmtp", socket_path=path)
-    kind, _, rest = option.partition(":")
-    host, _, port = rest.rpartition(":")
-    if kind != "inet" or not host or not port.isdigit():
-        raise UsageError(f"--lmtp must be unix or inet:ADDRESS:PORT, not {option!r}")
-    try:
-        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError as exc:
-        raise UsageError(f"--lmtp address must be an IP address, not {host!r}") from exc
-    if not loopback and not allow_remote:
-        raise UsageError(f"--lmtp {option}: not a loopback address (use --allow-remote-lmtp)")
-    return Endpoint(f"lmtp:inet:{host}:{port}", address=host.strip("[]"), port=port)
-
-
 def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult:
     """Every edit that switches this host from LDA to LMTP; none for a switched host.
 
     Raises RefusedError for hosts migrator will not migrate, UsageError for bad options.
     """
     _check_version(facts, config.dovecot)
-    endpoint = endpoint_for(
+    endpoint = Endpoint.from_option(
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
     services = {s.name: s for s in lda_services(config.master)}
@@ -102,7 +80,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     if not lda_hooks:
         # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
         # check only that Dovecot's side matches it.
-        endpoint = endpoint_from_postfix(lmtp_hooks[0].value, facts.queue_directory)
+        endpoint = Endpoint.from_postfix(lmtp_hooks[0].value, facts.queue_directory)
         notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
     used = _used_services(facts.host, config, lda_hooks, services)
     _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
@@ -204,17 +182,6 @@ def delivery_inventory(
         "protocol_lda": config.dovecot.block_settings(PROTOCOL_LDA),
         "protocol_lmtp": config.dovecot.block_settings(PROTOCOL_LMTP),
     }
-
-
-def endpoint_from_postfix(value: str, queue_directory: str) -> Endpoint:
-    """The Endpoint a Postfix ``lmtp:unix:PATH`` or ``lmtp:inet:HOST:PORT`` value names."""
-    rest = value.split(":", 1)[1] if ":" in value else ""
-    kind, _, where = rest.partition(":")
-    if kind == "inet":
-        address, _, port = where.rpartition(":")
-        return Endpoint(value, address=address.strip("[]"), port=port)
-    path = where if where.startswith("/") else f"{queue_directory.rstrip('/')}/{where}"
-    return Endpoint(value, socket_path=path)
 
 
 def _checks(config: HostConfig) -> list[str]:

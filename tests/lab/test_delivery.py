@@ -9,6 +9,7 @@ import pytest
 
 from migrator.delivery import proof
 from migrator.delivery.parse import LmtpReply
+from migrator.endpoint import Endpoint
 from migrator.errors import DeliveryError
 from migrator.lab import lifecycle
 from migrator.transport import Transport, connect
@@ -18,8 +19,8 @@ from .conftest import LabFactory
 pytestmark = pytest.mark.lab
 
 LOG = "/var/log/postfix.log"
-POSTFIX_LMTP = "unix:/var/spool/postfix/private/dovecot-lmtp"
-DEFAULT_LMTP = "unix:/run/dovecot/lmtp"
+POSTFIX_LMTP = Endpoint.from_probe_target("unix:/var/spool/postfix/private/dovecot-lmtp")
+DEFAULT_LMTP = Endpoint.from_probe_target("unix:/run/dovecot/lmtp")
 ALICE, BOB, NOBODY = "alice@example.test", "bob@example.test", "nobody@example.test"
 
 
@@ -90,7 +91,12 @@ def test_probe_names_a_missing_socket(virtual_lda_host: Transport, interpreter: 
     with pytest.raises(DeliveryError, match="No such file or directory"):
         proof.probe_lmtp(virtual_lda_host, POSTFIX_LMTP, ALICE, interpreters=[interpreter])
     with pytest.raises(DeliveryError, match=r"connect to 127\.0\.0\.1:24: Connection refused"):
-        proof.probe_lmtp(virtual_lda_host, "inet:127.0.0.1:24", ALICE, interpreters=[interpreter])
+        proof.probe_lmtp(
+            virtual_lda_host,
+            Endpoint.from_probe_target("inet:127.0.0.1:24"),
+            ALICE,
+            interpreters=[interpreter],
+        )
 
 
 def test_probe_without_a_client_says_so(lmtp_host: Transport) -> None:

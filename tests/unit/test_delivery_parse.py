@@ -15,7 +15,6 @@ from migrator.delivery.parse import (
     LmtpReply,
     delivery_failure,
     parse_confirm_output,
-    parse_endpoint,
     parse_fetch,
     parse_log_delivery,
     parse_transcript,
@@ -23,6 +22,7 @@ from migrator.delivery.parse import (
     probe_failure,
     removal_failure,
 )
+from migrator.endpoint import Endpoint
 from migrator.errors import DeliveryError, UsageError
 from migrator.transport.base import FileData, RunResult
 
@@ -99,15 +99,6 @@ BOUNCE_LINE = (
     "Nov 25 02:53:31 dvl-01 postfix/pipe[30138]: 1D934164093: to=<nobody@example.test>,"
     " relay=dovecot, delay=0.08, delays=0.02/0.02/0/0.04, dsn=5.1.1, status=bounced (user unknown)"
 )
-
-
-def test_endpoints() -> None:
-    assert str(parse_endpoint(LMTP)) == LMTP
-    assert parse_endpoint("inet:127.0.0.1:24").address == "127.0.0.1:24"
-    assert parse_endpoint("inet:[::1]:24").kind == "inet"
-    for bad in ("unix:private/dovecot-lmtp", "lmtp:unix:/x", "inet:127.0.0.1", "tcp:h:24"):
-        with pytest.raises(UsageError):
-            parse_endpoint(bad)
 
 
 def test_probe_transcript_read() -> None:
@@ -268,7 +259,7 @@ class FakeHost:
 
 def test_one_round_trip_per_operation() -> None:
     host = FakeHost(PROBE_OK)
-    result = proof.probe_lmtp(host, LMTP, RCPT)
+    result = proof.probe_lmtp(host, Endpoint.from_probe_target(LMTP), RCPT)
     assert len(host.calls) == 1
     assert host.calls[0][:2] == ("sh", "-c")
     assert [r.code for r in result.replies][-1] == 221

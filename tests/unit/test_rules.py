@@ -7,32 +7,32 @@ from pathlib import Path
 
 import pytest
 
+from migrator.endpoint import Endpoint
 from migrator.errors import UsageError
-from migrator.rules.switch import endpoint_for, endpoint_from_postfix
 from tests.unit.hosts import fixture_hosts
 
 
 def test_endpoints() -> None:
-    unix = endpoint_for("unix", "/var/spool/postfix/", allow_remote=False)
+    unix = Endpoint.from_option("unix", "/var/spool/postfix/", allow_remote=False)
     assert unix.postfix == "lmtp:unix:private/dovecot-lmtp"
     assert unix.socket_path == "/var/spool/postfix/private/dovecot-lmtp"
-    v6 = endpoint_for("inet:[::1]:24", "/q", allow_remote=False)
+    v6 = Endpoint.from_option("inet:[::1]:24", "/q", allow_remote=False)
     assert (v6.postfix, v6.address, v6.port) == ("lmtp:inet:[::1]:24", "::1", "24")
-    remote = endpoint_for("inet:192.0.2.1:24", "/q", allow_remote=True)
+    remote = Endpoint.from_option("inet:192.0.2.1:24", "/q", allow_remote=True)
     assert remote.address == "192.0.2.1"
     with pytest.raises(UsageError, match="loopback"):
-        endpoint_for("inet:192.0.2.1:24", "/q", allow_remote=False)
+        Endpoint.from_option("inet:192.0.2.1:24", "/q", allow_remote=False)
     with pytest.raises(UsageError, match="IP address"):
-        endpoint_for("inet:localhost:24", "/q", allow_remote=False)
+        Endpoint.from_option("inet:localhost:24", "/q", allow_remote=False)
 
 
 def test_endpoint_from_postfix() -> None:
-    found = endpoint_from_postfix("lmtp:unix:private/lmtp-dovecot", "/var/spool/postfix")
+    found = Endpoint.from_postfix("lmtp:unix:private/lmtp-dovecot", "/var/spool/postfix")
     assert found.socket_path == "/var/spool/postfix/private/lmtp-dovecot"
-    assert endpoint_from_postfix("lmtp:unix:/run/dovecot/lmtp", "/q").socket_path == (
+    assert Endpoint.from_postfix("lmtp:unix:/run/dovecot/lmtp", "/q").socket_path == (
         "/run/dovecot/lmtp"
     )
-    tcp = endpoint_from_postfix("lmtp:inet:127.0.0.1:24", "/q")
+    tcp = Endpoint.from_postfix("lmtp:inet:127.0.0.1:24", "/q")
     assert (tcp.address, tcp.port, tcp.socket_path) == ("127.0.0.1", "24", None)
 
 
