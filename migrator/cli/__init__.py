@@ -23,8 +23,8 @@ COMMANDS = {
     "lab": "migrator.cli.lab:lab",
     "plan": "migrator.cli.plan:plan",
     "apply": "migrator.cli.apply:apply",
-    "rollback": "migrator.cli.apply:rollback",
-    "status": "migrator.cli.apply:status",
+    "rollback": "migrator.cli.rollback:rollback",
+    "status": "migrator.cli.status:status",
 }
 
 
@@ -50,7 +50,7 @@ class MigratorGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             click.echo(f"migrator: error: {exc}", err=True)
-            sys.exit(getattr(exc, "exit_status", ExitStatus.ERROR))
+            sys.exit(ExitStatus.ERROR)
         except KeyboardInterrupt:
             click.echo("migrator: interrupted", err=True)
             sys.exit(ExitStatus.INTERRUPTED)

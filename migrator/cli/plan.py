@@ -80,11 +80,8 @@ def plan(
     # MigratorError propagates to the group (cli/__init__.py): one line, exit 1.
     options = Options(lmtp=lmtp, allow_remote_lmtp=allow_remote_lmtp, test_recipient=test_recipient)
     overrides = _overrides(facts_file, root)
-    transport = _transport(host, root, ssh_config, accept_new_host_key)
-    try:
+    with _transport(host, root, ssh_config, accept_new_host_key) as transport:
         result = build_plan(transport, options, overrides=overrides)
-    finally:
-        transport.close()
     saved = None if no_save else save_plan(result, plans_dir)
     if as_json:
         click.echo(result.to_json(), nl=False)

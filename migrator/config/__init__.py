@@ -6,5 +6,4 @@ settings and blocks.
 
 from __future__ import annotations
 
-DOVECOT_LENS = "Migrator_Dovecot"
-"""The Augeas module that reads Dovecot files (switch to the project's own lens here)."""
+from migrator.lenses import DOVECOT_LENS as DOVECOT_LENS

@@ -216,11 +216,6 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
         tree.set(f"{parent}/{key}[last()+1]", value)
 
 
-def ensure_block(tree: ConfigTree, path: str, chain: Chain) -> None:
-    """Make sure a block matching ``chain`` exists in file ``path``."""
-    _ensure_chain(tree, path, chain)
-
-
 def _ensure_chain(tree: ConfigTree, path: str, chain: Chain) -> str:
     node = tree.file_node(path)
     for ref in chain:

@@ -20,6 +20,7 @@ from migrator.executor import actions, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.exit_status import ExitStatus
 from migrator.plan.document import FileChange, Plan, Step
 from migrator.transport.base import FileData, Transport
 
@@ -31,6 +32,19 @@ class Outcome(StrEnum):
     NO_CHANGES = "no changes"
     ROLLED_BACK = "rolled back"
     NEEDS_ATTENTION = "needs attention"
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """The exit code of a run that ended so (the README's table)."""
+        return _EXIT_STATUS[self]
+
+
+_EXIT_STATUS = {
+    Outcome.APPLIED: ExitStatus.SUCCESS,
+    Outcome.NO_CHANGES: ExitStatus.SUCCESS,
+    Outcome.ROLLED_BACK: ExitStatus.ROLLED_BACK,
+    Outcome.NEEDS_ATTENTION: ExitStatus.NEEDS_ATTENTION,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +158,6 @@ def _open_journal(
     )
     journal.write_state(state)
     return state
-
-
-def _original(data: FileData, sha256_after: str) -> Original:
-    digest = data.sha256
-    return Original(data.path, data.exists, data.owner, data.group, data.mode, digest, sha256_after)
 
 
 class _Run:

@@ -2,6 +2,8 @@
 
 Works from any control node: everything it needs (originals, owner, mode, maps, test
 recipient, the LDA's relay names, Postfix's log) is in the journal on the host.
+``rollback_latest`` (what ``migrator rollback`` runs, for one host or a fleet) finds the apply
+in the journal and takes the lock; ``rollback_host`` (also apply's --rollback-on-fail) restores.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from migrator.delivery import proof
-from migrator.errors import JournalError, MigratorError
+from migrator.errors import JournalError, MigratorError, PlanError, UsageError
 from migrator.executor import actions, services
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original
+from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, peek
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.transport.base import FileData, Transport, sha256
 
@@ -152,3 +154,33 @@ def _verify(transport: Transport, originals: tuple[Original, ...]) -> None:
     ]
     if wrong:
         raise JournalError(f"not restored: {', '.join(wrong)}", host=transport.host)
+
+
+class NothingToRollBackError(UsageError):
+    """The host's journal records no apply at all (a fleet reports it as nothing to do)."""
+
+
+def rollback_latest(
+    transport: Transport, plan_id: str | None = None, notify: Notify = ignore
+) -> RollbackReport | None:
+    """Roll back plan_id (default: the host's current apply); None if already rolled back.
+
+    Raises NothingToRollBackError when no apply is recorded, PlanError for an unknown plan
+    id, JournalError while an apply still runs (its SSH session alive), TransportError.
+    Host-side failures of the rollback itself are in the report, never raised.
+    """
+    lock, current = peek(transport)
+    wanted = plan_id or current
+    if not wanted:
+        raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
+    journal = Journal(transport, wanted)
+    state = journal.read_state()
+    if state is None:
+        raise PlanError(f"unknown plan id {wanted!r} on this host", host=transport.host)
+    if state.status is JournalStatus.ROLLED_BACK:
+        return None
+    if lock.held and lock.alive:
+        raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
+    journal.lock(f"rollback:{lock.node or 'cli'}", takeover=True)
+    runtime = services.read_runtime(transport)
+    return rollback_host(transport, journal, state, runtime, lda_relay_matcher(state), notify)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, RefusedError
-from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
-from migrator.executor.rollback_latest import NothingToRollBackError, rollback_latest
+from migrator.executor.apply import ApplyOptions, apply_plan
+from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.load import InventoryHost
@@ -24,13 +24,6 @@ from migrator.plan.store import save_plan
 from migrator.rules.switch import Options
 from migrator.transport import connect
 from migrator.transport.base import Transport
-
-_APPLY_OUTCOMES = {
-    Outcome.APPLIED: (HostOutcome.APPLIED, ExitStatus.SUCCESS),
-    Outcome.NO_CHANGES: (HostOutcome.NO_CHANGES, ExitStatus.SUCCESS),
-    Outcome.ROLLED_BACK: (HostOutcome.ROLLED_BACK, ExitStatus.ROLLED_BACK),
-    Outcome.NEEDS_ATTENTION: (HostOutcome.NEEDS_ATTENTION, ExitStatus.NEEDS_ATTENTION),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +75,6 @@ class Guarded:
         )
 
 
-guarded = Guarded
-
-
 def _named(host: str, error: str) -> str:
     """The error with the host's name first (once), so a fleet's messages say whose."""
     if not error or error.startswith(f"{host}: "):
@@ -102,12 +92,9 @@ class _Planning:
     def __call__(self, host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         options, plans_dir = self.options, self.plans_dir
-        transport = self.reach(host)
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
-        try:
+        with self.reach(host) as transport:
             plan = build_plan(transport, wanted, cache=self.cache)
-        finally:
-            transport.close()
         saved = save_plan(plan, plans_dir) if plans_dir is not None else None
         outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
         code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
@@ -138,17 +125,13 @@ def apply_work(
         started = time.time()
         plan = plans[host.name]
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
-        transport = reach(host)
-        try:
+        with reach(host) as transport:
             report = apply_plan(transport, plan, wanted, observer.step)
-        finally:
-            transport.close()
-        outcome, code = _APPLY_OUTCOMES[report.outcome]
         error = _named(host.name, report.error)
         return HostResult(
             host.name,
-            outcome,
-            code,
+            HostOutcome(report.outcome.value),
+            report.outcome.exit_status,
             plan_id=plan.plan_id,
             error=error,
             failed_step=report.failed_step,
@@ -158,7 +141,7 @@ def apply_work(
             finished=time.time(),
         )
 
-    return guarded(run)
+    return Guarded(run)
 
 
 def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
@@ -166,13 +149,11 @@ def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
-        transport = reach(host)
-        try:
-            report = rollback_latest(transport, None, observer.step)
-        except NothingToRollBackError:
-            report = None
-        finally:
-            transport.close()
+        with reach(host) as transport:
+            try:
+                report: RollbackReport | None = rollback_latest(transport, None, observer.step)
+            except NothingToRollBackError:
+                report = None
         result = HostResult(
             host.name, HostOutcome.NOTHING_TO_DO, ExitStatus.SUCCESS, batch=batch, started=started
         )
@@ -187,4 +168,4 @@ def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
             )
         return replace(result, finished=time.time())
 
-    return guarded(run)
+    return Guarded(run)

@@ -16,7 +16,6 @@ from migrator.transport.base import Transport
 
 MARK = "==migrator:"
 FACT_TIMEOUT = 60.0
-LMTP_BINARIES = ("/usr/lib/dovecot/lmtp", "/usr/libexec/dovecot/lmtp")
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
 
 # $1 is the test recipient (may be empty). Each section starts with a marker line.

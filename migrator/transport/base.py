@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class ClosingTransport:
+    """``with transport:`` closes it at the end, whatever happens in the block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class Transport(Protocol):
     """What migrator needs of a host. Paths are absolute paths as the host sees them."""
 
@@ -93,6 +112,15 @@ class Transport(Protocol):
     def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
         """Write a temp file in the same directory, set owner and mode, rename it over path."""
         ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
 
     def close(self) -> None:
         """Release the connection, if any."""

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from migrator.errors import TransportError
-from migrator.transport.base import FileData, RunResult
+from migrator.transport.base import ClosingTransport, FileData, RunResult
 
 
-class LocalTransport:
+class LocalTransport(ClosingTransport):
     """A host whose files live under ``root``; commands run on this machine."""
 
     def __init__(self, root: Path, host: str | None = None) -> None:

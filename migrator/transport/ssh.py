@@ -25,7 +25,7 @@ from typing import Any
 import paramiko
 
 from migrator.errors import HostKeyError, TransportError
-from migrator.transport.base import FileData, RunResult
+from migrator.transport.base import ClosingTransport, FileData, RunResult
 from migrator.transport.known_hosts import KnownHosts
 from migrator.transport.remote_scripts import (
     READ_SCRIPT,
@@ -60,7 +60,7 @@ class _Connection:
             item.close()
 
 
-class SSHTransport:
+class SSHTransport(ClosingTransport):
     """A host over SSH. Library exceptions stop here and become TransportError."""
 
     def __init__(

@@ -18,7 +18,7 @@ from migrator.fleet.rollout import (
     run_rollout,
 )
 from migrator.fleet.schedule import Amount, Batch, fail_budget, schedule, should_start_next
-from migrator.fleet.work import guarded
+from migrator.fleet.work import Guarded
 from migrator.inventory.load import InventoryHost
 
 HOSTS = [f"h{i:02d}" for i in range(1, 11)]
@@ -68,9 +68,15 @@ def test_budget_and_should_start_next() -> None:
 class FakeWork:
     """Work that records start order and fails the hosts it is told to fail."""
 
-    def __init__(self, failing: set[str], seconds: float = 0.02) -> None:
+    def __init__(
+        self, failing: set[str], seconds: float = 0.02, *, fail_first: bool = False
+    ) -> None:
         self.failing = failing
         self.seconds = seconds
+        # fail_first: other hosts begin their work only once a failing host has ended, so the
+        # runner sees the failure first however loaded the machine is.
+        self.fail_first = fail_first
+        self.failed = threading.Event()
         self.order: list[str] = []
         self.lock = threading.Lock()
         self.running = 0
@@ -82,10 +88,13 @@ class FakeWork:
             self.running += 1
             self.most = max(self.most, self.running)
         started = time.time()
-        time.sleep(self.seconds)
+        if self.fail_first and host.name not in self.failing:
+            self.failed.wait(timeout=30)
+        time.sleep(0 if host.name in self.failing and self.fail_first else self.seconds)
         with self.lock:
             self.running -= 1
         if host.name in self.failing:
+            self.failed.set()
             outcome, code = HostOutcome.ROLLED_BACK, ExitStatus.ROLLED_BACK
         else:
             outcome, code = HostOutcome.APPLIED, ExitStatus.SUCCESS
@@ -123,7 +132,7 @@ def test_budget_stops_the_next_wave_and_reports_the_rest_not_started() -> None:
 
 
 def test_budget_within_a_wave_stops_queued_hosts() -> None:
-    work = FakeWork({"h01"}, seconds=0.05)
+    work = FakeWork({"h01"}, seconds=0.05, fail_first=True)
     report = _run(work, Rollout(schedule(HOSTS), forks=2, budget=0))
     started = [r.host for r in report.results if r.outcome is not HostOutcome.NOT_STARTED]
     assert started == ["h01", "h02"]
@@ -158,9 +167,9 @@ def test_guarded_work_names_the_host_and_never_raises() -> None:
     def crash(host: InventoryHost, batch: str) -> HostResult:
         raise KeyError("boom")
 
-    refused = guarded(refuse)(InventoryHost("mx1"), "wave 1")
+    refused = Guarded(refuse)(InventoryHost("mx1"), "wave 1")
     assert (refused.outcome, refused.error) == (HostOutcome.REFUSED, "mx1: wrapped LDA")
-    crashed = guarded(crash)(InventoryHost("mx2"), "wave 1")
+    crashed = Guarded(crash)(InventoryHost("mx2"), "wave 1")
     assert crashed.outcome is HostOutcome.ERROR and crashed.error.startswith("mx2: unexpected")
 
 

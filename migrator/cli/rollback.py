@@ -1,0 +1,41 @@
+"""`migrator rollback`: put a host back as its journal recorded it, and prove the LDA delivers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from migrator.cli.fleet import fleet_options
+from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.step_view import step_printer
+from migrator.executor.rollback import rollback_latest
+from migrator.exit_status import ExitStatus
+
+
+@click.command()
+@click.argument("host", required=False)
+@click.option("--plan", "plan_id", metavar="ID", help="Plan id (default: the latest apply).")
+@ssh_options
+@fleet_options("rollback")
+def rollback(
+    host: str,
+    plan_id: str | None,
+    ssh_config: Path | None,
+    accept_new_host_key: bool,
+    plans_dir: Path,
+) -> None:
+    """Return HOST to the state recorded before apply, and prove the LDA delivers."""
+    console = Console(highlight=False, soft_wrap=True)
+    with reach(host, ssh_config, accept_new_host_key) as transport:
+        report = rollback_latest(transport, plan_id, step_printer(console))
+    if report is None:
+        console.print(f"{host}: already rolled back, nothing to do")
+        sys.exit(ExitStatus.SUCCESS)
+    if report.ok:
+        console.print(f"[bold green]{host}: rolled back plan {report.plan_id}[/]")
+        sys.exit(ExitStatus.SUCCESS)
+    console.print(f"[bold red]{host}: rollback failed: {report.error}[/]")
+    sys.exit(ExitStatus.NEEDS_ATTENTION)
