@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +32,9 @@ from migrator.fleet.work import (
     plan_work,
     rollback_work,
 )
-from migrator.inventory.load import Inventory, limit, load_inventory
+from migrator.inventory.limit import limit
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory
 from migrator.plan.document import Plan
 from migrator.plan.store import latest_plan, load_plan
 from migrator.rules.switch import Options
@@ -101,10 +104,47 @@ _ROLLBACK_WAVES = _wave_options(
     ),
 )
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
-_FLEET_KEYS = ("inventory", "limit", "forks", "report_json", "report_junit")
-_WAVE_KEYS = ("canary", "wave", "max_fail")
 _EXTRA_OPTIONS = {"apply": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
-_EXTRA_KEYS = {"apply": (*_WAVE_KEYS, "saved_plans"), "rollback": _WAVE_KEYS}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetOptions:
+    """The fleet form's own options (-i and what goes with it), as the command got them."""
+
+    inventory: tuple[str, ...]
+    limit: str | None
+    forks: int
+    report_json: Path | None
+    report_junit: Path | None
+    canary: int = 0
+    wave: str | None = None
+    max_fail: str | None = None
+    saved_plans: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HostOptions:
+    """The single-host options a fleet run shares (or must refuse: ``root``, ``as_json``...)."""
+
+    host: str | None = None
+    ssh_config: Path | None = None
+    accept_new_host_key: bool = False
+    plans_dir: Path = Path("plans")
+    lmtp: str = "unix"
+    allow_remote_lmtp: bool = False
+    test_recipient: str | None = None
+    no_save: bool = False
+    detailed_exitcode: bool = False
+    rollback_on_fail: bool = False
+    yes: bool = False
+    root: Path | None = None
+    as_json: bool = False
+    plan_file: Path | None = None
+    plan_id: str | None = None
+    facts_file: Path | None = None
+
+
+_FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
 
 
 def fleet_options(command: str) -> Callable[[F], F]:
@@ -112,15 +152,14 @@ def fleet_options(command: str) -> Callable[[F], F]:
 
     Put it directly above the ``def``, below the click decorators.
     """
-    keys = _FLEET_KEYS + _EXTRA_KEYS.get(command, ())
     options = _COMMON + _EXTRA_OPTIONS.get(command, ())
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def wrapper(**kwargs: Any) -> Any:
-            fleet = {key: kwargs.pop(key) for key in keys}
-            if fleet["inventory"]:
-                return _RUNNERS[command](fleet, kwargs)
+            fleet = FleetOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in _FLEET_KEYS})
+            if fleet.inventory:
+                return _RUNNERS[command](fleet, HostOptions(**kwargs))
             if command != "plan" and not kwargs.get("host"):
                 raise UsageError("give a HOST, or -i INVENTORY for a fleet")
             return function(**kwargs)
@@ -133,29 +172,29 @@ def fleet_options(command: str) -> Callable[[F], F]:
     return decorate
 
 
-def _inventory(fleet: dict[str, Any], single: dict[str, Any]) -> Inventory:
-    if single.get("host"):
+def _inventory(fleet: FleetOptions, single: HostOptions) -> Inventory:
+    if single.host:
         raise UsageError("give a HOST or -i INVENTORY, not both (use --limit to pick hosts)")
-    return limit(load_inventory(list(fleet["inventory"])), fleet["limit"])
+    return limit(load_inventory(list(fleet.inventory)), fleet.limit)
 
 
-def _reach(single: dict[str, Any]) -> Reacher:
-    return Reacher(single.get("ssh_config"), bool(single.get("accept_new_host_key")))
+def _reach(single: HostOptions) -> Reacher:
+    return Reacher(single.ssh_config, single.accept_new_host_key)
 
 
-def _forbid(single: dict[str, Any], *names: str) -> None:
+def _forbid(single: HostOptions, *names: str) -> None:
     for name in names:
-        if single.get(name):
+        if getattr(single, name):
             flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
             raise UsageError(f"{flag} does not go with -i INVENTORY")
 
 
-def _finish(report: FleetReport, fleet: dict[str, Any], console: Console, detailed: bool) -> None:
+def _finish(report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool) -> None:
     render_summary(report, console, detailed=detailed)
-    if fleet["report_json"]:
-        _write(fleet["report_json"], to_json(report, detailed=detailed))
-    if fleet["report_junit"]:
-        _write(fleet["report_junit"], to_junit(report))
+    if fleet.report_json:
+        _write(fleet.report_json, to_json(report, detailed=detailed))
+    if fleet.report_junit:
+        _write(fleet.report_junit, to_junit(report))
     sys.exit(report.exit_code(detailed))
 
 
@@ -187,37 +226,37 @@ def _write(path: Path, text: str) -> None:
 
 
 def _plan_phase(
-    inventory: Inventory, single: dict[str, Any], forks: int, console: Console
+    inventory: Inventory, single: HostOptions, forks: int, console: Console
 ) -> FleetReport:
     options = Options(
-        lmtp=single.get("lmtp", "unix"),
-        allow_remote_lmtp=bool(single.get("allow_remote_lmtp")),
-        test_recipient=single.get("test_recipient"),
+        lmtp=single.lmtp,
+        allow_remote_lmtp=single.allow_remote_lmtp,
+        test_recipient=single.test_recipient,
     )
-    plans_dir = None if single.get("no_save") else single["plans_dir"]
+    plans_dir = None if single.no_save else single.plans_dir
     work = plan_work(_reach(single), options, plans_dir)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
-def run_plan(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     """`plan -i`: plan every host in parallel, save each plan, summarise, exit."""
-    _forbid(single, "root", "as_json")
+    _forbid(single, "root", "as_json", "facts_file")
     console = Console(highlight=False)
-    report = _plan_phase(_inventory(fleet, single), single, fleet["forks"], console)
-    _finish(report, fleet, console, bool(single.get("detailed_exitcode")))
+    report = _plan_phase(_inventory(fleet, single), single, fleet.forks, console)
+    _finish(report, fleet, console, single.detailed_exitcode)
 
 
-def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
     """`apply -i`: plan (or load saved plans), confirm, then canary, waves, budget."""
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
     plans, prior = _plans(inventory, fleet, single, console)
-    if not fleet["saved_plans"] and any(plan.has_changes for plan in plans.values()):
+    if not fleet.saved_plans and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
-        _confirm(len([p for p in plans.values() if p.has_changes]), bool(single.get("yes")))
+        _confirm(len([p for p in plans.values() if p.has_changes]), single.yes)
     prior += [
         HostResult(name, HostOutcome.NO_CHANGES, ExitStatus.SUCCESS, plan_id=plan.plan_id)
         for name, plan in plans.items()
@@ -226,8 +265,8 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     todo = [name for name in inventory.names if name in plans and plans[name].has_changes]
     rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
-        rollback_on_fail=bool(single.get("rollback_on_fail")),
-        test_recipient=single.get("test_recipient"),  # an inventory's per-host one beats it
+        rollback_on_fail=single.rollback_on_fail,
+        test_recipient=single.test_recipient,  # an inventory's per-host one beats it
     )
     with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
         work = apply_work(_reach(single), plans, options, progress)
@@ -235,28 +274,28 @@ def run_apply(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     _finish(report, fleet, console, False)
 
 
-def _rollout(fleet: dict[str, Any], todo: list[str], total: int) -> Rollout:
+def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
     """Canary, waves and failure budget from the options (no --max-fail: no limit)."""
-    wave = Amount.parse(fleet["wave"], "--wave") if fleet["wave"] else None
-    max_fail = fleet["max_fail"]
+    wave = Amount.parse(fleet.wave, "--wave") if fleet.wave else None
+    max_fail = fleet.max_fail
     budget = fail_budget(Amount.parse(max_fail, "--max-fail"), total) if max_fail else total
-    return Rollout(schedule(todo, fleet["canary"], wave), fleet["forks"], budget)
+    return Rollout(schedule(todo, fleet.canary, wave), fleet.forks, budget)
 
 
 def _plans(
-    inventory: Inventory, fleet: dict[str, Any], single: dict[str, Any], console: Console
+    inventory: Inventory, fleet: FleetOptions, single: HostOptions, console: Console
 ) -> tuple[dict[str, Plan], list[HostResult]]:
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
     failed: list[HostResult] = []
-    if fleet["saved_plans"]:
+    if fleet.saved_plans:
         for name in inventory.names:
             try:
-                plans[name] = latest_plan(single["plans_dir"], name)
+                plans[name] = latest_plan(single.plans_dir, name)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
-    planned = _plan_phase(inventory, single, fleet["forks"], console)
+    planned = _plan_phase(inventory, single, fleet.forks, console)
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
@@ -277,7 +316,7 @@ def _confirm(count: int, yes: bool) -> None:
         raise UsageError("not applied: you said no")
 
 
-def run_rollback(fleet: dict[str, Any], single: dict[str, Any]) -> None:
+def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
     """`rollback -i`: roll back each host's latest apply, in parallel, canary and waves too."""
     _forbid(single, "plan_id")
     console = Console(highlight=False)
@@ -292,7 +331,7 @@ def run_rollback(fleet: dict[str, Any], single: dict[str, Any]) -> None:
     _finish(report, fleet, console, False)
 
 
-_RUNNERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+_RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {
     "plan": run_plan,
     "apply": run_apply,
     "rollback": run_rollback,

@@ -27,7 +27,7 @@ from typing import Protocol
 from migrator.executor.step_log import StepEvent, StepTiming
 from migrator.exit_status import ExitStatus
 from migrator.fleet.schedule import Batch, should_start_next
-from migrator.inventory.load import InventoryHost
+from migrator.inventory.model import InventoryHost
 from migrator.transport.base import Transport
 
 

@@ -17,7 +17,7 @@ from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
-from migrator.inventory.load import InventoryHost
+from migrator.inventory.model import InventoryHost
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
 from migrator.plan.store import save_plan

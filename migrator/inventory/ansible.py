@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from migrator.errors import UsageError
-from migrator.inventory.load import Inventory, InventoryHost
+from migrator.inventory.model import Inventory, InventoryHost
 
 _CONNECTION_VARS = {
     "ansible_host": "hostname",

@@ -2,7 +2,7 @@
 
 Sources: hosts on the command line (``-i a,b,``), a plain hosts file, an OpenSSH client
 config (its non-pattern ``Host`` names), Ansible inventories in INI and YAML
-(``inventory_ansible.py``). ``--limit`` narrows the result with Ansible's pattern syntax.
+(``ansible.py``); ``limit.py`` narrows the result with Ansible's pattern syntax.
 Pure apart from reading the files; never touches the network.
 """
 
@@ -10,58 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.errors import UsageError
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryHost:
-    """One host of a fleet: its name, connection overrides and the groups it belongs to.
-
-    ``hostname``/``port``/``user`` come from the inventory (``ansible_host`` ...) and beat
-    the OpenSSH config, as Ansible passes them to ssh; None means "as ssh would resolve".
-    ``ssh_config`` is the OpenSSH config the host was listed in, if any (it resolves there).
-    ``test_recipient`` (Ansible var ``migrator_test_recipient``) beats ``--test-recipient``.
-    """
-
-    name: str
-    hostname: str | None = None
-    port: int | None = None
-    user: str | None = None
-    groups: tuple[str, ...] = ()
-    ssh_config: Path | None = None
-    test_recipient: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Inventory:
-    """Hosts in inventory order (first appearance wins), and where they came from."""
-
-    hosts: tuple[InventoryHost, ...] = ()
-    sources: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(host.name for host in self.hosts)
-
-    def merge(self, other: Inventory) -> Inventory:
-        """Both inventories; a host named in both keeps the first's settings, all groups."""
-        by_name = {host.name: host for host in self.hosts}
-        order = list(self.hosts)
-        for host in other.hosts:
-            if host.name in by_name:
-                kept = by_name[host.name]
-                groups = kept.groups + tuple(g for g in host.groups if g not in kept.groups)
-                merged = replace(kept, groups=groups)
-                order[order.index(kept)] = merged
-                by_name[host.name] = merged
-            else:
-                order.append(host)
-                by_name[host.name] = host
-        return Inventory(tuple(order), self.sources + other.sources)
-
+from migrator.inventory import ansible, openssh
+from migrator.inventory.model import Inventory, InventoryHost
 
 _SSH_FIRST = re.compile(r"^\s*(host|match|include)(\s*=|\s)", re.IGNORECASE)
 _YAML_FIRST = re.compile(r"^[A-Za-z0-9_.-]+:\s*(#.*)?$")
@@ -95,15 +48,12 @@ def _load_one(source: str) -> Inventory:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read inventory {source}: {exc.strerror}") from exc
-    from migrator.inventory import ansible as inventory_ansible
-    from migrator.inventory import openssh as inventory_ssh
-
     kind = detect_format(path, text)
     if kind == "ssh":
-        return inventory_ssh.read_ssh_config_hosts(path)
+        return openssh.read_ssh_config_hosts(path)
     if kind == "yaml":
-        return inventory_ansible.parse_yaml(text, source)
-    return inventory_ansible.parse_ini(text, source)
+        return ansible.parse_yaml(text, source)
+    return ansible.parse_ini(text, source)
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -143,48 +93,3 @@ def _parse_host_word(word: str, source: str, line: int | None) -> InventoryHost:
         where = f"{source}:{line}" if line else source
         raise UsageError(f"{where}: bad host name {word!r}")
     return InventoryHost(word, port=port, user=user)
-
-
-def limit(inventory: Inventory, pattern: str | None) -> Inventory:
-    """The hosts matching an Ansible-style pattern (see ``matches``), inventory order kept.
-
-    Raises UsageError when the pattern matches no host (a typo should not mean "nothing").
-    """
-    if not pattern:
-        return inventory
-    kept = tuple(host for host in inventory.hosts if matches(host, pattern))
-    if not kept:
-        raise UsageError(f"--limit {pattern!r} matches no host in the inventory")
-    return Inventory(kept, inventory.sources)
-
-
-def matches(host: InventoryHost, pattern: str) -> bool:
-    """Ansible's host pattern: ``a:b`` or ``a,b`` union, ``&x`` intersect, ``!x`` exclude;
-    each term a host name, group name, glob (``mail*``) or ``~regex``; ``all``/``*`` all."""
-    terms = [t.strip() for t in re.split(r"[:,]", pattern) if t.strip()]
-    if ":" in pattern and re.fullmatch(r"[^:]+:\d+", pattern):
-        terms = [pattern]  # "host:port" is never meant as a union
-    included = False
-    positive = [t for t in terms if not t.startswith(("!", "&"))]
-    if not positive:
-        included = True
-    for term in positive:
-        included = included or _term(host, term)
-    for term in terms:
-        if term.startswith("&"):
-            included = included and _term(host, term[1:])
-        elif term.startswith("!"):
-            included = included and not _term(host, term[1:])
-    return included
-
-
-def _term(host: InventoryHost, term: str) -> bool:
-    if term in ("all", "*"):
-        return True
-    if term.startswith("~"):
-        regex = re.compile(term[1:])
-        return bool(regex.search(host.name)) or any(regex.search(g) for g in host.groups)
-    from fnmatch import fnmatchcase
-
-    candidates = (host.name, *host.groups)
-    return any(fnmatchcase(candidate, term) for candidate in candidates)

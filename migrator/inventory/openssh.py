@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrator.inventory.load import Inventory, InventoryHost
-from migrator.transport.ssh_config_file import _include_paths, _words, config_lines
+from migrator.inventory.model import Inventory, InventoryHost
+from migrator.transport.ssh_config_file import config_lines, include_paths, split_words
 
 _PATTERN_CHARS = frozenset("*?!,")
 
@@ -28,8 +28,8 @@ def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
 def _collect(path: Path, home: Path, names: list[str], depth: int) -> None:
     for number, key, rest in config_lines(path, depth):
         if key == "host":
-            words = _words(rest, path, number)
+            words = split_words(rest, path, number)
             names.extend(w for w in words if not _PATTERN_CHARS & set(w))
         elif key == "include":
-            for included in _include_paths(_words(rest, path, number), home, True):
+            for included in include_paths(split_words(rest, path, number), home, True):
                 _collect(included, home, names, depth + 1)

@@ -49,11 +49,11 @@ def read_config_file(
 ) -> None:
     for number, key, rest in config_lines(path, depth):
         if key == "host":
-            active = _match_host(ctx.original, _words(rest, path, number))  # as typed
+            active = _match_host(ctx.original, split_words(rest, path, number))  # as typed
         elif key == "match":
-            active = _match(ctx, _words(rest, path, number), path, number)
+            active = _match(ctx, split_words(rest, path, number), path, number)
         elif key == "include":
-            for included in _include_paths(_words(rest, path, number), ctx.home, user_config):
+            for included in include_paths(split_words(rest, path, number), ctx.home, user_config):
                 # OpenSSH reads the included file with the current flag and restores it after.
                 read_config_file(
                     included, ctx, active=active, user_config=user_config, depth=depth + 1
@@ -89,7 +89,7 @@ def _split_line(raw: str, path: Path, number: int) -> tuple[str, str] | None:
     return match.group(1).lower(), match.group(2).strip()
 
 
-def _words(rest: str, path: Path, number: int) -> list[str]:
+def split_words(rest: str, path: Path, number: int) -> list[str]:
     try:
         return shlex.split(rest, comments=True)
     except ValueError as exc:
@@ -100,7 +100,7 @@ def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, 
     if key in _VERBATIM:
         values = [rest]
     else:
-        values = _words(rest, path, line)
+        values = split_words(rest, path, line)
         if not values:
             raise UsageError(f"{path}:{line}: {key} needs a value")
     if key in ("proxyjump", "proxycommand"):
@@ -116,7 +116,7 @@ def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, 
         options[key] = [" ".join(values)]
 
 
-def _include_paths(patterns: list[str], home: Path, user_config: bool) -> list[Path]:
+def include_paths(patterns: list[str], home: Path, user_config: bool) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:
         expanded = expand_tilde(pattern, home)

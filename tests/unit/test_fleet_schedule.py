@@ -19,7 +19,7 @@ from migrator.fleet.rollout import (
 )
 from migrator.fleet.schedule import Amount, Batch, fail_budget, schedule, should_start_next
 from migrator.fleet.work import Guarded
-from migrator.inventory.load import InventoryHost
+from migrator.inventory.model import InventoryHost
 
 HOSTS = [f"h{i:02d}" for i in range(1, 11)]
 

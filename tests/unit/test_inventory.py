@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import UsageError
-from migrator.inventory.load import Inventory, InventoryHost, limit, load_inventory
+from migrator.inventory.limit import limit
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import Inventory, InventoryHost
 
 INI = """\
 # mail fleet, as an admin keeps it
