@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import augeas
 import yaml
 
 from migrator.config.reader import ParseCache
 from migrator.host.facts import overrides_from_mapping
+from migrator.lenses import DOVECOT_LENS, LENS_DIR
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
 from migrator.rules.switch import Options
@@ -59,6 +61,29 @@ def write_out(host: FixtureHost, plan: Plan, target: Path) -> Path:
     for path in target.rglob("*"):
         os.utime(path, (old, old))
     return target
+
+
+def confine_includes(root: Path, conf: str = "etc/dovecot/dovecot.conf") -> None:
+    """Point the tree's absolute Dovecot includes into the tree itself, through the lens.
+
+    A fixture's dovecot.conf says ``!include_try /usr/share/dovecot/protocols.d/*.protocol``;
+    checked as it is, the machine's ``doveconf -c`` would read this machine's packages there,
+    so its answer would depend on what the machine has installed.
+    """
+    flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
+    directory = "/" + str(Path(conf).parent)
+    aug = augeas.Augeas(root=str(root), loadpath=str(LENS_DIR), flags=flags)
+    try:
+        for pattern in ("*.conf", "*.conf.ext", "conf.d/*.conf", "conf.d/*.conf.ext"):
+            aug.transform(DOVECOT_LENS, f"{directory}/{pattern}")
+        aug.load()
+        for node in aug.match(f"/files{directory}//*[label() =~ regexp('include(_try)?')]"):
+            target = aug.get(node) or ""
+            if target.startswith("/") and not target.startswith(str(root)):
+                aug.set(node, f"{root}{target}")
+        aug.save()
+    finally:
+        aug.close()
 
 
 def run(argv: list[str]) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from migrator.errors import MigratorError
 from migrator.plan.document import Plan
-from tests.unit.hosts import FixtureHost, fixture_hosts, run, write_out
+from tests.unit.hosts import FixtureHost, confine_includes, fixture_hosts, run, write_out
 
 HOSTS = fixture_hosts()
 pytestmark = pytest.mark.skipif(
@@ -40,9 +40,10 @@ def test_fixture_host(host: FixtureHost, tmp_path: Path) -> None:
     for key in expect.get("unchanged_settings", []):
         assert not any(f"set {key} =" in c.summary for c in plan.changes), key
     after = write_out(host, plan, tmp_path / "host")
-    _check_real_configs(after, expect)
     again = host.plan(after)
     assert not again.has_changes, [c.summary for c in again.changes]
+    confine_includes(after, expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
+    _check_real_configs(after, expect)
 
 
 def _steps(plan: Plan, action: str) -> list[dict[str, str]]:
