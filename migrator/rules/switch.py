@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrator.config.dovecot import DovecotConfig
 from migrator.config.edits import (
     Edit,
     RemoveMainParam,
@@ -26,7 +25,6 @@ from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
     DovecotRules,
-    effective_protocols,
 )
 from migrator.rules.hooks import (
     Destination,
@@ -41,6 +39,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
     wrapped_ldas,
 )
+from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +69,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
 
     Raises RefusedError for hosts migrator will not migrate, UsageError for bad options.
     """
-    _check_version(facts, config.dovecot)
+    syntax = dovecot_syntax(facts, config.dovecot)
     endpoint = Endpoint.from_option(
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
@@ -92,7 +91,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         )
     postmaps: list[str] = []
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
-    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks)
+    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
     kept = [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
@@ -108,7 +107,11 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         tuple(s.name for s in used),
         tuple(warnings),
         delivery_inventory(
-            config, list(services.values()), [*lda_hooks, *lmtp_hooks], facts.protocols_default
+            config,
+            list(services.values()),
+            [*lda_hooks, *lmtp_hooks],
+            syntax,
+            facts.protocols_default,
         ),
     )
 
@@ -156,6 +159,7 @@ def delivery_inventory(
     config: HostConfig,
     services: list[LdaService],
     hooks: list[Hook],
+    syntax: DovecotSyntax,
     protocols_default: str | None = None,
 ) -> dict[str, Any]:
     """Where Postfix hands mail to Dovecot and what Dovecot applies, as plain data."""
@@ -174,7 +178,7 @@ def delivery_inventory(
             }
             for s in services
         ],
-        "protocols": effective_protocols(config.dovecot, protocols_default or ""),
+        "protocols": effective_protocols(config.dovecot, syntax, protocols_default or ""),
         "recipient_delimiter": {
             "postfix": config.main.get("recipient_delimiter", ""),
             "dovecot": config.dovecot.value("recipient_delimiter") or "+",
@@ -212,27 +216,6 @@ def _checks(config: HostConfig) -> list[str]:
 
 def facts_warnings(facts: Facts) -> list[str]:
     return [f"not checked: {item}" for item in facts.unknown]
-
-
-def _check_version(facts: Facts, dovecot: DovecotConfig) -> None:
-    version = facts.dovecot_version
-    if version:
-        parts = version.split()[0].split(".")
-        major_minor = tuple(int(p) for p in parts[:2] if p.isdigit())
-        if major_minor >= (2, 4):
-            raise RefusedError(
-                f"Dovecot {version.split()[0]} is not supported yet (its config syntax "
-                "changed in 2.4); only 2.3 hosts can be planned",
-                host=facts.host,
-            )
-    elif dovecot.value("dovecot_config_version") is not None:
-        found = next(s for s in dovecot.settings if s.key == "dovecot_config_version")
-        raise RefusedError(
-            "dovecot_config_version is set: Dovecot 2.4 syntax is not supported yet",
-            host=facts.host,
-            path=found.file,
-            line=found.line,
-        )
 
 
 def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
