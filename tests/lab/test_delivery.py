@@ -81,7 +81,7 @@ def test_probe_refuses_an_unknown_user(lmtp_host: Transport) -> None:
     with pytest.raises(DeliveryError) as caught:
         proof.probe_lmtp(lmtp_host, POSTFIX_LMTP, [ALICE, NOBODY])
     assert str(caught.value).startswith(
-        f"{lmtp_host.host}: LMTP {POSTFIX_LMTP}: RCPT TO:<{NOBODY}> answered 550 5.1.1"
+        f"{lmtp_host.host}: LMTP {POSTFIX_LMTP.probe_target}: RCPT TO:<{NOBODY}> answered 550 5.1.1"
     )
     assert "User doesn't exist" in str(caught.value)
 
