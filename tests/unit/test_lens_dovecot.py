@@ -108,7 +108,7 @@ def test_stock_file_same_tree_and_bytes(src: Path, tmp_path: Path) -> None:
 # -- constructs the stock lens rejects, one sample file per case --------------------------
 
 
-SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if not p.name.endswith(".tree"))
+SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.is_file() and not p.name.endswith(".tree"))
 
 
 @pytest.mark.parametrize("src", SAMPLE_FILES, ids=lambda p: p.name)
