@@ -20,6 +20,12 @@ Module: Migrator_Dovecot
   - new nodes are written indented two spaces per nesting level and as
     "key = value"; new blocks as "name arg {" ... "}" (closing brace at
     the block's indent);
+  - "key =" with nothing after it (an empty value; the node has no value,
+    as with the stock lens) is written back as it was, and a node with no
+    value and no child is written "key =": the stock lens reads such files
+    but cannot save them ("None of the alternatives in the union match");
+    a "# note" after an empty "=" is kept but not shown, and dropped when
+    the setting gets a value;
   - a comment after "{" or "}" is kept on save but not shown in the tree;
   - a block's "{" line is a hidden child (see below): match and get do not
     show it.
@@ -40,6 +46,15 @@ Module: Migrator_Dovecot
     line ("name { key = v }"): parse error;
   - a value with an unclosed quote followed by "#": Dovecot keeps the
     "#..." in the value, this lens makes it a comment;
+  - a value of "" (what python-augeas's set() stores for None): put
+    fails (put_failed), as for any value the lens cannot write. Augeas
+    chooses among a union's alternatives by the node's children and by
+    whether it has a value, never by the value itself, so "" cannot be
+    told apart from "x". Make an empty setting, or a block without an
+    argument ("mail_plugins {"), as a node with no value: Augeas makes one
+    when a path below it is set ("set mail_plugins/sieve yes");
+  - "key/sub = value" (Dovecot 2.4 reads it as "key { sub = value }"):
+    Augeas labels cannot hold "/"; parse error;
   - creating a block whose argument has blanks needs the value set with
     its double quotes ('"Sent Messages"'); set bare, it is written
     unquoted, which doveconf rejects;
@@ -121,8 +136,17 @@ let sp = del /[ \t]*/ " "
  * Group: LINES
  ************************************************************************)
 
-(* View: setting_rest  After the key: "= value", "=", "= value # note" *)
-let setting_rest = eq . (sp . store value)? . eol_comment? . eol
+(* View: setting_rest  After the key: "= value", "= value # note" *)
+let setting_rest = eq . sp . store value . eol_comment? . eol
+
+(* View: empty_rest
+   After the key: "=" with nothing, or only a "# note", after it: the node
+   has no value (NULL, as with the stock lens) and no child (the note stays
+   in the file, hidden, until a value is set). Augeas's put takes the first
+   alternative of a union that fits the node's children and, when there
+   are none, stores something only if the node has a value: so a NULL node
+   with no child comes here, and is written "key =" when new *)
+let empty_rest = eq . del /([ \t]*#[^\n]*)?/ "" . eol
 
 (* View: include  "!include path" and "!include_try path" *)
 let include (i:string) =
@@ -143,7 +167,8 @@ let block_rest (i:string) (body:lens) =
 
 (* View: item  A setting or a block, told apart by what follows the key *)
 let item (i:string) (body:lens) =
-  [ indent i . key setting_key . (setting_rest | block_rest i body) ]
+  [ indent i . key setting_key
+    . (setting_rest | empty_rest | block_rest i body) ]
 
 (* View: line  Any line at a level, with the next level's lines given *)
 let line (i:string) (body:lens) =
