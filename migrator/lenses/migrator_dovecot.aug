@@ -26,6 +26,8 @@ Module: Migrator_Dovecot
     but cannot save them ("None of the alternatives in the union match");
     a "# note" after an empty "=" is kept but not shown, and dropped when
     the setting gets a value;
+  - CRLF line ends (Dovecot takes the CR for a blank): the CR stays out of
+    values; new lines get LF only;
   - a comment after "{" or "}" is kept on save but not shown in the tree;
   - a block's "{" line is a hidden child (see below): match and get do not
     show it.
@@ -75,7 +77,7 @@ let word = /[A-Za-z0-9_.-]+/
 let setting_key = word - /include|include_try/
 
 (* An unquoted character that is neither blank, quote, "#" nor backslash *)
-let uc = /[^ \t\n"'#\\]/
+let uc = /[^ \t\r\n"'#\\]/
 
 (* A complete quoted string; Dovecot honours backslash escapes inside *)
 let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
@@ -84,7 +86,7 @@ let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
    comment; here a "#" after it still ends the value. When a value could
    end at an unclosed quote or at a later closing one, Augeas's get takes
    the longest store, as Dovecot does ('a # b' stays one value) *)
-let ut = /"(([^"\\\n#]|\\\\.)*[^ \t"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t'\\\n#])?/
+let ut = /"(([^"\\\n#]|\\\\.)*[^ \t\r"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t\r'\\\n#])?/
 
 let x = uc | q
 
@@ -95,14 +97,14 @@ let pre = ((x | /\\\\/) . (x | /\\\\/ | /[ \t]/)*)?
 let seg = pre . (x | ut)
 
 (* A backslash continuation between two physical lines *)
-let cont = /[ \t]*\\\\[ \t]*\n[ \t]*/
+let cont = /[ \t]*\\\\[ \t\r]*\n[ \t]*/
 
 (* Variable: value  Raw setting value, continuations included *)
 let value = (pre . x . cont)* . seg
 
 (* Variable: arg  Block argument, quotes stripped: no quote, brace or "#",
    not starting with "=", no blank at either end *)
-let arg = /[^ \t\n"{}#=]([^\n"{}#]*[^ \t\n"{}#])?/
+let arg = /[^ \t\r\n"{}#=]([^\r\n"{}#]*[^ \t\r\n"{}#])?/
 
 (* Variable: arg_quoted  Only for put: a caller making a block whose
    argument has blanks sets the value with its double quotes; read back,
@@ -113,8 +115,12 @@ let arg_quoted = /"[^"\n]*"/
  * Group: PRIMITIVES
  ************************************************************************)
 
-let eol = Util.eol
-let empty = Util.empty
+(* Dovecot takes a CR before a newline for a blank: CRLF files read, and
+   the CR stays out of every value *)
+let eol = del /[ \t\r]*\n/ "\n"
+
+(* View: empty  A blank line, or one with only "#" *)
+let empty = [ del /[ \t\r]*(#[ \t\r]*)?\n/ "\n" ]
 
 (* View: indent  (i: the indent of new nodes at this level) *)
 let indent (i:string) = del /[ \t]*/ i
@@ -126,7 +132,7 @@ let comment (i:string) = Util.comment_generic /[ \t]*#[ \t]*/ (i . "# ")
    bare "#" gives a "#comment" with no value *)
 let eol_comment =
     [ label "#comment" . del /[ \t]*#[ \t]*/ " # "
-      . store /[^ \t\n]([^\n]*[^ \t\n])?/ ]
+      . store /[^ \t\r\n]([^\n]*[^ \t\r\n])?/ ]
   | [ label "#comment" . del /[ \t]*#/ " #" ]
 
 let eq = del /[ \t]*=/ " ="
@@ -151,14 +157,14 @@ let empty_rest = eq . del /([ \t]*#[^\n]*)?/ "" . eol
 (* View: include  "!include path" and "!include_try path" *)
 let include (i:string) =
   [ indent i . Util.del_str "!" . key /include|include_try/
-    . Sep.space . store /[^ \t\n#]+/ . eol_comment? . eol ]
+    . Sep.space . store /[^ \t\r\n#]+/ . eol_comment? . eol ]
 
 (* View: block_rest
    After the name: " arg {", " \"arg\" {" or " {", the body (the next
    level's lines) and the closing brace *)
 let block_rest (i:string) (body:lens) =
-     let open_re = /[ \t]*\{[ \t]*(#[^\n]*)?\n/
-  in let close = del /[ \t]*\}[ \t]*(#[^\n]*)?\n/ (i . "}\n")
+     let open_re = /[ \t]*\{[ \t\r]*(#[^\n]*)?\n/
+  in let close = del /[ \t]*\}[ \t\r]*(#[^\n]*)?\n/ (i . "}\n")
   in let dq_opt = del /"?/ ""
   (* matches no valid Dovecot text: only put uses it, for new blocks *)
   in let open_new = del /[ \t]*\{\}\{\n/ " {\n"

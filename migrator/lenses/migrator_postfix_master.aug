@@ -22,7 +22,12 @@ Module: Migrator_Postfix_Master
     "#comment" child of the service node, in place, and cuts the command:
     the text after it is a second "command" node. The command Postfix runs
     is every "command" node's value, in order, joined by blanks;
-  - fields split across continuation lines.
+  - fields split across continuation lines;
+  - CRLF line ends (Postfix takes the CR for a blank): the CR stays out of
+    values, new lines get LF only.
+
+  A line with only "#" is skipped like a blank line between services, and
+  is a "#comment" node with no value inside one.
 
   New services are written in Debian's columns when the name has 7
   characters and the wakeup and limit fields one, as Dovecot's own
@@ -46,7 +51,7 @@ module Migrator_Postfix_Master =
  ************************************************************************)
 
 (* Variable: blank_line  A line with nothing but blanks *)
-let blank_line = /[ \t]*\n/
+let blank_line = /[ \t\r]*\n/
 
 (* Variable: line_break  End of a line, blank lines, the next line's indent *)
 let line_break = blank_line+ . /[ \t]+/
@@ -56,13 +61,13 @@ let field_sep = /[ \t]+/ | line_break
 
 (* Variable: text  One physical line's part of a value: no blank at either
    end, not starting with "#" (a line so would be a comment) *)
-let text = /[^ \t\n#]([^\n]*[^ \t\n])?/
+let text = /[^ \t\r\n#]([^\n]*[^ \t\r\n])?/
 
 (* Variable: command  The command and its arguments up to the entry's end
    or to the next comment line *)
 let command = text . (line_break . text)*
 
-let name = /[^ \t\n#\/][^ \t\n\/]*/
+let name = /[^ \t\r\n#\/][^ \t\r\n\/]*/
 let service_type = /inet|unix|unix-dgram|fifo|pass/
 let bool = /[yn-]/
 let number = /([0-9]+|-)\??/
@@ -71,18 +76,18 @@ let number = /([0-9]+|-)\??/
  * Group: PRIMITIVES
  ************************************************************************)
 
-let eol = del /[ \t]*\n/ "\n"
+let eol = del /[ \t\r]*\n/ "\n"
 
 (* View: comment  A comment line with text after its "#" *)
 let comment =
   [ label "#comment" . del /[ \t]*#[ \t]*/ "# "
-    . store /[^ \t\n]([^\n]*[^ \t\n])?/ . eol ]
+    . store /[^ \t\r\n]([^\n]*[^ \t\r\n])?/ . eol ]
 
 (* View: empty  A blank line, or one with only "#", between services *)
-let empty = [ del /[ \t]*(#[ \t]*)?\n/ "\n" ]
+let empty = [ del /[ \t\r]*(#[ \t\r]*)?\n/ "\n" ]
 
 (* View: bare_comment  A line with only "#", inside a service *)
-let bare_comment = [ label "#comment" . del /[ \t]*#[ \t]*\n/ "#\n" ]
+let bare_comment = [ label "#comment" . del /[ \t]*#[ \t\r]*\n/ "#\n" ]
 
 (* View: gap
    A continuation with comment lines in it (at least one): their
