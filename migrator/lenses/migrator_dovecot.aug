@@ -154,10 +154,11 @@ let setting_rest = eq . sp . store value . eol_comment? . eol
    with no child comes here, and is written "key =" when new *)
 let empty_rest = eq . del /([ \t]*#[^\n]*)?/ "" . eol
 
-(* View: include  "!include path" and "!include_try path" *)
+(* View: include  "!include path" and "!include_try path"; a path with
+   blanks in double quotes (kept in the value, as for settings) *)
 let include (i:string) =
   [ indent i . Util.del_str "!" . key /include|include_try/
-    . Sep.space . store /[^ \t\r\n#]+/ . eol_comment? . eol ]
+    . Sep.space . store (/[^ \t\r\n#"]+/ | /"[^"\r\n]*"/) . eol_comment? . eol ]
 
 (* View: block_rest
    After the name: " arg {", " \"arg\" {" or " {", the body (the next
