@@ -75,7 +75,9 @@ class DovecotRules:
 
     def _protocols(self) -> None:
         default = self.facts.protocols_default
-        if default is None and not any(s.key == "protocols" for s in self.dovecot.settings):
+        if default is None and not any(
+            s.key == "protocols" or s.chain == PROTOCOLS_BLOCK for s in self.dovecot.settings
+        ):
             self.warnings.append(
                 "no protocols setting in the files, and Dovecot's built-in default is not "
                 "known from a directory: assumed empty, as Debian builds it"
