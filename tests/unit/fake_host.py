@@ -31,7 +31,14 @@ from migrator.executor import actions, journal, services
 from migrator.executor.journal import JournalState, state_from_json
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
-from tests.unit.test_delivery_parse import CONFIRM_OK, MID, PROBE_OK, PROBE_UNKNOWN_USER, RCPT
+from tests.unit.test_delivery_parse import (
+    CONFIRM_DEFERRED,
+    CONFIRM_OK,
+    MID,
+    PROBE_OK,
+    PROBE_UNKNOWN_USER,
+    RCPT,
+)
 
 QUEUE_DIRECTORY = "/var/spool/postfix"
 MYHOSTNAME = "dlm-01.example.test"
@@ -79,6 +86,7 @@ FAILURES: dict[str, tuple[int, str, str]] = {
     "sendmail": (75, "", "sendmail: fatal: open /etc/postfix/main.cf: Permission denied"),
     "remove": (0, "user alice@example.test\nexpunge 75\ndoveadm Error: Internal error\n", ""),
     "rm": (1, "", "rm: cannot remove: Read-only file system"),
+    "confirm": (0, CONFIRM_DEFERRED.replace("nobody@example.test", RCPT) + "timeout 20\n", ""),
 }
 _WRITE_ERROR = "cannot write: [Errno 28] No space left on device"
 
@@ -138,6 +146,7 @@ class FakeHost:
     commands: list[Command] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     reads: list[tuple[str, ...]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # ("write", path) or (kind, "")
     faults: list[Fault] = field(default_factory=list)
     managers: tuple[str, str] = ("systemd", "systemd")
     log_path: str = "/var/log/mail.log"
@@ -205,6 +214,7 @@ class FakeTransport:
         args = tuple(argv)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
+        self.state.events.append((kind, ""))
         fault = self._fault(kind, args, None)
         if fault is not None:
             return self._result(args, fault.rc, fault.stdout, fault.stderr)
@@ -225,6 +235,7 @@ class FakeTransport:
                 "cannot write: [Errno 2] No such file or directory", host=self.host, path=path
             )
         self.state.writes.append(Write(self.session, path, content, owner, group, mode))
+        self.state.events.append(("write", path))
         self.state.files[path] = FileData(path, content, owner, group, mode)
 
     def close(self) -> None:
@@ -260,7 +271,8 @@ class FakeTransport:
 
         ``kind`` is what ``classify`` names a command, or "write_file" (with ``path``) for
         ``write_atomic``; ``when`` narrows it by argv. ``raises`` raises that instead of
-        answering; ``disconnect`` ends this SSH session there (the control node is gone).
+        answering; ``disconnect`` ends this SSH session there: the connection is lost
+        (TransportError), or with ``raises`` the control node itself is gone.
         """
         real_rc, real_out, real_err = FAILURES.get(kind, (1, "", f"{kind}: failed"))
         self.state.faults.append(
@@ -330,9 +342,10 @@ class FakeTransport:
                 fault.times -= 1
                 if fault.disconnect:
                     self.drop()
-                    raise TransportError("connection lost: Socket is closed", host=self.host)
                 if fault.raises is not None:
                     raise fault.raises
+                if fault.disconnect:
+                    raise TransportError("connection lost: Socket is closed", host=self.host)
                 return fault
         return None
 
