@@ -7,6 +7,7 @@ parsers are migrator's own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import tempfile
@@ -516,6 +517,50 @@ def test_a_connection_lost_after_the_first_write_leaves_an_interrupted_apply() -
         apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
     seen = status(fake)
     assert (seen.state, seen.step) == (HostState.INTERRUPTED, "reload_postfix")
+
+
+def test_a_rollback_whose_session_died_is_finished_from_elsewhere() -> None:
+    fake, plan = host()
+    originals, running = files_of(fake, plan), daemons(fake)
+    fake.fail("validate_postfix")  # so apply never reloads Postfix: only the rollback does
+    fake.fail("reload_postfix", raises=ControlNodeKilled(), disconnect=True)
+    with pytest.raises(ControlNodeKilled):
+        apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
+    seen = status(fake)
+    assert (seen.state, seen.step) == (HostState.INTERRUPTED, "rollback")
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and report.ok, report
+    assert files_of(fake, plan) == originals
+    assert daemons(fake) == running
+    assert not fake.locked
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a session that dies after the lock but before the journal's first state "
+    "leaves a lock no command clears: status says clean, apply is refused as "
+    "'interrupted', rollback says there is nothing (or an unknown plan id) to roll back",
+)
+@pytest.mark.parametrize("where", ["runtime", "state.json"])
+def test_a_session_lost_before_the_journal_has_a_state_does_not_block_the_host(
+    where: str,
+) -> None:
+    fake, plan = host()
+    if where == "runtime":
+        fake.fail("runtime", disconnect=True)
+    else:
+        state = f"{BASE}/journal/{plan.plan_id}/state.json"
+        fake.fail("write_file", path=state, disconnect=True)
+    with pytest.raises(TransportError):
+        apply_plan(fake, plan, APPLY)
+    assert all(w.path.startswith(f"{BASE}/") for w in fake.state.writes)
+    seen = status(fake)
+    assert not (seen.state is HostState.CLEAN and fake.locked), "clean, yet apply is refused"
+    # `migrator rollback`, as the refusal advises; "nothing to roll back" is a fine answer.
+    with contextlib.suppress(NothingToRollBackError):
+        rollback_latest(fake.connect_again())
+    assert apply_plan(fake.connect_again(), plan, APPLY).outcome is Outcome.APPLIED
+    assert not fake.locked
 
 
 # -- status: every state --------------------------------------------------------------------
