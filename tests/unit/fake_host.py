@@ -16,6 +16,7 @@ made to fail once, with the rc and stderr the real host gives (``fail``).
 from __future__ import annotations
 
 import email
+import functools
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -172,10 +173,8 @@ class FakeTransport:
     @classmethod
     def from_tree(cls, root: Path, name: str, *, log_path: str = "/var/log/mail.log") -> Self:
         """A host whose files are those of a fixture tree, its daemons running them as they are."""
-        local = LocalTransport(root, name)
-        paths = sorted(f"/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file())
         host = FakeHost(name, log_path=log_path)
-        for path, data in local.read_files(paths).items():
+        for path, data in _read_tree(root).items():
             host.files[path] = data
             _mkdirs(host.dirs, _parent(path))
         _mkdirs(host.dirs, f"{QUEUE_DIRECTORY}/private")
@@ -592,6 +591,14 @@ def _mkdirs(dirs: set[str], path: str) -> None:
         path = _parent(path)
 
 
+@functools.cache
+def _read_tree(root: Path) -> Mapping[str, FileData]:
+    """Every file of a tree as the host's (read once per tree: FileData is immutable)."""
+    paths = sorted(f"/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file())
+    return LocalTransport(root).read_files(paths)
+
+
+@functools.cache
 def _active(text: bytes) -> str:
     """A config's text without comments and blank lines (what the daemon acts on)."""
     lines = (line.split("#", 1)[0].rstrip() for line in text.decode().splitlines())
