@@ -565,7 +565,10 @@ def classify(argv: Sequence[str]) -> str:
     for daemon in ("dovecot", "postfix"):
         if any(tuple(args) == services.reload_argv(m, daemon) for m in services.Manager):
             return f"reload_{daemon}"
-    fixed = {("postfix", "check"): "validate_postfix", ("doveconf", "-n"): "validate_dovecot"}
+    fixed: dict[tuple[str, ...], str] = {
+        ("postfix", "check"): "validate_postfix",
+        ("doveconf", "-n"): "validate_dovecot",
+    }
     if tuple(args) in fixed:
         return fixed[tuple(args)]
     if args[:1] == ["postmap"] and len(args) == 2:

@@ -114,7 +114,8 @@ def test_apply_switches_the_host_and_proves_lmtp_delivery(name: str) -> None:
     fake, plan = host(name)
     report = apply_plan(fake, plan, APPLY)
     assert report.outcome is Outcome.APPLIED
-    assert report.outcome.exit_status == ExitStatus.SUCCESS == 0
+    assert report.outcome.exit_status is ExitStatus.SUCCESS
+    assert int(report.outcome.exit_status) == 0
     assert (report.error, report.failed_step, report.rollback) == ("", "", None)
     assert [(t.action, t.ok) for t in report.steps] == [(a, True) for a in actions_of(plan)]
     assert files_of(fake, plan) == planned_files(plan)
@@ -145,6 +146,7 @@ def test_journal_is_written_before_and_after_each_step() -> None:
     originals = files_of(fake, plan)
     apply_plan(fake, plan, APPLY)
     actions = actions_of(plan)
+    expected: list[tuple[JournalStatus, str, tuple[str, ...]]]
     expected = [(JournalStatus.APPLYING, "start", ())]
     for i, action in enumerate(actions):
         expected.append((JournalStatus.APPLYING, action, tuple(actions[:i])))
@@ -346,7 +348,8 @@ def test_a_failed_step_is_rolled_back_byte_identical(name: str, index: int) -> N
     break_step(fake, step)
     report = apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
     _check_failed(report, plan, index, Outcome.ROLLED_BACK)
-    assert report.outcome.exit_status == ExitStatus.ROLLED_BACK == 3
+    assert report.outcome.exit_status is ExitStatus.ROLLED_BACK
+    assert int(report.outcome.exit_status) == 3
     assert report.rollback is not None and report.rollback.ok, report.rollback
     assert set(report.rollback.restored) == written_before(plan, index)
     assert files_of(fake, plan) == originals
@@ -370,7 +373,8 @@ def test_a_failed_step_without_rollback_needs_attention_then_rolls_back(
     break_step(fake, step)
     report = apply_plan(fake, plan, APPLY)
     _check_failed(report, plan, index, Outcome.NEEDS_ATTENTION)
-    assert report.outcome.exit_status == ExitStatus.NEEDS_ATTENTION == 4
+    assert report.outcome.exit_status is ExitStatus.NEEDS_ATTENTION
+    assert int(report.outcome.exit_status) == 4
     assert report.rollback is None
     written = written_before(plan, index)
     assert files_of(fake, plan) == {
