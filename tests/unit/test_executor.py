@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from migrator.errors import JournalError, PlanDriftError, PlanError, TransportError
+from migrator.errors import (
+    JournalError,
+    PlanDriftError,
+    PlanError,
+    TransportError,
+    UsageError,
+)
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus
 from migrator.executor.rollback import NothingToRollBackError, rollback_latest
@@ -216,6 +222,51 @@ def test_a_plan_without_changes_touches_nothing() -> None:
     assert report.outcome.exit_status == ExitStatus.SUCCESS
     assert fake.state.commands == []
     assert fake.state.writes == []
+
+
+def test_the_test_recipient_given_is_probed_and_sent_to_in_apply_and_rollback() -> None:
+    fake, plan = host()
+    fake.fail("reload_postfix")
+    options = ApplyOptions(rollback_on_fail=True, test_recipient="bob@example.test", node=NODE)
+    report = apply_plan(fake, plan, options)
+    assert report.outcome is Outcome.ROLLED_BACK
+    probe = next(c for c in fake.state.commands if c.kind == "probe_lmtp")
+    assert "RCPT TO:<bob@example.test>" in probe.argv
+    sent = [c.argv[-1] for c in fake.state.commands if c.kind == "sendmail"]
+    assert sent == ["bob@example.test"]  # by the rollback: apply failed before its test
+    assert fake.journal_states(plan.plan_id)[0].test_recipient == "bob@example.test"
+
+
+def test_without_a_test_recipient_nothing_is_done() -> None:
+    fake, plan = host()
+    steps = tuple(s for s in plan.steps if s.action != "test_delivery")
+    with pytest.raises(UsageError, match="no test recipient"):
+        apply_plan(fake, replace(plan, steps=steps), APPLY)
+    assert fake.state.commands == []
+
+
+def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    other = fake.connect_again()
+    start = len(fake.state.events)
+    report = rollback_latest(other)
+    assert report is not None and report.ok
+    assert [s.action for s in report.steps] == [
+        "restore_files",
+        "postmap",
+        "reload_postfix",
+        "reload_dovecot",
+        "verify_files",
+        "test_delivery",
+    ]
+    tokens = [_token(k, p) for k, p in fake.state.events[start:]]
+    restored = sorted(f"write {c.path}" for c in plan.files)
+    assert sorted(t for t in tokens if t.startswith("write ")) == restored
+    last_restore = max(i for i, t in enumerate(tokens) if t.startswith("write "))
+    order = [tokens.index(k) for k in ("postmap", "reload_postfix", "reload_dovecot", "sendmail")]
+    assert last_restore < order[0] < order[1] < order[2] < order[3]
+    assert report.delivery is not None and report.delivery.relay == "dovecot"
 
 
 # -- refusals: nothing changes --------------------------------------------------------------
