@@ -590,6 +590,43 @@ def test_a_rollback_whose_session_died_is_finished_from_elsewhere() -> None:
     assert not fake.locked
 
 
+def _status_during_rollback(fake: FakeTransport) -> StatusReport:
+    seen: list[StatusReport] = []
+
+    def notify(event: StepEvent) -> None:
+        if event.action == "reload_postfix" and event.seconds is None:
+            seen.append(status(fake))
+
+    report = rollback_latest(fake.connect_again(), notify=notify)
+    assert report is not None and report.ok
+    return seen[0]
+
+
+def test_status_sees_a_rollback_in_progress() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    seen = _status_during_rollback(fake)
+    assert (seen.state, seen.plan_id, seen.step) == (
+        HostState.IN_PROGRESS,
+        plan.plan_id,
+        "rollback",
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rollback_latest labels the lock it takes over with the previous holder's node "
+    "(f'rollback:{lock.node}'), so while ctl-02 rolls back an apply whose node ctl-01 died, "
+    "status and a refused apply say the lock is held, running, by 'rollback:ctl-01'",
+)
+def test_a_rollback_taking_over_a_dead_lock_does_not_name_the_dead_node() -> None:
+    fake, plan = host()
+    killed_at(fake, plan, "reload_postfix")
+    seen = _status_during_rollback(fake)
+    assert seen.state is HostState.IN_PROGRESS
+    assert NODE not in seen.detail, seen.detail
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="a session that dies after the lock but before the journal's first state "
