@@ -283,10 +283,9 @@ def test_apply_is_refused_while_another_live_session_holds_the_lock() -> None:
     assert fake.kinds(fake.session) == ["lock"]
     assert [w.path for w in fake.state.writes] == []
     assert fake.state.files.keys() - files.keys() == {f"{BASE}/lock/owner"}
-    assert all(fake.state.files[p] == d for p, d in files.items())
-    assert (
-        fake.locked and other.session in (fake.file(f"{BASE}/lock/owner").content or b"").decode()
-    )
+    assert {p: fake.state.files[p] for p in files} == files
+    owner = (fake.file(f"{BASE}/lock/owner").content or b"").decode()
+    assert fake.locked and f"holder={other.session}\n" in owner
 
 
 def test_apply_is_refused_while_an_apply_runs_and_status_sees_it() -> None:
