@@ -729,6 +729,18 @@ def test_status_reports_every_state(state: HostState) -> None:
     assert bool(detail) == bool(report.detail)
 
 
+def test_a_rolled_back_plan_can_be_applied_again() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    assert rollback_latest(fake.connect_again()) is not None
+    again = fake.connect_again()
+    assert apply_plan(again, plan, APPLY).outcome is Outcome.APPLIED
+    assert files_of(fake, plan) == planned_files(plan)
+    assert status(fake).state is HostState.MIGRATED
+    states = [s for s in fake.journal_states(plan.plan_id) if s.node == NODE]
+    assert [s.step for s in states].count("start") == 2
+
+
 # -- rollback_latest's refusals -------------------------------------------------------------
 
 
