@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from migrator.errors import LabError
 
@@ -17,8 +18,17 @@ _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
 @dataclass(frozen=True, slots=True)
+class Versions:
+    """Upstream versions of a host's daemons, read from its root's package database."""
+
+    dovecot: str = ""
+    postfix: str = ""
+    openssh: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LabHost:
-    """One sandbox host: its name, address, profile and kernel objects."""
+    """One sandbox host: its name, address, profile, kernel objects and Debian release."""
 
     name: str
     index: int
@@ -26,6 +36,8 @@ class LabHost:
     profile: str
     netns: str
     veth: str
+    release: str = ""
+    versions: Versions = Versions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +113,16 @@ def load_lab(name: str) -> Lab | None:
         return None
     except (OSError, ValueError) as exc:
         raise LabError(f"unreadable lab state: {exc}", path=str(path)) from exc
-    hosts = tuple(LabHost(**h) for h in data.pop("hosts", ()))
-    return Lab(hosts=hosts, **data)
+    try:
+        hosts = tuple(_host(h) for h in data.pop("hosts", ()))
+        return Lab(hosts=hosts, **data)
+    except TypeError as exc:
+        raise LabError(f"unreadable lab state: {exc}", path=str(path)) from exc
+
+
+def _host(data: dict[str, Any]) -> LabHost:
+    versions = Versions(**data.pop("versions", None) or {})
+    return LabHost(versions=versions, **data)
 
 
 def list_labs() -> list[Lab]:
