@@ -94,7 +94,9 @@ def _mmdebstrap(
     if child.returncode != 0:
         errors = [line for line in lines if line.startswith("E:")] or lines
         tail = " | ".join(errors[-_TAIL:])
-        raise LabError(f"building the {release} root failed (mmdebstrap exit {child.returncode}): {tail}")
+        raise LabError(
+            f"building the {release} root failed (mmdebstrap exit {child.returncode}): {tail}"
+        )
 
 
 def installed_versions(fs: Path) -> list[tuple[str, str]]:
