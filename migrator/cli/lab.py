@@ -65,19 +65,14 @@ def roots_(release: str | None) -> None:
     table = Table(title=f"release roots ({roots.roots_dir()})")
     for column in ("release", "dovecot", "postfix", "openssh", "built", "build s", "current"):
         table.add_column(column)
-    for root in roots.list_roots():
+    cached = roots.list_roots()
+    for root in cached:
         v = root.versions
-        current = "yes" if root.current else "no (rebuilt at next up)"
-        row = (
-            root.release,
-            v.dovecot,
-            v.postfix,
-            v.openssh,
-            root.built,
-            f"{root.build_seconds:.0f}",
-        )
-        table.add_row(*row, current)
+        built = (root.built, f"{root.build_seconds:.0f}", "yes" if root.current else "no")
+        table.add_row(root.release, v.dovecot, v.postfix, v.openssh, *built)
     Console().print(table)
+    if not all(root.current for root in cached):
+        click.echo("current no: rebuilt at the next lab up of it")
 
 
 @lab.command(name="exec", context_settings={"ignore_unknown_options": True})

@@ -73,6 +73,7 @@ def _new_lab(name: str, profile: Profile, count: int, root: roots.Root) -> Lab:
             veth=network.veth_name(name, i),
             release=root.release,
             versions=root.versions,
+            root=str(root.fs),
         )
         for i in range(1, count + 1)
     )

@@ -166,7 +166,8 @@ def remove_root(release: str) -> bool:
 
 
 def _refuse_in_use(release: str, why: str) -> None:
-    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.release == release})
+    fs = str(roots_dir() / release / "fs")
+    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.root == fs})
     if users:
         labs = ", ".join(users)
         raise LabError(f"root {release}: {why}, but labs {labs} use it (migrator lab down first)")

@@ -28,7 +28,8 @@ class Versions:
 
 @dataclass(frozen=True, slots=True)
 class LabHost:
-    """One sandbox host: its name, address, profile, kernel objects and Debian release."""
+    """One sandbox host: its name, address, profile, kernel objects, and the Debian release
+    root (its file system's path) it runs from."""
 
     name: str
     index: int
@@ -38,6 +39,7 @@ class LabHost:
     veth: str
     release: str = ""
     versions: Versions = Versions()
+    root: str = ""
 
 
 @dataclass(frozen=True, slots=True)

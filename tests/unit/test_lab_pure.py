@@ -12,8 +12,8 @@ from migrator.lab.profile import load_profile
 from migrator.lab.state import check_name
 
 
-def test_missing_daemon_binary_names_the_debian_package(tmp_path: Path) -> None:
-    required = {"/usr/sbin/postfix": "postfix", str(tmp_path / "lmtp"): "dovecot-lmtpd"}
+def test_missing_binary_names_the_debian_package(tmp_path: Path) -> None:
+    required = {"/usr/bin/nsenter": "util-linux", str(tmp_path / "lmtp"): "dovecot-lmtpd"}
     with pytest.raises(LabError) as caught:
         preflight.check_binaries(required)
     assert (
