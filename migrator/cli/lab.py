@@ -56,12 +56,17 @@ def ls(as_json: bool) -> None:
 
 @lab.command(name="roots")
 @click.option("--remove", "release", default=None, help="Remove the cached root of RELEASE.")
-def roots_(release: str | None) -> None:
-    """List the cached release roots (or remove one): release, Dovecot, Postfix, OpenSSH."""
+@click.option(
+    "--build", "builds", multiple=True, help="Build RELEASE's root now unless cached (repeatable)."
+)
+def roots_(release: str | None, builds: tuple[str, ...]) -> None:
+    """List the cached release roots (or build or remove some): Dovecot, Postfix, OpenSSH."""
     if release is not None:
         removed = roots.remove_root(release)
         click.echo(f"root {release}: {'removed' if removed else 'not cached'}")
         return
+    if builds:
+        roots.ensure_roots(builds, lambda line: click.echo(line, err=True))
     table = Table(title=f"release roots ({roots.roots_dir()})")
     for column in ("release", "dovecot", "postfix", "openssh", "built", "build s", "current"):
         table.add_column(column)

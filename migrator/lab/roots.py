@@ -13,7 +13,8 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,18 @@ def ensure_root(release: str, progress: Progress = lambda line: None) -> Root:
     if built is None:
         raise LabError(f"root {release}: built, but its manifest is missing", path=str(roots_dir()))
     return built
+
+
+def ensure_roots(releases: Sequence[str], progress: Progress = lambda line: None) -> list[Root]:
+    """ensure_root for several releases, built side by side (downloads overlap with unpacking).
+
+    Raises the first release's LabError once every build has ended.
+    """
+    for release in releases:
+        check_release(release)
+    with ThreadPoolExecutor(max_workers=max(1, len(releases))) as pool:
+        futures = [pool.submit(ensure_root, release, progress) for release in releases]
+    return [future.result() for future in futures]
 
 
 def remove_root(release: str) -> bool:
