@@ -30,7 +30,8 @@ mount -t tmpfs -o mode=0755 tmpfs "$m/home"
 mkdir -m 0700 "$m/root/.ssh"
 cp "$LAB_DIR/authorized_keys" "$m/root/.ssh/authorized_keys"
 cp "$LAB_INIT" "$m/run/migrator-lab-init.sh"
-hostname "$LAB_HOSTNAME"
+# The UTS namespace's name, without needing this machine's (or the root's) hostname(1).
+printf '%s' "$LAB_HOSTNAME" > "$m/proc/sys/kernel/hostname"
 
 mkdir -p "$m/.oldroot"
 cd "$m"
