@@ -123,8 +123,10 @@ def load_lab(name: str) -> Lab | None:
 
 
 def _host(data: dict[str, Any]) -> LabHost:
+    # Keys a newer migrator added are left out: one lab's state never hides every other lab.
+    known = {name for name in LabHost.__dataclass_fields__ if name != "versions"}
     versions = Versions(**data.pop("versions", None) or {})
-    return LabHost(versions=versions, **data)
+    return LabHost(versions=versions, **{k: v for k, v in data.items() if k in known})
 
 
 def list_labs() -> list[Lab]:
