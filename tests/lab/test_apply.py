@@ -23,27 +23,35 @@ def _in_new(lab: Lab, host: LabHost, message_id: str, pattern: str) -> list[str]
     return sorted(done.stdout.decode().split())
 
 
+VIRTUAL = (
+    "virtual-lda",
+    "alice@example.test",
+    "dovecot",
+    "/var/vmail/example.test/*/Maildir/.Lists/new/*",
+)
+SYSTEM = ("system-lda", "bob@example.test", "local", "/home/*/Maildir/.Lists/new/*")
+
+
 @pytest.mark.parametrize(
-    ("profile", "recipient", "lda_relay", "list_folders"),
+    ("release", "profile", "recipient", "lda_relay", "list_folders"),
     [
-        (
-            "virtual-lda",
-            "alice@example.test",
-            "dovecot",
-            "/var/vmail/example.test/*/Maildir/.Lists/new/*",
-        ),
-        ("system-lda", "bob@example.test", "local", "/home/*/Maildir/.Lists/new/*"),
+        ("bookworm", *VIRTUAL),
+        ("bookworm", *SYSTEM),
+        ("trixie", *VIRTUAL),  # Dovecot 2.4.1, Postfix 3.10
+        ("trixie", *SYSTEM),
+        ("bullseye", *VIRTUAL),  # Dovecot 2.3.13, Postfix 3.5
     ],
 )
 def test_switch_to_lmtp_and_back(
     make_lab: LabFactory,
     tmp_path: Path,
+    release: str,
     profile: str,
     recipient: str,
     lda_relay: str,
     list_folders: str,
 ) -> None:
-    lab = make_lab(profile)
+    lab = make_lab(profile, release=release)
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, recipient)
