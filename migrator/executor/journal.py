@@ -42,14 +42,18 @@ report_held() {
 """
 
 # $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone.
-# The lease is the SSH session this command runs under: the sshd process above us.
+# The lease is the SSH session this command runs under: the sshd process above us, which
+# OpenSSH 9.8 and later name sshd-session (their "sshd" is the long-lived listener).
 LOCK_SCRIPT = (
     _PRELUDE
     + r"""
 umask 077
 mkdir -p "$base/journal" && chmod 0700 "$base" || exit 3
 p=$$
-while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm 2>/dev/null)" != sshd ]; do p=$(field "$p" 2); done
+session() {
+  case $(cat "/proc/$1/comm" 2>/dev/null) in sshd|sshd-session) return 0;; esac; return 1
+}
+while [ "$p" -gt 1 ] && ! session "$p"; do p=$(field "$p" 2); done
 me="$p $(field "$p" 20)"
 write_owner() { printf 'plan=%s\nnode=%s\nholder=%s\n' "$2" "$3" "$me" > "$base/lock/owner.new" &&
   mv "$base/lock/owner.new" "$base/lock/owner"; }
