@@ -230,6 +230,7 @@ class _Run:
             self.recipient,
             log_path=self.runtime.log_path,
             expect_relay=self.plan.lmtp_endpoint.relay_matches,
+            over_lmtp=True,
             tag=self.plan.plan_id,
             timeout=self.delivery_timeout,
         )

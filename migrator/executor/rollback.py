@@ -98,6 +98,7 @@ def _roll_back(
             state.test_recipient,
             log_path=state.log_path or runtime.log_path,
             expect_relay=expect_relay,
+            over_lmtp=False,
             tag=f"rollback-{state.plan_id}",
         )
 

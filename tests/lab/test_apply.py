@@ -126,3 +126,25 @@ def test_host_without_init_scripts_reloads_directly(make_lab: LabFactory, tmp_pa
     applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
     assert applied.exit_code == 0, applied.output
     assert cli("rollback", host.name).exit_code == 0
+
+
+def test_a_host_without_any_mail_log(make_lab: LabFactory, tmp_path: Path) -> None:
+    """No maillog_file, no syslog file, no journal: apply and rollback prove delivery from
+    the delivered message's own trace headers (and the queue), and say so."""
+    lab = make_lab("virtual-lda-nolog", prefix="nl")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, "alice@example.test")
+    paths = [f.path for f in plan.files]
+    before = file_states(lab, host, paths)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    assert "applied plan" in applied.output
+    no_log = lifecycle.run_in_host(
+        host, lab, ["sh", "-c", "postconf -h maillog_file; ls /var/log"], capture=True
+    )
+    assert "postfix.log" not in no_log.stdout.decode().split("\n")[0]
+    assert "mail.log" not in no_log.stdout.decode()
+    rolled = cli("rollback", host.name)
+    assert rolled.exit_code == 0, rolled.output
+    assert file_states(lab, host, paths) == before
