@@ -116,7 +116,8 @@ def _plan(root: Path, case: Case, tmp_path: Path) -> Outcome:
     if result.exit_code != 0:
         return Outcome("refused", result.stderr.strip(), None)
     plan = json.loads(result.stdout)
-    return Outcome("changes" if plan["files"] else "no changes", "", plan)
+    summaries = "; ".join(change["summary"] for change in plan["changes"])
+    return Outcome("changes" if plan["files"] else "no changes", summaries, plan)
 
 
 def _write_out(root: Path, plan: dict[str, Any], target: Path) -> Path:
@@ -157,14 +158,28 @@ def _check_postfix(root: Path) -> str:
     return directory
 
 
-def _check_dovecot(root: Path, case: Case) -> str | None:
-    """doveconf -n on the case's dovecot.conf, only where the installed series reads its syntax."""
-    if _dovecot_series() != case.dovecot_syntax:
+def _dovecot_conf(root: Path, case: Case) -> Path | None:
+    """The case's dovecot.conf if this machine's doveconf can judge it: same series, plugins present.
+
+    ``doveconf_needs`` names packages a case's settings need (dovecot-managesieved, ...); a
+    machine without them rejects the original as much as the plan, so neither is checked.
+    """
+    conf = root / case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf")
+    if _dovecot_series() != case.dovecot_syntax or not conf.is_file():
         return None
-    conf = str(root / case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
-    done = _run(["doveconf", "-c", conf, "-n"])
-    assert done.returncode == 0, done.stderr
+    if case.expect.get("doveconf_needs"):
+        return None
     return conf
+
+
+def _check_dovecot(root: Path, case: Case) -> str | None:
+    """doveconf -n on the case's dovecot.conf where this machine can judge it (see above)."""
+    conf = _dovecot_conf(root, case)
+    if conf is None:
+        return None
+    done = _run(["doveconf", "-c", str(conf), "-n"])
+    assert done.returncode == 0, done.stderr
+    return str(conf)
 
 
 def test_corpus_has_cases() -> None:
@@ -181,8 +196,7 @@ def test_corpus_input_is_valid(case: Case, tmp_path: Path) -> None:
     root = compose(case, tmp_path / "host")
     if _postfix_usable():
         _check_postfix(root)
-    if case.expect.get("input_doveconf", True):
-        _check_dovecot(root, case)
+    _check_dovecot(root, case)
 
 
 @pytest.mark.parametrize("case", _params(CASES))
