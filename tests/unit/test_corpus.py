@@ -83,15 +83,34 @@ def compose(case: Case, target: Path) -> Path:
     """The case's host root in ``target``: its ``base`` (shared stock files) overlaid by its own."""
     base = case.source.get("base")
     if base:
-        shutil.copytree(CORPUS / base, target, ignore=shutil.ignore_patterns(*CASE_FILES))
-    shutil.copytree(
-        case.path, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*CASE_FILES)
-    )
-    for relative in case.source.get("remove_from_base", []):
-        path = target / relative
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.copytree(
+            CORPUS / base, target, symlinks=True, ignore=shutil.ignore_patterns(*CASE_FILES)
+        )
+        for relative in case.source.get("remove_from_base", []):
+            path = target / relative
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    _overlay(case.path, target)
     _age(target)
     return target
+
+
+def _overlay(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target``; symlinks stay links (some hosts link their config in)."""
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if relative.parts[0] in CASE_FILES:
+            continue
+        dest = target / relative
+        if path.is_dir() and not path.is_symlink():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            dest.symlink_to(os.readlink(path))
+        else:
+            shutil.copy2(path, dest)
 
 
 def _age(root: Path) -> None:
@@ -150,8 +169,8 @@ def _dovecot_series() -> str | None:
     return found.group(1) if found else None
 
 
-def _check_postfix(root: Path) -> str:
-    directory = str(root / "etc/postfix")
+def _check_postfix(root: Path, case: Case) -> str:
+    directory = str(root / case.expect.get("postfix_dir", "etc/postfix"))
     for argv in (["postconf", "-c", directory, "-n"], ["postconf", "-c", directory, "-M"]):
         done = _run(argv)
         assert done.returncode == 0 and "fatal" not in done.stderr, (argv, done.stderr)
@@ -195,7 +214,7 @@ def test_corpus_input_is_valid(case: Case, tmp_path: Path) -> None:
     """The collected configuration itself is accepted by the daemons (where they can judge it)."""
     root = compose(case, tmp_path / "host")
     if _postfix_usable():
-        _check_postfix(root)
+        _check_postfix(root, case)
     _check_dovecot(root, case)
 
 
@@ -212,7 +231,7 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
         return
     after = _write_out(root, outcome.plan, tmp_path / "after")
     if _postfix_usable():
-        directory = _check_postfix(after)
+        directory = _check_postfix(after, case)
         for name, value in case.expect.get("postfix", {}).items():
             shown = _run(["postconf", "-c", directory, "-h", name]).stdout.strip()
             assert shown == value, name
