@@ -9,6 +9,12 @@ the suite until its mark is removed. A new case is a new directory; no code.
 
 Planning goes through one entry point, the `migrator` command line (`_plan`), so that moving
 modules inside the package does not touch this file.
+
+The daemons judge only what this machine can: postconf checks need Postfix 3.x; doveconf checks
+run only where the installed Dovecot's major.minor equals the case's `dovecot:` (2.3 unless
+said), because 2.3 and 2.4 read different syntaxes, and not for cases whose `doveconf_needs`
+names something this machine's doveconf checks for (a plugin package, a system user). Without
+postconf or doveconf those checks are skipped; the planning outcome is still checked.
 """
 
 from __future__ import annotations
@@ -170,6 +176,7 @@ def _dovecot_series() -> str | None:
 
 
 def _check_postfix(root: Path, case: Case) -> str:
+    """postconf -n and -M on the case's Postfix directory; warnings are fine, errors are not."""
     directory = str(root / case.expect.get("postfix_dir", "etc/postfix"))
     for argv in (["postconf", "-c", directory, "-n"], ["postconf", "-c", directory, "-M"]):
         done = _run(argv)
@@ -178,12 +185,12 @@ def _check_postfix(root: Path, case: Case) -> str:
 
 
 def _dovecot_conf(root: Path, case: Case) -> Path | None:
-    """The case's dovecot.conf if this machine's doveconf can judge it: same series, plugins present.
+    """The case's dovecot.conf if this machine's doveconf can judge it (see the module doc).
 
-    ``doveconf_needs`` names packages a case's settings need (dovecot-managesieved, ...); a
-    machine without them rejects the original as much as the plan, so neither is checked.
+    ``doveconf_needs`` names what a case's settings need (dovecot-managesieved, a user, ...);
+    a machine without it rejects the original as much as the plan, so neither is checked.
     """
-    conf = root / case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf")
+    conf = root / str(case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
     if _dovecot_series() != case.dovecot_syntax or not conf.is_file():
         return None
     if case.expect.get("doveconf_needs"):
@@ -202,11 +209,14 @@ def _check_dovecot(root: Path, case: Case) -> str | None:
 
 
 def test_corpus_has_cases() -> None:
+    """At least 50 cases, each with a known outcome, a source, and a base that exists."""
     assert len(CASES) >= 50
     for case in CASES:
         assert case.expect["outcome"] in OUTCOMES, case.name
         assert case.expect["outcome"] != "refused" or case.expect.get("reason"), case.name
         assert {"source", "represents"} <= set(case.source), case.name
+        base = case.source.get("base")
+        assert base is None or (CORPUS / base).is_dir(), case.name
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -220,6 +230,7 @@ def test_corpus_input_is_valid(case: Case, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", _params(CASES))
 def test_corpus_case(case: Case, tmp_path: Path) -> None:
+    """Plan the case; check the outcome, the planned tree with the daemons, and idempotence."""
     root = compose(case, tmp_path / "host")
     outcome = _plan(root, case, tmp_path)
     expected = case.expect["outcome"]
