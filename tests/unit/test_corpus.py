@@ -10,23 +10,20 @@ the suite until its mark is removed. A new case is a new directory; no code.
 Planning goes through one entry point, the `migrator` command line (`_plan`), so that moving
 modules inside the package does not touch this file.
 
-The daemons judge only what this machine can: postconf checks need Postfix 3.x; doveconf checks
-run only where the installed Dovecot's major.minor equals the case's `dovecot:` (2.3 unless
-said), because 2.3 and 2.4 read different syntaxes, and not for cases whose `doveconf_needs`
-names something this machine's doveconf checks for (a plugin package, a system user). Without
-postconf or doveconf those checks are skipped; the planning outcome is still checked.
+The daemons that judge are those of the Debian release that reads the case's Dovecot syntax
+(`dovecot:`, 2.3 unless said: bookworm; 2.4: trixie), run from the lab's release roots on the
+tree, never this machine's own packages; doveconf does not judge cases whose `doveconf_needs`
+names something the root lacks (a plugin package, a system user).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ import yaml
 from click.testing import CliRunner
 
 from migrator.cli import main
+from tests.unit.hosts import MOUNT, ReleaseTools, confine_includes
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "corpus"
 CASE_FILES = {"SOURCE.yaml", "expected.yaml"}
@@ -157,55 +155,34 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=False)
 
 
-@cache
-def _postfix_usable() -> bool:
-    """postconf checks need Postfix 3.x (the corpus uses 3.x parameters)."""
-    if not shutil.which("postconf"):
-        return False
-    version = _run(["postconf", "-d", "-h", "mail_version"]).stdout.strip()
-    return bool(re.match(r"3\.", version))
+RELEASE_OF_SYNTAX = {"2.3": "bookworm", "2.4": "trixie"}
 
 
-@cache
-def _dovecot_series() -> str | None:
-    """The installed Dovecot's major.minor: 2.3 and 2.4 read different syntaxes."""
-    if not (shutil.which("doveconf") and shutil.which("dovecot")):
-        return None
-    found = re.match(r"(\d+\.\d+)\.", _run(["dovecot", "--version"]).stdout)
-    return found.group(1) if found else None
+def _tools(root: Path, case: Case) -> ReleaseTools:
+    """The postconf/doveconf of the Debian release that reads the case's Dovecot syntax, run
+    from the lab's release root on the tree (never this machine's own packages)."""
+    conf = str(case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
+    if (root / conf).is_file():
+        confine_includes(root, conf, MOUNT)
+    return ReleaseTools(RELEASE_OF_SYNTAX[case.dovecot_syntax], root)
 
 
-def _check_postfix(root: Path, case: Case) -> str:
+def _check_postfix(tools: ReleaseTools, case: Case) -> str:
     """postconf -n and -M on the case's Postfix directory; warnings are fine, errors are not."""
-    directory = str(root / case.expect.get("postfix_dir", "etc/postfix"))
+    directory = f"{MOUNT}/" + str(case.expect.get("postfix_dir", "etc/postfix"))
     for argv in (["postconf", "-c", directory, "-n"], ["postconf", "-c", directory, "-M"]):
-        done = _run(argv)
-        assert done.returncode == 0 and "fatal" not in done.stderr, (argv, done.stderr)
+        tools.run(argv)
     return directory
 
 
-def _dovecot_conf(root: Path, case: Case) -> Path | None:
-    """The case's dovecot.conf if this machine's doveconf can judge it (see the module doc).
-
-    ``doveconf_needs`` names what a case's settings need (dovecot-managesieved, a user, ...);
-    a machine without it rejects the original as much as the plan, so neither is checked.
-    """
-    conf = root / str(case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
-    if _dovecot_series() != case.dovecot_syntax or not conf.is_file():
+def _check_dovecot(tools: ReleaseTools, case: Case) -> str | None:
+    """doveconf -n on the case's dovecot.conf, unless ``doveconf_needs`` names something the
+    release root lacks (a plugin package, a system user): it would reject the original too."""
+    conf = str(case.expect.get("dovecot_conf", "etc/dovecot/dovecot.conf"))
+    if not (tools.tree / conf).is_file() or case.expect.get("doveconf_needs"):
         return None
-    if case.expect.get("doveconf_needs"):
-        return None
-    return conf
-
-
-def _check_dovecot(root: Path, case: Case) -> str | None:
-    """doveconf -n on the case's dovecot.conf where this machine can judge it (see above)."""
-    conf = _dovecot_conf(root, case)
-    if conf is None:
-        return None
-    done = _run(["doveconf", "-c", str(conf), "-n"])
-    assert done.returncode == 0, done.stderr
-    return str(conf)
+    tools.run(["doveconf", "-c", f"{MOUNT}/{conf}", "-n"])
+    return f"{MOUNT}/{conf}"
 
 
 def test_corpus_has_cases() -> None:
@@ -222,10 +199,9 @@ def test_corpus_has_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_corpus_input_is_valid(case: Case, tmp_path: Path) -> None:
     """The collected configuration itself is accepted by the daemons (where they can judge it)."""
-    root = compose(case, tmp_path / "host")
-    if _postfix_usable():
-        _check_postfix(root, case)
-    _check_dovecot(root, case)
+    tools = _tools(compose(case, tmp_path / "host"), case)
+    _check_postfix(tools, case)
+    _check_dovecot(tools, case)
 
 
 @pytest.mark.parametrize("case", _params(CASES))
@@ -241,15 +217,14 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
     if expected == "no changes" or outcome.plan is None:
         return
     after = _write_out(root, outcome.plan, tmp_path / "after")
-    if _postfix_usable():
-        directory = _check_postfix(after, case)
-        for name, value in case.expect.get("postfix", {}).items():
-            shown = _run(["postconf", "-c", directory, "-h", name]).stdout.strip()
-            assert shown == value, name
-    conf = _check_dovecot(after, case)
+    again = _plan(after, case, tmp_path)
+    tools = _tools(after, case)
+    directory = _check_postfix(tools, case)
+    for name, value in case.expect.get("postfix", {}).items():
+        assert tools.run(["postconf", "-c", directory, "-h", name]).strip() == value, name
+    conf = _check_dovecot(tools, case)
     for filter_, settings in case.expect.get("doveconf", {}).items() if conf else ():
         argv = ["doveconf", "-c", conf] + (["-f", filter_] if filter_ else [])
         for key, value in settings.items():
-            assert _run([*argv, "-h", key]).stdout.strip() == value, f"{filter_} {key}"
-    again = _plan(after, case, tmp_path)
+            assert tools.run([*argv, "-h", key]).strip() == value, f"{filter_} {key}"
     assert again.kind == "no changes", f"replanned: {again.kind}: {again.message}"
