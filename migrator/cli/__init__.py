@@ -25,6 +25,8 @@ COMMANDS = {
     "apply": "migrator.cli.apply:apply",
     "rollback": "migrator.cli.rollback:rollback",
     "status": "migrator.cli.status:status",
+    "check": "migrator.cli.check:check",
+    "show": "migrator.cli.show:show",
 }
 
 

@@ -20,6 +20,7 @@ ORDER = (
     "plan",
     "delivery",
     "executor",
+    "check",
     "inventory",
     "fleet",
     "cli",
