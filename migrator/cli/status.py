@@ -1,21 +1,131 @@
-"""`migrator status`: where a host stands (clean, planned, migrated, interrupted, drifted)."""
+"""`migrator status HOST` / `-i INVENTORY`: where hosts stand (clean, planned, migrated,
+interrupted, drifted), read in parallel for a fleet; `--json` for scripts."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from migrator.cli.host_options import reach, ssh_options
-from migrator.executor.status import host_status
+from migrator.errors import UsageError
+from migrator.executor.status import HostState, StatusReport, host_status
+from migrator.exit_status import ExitStatus
+from migrator.fleet.parallel import each_host
+from migrator.fleet.work import Reacher
+from migrator.inventory.limit import limit
+from migrator.inventory.load import load_inventory
+from migrator.inventory.model import InventoryHost
 from migrator.plan.store import saved_plan_ids
+
+Row = tuple[str, StatusReport | None, str]  # host, its report, or why there is none
+_ATTENTION = (HostState.INTERRUPTED, HostState.FAILED, HostState.DRIFTED)
 
 
 @click.command()
-@click.argument("host")
+@click.argument("host", required=False)
+@click.option(
+    "-i",
+    "--inventory",
+    multiple=True,
+    metavar="INVENTORY",
+    help="Read a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts file, "
+    "or a comma list 'a,b,' (repeatable).",
+)
+@click.option("--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x.")
+@click.option(
+    "--forks", type=click.IntRange(1, 500), default=10, show_default=True, help="Hosts at once."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of hosts with -i).")
 @ssh_options
-def status(host: str, ssh_config: Path | None, accept_new_host_key: bool, plans_dir: Path) -> None:
-    """Show whether HOST is clean, planned, migrated, interrupted or drifted."""
+def status(
+    host: str | None,
+    inventory: tuple[str, ...],
+    limit: str | None,
+    forks: int,
+    as_json: bool,
+    ssh_config: Path | None,
+    accept_new_host_key: bool,
+    plans_dir: Path,
+) -> None:
+    """Show whether HOST (or each host of -i INVENTORY) is clean, planned, migrated,
+    interrupted or drifted. With -i, exits 1 when a host could not be read."""
+    if inventory:
+        _fleet(
+            host,
+            inventory,
+            limit,
+            forks,
+            as_json,
+            Reacher(ssh_config, accept_new_host_key),
+            plans_dir,
+        )
+        return
+    if not host:
+        raise UsageError("give a HOST, or -i INVENTORY for a fleet")
     with reach(host, ssh_config, accept_new_host_key) as transport:
         report = host_status(transport, saved_plan_ids(plans_dir, host))
-    click.echo(report.line())
+    click.echo(json.dumps(_data(report), indent=2) if as_json else report.line())
+
+
+def _fleet(
+    host: str | None,
+    sources: tuple[str, ...],
+    pattern: str | None,
+    forks: int,
+    as_json: bool,
+    reacher: Reacher,
+    plans_dir: Path,
+) -> None:
+    if host:
+        raise UsageError("give a HOST or -i INVENTORY, not both (use --limit to pick hosts)")
+    hosts = limit(load_inventory(list(sources)), pattern).hosts
+
+    def work(target: InventoryHost) -> Row:
+        with reacher(target) as transport:
+            return target.name, host_status(transport, saved_plan_ids(plans_dir, target.name)), ""
+
+    rows = each_host(hosts, work, lambda target, error: (target.name, None, error), forks)
+    if as_json:
+        data = [_data(r) if r else {"host": h, "error": e} for h, r, e in rows]
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _render(rows, Console(highlight=False))
+    sys.exit(ExitStatus.ERROR if any(r is None for _, r, _ in rows) else ExitStatus.SUCCESS)
+
+
+def _data(report: StatusReport) -> dict[str, str]:
+    return {
+        "host": report.host,
+        "state": report.state.value,
+        "plan_id": report.plan_id,
+        "step": report.step,
+        "detail": report.detail,
+    }
+
+
+def _render(rows: Sequence[Row], console: Console) -> None:
+    """A table on a terminal; elsewhere one plain line per host (for scripts and CI logs)."""
+    if not console.is_terminal:
+        for host, report, error in rows:
+            console.print(report.line() if report else f"{host}: error: {error}", markup=False)
+        return
+    table = Table(title=f"migrator status: {len(rows)} hosts")
+    for column in ("host", "state", "plan", "detail"):
+        table.add_column(column, overflow="fold")
+    for host, report, error in rows:
+        if report is None:
+            table.add_row(host, Text("error", style="red"), "", Text(error))
+            continue
+        style = "bold red" if report.state in _ATTENTION else ""
+        state = f"{report.state.value} at {report.step}" if report.step else report.state.value
+        table.add_row(
+            host, f"[{style}]{state}[/]" if style else state, report.plan_id, report.detail
+        )
+    console.print(table)
