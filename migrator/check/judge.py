@@ -21,14 +21,16 @@ _LDA_NAMES = ("dovecot-lda", "deliver")
 
 
 def lda_services(master: Sequence[str]) -> frozenset[str]:
-    """The master.cf services (``postconf -M`` lines) that pipe mail to Dovecot's LDA."""
+    """The master.cf services (``postconf -M`` lines) that pipe mail to Dovecot's LDA,
+    directly or through a filter that execs it (the planner refuses those)."""
     found = set()
     for line in master:
         words = line.split()
         if len(words) < 8 or words[7] != "pipe":
             continue
-        argv = next((w.removeprefix("argv=") for w in words if w.startswith("argv=")), "")
-        if argv.rsplit("/", 1)[-1] in _LDA_NAMES:
+        argv = [w.removeprefix("argv=") for w in words if w.startswith("argv=")]
+        command = words[words.index(f"argv={argv[0]}") :] if argv else []
+        if any(w.removeprefix("argv=").rsplit("/", 1)[-1] in _LDA_NAMES for w in command):
             found.add(words[0])
     return frozenset(found)
 

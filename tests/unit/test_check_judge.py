@@ -82,6 +82,8 @@ def test_an_lda_host_is_read_as_one() -> None:
     config = parse_config(LDA_HOST)
     lda = lda_services(config.master)
     assert lda == {"dovecot"}  # maildrop pipes, but not to Dovecot
+    wrapped = "spam unix - n n - - pipe user=vmail argv=/usr/bin/spamc -e /usr/lib/dovecot/deliver"
+    assert lda_services([wrapped]) == {"spam"}
     kinds = hook_kinds(config.postconf, lda)
     assert kinds == {"virtual_transport": "lda", "local_transport": "other"}
     assert delivery_mode(kinds) is Delivery.LDA

@@ -1,0 +1,202 @@
+"""check, show and status on real lab hosts: an LDA host (what a migration needs), a
+migrated host (every check OK), a broken socket mode (CRITICAL, exit 2, the fault named);
+a saved plan shown and a tampered one refused; status over two hosts, as lines and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from migrator.cli import main
+from migrator.lab import lifecycle
+from migrator.lab.state import Lab, LabHost
+
+from .conftest import ssh_client, ssh_run
+from .hostfiles import LabCli
+
+pytestmark = pytest.mark.lab
+
+RECIPIENT = "alice@example.test"
+SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
+NAGIOS = re.compile(r"^MIGRATOR (OK|WARNING|CRITICAL|UNKNOWN) - [^|]+ \| \S+(?: \S+)*$")
+SAMPLE = re.compile(r'^(migrator_check_\w+)\{((?:\w+="[^"]*",?)+)\} (-?[\d.e+]+)$')
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two virtual-lda hosts: ``migrated`` (planned and applied) and ``lda`` (untouched)."""
+
+    lab: Lab
+    cli: LabCli
+    migrated: LabHost
+    lda: LabHost
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    name = f"ck{os.getpid() % 10000}"
+    try:
+        lab = lifecycle.bring_up("virtual-lda", 2, name)
+        cli = LabCli(lab, tmp_path_factory.mktemp("plans"))
+        migrated, lda = lab.hosts
+        cli.plan(migrated, RECIPIENT)
+        applied = cli("apply", migrated.name, "--plan", str(cli.latest_plan(migrated)))
+        assert applied.exit_code == 0, applied.output
+        yield Pair(lab, cli, migrated, lda)
+    finally:
+        lifecycle.tear_down(name)
+
+
+def _prometheus(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"^# (HELP|TYPE) migrator_check_\w+ .+$", line), line
+            continue
+        match = SAMPLE.match(line)
+        assert match, line
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match[2]))
+        samples[(match[1], labels)] = float(match[3])
+    return samples
+
+
+def test_check_an_lda_host_reports_what_a_migration_needs(pair: Pair) -> None:
+    host = pair.lda.name
+    result = pair.cli("check", host, "--json", "--test-recipient", RECIPIENT)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (report,) = data["hosts"]
+    assert (report["host"], report["delivery"], report["status"]) == (host, "lda", "OK")
+    found = {f["check"]: f for f in report["findings"]}
+    assert "probe" not in found and "listener" not in found  # no LMTP to judge yet
+    assert found["migration"]["summary"].startswith("ready: a plan changes /etc/postfix/main.cf")
+    assert any("pipe service dovecot stays" in d for d in found["migration"]["details"])
+    assert found["hooks"]["summary"] == "no conflicts: virtual_transport=dovecot"
+
+    nagios = pair.cli("check", host, "--format", "nagios")
+    assert nagios.exit_code == 0 and NAGIOS.match(nagios.output.splitlines()[0]), nagios.output
+
+
+def test_check_a_blocked_lda_host_warns(pair: Pair) -> None:
+    """An LDA host the planner refuses (a filter wrapping the LDA): WARNING, exit 1, why."""
+    host = pair.lda
+    wrap = (
+        "cp /etc/postfix/master.cf /tmp/master.cf.keep && sed -i "
+        "'s|argv=/usr/lib/dovecot/dovecot-lda|argv=/usr/bin/spamc -e /usr/lib/dovecot/dovecot-lda|'"
+        " /etc/postfix/master.cf"
+    )
+    client = ssh_client(pair.lab, host)
+    try:
+        assert ssh_run(client, wrap)[0] == 0
+        result = pair.cli("check", host.name, "--format", "nagios")
+    finally:
+        assert ssh_run(client, "mv /tmp/master.cf.keep /etc/postfix/master.cf")[0] == 0
+        client.close()
+    first = result.output.splitlines()[0]
+    assert result.exit_code == 1, result.output
+    assert first.startswith(f"MIGRATOR WARNING - {host.name} migration: migration refused: ")
+    assert "spamc" in first and NAGIOS.match(first)
+
+
+def test_check_a_migrated_host_is_ok_in_every_format(pair: Pair, tmp_path: Path) -> None:
+    host = pair.migrated.name
+    table = pair.cli("check", host, "--test-recipient", RECIPIENT)
+    assert table.exit_code == 0, table.output
+    assert "1 hosts: 1 OK; exit code 0" in table.output
+
+    data = json.loads(pair.cli("check", host, "--json", "--test-recipient", RECIPIENT).output)
+    found = {f["check"]: (f["status"], f["summary"]) for f in data["hosts"][0]["findings"]}
+    assert data["hosts"][0]["delivery"] == "lmtp"
+    assert set(found) >= {"hooks", "domains", "dovecot", "listener", "probe", "queue", "log"}
+    assert {status for status, _ in found.values()} == {"OK"}, found
+    assert found["listener"][1] == f"socket {SOCKET} postfix 0600"
+    assert found["probe"][1].endswith(f"RCPT {RECIPIENT} accepted")
+    assert found["migration"][1] == "migrated: planning again changes nothing"
+
+    textfile = tmp_path / "migrator.prom"
+    prom = pair.cli("check", host, "--format", "prometheus", "--output", str(textfile))
+    assert prom.exit_code == 0 and prom.output == "", prom.output
+    samples = _prometheus(textfile.read_text())
+    assert samples[("migrator_check_ok", frozenset({("host", host), ("check", "listener")}))] == 1
+    assert samples[("migrator_check_host_status", frozenset({("host", host)}))] == 0
+    assert samples[("migrator_check_delivery", frozenset({("host", host), ("mode", "lmtp")}))] == 1
+    assert list(tmp_path.iterdir()) == [textfile]  # the temporary file was renamed
+
+
+def test_a_broken_socket_mode_is_critical_and_named(pair: Pair) -> None:
+    host = pair.migrated
+    client = ssh_client(pair.lab, host)
+    try:
+        assert ssh_run(client, f"chmod 0666 {SOCKET}")[0] == 0
+        nagios = pair.cli("check", host.name, "--format", "nagios")
+        prom = pair.cli("check", host.name, "--format", "prometheus")
+    finally:
+        assert ssh_run(client, f"chmod 0600 {SOCKET}")[0] == 0
+        client.close()
+    assert nagios.exit_code == 2, nagios.output
+    first = nagios.output.splitlines()[0]
+    assert NAGIOS.match(first), first
+    assert first.startswith(
+        f"MIGRATOR CRITICAL - {host.name} listener: socket {SOCKET}: mode 0666, want 0600"
+    )
+    assert "hosts_critical=1;;;0" in first
+    samples = _prometheus(prom.output)
+    assert prom.exit_code == 2
+    listener = frozenset({("host", host.name), ("check", "listener")})
+    assert samples[("migrator_check_ok", listener)] == 0
+    assert samples[("migrator_check_status", listener)] == 2
+
+
+def test_check_a_fleet_with_an_unreachable_host(pair: Pair) -> None:
+    hosts = f"{pair.migrated.name},{pair.lda.name},no-such-host,"
+    result = pair.cli("check", "-i", hosts, "--format", "nagios", "--forks", "3")
+    assert result.exit_code == 3, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("MIGRATOR UNKNOWN - no-such-host reach: ") and NAGIOS.match(first)
+    assert "hosts_ok=2;;;0" in first and "hosts_unknown=1;;;0" in first
+
+
+def test_show_a_saved_plan_and_refuse_a_tampered_one(pair: Pair, tmp_path: Path) -> None:
+    saved = pair.cli.latest_plan(pair.migrated)
+    result = _show(str(saved))
+    assert result[0] == 0, result[1]
+    assert f"plan {saved.stem} for {pair.migrated.name}" in result[1]
+    assert "+virtual_transport = lmtp:unix:private/dovecot-lmtp" in result[1]
+    as_json = _show(str(saved), "--json")
+    assert json.loads(as_json[1])["plan_id"] == saved.stem
+    tampered = tmp_path / saved.name
+    tampered.write_text(saved.read_text().replace("private/dovecot-lmtp", "private/evil"))
+    refused = _show(str(tampered))
+    assert refused[0] == 1
+    assert f"{tampered}: plan was edited by hand (checksum mismatch)" in refused[1]
+
+
+def _show(*args: str) -> tuple[int, str]:
+    """show takes no --ssh-config or --plans-dir (it reads only the file), so not LabCli."""
+    result = CliRunner().invoke(main, ["show", *args])
+    return result.exit_code, result.output
+
+
+def test_status_of_two_hosts_as_lines_and_json(pair: Pair) -> None:
+    hosts = f"{pair.migrated.name},{pair.lda.name},"
+    lines = pair.cli("status", "-i", hosts)
+    assert lines.exit_code == 0, lines.output
+    plan_id = pair.cli.latest_plan(pair.migrated).stem
+    assert lines.output.splitlines() == [
+        f"{pair.migrated.name}: migrated (plan {plan_id})",
+        f"{pair.lda.name}: clean",
+    ]
+    data = json.loads(pair.cli("status", "-i", hosts, "--json").output)
+    assert [(h["host"], h["state"], h["plan_id"]) for h in data] == [
+        (pair.migrated.name, "migrated", plan_id),
+        (pair.lda.name, "clean", ""),
+    ]
+    one = json.loads(pair.cli("status", pair.migrated.name, "--json").output)
+    assert (one["state"], one["plan_id"]) == ("migrated", plan_id)
