@@ -69,19 +69,19 @@ def mail_root(mail: Mapping[str, str], settings: Sequence[Setting]) -> str | Non
     """The directory every mailbox lives under, when the config names a fixed one.
 
     From ``mail_location``/``mail_path`` when absolute, else from the home a userdb's
-    ``home=`` or ``mail_home`` gives (``~/Maildir`` lives in it). None when it depends on
+    ``home`` field or ``mail_home`` gives (``~/Maildir`` lives in it). None when it depends on
     each user's home (system users) or cannot be told.
     """
     location = mail.get("mail_location", "")
     path = location.partition(":")[2].partition(":")[0] if ":" in location else location
     homes = [mail.get("mail_home", "")]
-    homes += [
-        word.removeprefix("home=")
-        for block, name, value in settings
-        if block[:1] in (("userdb",), ("passdb",)) and name == "args"
-        for word in value.split()
-        if word.startswith("home=")
-    ]
+    for block, name, value in settings:
+        if not block or block[0].split()[0] not in ("userdb", "passdb"):
+            continue
+        if name == "args":  # 2.3: args = uid=vmail home=/var/vmail/%d/%n
+            homes += [w.removeprefix("home=") for w in value.split() if w.startswith("home=")]
+        elif name == "home" and block[1:] == ("fields",):  # 2.4: fields { home = ... }
+            homes.append(value)
     for candidate in (path, mail.get("mail_path", ""), *homes):
         root = _static_prefix(candidate)
         if root:

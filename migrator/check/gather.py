@@ -130,6 +130,13 @@ def _queue(lines: Sequence[str]) -> tuple[list[Mapping[str, object]], list[str]]
     return messages, [f"postqueue -j: {bad} unreadable lines"] if bad else []
 
 
+def _protocols(lines: Sequence[str]) -> str:
+    """``doveconf -h protocols``: 2.3 prints a list, 2.4 a block of ``name = yes`` lines."""
+    if any(" = " in line for line in lines):
+        return " ".join(name for name, value in _settings(lines).items() if value == "yes")
+    return " ".join(" ".join(lines).split())
+
+
 def parse_config(output: str) -> ConfigFacts:
     """Parse CONFIG_SCRIPT's output (pure); what failed to read goes to ``errors``."""
     sections = split_sections(output)
@@ -147,7 +154,7 @@ def parse_config(output: str) -> ConfigFacts:
         postconf=postconf,
         master=tuple(line for line in sections.get("master", []) if line.strip()),
         doveconf=tuple(doveconf),
-        protocols=" ".join(sections.get("protocols", [])).strip(),
+        protocols=_protocols(sections.get("protocols", [])),
         mail=mail,
         runtime=parse_runtime("\n".join(sections.get("runtime", []))),
         queue=tuple(queue),

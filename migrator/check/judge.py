@@ -202,8 +202,13 @@ LOG_SYMPTOMS = (
 )
 
 
-def judge_log(lines: Sequence[str], log: str) -> Finding:
-    """Delivery errors among the recent log lines (WARNING: they may be past ones)."""
+def judge_log(lines: Sequence[str], postfix_log: str, dovecot_log: str = "") -> Finding:
+    """Delivery errors among the recent log lines (WARNING: they may be past ones).
+
+    ``postfix_log`` is a file, "journald" or "" (Postfix keeps no log); ``dovecot_log`` is
+    Dovecot's own log file, or "" when it logs where Postfix does.
+    """
+    log = " and ".join(name for name in (postfix_log, dovecot_log) if name)
     if not log:
         return Finding("log", Status.OK, "no mail log on this host: not searched")
     counts: dict[str, int] = {}
@@ -213,11 +218,14 @@ def judge_log(lines: Sequence[str], log: str) -> Finding:
             if symptom in lowered:
                 counts[symptom] = counts.get(symptom, 0) + 1
                 break
+    unread = () if postfix_log else ("Postfix keeps no log on this host: not searched",)
     if not counts:
-        return Finding("log", Status.OK, f"no delivery errors in {log}")
+        return Finding("log", Status.OK, f"no delivery errors in {log}", unread)
     causes = dict(LOG_SYMPTOMS)
     found = ", ".join(f'{n} "{s}" ({causes[s]})' for s, n in counts.items())
-    return Finding("log", Status.WARNING, f"delivery errors in {log}: {found}", (lines[-1],))
+    return Finding(
+        "log", Status.WARNING, f"delivery errors in {log}: {found}", (lines[-1], *unread)
+    )
 
 
 def relay_marker(endpoint: Endpoint) -> str:

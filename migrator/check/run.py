@@ -71,7 +71,7 @@ def check_host(
     waiting, stuck = deferred(config.queue, endpoint)
     metrics.update(queue=waiting, deferred_lmtp=stuck, log_errors=len(state.log_lines))
     findings.append(judge_queue(waiting, stuck, endpoint))
-    findings.append(judge_log(state.log_lines, " and ".join(log for log in logs if log)))
+    findings.append(judge_log(state.log_lines, *logs))
     findings.append(judge_mail_root(root, state))
     findings.append(_migration(transport, mode, options, cache))
     findings.extend(_unread(config))

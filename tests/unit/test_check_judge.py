@@ -248,7 +248,10 @@ def test_log_errors_are_counted_by_symptom() -> None:
         finding.summary
     )
     assert judge_log([], "journald").status is Status.OK
-    assert "not searched" in judge_log(lines, "").summary
+    assert "not searched" in judge_log([], "").summary
+    dovecot_only = judge_log(lines[1:], "", "/var/log/dovecot.log")
+    assert dovecot_only.summary.startswith("delivery errors in /var/log/dovecot.log: ")
+    assert dovecot_only.details[-1] == "Postfix keeps no log on this host: not searched"
 
 
 def test_mail_deferred_at_the_lmtp_socket_is_counted() -> None:
@@ -290,3 +293,33 @@ def test_a_world_writable_mail_root_is_critical() -> None:
 )
 def test_mail_root(mail: dict[str, str], root: str | None) -> None:
     assert mail_root(mail, []) == root
+
+
+def test_dovecot_24_home_and_protocols() -> None:
+    """Captured from a trixie lab host (Dovecot 2.4.1): a block of protocols, userdb fields."""
+    output = """\
+== doveconf
+mail_driver = maildir
+mail_path = ~/Maildir
+protocols {
+  imap = yes
+  lmtp = yes
+}
+userdb static {
+  fields {
+    gid = vmail
+    home = /var/vmail/%{user | domain}/%{user | username}
+    uid = vmail
+  }
+}
+== protocols
+imap = yes
+lmtp = yes
+== mail
+mail_location=
+mail_path=~/Maildir
+mail_home=
+"""
+    config = parse_config(output)
+    assert config.protocols == "imap lmtp"
+    assert mail_root(config.mail, parse_doveconf(config.doveconf)) == "/var/vmail"
