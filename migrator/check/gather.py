@@ -27,7 +27,8 @@ POSTFIX_PARAMS = (
 )
 QUEUE_LIMIT = 20000  # messages read from `postqueue -j`: enough to count, bounded for a flood
 LOG_WINDOW = 1024 * 1024  # bytes of a log file's tail searched for delivery errors
-LOG_SINCE = "-1h"  # how far back the journal is searched
+LOG_SECONDS = 3600  # how far back the logs are searched (by their time stamps)
+LOG_SINCE = f"-{LOG_SECONDS}s"  # the journal's own filter for the same window
 LOG_LINES = 50  # matching lines kept
 
 CONFIG_SCRIPT = rf"""
@@ -45,6 +46,7 @@ echo '== queue'; postqueue -j 2>/dev/null | head -n {QUEUE_LIMIT}
 # $4 since, $5 lines, then the paths to stat.
 STATE_SCRIPT = r"""
 log=$1 dlog=$2 window=$3 since=$4 lines=$5; shift 5
+echo '== now'; date '+%s %z %Y'
 echo '== stat'; for p in "$@"; do
   stat -c '%F|%U|%G|%a|%n' -- "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
 echo '== listen'; { ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null; } | awk '{print $4}'
@@ -91,6 +93,9 @@ class HostState:
     paths: Mapping[str, PathState]
     listeners: tuple[str, ...]
     log_lines: tuple[str, ...]
+    now: float | None = None  # the host's clock, its zone and year: for the log's stamps
+    utc_offset: int = 0
+    year: int = 1970
 
 
 def split_sections(output: str) -> dict[str, list[str]]:
@@ -173,7 +178,20 @@ def parse_state(output: str) -> HostState:
         paths[path] = PathState(path, kind, owner, group, octal)
     listeners = tuple(line.strip() for line in sections.get("listen", []) if line.strip())
     log_lines = tuple(line for line in sections.get("log", []) if line.strip())
-    return HostState(paths, listeners, log_lines)
+    now, offset, year = _clock(sections.get("now", []))
+    return HostState(paths, listeners, log_lines, now, offset, year)
+
+
+def _clock(lines: Sequence[str]) -> tuple[float | None, int, int]:
+    """``date '+%s %z %Y'``: seconds, the zone's offset east of UTC, and the year."""
+    words = " ".join(lines).split()
+    if len(words) != 3 or not words[0].isdigit() or not words[2].isdigit():
+        return None, 0, 1970
+    zone = words[1]
+    sign = -1 if zone.startswith("-") else 1
+    digits = zone.lstrip("+-")
+    offset = sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60) if digits.isdigit() else 0
+    return float(words[0]), offset, int(words[2])
 
 
 def read_config(transport: Transport) -> ConfigFacts:

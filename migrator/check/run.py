@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from migrator.check.dovecot import mail_root, parse_doveconf
 from migrator.check.findings import Delivery, Finding, HostCheck, Status
-from migrator.check.gather import ConfigFacts, read_config, read_state
+from migrator.check.gather import LOG_SECONDS, ConfigFacts, read_config, read_state
 from migrator.check.judge import (
     deferred,
     delivery_mode,
@@ -25,6 +25,7 @@ from migrator.check.judge import (
     lda_services,
     lmtp_endpoint,
 )
+from migrator.check.logtime import recent
 from migrator.config.reader import ParseCache
 from migrator.delivery.proof import probe_lmtp
 from migrator.endpoint import Endpoint
@@ -69,9 +70,10 @@ def check_host(
     elif mode in (Delivery.LMTP, Delivery.MIXED):
         findings.append(Finding("listener", Status.UNKNOWN, "LMTP next hop not understood"))
     waiting, stuck = deferred(config.queue, endpoint)
-    metrics.update(queue=waiting, deferred_lmtp=stuck, log_errors=len(state.log_lines))
+    errors = recent(state.log_lines, state.now, state.year, state.utc_offset, LOG_SECONDS)
+    metrics.update(queue=waiting, deferred_lmtp=stuck, log_errors=len(errors))
     findings.append(judge_queue(waiting, stuck, endpoint))
-    findings.append(judge_log(state.log_lines, *logs))
+    findings.append(judge_log(errors, *logs))
     findings.append(judge_mail_root(root, state))
     findings.append(_migration(transport, mode, options, cache))
     findings.extend(_unread(config))

@@ -22,6 +22,7 @@ from migrator.check.judge import (
     lda_services,
     lmtp_endpoint,
 )
+from migrator.check.logtime import recent
 from migrator.endpoint import Endpoint
 
 # Captured from a bookworm lab host (virtual-lda profile), trimmed.
@@ -323,3 +324,34 @@ mail_home=
     config = parse_config(output)
     assert config.protocols == "imap lmtp"
     assert mail_root(config.mail, parse_doveconf(config.doveconf)) == "/var/vmail"
+
+
+NOW = 1796175971.0  # 2026-12-02T01:46:11Z
+
+
+@pytest.mark.parametrize(
+    ("line", "offset", "kept"),
+    [
+        ("Dec 02 01:46:11 h postfix/lmtp[1]: ... Permission denied", 0, True),
+        ("Dec  2 00:40:00 h postfix/lmtp[1]: ... Permission denied", 0, False),
+        ("Dec  2 02:30:00 h dovecot: lmtp: quota", 3600, True),  # 01:30 UTC, host at +01:00
+        ("2026-12-02T01:00:00+00:00 h postfix/lmtp[1]: refused", 0, True),
+        ("2026-12-02T00:00:00+0000 h postfix/lmtp[1]: refused", 0, False),
+        ("2026-12-01T20:50:00-0500 h dovecot: User doesn't exist", 0, True),
+        ("no stamp: dovecot: lmtp: quota", 0, True),
+    ],
+)
+def test_only_the_last_hour_of_the_log_counts(line: str, offset: int, kept: bool) -> None:
+    assert recent([line], NOW, 2026, offset, 3600) == ([line] if kept else [])
+
+
+def test_december_lines_read_in_january_are_last_year() -> None:
+    new_year = 1798761600.0 + 600  # 2027-01-01T00:10:00Z
+    assert recent(["Dec 31 23:59:00 h dovecot: quota"], new_year, 2027, 0, 3600) != []
+    assert recent(["Dec 30 23:59:00 h dovecot: quota"], new_year, 2027, 0, 3600) == []
+
+
+def test_the_hosts_clock_is_read() -> None:
+    state = parse_state("== now\n1796175971 -0130 2026\n")
+    assert (state.now, state.utc_offset, state.year) == (NOW, -5400, 2026)
+    assert parse_state("== now\n").now is None
