@@ -200,3 +200,29 @@ def test_status_of_two_hosts_as_lines_and_json(pair: Pair) -> None:
     ]
     one = json.loads(pair.cli("status", pair.migrated.name, "--json").output)
     assert (one["state"], one["plan_id"]) == ("migrated", plan_id)
+
+
+def test_mail_deferred_at_lmtp_and_its_log_error_are_reported(pair: Pair) -> None:
+    """Last in this module: the error it causes stays in the host's log for the hour."""
+    host = pair.migrated
+    client = ssh_client(pair.lab, host)
+    send = f"printf 'Subject: t\\n\\nhi\\n' | /usr/sbin/sendmail -f '' {RECIPIENT}"
+    wait = "for i in $(seq 50); do postqueue -j | grep -q deferred && break; sleep 0.2; done"
+    try:
+        assert ssh_run(client, f"chown dovecot {SOCKET} && {send} && {wait}")[0] == 0
+        result = pair.cli("check", host.name, "--json")
+    finally:
+        empty = 'for i in $(seq 50); do [ -z "$(postqueue -j)" ] && break; sleep 0.2; done'
+        fixed = f"chown postfix {SOCKET} && postqueue -f && {empty}; postqueue -j | wc -l"
+        assert ssh_run(client, fixed) == (0, "0\n")
+        client.close()
+    assert result.exit_code == 2, result.output
+    report = json.loads(result.output)["hosts"][0]
+    found = {f["check"]: (f["status"], f["summary"]) for f in report["findings"]}
+    assert found["listener"] == (
+        "CRITICAL",
+        f"socket {SOCKET}: owner dovecot, want postfix (mail_owner)",
+    )
+    assert found["queue"] == ("WARNING", "1 messages deferred for lmtp:unix:private/dovecot-lmtp")
+    assert found["log"][0] == "WARNING" and '1 "permission denied"' in found["log"][1]
+    assert (report["metrics"]["deferred_lmtp"], report["metrics"]["log_errors"]) == (1, 1)
