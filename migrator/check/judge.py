@@ -28,9 +28,9 @@ def lda_services(master: Sequence[str]) -> frozenset[str]:
         words = line.split()
         if len(words) < 8 or words[7] != "pipe":
             continue
-        argv = [w.removeprefix("argv=") for w in words if w.startswith("argv=")]
-        command = words[words.index(f"argv={argv[0]}") :] if argv else []
-        if any(w.removeprefix("argv=").rsplit("/", 1)[-1] in _LDA_NAMES for w in command):
+        start = next((i for i, w in enumerate(words) if w.startswith("argv=")), len(words))
+        command = [words[start].removeprefix("argv="), *words[start + 1 :]] if words[start:] else []
+        if any(word.rsplit("/", 1)[-1] in _LDA_NAMES for word in command):
             found.add(words[0])
     return frozenset(found)
 

@@ -27,7 +27,7 @@ from migrator.fleet.parallel import each_host
 from migrator.fleet.work import Reacher
 from migrator.inventory.limit import limit
 from migrator.inventory.load import load_inventory
-from migrator.inventory.model import Inventory, InventoryHost
+from migrator.inventory.model import InventoryHost
 
 _STYLE = {Status.OK: "green", Status.WARNING: "yellow", Status.CRITICAL: "bold red"}
 _FORMATS = ("table", "json", "nagios", "prometheus")
@@ -115,7 +115,7 @@ def _hosts(host: str | None, sources: tuple[str, ...], pattern: str | None) -> l
         raise UsageError("give a HOST, or -i INVENTORY for a fleet")
     if pattern:
         raise UsageError("--limit goes with -i INVENTORY")
-    return list(Inventory((InventoryHost(host),)).hosts)
+    return [InventoryHost(host)]
 
 
 def _run(
