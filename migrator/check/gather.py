@@ -7,6 +7,7 @@ which socket, listener, mail root and log the second command (``STATE_SCRIPT``) 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ log=$1 dlog=$2 window=$3 since=$4 lines=$5; shift 5
 echo '== now'; date '+%s %z %Y'
 echo '== stat'; for p in "$@"; do
   stat -c '%F|%U|%G|%a|%n' -- "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
-echo '== listen'; { ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null; } | awk '{print $4}'
+echo '== listen'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
 echo '== log'
 where='postfix/(lmtp|pipe|local|virtual)|dovecot|lmtp|deliver'
 what="permission denied|user doesn.t exist|quota|uid 0 not permitted|connection refused"
@@ -88,7 +89,8 @@ class PathState:
 
 @dataclass(frozen=True, slots=True)
 class HostState:
-    """The second round trip, parsed: paths stat'ed, TCP listeners, matching log lines."""
+    """The second round trip, parsed: paths stat'ed, TCP listeners (``127.0.0.1:24``,
+    ``[::]:24``), matching log lines."""
 
     paths: Mapping[str, PathState]
     listeners: tuple[str, ...]
@@ -176,10 +178,25 @@ def parse_state(output: str) -> HostState:
         kind = kind or "missing"
         octal = int(mode, 8) if mode.isdigit() else 0
         paths[path] = PathState(path, kind, owner, group, octal)
-    listeners = tuple(line.strip() for line in sections.get("listen", []) if line.strip())
+    listeners = tuple(
+        _listener(line.strip()) for line in sections.get("listen", []) if line.strip()
+    )
     log_lines = tuple(line for line in sections.get("log", []) if line.strip())
     now, offset, year = _clock(sections.get("now", []))
     return HostState(paths, listeners, log_lines, now, offset, year)
+
+
+def _listener(hex_address: str) -> str:
+    """``/proc/net/tcp{,6}``'s ``0100007F:0018`` as ``127.0.0.1:24`` (``[::1]:24`` for IPv6):
+    the address is 32-bit words in the host's byte order (little-endian on Linux' common
+    machines), the port big-endian hex."""
+    address, _, port = hex_address.partition(":")
+    try:
+        raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8))
+        shown = str(ipaddress.ip_address(raw))
+        return f"{shown}:{int(port, 16)}" if len(raw) == 4 else f"[{shown}]:{int(port, 16)}"
+    except ValueError:
+        return hex_address
 
 
 def _clock(lines: Sequence[str]) -> tuple[float | None, int, int]:

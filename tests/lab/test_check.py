@@ -25,6 +25,12 @@ pytestmark = pytest.mark.lab
 
 RECIPIENT = "alice@example.test"
 SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
+# A reload cannot move Dovecot's TCP listener while an lmtp process (the probe's) still holds
+# the old one ("listen(*, 24) failed: Address already in use"): restart it instead.
+RESTART = (
+    "doveadm stop; for i in $(seq 50); do doveadm service status >/dev/null 2>&1 || break; "
+    "sleep 0.2; done; dovecot </dev/null >/dev/null 2>&1 && sleep 1"
+)
 NAGIOS = re.compile(r"^MIGRATOR (OK|WARNING|CRITICAL|UNKNOWN) - [^|]+ \| \S+(?: \S+)*$")
 SAMPLE = re.compile(r'^(migrator_check_\w+)\{((?:\w+="[^"]*",?)+)\} (-?[\d.e+]+)$')
 
@@ -226,3 +232,31 @@ def test_mail_deferred_at_lmtp_and_its_log_error_are_reported(pair: Pair) -> Non
     assert found["queue"] == ("WARNING", "1 messages deferred for lmtp:unix:private/dovecot-lmtp")
     assert found["log"][0] == "WARNING" and '1 "permission denied"' in found["log"][1]
     assert (report["metrics"]["deferred_lmtp"], report["metrics"]["log_errors"]) == (1, 1)
+
+
+def test_a_tcp_listener_beyond_loopback_is_critical(pair: Pair) -> None:
+    """Last: it migrates the LDA host, over TCP (the other tests want it on the LDA)."""
+    host = pair.lda
+    applied = pair.cli(
+        "apply", host.name, "--yes", "--lmtp", "inet:127.0.0.1:24", "--test-recipient", RECIPIENT
+    )
+    assert applied.exit_code == 0, applied.output
+    before = json.loads(pair.cli("check", host.name, "--json").output)["hosts"][0]
+    found = {f["check"]: (f["status"], f["summary"]) for f in before["findings"]}
+    assert found["listener"] == ("OK", "127.0.0.1:24 on loopback only (127.0.0.1:24)")
+    assert found["probe"] == ("OK", "LMTP inet:127.0.0.1:24 answers (no --test-recipient)")
+    client = ssh_client(pair.lab, host)
+    conf = "/etc/dovecot/conf.d/10-master.conf"
+    try:
+        widen = f"sed -i 's/address = 127.0.0.1/address = */' {conf} && {RESTART}"
+        bound = "grep -q ' 00000000:0018 00000000:0000 0A' /proc/net/tcp"  # 0.0.0.0:24
+        assert ssh_run(client, f"{widen} && {bound}")[0] == 0
+        result = pair.cli("check", host.name, "--format", "nagios")
+    finally:
+        narrow = f"sed -i 's/address = \\*/address = 127.0.0.1/' {conf} && {RESTART}"
+        assert ssh_run(client, narrow)[0] == 0
+        client.close()
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        f"MIGRATOR CRITICAL - {host.name} listener: LMTP listens on 0.0.0.0:24: not loopback only"
+    )

@@ -214,6 +214,7 @@ def test_the_socket_is_postfix_only(state: HostState, status: Status, words: str
     [
         (("127.0.0.1:24", "0.0.0.0:22"), Status.OK),
         (("[::1]:24",), Status.OK),
+        (("[::]:24",), Status.CRITICAL),
         (("0.0.0.0:24",), Status.CRITICAL),
         (("*:24",), Status.CRITICAL),
         (("10.0.0.5:24", "127.0.0.1:24"), Status.CRITICAL),
@@ -226,14 +227,24 @@ def test_a_tcp_listener_must_be_loopback_only(listeners: tuple[str, ...], status
 
 
 def test_parse_state() -> None:
+    # Listening sockets as /proc/net/tcp and tcp6 list them (captured from a lab host).
     output = (
         "== stat\nsocket|postfix|postfix|666|/s\nmissing||||/var/vmail\n"
-        "== listen\n127.0.0.1:24\n\n== log\nline one\n"
+        "== listen\n0BA5E70A:0016\n0100007F:0018\n00000000:0019\n"
+        "00000000000000000000000001000000:0018\n00000000000000000000000000000000:008F\n"
+        "\n== log\nline one\n"
     )
     state = parse_state(output)
     assert state.paths["/s"] == PathState("/s", "socket", "postfix", "postfix", 0o666)
     assert state.paths["/var/vmail"].kind == "missing"
-    assert state.listeners == ("127.0.0.1:24",) and state.log_lines == ("line one",)
+    assert state.listeners == (
+        "10.231.165.11:22",
+        "127.0.0.1:24",
+        "0.0.0.0:25",
+        "[::1]:24",
+        "[::]:143",
+    )
+    assert state.log_lines == ("line one",)
 
 
 def test_log_errors_are_counted_by_symptom() -> None:
