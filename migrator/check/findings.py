@@ -20,6 +20,11 @@ class Status(IntEnum):
 _SEVERITY = (Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL)
 
 
+def severity(status: Status) -> int:
+    """How serious a status is: OK 0, WARNING 1, UNKNOWN 2, CRITICAL 3."""
+    return _SEVERITY.index(status)
+
+
 def worst(statuses: Iterable[Status]) -> Status:
     """The most serious of statuses (OK when there are none)."""
     return max(statuses, key=_SEVERITY.index, default=Status.OK)
@@ -62,7 +67,7 @@ class HostCheck:
     def problems(self) -> list[Finding]:
         """The findings that are not OK, most serious first."""
         bad = [f for f in self.findings if f.status is not Status.OK]
-        return sorted(bad, key=lambda f: -_SEVERITY.index(f.status))
+        return sorted(bad, key=lambda f: -severity(f.status))
 
 
 def unreachable(host: str, error: str, checked_at: float = 0.0) -> HostCheck:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from migrator.check.findings import HostCheck, Status, worst
+from migrator.check.findings import HostCheck, Status, severity, worst
 
 _PERF_UNITS = {"probe_seconds": "s"}
 
@@ -44,7 +44,10 @@ def to_nagios(checks: Sequence[HostCheck]) -> tuple[str, Status]:
     """The Nagios plugin output (status line with perfdata, then one line per problem) and
     its exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     status = worst(c.status for c in checks)
-    problems = [(c.host, f) for c in checks for f in c.problems()]
+    # The most serious first, whichever host it is on: the status line names it.
+    problems = sorted(
+        ((c.host, f) for c in checks for f in c.problems()), key=lambda p: -severity(p[1].status)
+    )
     if problems:
         host, first = problems[0]
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -64,6 +64,19 @@ def test_nagios_names_the_fault_first_and_keeps_the_line_whole() -> None:
     assert "hosts_ok=1;;;0" in first and "hosts_critical=1;;;0" in first
 
 
+def test_nagios_names_the_most_serious_problem_of_any_host() -> None:
+    warned = HostCheck("mx0", Delivery.LDA, (Finding("queue", Status.WARNING, "3 deferred"),))
+    text, status = to_nagios([warned, BROKEN])
+    lines = text.splitlines()
+    assert status is Status.CRITICAL
+    assert lines[0].startswith('MIGRATOR CRITICAL - mx"2 listener: ')
+    assert lines[1:] == [
+        'mx"2 CRITICAL listener: socket /s: mode 0666 / want 0600',
+        "mx0 WARNING queue: 3 deferred",  # equals keep the hosts' order
+        'mx"2 WARNING log: delivery errors in the log',
+    ]
+
+
 def test_nagios_single_host_perfdata_carries_its_metrics() -> None:
     first = to_nagios([OK])[0].splitlines()[0]
     assert first.startswith("MIGRATOR OK - mx1: 2 checks OK | ")
