@@ -22,9 +22,10 @@ LMTP_SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
 
 STOCK = SAMPLES / "stock"
 STOCK_FILES = sorted(p for p in STOCK.glob("debian*/dovecot/**/*") if p.is_file())
-"""Debian 12's and 13's stock Dovecot files, copied from each release's packages."""
+"""Debian 11's, 12's and 13's stock Dovecot files, copied from each release's packages."""
 
 STOCK_UNREADABLE = {
+    "debian11/dovecot/dovecot-dict-auth.conf.ext": "key passdb {",
     "debian12/dovecot/dovecot-dict-auth.conf.ext": "key passdb {",
     "debian13/dovecot/conf.d/30-dict-server.conf": "dict_server {",
     "debian13/dovecot/protocols.d/imapd.protocol": "protocols {",
