@@ -110,10 +110,17 @@ let sep (d:string) = del field_sep d | gap
 (* View: field  A field and the blanks after it; d: after a new one *)
 let field (l:string) (r:regexp) (d:string) = [ label l . store r ] . sep d
 
-(* View: commands  The "command" nodes, cut by comment lines *)
+(* View: commands
+   The "command" nodes, cut by comment lines. Between two of them, put
+   also takes no comment (a caller removed it): the text after is then a
+   plain continuation line; read back, it joins the command before it *)
 let commands =
-  [ label "command" . store command ]
-  . (gap . [ label "command" . store command ])*
+     let cut =
+         del blank_line+ "\n"
+       . ((comment | bare_comment) . del blank_line* "")*
+       . del /[ \t]+/ "  "
+  in [ label "command" . store command ]
+   . (cut . [ label "command" . store command ])*
 
 (* View: body  Everything after the name's padding *)
 let body =

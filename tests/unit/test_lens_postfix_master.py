@@ -360,6 +360,28 @@ def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path)
     ]
 
 
+def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
+    dest = _copy_in(SAMPLES / "master/comments-inside.cf", tmp_path)
+    before = dest.read_text()
+    aug = _mine(tmp_path)
+    node = f"/files{FPATH}/smtp"
+    assert [aug.get(c) for c in aug.match(f"{node}/#comment")] == [
+        "a comment between the daemon and its options",
+        None,
+    ]
+    aug.remove(f"{node}/#comment[1]")
+    aug.save()
+    assert _errors(aug) == []
+    assert dest.read_text() == before.replace(
+        "  # a comment between the daemon and its options\n", ""
+    )
+    again = _mine(tmp_path)
+    assert [again.get(c) for c in again.match(f"{node}/command")] == [
+        "smtpd\n  -o smtpd_tls_security_level=may\n\n  -o smtpd_sasl_auth_enable=no",
+        "-o smtpd_client_restrictions=permit_mynetworks,reject",
+    ]
+
+
 def test_value_postfix_would_read_otherwise_fails_the_save(tmp_path: Path) -> None:
     """A command line starting with "#" would be a comment to Postfix: the lens refuses it."""
     dest = _copy_in(SAMPLES / "master/names.cf", tmp_path)
