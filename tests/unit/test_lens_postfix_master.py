@@ -147,6 +147,7 @@ def _generated(seed: int) -> str:
         "> % | ' * + ~ $nexthop!rmail ($recipient)",
         "-o content_filter=",
         "-o milter_macro_daemon_name=ORIGINATING#not-a-comment",
+        "-o {smtpd_recipient_restrictions =\n  # inside braces\n\n   permit_mynetworks, reject}",
     ]
     names = ["smtp", "[::1]:10025", "127.0.0.1:2525", "[192.0.2.7]:smtp", "relay-2", "x"]
 
