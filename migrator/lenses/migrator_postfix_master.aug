@@ -3,7 +3,7 @@ Module: Migrator_Postfix_Master
   Postfix master.cf lens owned by migrator.
 
   Reads everything the stock Postfix_Master lens (augeas-lenses 1.14) reads
-  into the same tree: one node per service, labelled by the service name,
+  and Postfix accepts into the same tree: one node per service, labelled by the service name,
   with the children "type", "private", "unprivileged", "chroot", "wakeup",
   "limit" and "command" (the daemon and its arguments, raw: continuation
   newlines and indents kept).
@@ -43,12 +43,13 @@ Module: Migrator_Postfix_Master
   is written as given.
 
   What Postfix refuses, it refuses too (a bad type or y/n/- field, a
-  wakeup or limit that is not a number or "-", a missing command, a first
-  line that starts with a blank), where the stock lens took "5?" as a limit.
+  wakeup or limit that is not a number or "-", a missing command), where
+  the stock lens took "5?" as a limit.
 
-  Not supported (Postfix accepts them):
+  Not supported (Postfix reads them):
   - a service name holding "/" (Augeas labels cannot hold one);
-  - a command whose first character is "#" (no daemon is named so).
+  - a command whose first character is "#" (no daemon is named so);
+  - a first line that starts with a blank (Postfix warns and skips it).
 *)
 module Migrator_Postfix_Master =
 
