@@ -197,7 +197,7 @@ class _Run:
     def step(self, step: Step) -> None:
         self.current = step.action
         self._journal(step.action)
-        with self.log.step(step.action, step.description):
+        with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
         self._journal(step.action)
