@@ -25,6 +25,7 @@ POSIX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 MODE = re.compile(r"[0-7]{4}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 VERSION = re.compile(r"[0-9A-Za-z.+-]{1,64}")
+DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 RECIPIENT = re.compile(r"([^\s<>\"\\@]+@[^\s<>\"\\@]+)?")
@@ -167,8 +168,8 @@ def _check_endpoint(check: _Check, value: Any, queue_directory: str) -> Endpoint
         raise check.fail("endpoint", exc.message) from exc
     if endpoint.socket_path is not None:
         check.path("endpoint", endpoint.socket_path)
-    elif not _is_ip(endpoint.address or "") or not _is_port(endpoint.port or ""):
-        raise check.fail("endpoint", f"{_shown(value)} is not an IP address and port")
+    elif not _is_address(endpoint.address or "") or not _is_port(endpoint.port or ""):
+        raise check.fail("endpoint", f"{_shown(value)} is not a host and port")
     return endpoint
 
 
@@ -302,11 +303,12 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
 }
 
 
-def _is_ip(address: str) -> bool:
+def _is_address(address: str) -> bool:
+    """An IP address or a DNS name (an already-LMTP host may name its LMTP server)."""
     try:
         ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return DNS_NAME.fullmatch(address) is not None
     return True
 
 
