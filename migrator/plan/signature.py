@@ -59,24 +59,32 @@ def read_key(path: Path) -> PlanKey:
     or writable by group or others, or shorter than 32 bytes.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO planted as the key must not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise UsageError(f"cannot read plan key: {exc.strerror}", path=str(path)) from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError("plan key is not a regular file", path=str(path))
-        if info.st_mode & 0o077:
-            mode = stat.S_IMODE(info.st_mode)
-            raise UsageError(
-                f"plan key has mode {mode:04o}: group and others must have no access (chmod 600)",
-                path=str(path),
-            )
-        secret = handle.read(1 << 16)
+    try:
+        _check_key_mode(os.fstat(fd).st_mode, path)
+        secret = os.read(fd, 1 << 16)
+    except OSError as exc:
+        raise UsageError(f"cannot read plan key: {exc.strerror}", path=str(path)) from exc
+    finally:
+        os.close(fd)
     try:
         return PlanKey.from_secret(secret)
     except UsageError as exc:
         raise UsageError(exc.message, path=str(path)) from exc
+
+
+def _check_key_mode(mode: int, path: Path) -> None:
+    if not stat.S_ISREG(mode):
+        raise UsageError("plan key is not a regular file", path=str(path))
+    if mode & 0o077:
+        raise UsageError(
+            f"plan key has mode {stat.S_IMODE(mode):04o}: group and others must have no "
+            "access (chmod 600)",
+            path=str(path),
+        )
 
 
 def sign(data: Mapping[str, Any], key: PlanKey) -> dict[str, str]:
