@@ -28,9 +28,22 @@ VERSION = re.compile(r"[0-9A-Za-z.+-]{1,64}")
 DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
-RECIPIENT = re.compile(r"([^\s<>\"\\@]+@[^\s<>\"\\@]+)?")
+RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
 # C0 and C1 controls and DEL (a tab is harmless): nothing may rewrite a reviewer's terminal.
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+_FORMS = {
+    PLAN_ID: "YYYYMMDDTHHMMSSZ-xxxxxxxx",
+    CREATED: "YYYY-MM-DDTHH:MM:SSZ",
+    HOST: "a host name",
+    POSIX_NAME: "a POSIX user or group name",
+    MODE: "4 octal digits",
+    SHA256: "64 lowercase hex digits",
+    VERSION: "a version",
+    SERVICE: "a master.cf service name",
+    MAP_SPEC: "TYPE:/absolute/path",
+    RECIPIENT: "an address without spaces, <>, quotes or control characters",
+}
 
 TOP_FIELDS = frozenset(
     (
@@ -93,7 +106,7 @@ class _Check:
         if not isinstance(value, str):
             raise self.fail(where, "must be a string")
         if pattern is not None and not pattern.fullmatch(value):
-            raise self.fail(where, f"{_shown(value)} is not of the form {pattern.pattern}")
+            raise self.fail(where, f"{_shown(value)} is not {_FORMS[pattern]}")
         if pattern is None and CONTROL.search(value):
             raise self.fail(where, "contains a control character")
         return value
