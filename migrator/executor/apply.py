@@ -113,14 +113,7 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
     writes the owner and mode the plan names, so a plan may never change them.
     """
     current = transport.read_files([f.path for f in plan.files])
-    drifted = [
-        f.path
-        for f in plan.files
-        if current[f.path].sha256 != f.sha256_before
-        or not current[f.path].exists
-        or (current[f.path].owner, current[f.path].group, f"{current[f.path].mode:04o}")
-        != (f.owner, f.group, f.mode)
-    ]
+    drifted = [f.path for f in plan.files if not _unchanged(current[f.path], f)]
     if drifted:
         raise PlanDriftError(
             f"changed since the plan was made: {', '.join(drifted)}; nothing was changed, "
@@ -128,6 +121,12 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
             host=transport.host,
         )
     return current
+
+
+def _unchanged(data: FileData, change: FileChange) -> bool:
+    """Whether a file is as the plan read it: content, owner, group and mode."""
+    found = (data.exists, data.sha256, data.owner, data.group, f"{data.mode:04o}")
+    return found == (True, change.sha256_before, change.owner, change.group, change.mode)
 
 
 def _planned_recipient(plan: Plan) -> str:
