@@ -85,17 +85,12 @@ class _Check:
     def fail(self, where: str, problem: str) -> PlanError:
         return PlanError(f"{where}: {problem}", host=self.host, path=self.source)
 
-    def fields(
-        self,
-        where: str,
-        value: Any,
-        required: frozenset[str],
-        optional: frozenset[str] = frozenset(),
-    ) -> dict[str, Any]:
+    def fields(self, where: str, value: Any, names: frozenset[str]) -> dict[str, Any]:
+        """value as an object with exactly these fields."""
         if not isinstance(value, dict):
             raise self.fail(where, "must be an object")
-        missing = sorted(required - value.keys())
-        unknown = sorted(value.keys() - required - optional)
+        missing = sorted(names - value.keys())
+        unknown = sorted(value.keys() - names)
         if missing:
             raise self.fail(where, f"missing field {missing[0]!r}")
         if unknown:
@@ -103,6 +98,7 @@ class _Check:
         return value
 
     def text(self, where: str, value: Any, pattern: re.Pattern[str] | None = None) -> str:
+        """value as a string of pattern's form, or (no pattern) without control characters."""
         if not isinstance(value, str):
             raise self.fail(where, "must be a string")
         if pattern is not None and not pattern.fullmatch(value):
@@ -112,6 +108,7 @@ class _Check:
         return value
 
     def path(self, where: str, value: Any) -> str:
+        """value as an absolute, normalised path."""
         path = self.text(where, value)
         if not path.startswith("/") or posixpath.normpath(path) != path or "//" in path:
             raise self.fail(where, f"{_shown(path)} is not an absolute, normalised path")
