@@ -158,3 +158,33 @@ def test_the_unlock_script_takes_the_plan_id_as_data(make_lab: LabFactory) -> No
         assert "No such file" in sh(lab, host, f"ls {MARK} 2>&1 || true")
         # The lock was ours (the id matched as a fixed string): it is gone.
         assert not transport.run(["test", "-e", "/var/lib/migrator/lock"]).ok
+
+
+def test_a_signed_plan_applies_and_one_changed_after_signing_does_not(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    lab = make_lab("virtual-lda")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path / "plans")
+    key = tmp_path / "plan.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    planned = cli(
+        "plan", host.name, "--test-recipient", "alice@example.test", "--plan-key", str(key)
+    )
+    assert planned.exit_code == 0, planned.output
+    saved = cli.latest_plan(host)
+    before = _state(lab, host)
+
+    # The forger keeps the signature and recomputes the checksum: refused, nothing changed.
+    data = json.loads(saved.read_text())
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(forge(data, lambda d: d["warnings"].append("reviewed"))))
+    verify = ["--plan-key", str(key), "--require-signature"]
+    refused = cli("apply", host.name, "--plan", str(forged), *verify)
+    assert refused.exit_code == 1 and "changed after it was signed" in refused.output
+    assert _state(lab, host) == before
+
+    applied = cli("apply", host.name, "--plan", str(saved), "--rollback-on-fail", *verify)
+    assert applied.exit_code == 0, applied.output
+    assert "migrated" in cli("status", host.name).output
