@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from migrator.delivery import proof
 from migrator.errors import MigratorError, PlanDriftError, UsageError
-from migrator.executor import actions, services
+from migrator.executor import actions, scope, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
@@ -84,6 +84,8 @@ def apply_plan(
     recipient = options.test_recipient or _planned_recipient(plan)
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    # The host, not the plan, says where its configs live: refuse before the lock.
+    scope.check_scope(transport, plan)
     journal = Journal(transport, plan.plan_id)
     journal.lock(options.node)
     try:
@@ -105,13 +107,13 @@ def apply_plan(
 
 
 def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
-    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches."""
+    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches.
+
+    A file matches when it exists with the plan's sha256_before, owner, group and mode: apply
+    writes the owner and mode the plan names, so a plan may never change them.
+    """
     current = transport.read_files([f.path for f in plan.files])
-    drifted = [
-        f.path
-        for f in plan.files
-        if current[f.path].sha256 != f.sha256_before or not current[f.path].exists
-    ]
+    drifted = [f.path for f in plan.files if not _unchanged(current[f.path], f)]
     if drifted:
         raise PlanDriftError(
             f"changed since the plan was made: {', '.join(drifted)}; nothing was changed, "
@@ -119,6 +121,12 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
             host=transport.host,
         )
     return current
+
+
+def _unchanged(data: FileData, change: FileChange) -> bool:
+    """Whether a file is as the plan read it: content, owner, group and mode."""
+    found = (data.exists, data.sha256, data.owner, data.group, f"{data.mode:04o}")
+    return found == (True, change.sha256_before, change.owner, change.group, change.mode)
 
 
 def _planned_recipient(plan: Plan) -> str:
@@ -197,7 +205,7 @@ class _Run:
     def step(self, step: Step) -> None:
         self.current = step.action
         self._journal(step.action)
-        with self.log.step(step.action, step.description):
+        with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
         self._journal(step.action)

@@ -15,7 +15,6 @@ and an apply whose control node died (its SSH session is gone) is seen as interr
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -194,8 +193,8 @@ class Journal:
 
     def unlock(self) -> None:
         """Release the lock (only ours: the plan id must match)."""
-        script = f'grep -qx "plan={self.plan_id}" {BASE}/lock/owner && rm -rf {BASE}/lock'
-        self.transport.run(["sh", "-c", script], timeout=30)
+        script = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
+        self.transport.run(["sh", "-c", script, "sh", BASE, self.plan_id], timeout=30)
 
     def save_originals(self, originals: dict[str, FileData]) -> None:
         """Copy every original into orig/<n> (0600) before anything is written."""
@@ -211,11 +210,9 @@ class Journal:
 
     def prepare(self) -> None:
         """Create the journal directory (0700) and point `current` at this plan."""
-        script = (
-            f"umask 077; mkdir -p {shlex.quote(self.directory)}/orig && "
-            f"echo {shlex.quote(self.plan_id)} > {BASE}/current"
-        )
-        result = self.transport.run(["sh", "-c", script], timeout=30)
+        script = 'umask 077; mkdir -p -- "$2/orig" && printf "%s\\n" "$3" > "$1/current"'
+        argv = ["sh", "-c", script, "sh", BASE, self.directory, self.plan_id]
+        result = self.transport.run(argv, timeout=30)
         if result.rc != 0:
             raise JournalError(f"cannot open journal: {result.err.strip()}", host=self.host)
 

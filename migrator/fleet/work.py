@@ -20,6 +20,7 @@ from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.model import InventoryHost
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanKey
 from migrator.plan.store import save_plan
 from migrator.rules.switch import Options
 from migrator.transport import connect
@@ -88,6 +89,7 @@ class _Planning:
     options: Options
     plans_dir: Path | None
     cache: ParseCache
+    key: PlanKey | None = None
 
     def __call__(self, host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
@@ -95,7 +97,7 @@ class _Planning:
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         with self.reach(host) as transport:
             plan = build_plan(transport, wanted, cache=self.cache)
-        saved = save_plan(plan, plans_dir) if plans_dir is not None else None
+        saved = save_plan(plan, plans_dir, self.key) if plans_dir is not None else None
         outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
         code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
         return HostResult(
@@ -110,10 +112,13 @@ class _Planning:
         )
 
 
-def plan_work(reach: Reacher, options: Options, plans_dir: Path | None) -> Work:
-    """Work that plans one host and saves its plan (unless plans_dir is None). Its hosts
-    share one parse cache: run it in threads, so a fleet's common files parse once."""
-    return Guarded(_Planning(reach, options, plans_dir, ParseCache()))
+def plan_work(
+    reach: Reacher, options: Options, plans_dir: Path | None, key: PlanKey | None = None
+) -> Work:
+    """Work that plans one host and saves its plan (unless plans_dir is None; signed with
+    key, if any). Its hosts share one parse cache: run it in threads, so a fleet's common
+    files parse once."""
+    return Guarded(_Planning(reach, options, plans_dir, ParseCache(), key))
 
 
 def apply_work(
