@@ -18,7 +18,6 @@ from augeas import Augeas
 
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
-from migrator.errors import ConfigParseError
 from migrator.lenses import LENS_DIR, POSTFIX_MASTER_LENS
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -408,14 +407,18 @@ def test_config_tree_reads_debian13_master_cf() -> None:
     assert entries["proxywrite"].argv == ()
 
 
-def test_config_tree_refuses_a_command_cut_by_comments_until_it_is_read_whole() -> None:
-    """postfix.master_entries reads one "command" node; a service whose command a comment
-    line cuts in two is refused with a ConfigParseError at its line, never read as half a
-    command."""
+def test_config_tree_reads_a_command_cut_by_comments_whole() -> None:
+    """postfix.master_entries joins the "command" nodes a comment line cuts a service's
+    command into: the command is what Postfix runs, never half of it."""
     content = (SAMPLES / "master/comments-inside.cf").read_bytes()
-    with (
-        ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree,
-        pytest.raises(ConfigParseError, match=r"3 nodes match .*/smtp/command") as refused,
-    ):
-        postfix.master_entries(tree, FPATH)
-    assert refused.value.line == 3
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        entries = {e.name: e for e in postfix.master_entries(tree, FPATH)}
+    assert entries["smtp"].program == "smtpd"
+    assert [key for key, _ in entries["smtp"].attributes if key.startswith("smtpd_")] == [
+        "smtpd_tls_security_level",
+        "smtpd_sasl_auth_enable",
+        "smtpd_client_restrictions",
+    ]
+    assert entries["dovecot"].program == "pipe"
+    assert entries["dovecot"].argv[:1] == ("/usr/lib/dovecot/dovecot-lda",)
+    assert entries["dovecot"].attribute("user") == "vmail:vmail"
