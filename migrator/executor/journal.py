@@ -76,6 +76,14 @@ echo "current=$(cat "$base/current" 2>/dev/null)"
 )
 
 
+# $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,
+# never pasted into the script, so a hostile plan id cannot run anything.
+UNLOCK_SCRIPT = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
+
+# $1 base, $2 the plan's journal directory, $3 plan id: make the directory, point current at it.
+PREPARE_SCRIPT = 'umask 077; mkdir -p -- "$2/orig" && printf "%s\\n" "$3" > "$1/current"'
+
+
 class JournalStatus(StrEnum):
     """Where an apply stands, as recorded on the host."""
 
@@ -193,8 +201,7 @@ class Journal:
 
     def unlock(self) -> None:
         """Release the lock (only ours: the plan id must match)."""
-        script = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
-        self.transport.run(["sh", "-c", script, "sh", BASE, self.plan_id], timeout=30)
+        self.transport.run(["sh", "-c", UNLOCK_SCRIPT, "sh", BASE, self.plan_id], timeout=30)
 
     def save_originals(self, originals: dict[str, FileData]) -> None:
         """Copy every original into orig/<n> (0600) before anything is written."""
@@ -210,8 +217,7 @@ class Journal:
 
     def prepare(self) -> None:
         """Create the journal directory (0700) and point `current` at this plan."""
-        script = 'umask 077; mkdir -p -- "$2/orig" && printf "%s\\n" "$3" > "$1/current"'
-        argv = ["sh", "-c", script, "sh", BASE, self.directory, self.plan_id]
+        argv = ["sh", "-c", PREPARE_SCRIPT, "sh", BASE, self.directory, self.plan_id]
         result = self.transport.run(argv, timeout=30)
         if result.rc != 0:
             raise JournalError(f"cannot open journal: {result.err.strip()}", host=self.host)
