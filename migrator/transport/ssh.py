@@ -12,6 +12,7 @@ OpenSSH hands it the command line, quoted with ``shlex.join``.
 
 from __future__ import annotations
 
+import logging
 import re
 import select
 import shlex
@@ -37,6 +38,11 @@ from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
 
 _CHUNK = 65536
+# paramiko logs its transport thread's failures (a dead ProxyCommand, a reset) with their
+# tracebacks, and with no handler Python prints them on stderr. Those failures reach us as
+# exceptions, which become one-line TransportErrors below: the log is not for the user.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 _SUDO_REFUSED = re.compile(
     rb"^sudo: (a password is required|a terminal is required|sorry, you must have a tty"
     rb"|.*is not in the sudoers file|.*is not allowed to execute)",
@@ -297,6 +303,10 @@ def _open_client(
         ) from exc
     except TimeoutError as exc:
         raise TransportError(f"timed out connecting to {where}", host=spec.name) from exc
+    except paramiko.ProxyCommandFailure as exc:
+        raise TransportError(
+            f"ProxyCommand failed ({exc.error}): {spec.proxy_command}", host=spec.name
+        ) from exc
     except paramiko.ssh_exception.NoValidConnectionsError as exc:
         raise TransportError(
             f"cannot connect to {where}: connection refused", host=spec.name
