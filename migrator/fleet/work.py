@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.config.reader import ParseCache
-from migrator.errors import MigratorError, RefusedError
+from migrator.errors import MigratorError, RefusedError, UsageError
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
@@ -35,6 +35,9 @@ class Reacher:
     accept_new_host_key: bool = False
 
     def __call__(self, host: InventoryHost) -> Transport:
+        """The host's transport; raises UsageError for a host its inventory made unusable."""
+        if host.problem:
+            raise UsageError(host.problem, host=host.name)
         return connect(
             host.name,
             ssh_config=self.ssh_config or host.ssh_config,
