@@ -54,15 +54,15 @@ class MigratorGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
-            exc.exit_code = ExitStatus.USAGE  # click shows it and exits with this code
-            raise
+            exc.show()
+            sys.exit(ExitStatus.USAGE)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # BadParameter too: a subcommand's options
-            exc.exit_code = ExitStatus.USAGE
-            raise
+            exc.show()
+            sys.exit(ExitStatus.USAGE)
         except MigratorError as exc:
             if ctx.params.get("debug"):
                 raise
