@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from migrator.config.dovecot import DovecotConfig
@@ -41,6 +41,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
     wrapped_ldas,
 )
+from migrator.rules.params import MainParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def _classify_hooks(
     Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
     """
     wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main, config.main_lines)
+    hooks = param_hooks(config.main_file, config.main, config.main_lines, host)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
     lda_hooks: list[Hook] = []
@@ -149,7 +150,15 @@ def _classify_hooks(
             host=host,
             path=config.main_file,
         )
-    return lda_hooks, lmtp_hooks
+    main = MainParams(config.main, config.main_file, config.main_lines, host)
+    switched = {h.name for h in lda_hooks if h.kind is HookKind.PARAM}
+    homes = [
+        replace(h, home=main.edit_target(h.name, switched, config.master))
+        if h.kind is HookKind.PARAM
+        else h
+        for h in lda_hooks
+    ]
+    return homes, lmtp_hooks
 
 
 def delivery_inventory(
@@ -325,6 +334,7 @@ def _postfix_edits(
     config: HostConfig, hooks: list[Hook], endpoint: Endpoint, postmaps: list[str]
 ) -> list[Edit]:
     edits: list[Edit] = []
+    homes: set[str] = set()
     for hook in hooks:
         if hook.kind is HookKind.MAILBOX_COMMAND:
             edits.append(
@@ -345,14 +355,13 @@ def _postfix_edits(
                     )
                 )
         elif hook.kind is HookKind.PARAM:
-            edits.append(
-                SetMainParam(
-                    hook.file,
-                    hook.name,
-                    endpoint.postfix,
-                    f"{hook.name} named the LDA pipe service {hook.transport}",
-                )
-            )
+            home = hook.home or hook.name
+            if home in homes:
+                continue  # two parameters refer to the same one: it is set once
+            homes.add(home)
+            via = f" through ${home}, which is set instead" if home != hook.name else ""
+            reason = f"{hook.name} named the LDA pipe service {hook.transport}{via}"
+            edits.append(SetMainParam(hook.file, home, endpoint.postfix, reason))
         else:
             edits.append(
                 SetTransportEntry(
