@@ -147,14 +147,19 @@ def apply_work(
     return Guarded(run)
 
 
-def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
-    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+def rollback_work(
+    reach: Reacher, observer: FleetObserver, test_recipient: str | None = None
+) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none);
+    ``test_recipient`` (--test-recipient) replaces the one each journal recorded."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         with reach(host) as transport:
             try:
-                report: RollbackReport | None = rollback_latest(transport, None, observer.step)
+                report: RollbackReport | None = rollback_latest(
+                    transport, None, observer.step, test_recipient
+                )
             except NothingToRollBackError:
                 report = None
         result = HostResult(
