@@ -49,7 +49,11 @@ def reach(host: str, ssh_config: Path | None, accept_new_host_key: bool) -> Tran
 
 
 def recipient_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A click callback: --test-recipient checked once, where it enters (a usage error)."""
+    """A click callback: --test-recipient checked where it enters.
+
+    Raises click.BadParameter (a usage error: exit 64) for an address ``check_recipient``
+    refuses, with its reason.
+    """
     if value is None:
         return None
     try:
