@@ -359,8 +359,9 @@ def _postfix_edits(
             if home in homes:
                 continue  # two parameters refer to the same one: it is set once
             homes.add(home)
-            via = f" through ${home}, which is set instead" if home != hook.name else ""
-            reason = f"{hook.name} named the LDA pipe service {hook.transport}{via}"
+            written = f" (= {hook.raw})" if hook.raw else ""
+            via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
+            reason = f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
             edits.append(SetMainParam(hook.file, home, endpoint.postfix, reason))
         else:
             edits.append(
