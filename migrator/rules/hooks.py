@@ -193,22 +193,7 @@ def param_hooks(
     """
     at = lines or {}
     main = MainParams(params, main_file, at, host)
-    hooks = []
-    for name in TRANSPORT_PARAMS:
-        if not params.get(name):
-            continue
-        value = main.expand(name)
-        hooks.append(
-            Hook(
-                HookKind.PARAM,
-                main_file,
-                name,
-                value,
-                transport_name(value),
-                at.get(name),
-                raw="" if value == params[name] else params[name],
-            )
-        )
+    hooks = [_param_hook(main, name) for name in TRANSPORT_PARAMS if params.get(name)]
     if params.get("mailbox_command"):
         value = params["mailbox_command"]
         hooks.append(
@@ -222,6 +207,20 @@ def param_hooks(
             )
         )
     return hooks
+
+
+def _param_hook(main: MainParams, name: str) -> Hook:
+    value = main.expand(name)
+    raw = main.values[name]
+    return Hook(
+        HookKind.PARAM,
+        main.file,
+        name,
+        value,
+        transport_name(value),
+        main.lines.get(name),
+        raw="" if value == raw else raw,
+    )
 
 
 def map_hooks(map_file: str, entries: Sequence[TransportEntry]) -> list[Hook]:

@@ -150,15 +150,22 @@ def _classify_hooks(
             host=host,
             path=config.main_file,
         )
+    return _with_homes(host, config, lda_hooks), lmtp_hooks
+
+
+def _with_homes(host: str, config: HostConfig, lda_hooks: list[Hook]) -> list[Hook]:
+    """The LDA hooks, each main.cf one with the parameter to set (``MainParams.edit_target``).
+
+    Raises RefusedError when a hook's value has no single place to edit.
+    """
     main = MainParams(config.main, config.main_file, config.main_lines, host)
     switched = {h.name for h in lda_hooks if h.kind is HookKind.PARAM}
-    homes = [
+    return [
         replace(h, home=main.edit_target(h.name, switched, config.master))
         if h.kind is HookKind.PARAM
         else h
         for h in lda_hooks
     ]
-    return homes, lmtp_hooks
 
 
 def delivery_inventory(
@@ -330,6 +337,13 @@ def _semantics(service: LdaService) -> str:
     return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
 
 
+def _reason(hook: Hook) -> str:
+    home = hook.home or hook.name
+    written = f" (= {hook.raw})" if hook.raw else ""
+    via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
+    return f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
+
+
 def _postfix_edits(
     config: HostConfig, hooks: list[Hook], endpoint: Endpoint, postmaps: list[str]
 ) -> list[Edit]:
@@ -356,13 +370,9 @@ def _postfix_edits(
                 )
         elif hook.kind is HookKind.PARAM:
             home = hook.home or hook.name
-            if home in homes:
-                continue  # two parameters refer to the same one: it is set once
-            homes.add(home)
-            written = f" (= {hook.raw})" if hook.raw else ""
-            via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
-            reason = f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
-            edits.append(SetMainParam(hook.file, home, endpoint.postfix, reason))
+            if home not in homes:  # two parameters referring to one: it is set once
+                homes.add(home)
+                edits.append(SetMainParam(hook.file, home, endpoint.postfix, _reason(hook)))
         else:
             edits.append(
                 SetTransportEntry(

@@ -303,18 +303,21 @@ def _open_client(
         ) from exc
     except TimeoutError as exc:
         raise TransportError(f"timed out connecting to {where}", host=spec.name) from exc
-    except paramiko.ProxyCommandFailure as exc:
-        raise TransportError(
-            f"ProxyCommand failed ({exc.error}): {spec.proxy_command}", host=spec.name
-        ) from exc
     except paramiko.ssh_exception.NoValidConnectionsError as exc:
         raise TransportError(
             f"cannot connect to {where}: connection refused", host=spec.name
         ) from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise TransportError(
-            f"cannot connect to {where}: {exc or type(exc).__name__}", host=spec.name
+            f"cannot connect to {where}: {_reason(exc, spec)}", host=spec.name
         ) from exc
+
+
+def _reason(exc: BaseException, spec: HostSpec) -> str:
+    """A connection failure in words; a dead ProxyCommand names the command, not its argv."""
+    if isinstance(exc, paramiko.ProxyCommandFailure):
+        return f"ProxyCommand failed ({exc.error}): {spec.proxy_command}"
+    return str(exc) or type(exc).__name__
 
 
 class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
