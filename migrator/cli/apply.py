@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.host_options import reach, recipient_option, ssh_options
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
 from migrator.errors import UsageError
@@ -29,7 +29,12 @@ from migrator.transport.base import Transport
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
 @click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option("--test-recipient", metavar="ADDR", help="Recipient of the test messages.")
+@click.option(
+    "--test-recipient",
+    metavar="ADDR",
+    callback=recipient_option,
+    help="Recipient of the test messages.",
+)
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
 @plan_key_option
 @require_signature_option

@@ -330,7 +330,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         FleetProgress(console, "rollback", list(inventory.names)) as progress,
         _ctrl_c_stops() as stop,
     ):
-        work = rollback_work(_reach(single), progress)
+        work = rollback_work(_reach(single), progress, single.test_recipient)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)
 

@@ -10,7 +10,7 @@ import yaml
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.host_options import reach, recipient_option, ssh_options
 from migrator.cli.trust_options import plan_key_option, signing_key
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
@@ -54,6 +54,7 @@ from migrator.transport.local import LocalTransport
 @click.option(
     "--test-recipient",
     metavar="ADDR",
+    callback=recipient_option,
     help="Recipient to ask the userdb about (and to probe at apply).",
 )
 @click.option(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from migrator.address import check_recipient
 from migrator.delivery import proof
 from migrator.errors import MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, scope, services
@@ -84,6 +85,8 @@ def apply_plan(
     recipient = options.test_recipient or _planned_recipient(plan)
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
+    check_recipient(recipient, host=transport.host)
     # The host, not the plan, says where its configs live: refuse before the lock.
     scope.check_scope(transport, plan)
     journal = Journal(transport, plan.plan_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from migrator.address import check_recipient, recipient_problem
 from migrator.delivery import proof
 from migrator.errors import JournalError, MigratorError, PlanError, UsageError
 from migrator.executor import actions, services
@@ -68,6 +69,24 @@ def rollback_host(
     return RollbackReport(
         transport.host, state.plan_id, True, tuple(restored), tuple(log.timings), "", record
     )
+
+
+def _with_recipient(state: JournalState, given: str | None, host: str) -> JournalState:
+    """STATE with the test recipient rollback will use, checked before anything changes.
+
+    Raises UsageError when GIVEN is not an address, or when none is given and the journal's
+    is not one (a journal written before addresses were checked, or edited on the host).
+    """
+    if given:
+        return replace(state, test_recipient=check_recipient(given, host=host))
+    problem = recipient_problem(state.test_recipient) if state.test_recipient else None
+    if problem:
+        raise UsageError(
+            f"the journal's test recipient {state.test_recipient!r} {problem}; nothing was "
+            "changed: give --test-recipient ADDR to roll back",
+            host=host,
+        )
+    return state
 
 
 def _roll_back(
@@ -162,12 +181,17 @@ class NothingToRollBackError(UsageError):
 
 
 def rollback_latest(
-    transport: Transport, plan_id: str | None = None, notify: Notify = ignore
+    transport: Transport,
+    plan_id: str | None = None,
+    notify: Notify = ignore,
+    test_recipient: str | None = None,
 ) -> RollbackReport | None:
     """Roll back plan_id (default: the host's current apply); None if already rolled back.
 
+    ``test_recipient`` replaces the one the journal recorded for the LDA's test message.
     Raises NothingToRollBackError when no apply is recorded, PlanError for an unknown plan
-    id, JournalError while an apply still runs (its SSH session alive), TransportError.
+    id, JournalError while an apply still runs (its SSH session alive), TransportError,
+    UsageError (nothing changed) when the test recipient is not a usable address.
     Host-side failures of the rollback itself are in the report, never raised.
     """
     lock, current = peek(transport)
@@ -180,6 +204,7 @@ def rollback_latest(
         raise PlanError(f"unknown plan id {wanted!r} on this host", host=transport.host)
     if state.status is JournalStatus.ROLLED_BACK:
         return None
+    state = _with_recipient(state, test_recipient, transport.host)
     if lock.held and lock.alive:
         raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
     journal.lock(f"rollback:{lock.node or 'cli'}", takeover=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.config.reader import ParseCache
-from migrator.errors import MigratorError, RefusedError
+from migrator.errors import MigratorError, RefusedError, UsageError
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
@@ -36,6 +36,9 @@ class Reacher:
     accept_new_host_key: bool = False
 
     def __call__(self, host: InventoryHost) -> Transport:
+        """The host's transport; raises UsageError for a host its inventory made unusable."""
+        if host.problem:
+            raise UsageError(host.problem, host=host.name)
         return connect(
             host.name,
             ssh_config=self.ssh_config or host.ssh_config,
@@ -149,14 +152,19 @@ def apply_work(
     return Guarded(run)
 
 
-def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
-    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+def rollback_work(
+    reach: Reacher, observer: FleetObserver, test_recipient: str | None = None
+) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none);
+    ``test_recipient`` (--test-recipient) replaces the one each journal recorded."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         with reach(host) as transport:
             try:
-                report: RollbackReport | None = rollback_latest(transport, None, observer.step)
+                report: RollbackReport | None = rollback_latest(
+                    transport, None, observer.step, test_recipient
+                )
             except NothingToRollBackError:
                 report = None
         result = HostResult(

@@ -12,6 +12,7 @@ OpenSSH hands it the command line, quoted with ``shlex.join``.
 
 from __future__ import annotations
 
+import logging
 import re
 import select
 import shlex
@@ -37,6 +38,11 @@ from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
 
 _CHUNK = 65536
+# paramiko logs its transport thread's failures (a dead ProxyCommand, a reset) with their
+# tracebacks, and with no handler Python prints them on stderr. Those failures reach us as
+# exceptions, which become one-line TransportErrors below: the log is not for the user.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 _SUDO_REFUSED = re.compile(
     rb"^sudo: (a password is required|a terminal is required|sorry, you must have a tty"
     rb"|.*is not in the sudoers file|.*is not allowed to execute)",
@@ -303,8 +309,15 @@ def _open_client(
         ) from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise TransportError(
-            f"cannot connect to {where}: {exc or type(exc).__name__}", host=spec.name
+            f"cannot connect to {where}: {_reason(exc, spec)}", host=spec.name
         ) from exc
+
+
+def _reason(exc: BaseException, spec: HostSpec) -> str:
+    """A connection failure in words; a dead ProxyCommand names the command, not its argv."""
+    if isinstance(exc, paramiko.ProxyCommandFailure):
+        return f"ProxyCommand failed ({exc.error}): {spec.proxy_command}"
+    return str(exc) or type(exc).__name__
 
 
 class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
