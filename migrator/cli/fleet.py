@@ -142,6 +142,7 @@ class HostOptions:
     plan_file: Path | None = None
     plan_id: str | None = None
     facts_file: Path | None = None
+    force: bool = False
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -326,7 +327,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         FleetProgress(console, "rollback", list(inventory.names)) as progress,
         _ctrl_c_stops() as stop,
     ):
-        work = rollback_work(_reach(single), progress)
+        work = rollback_work(_reach(single), progress, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)
 

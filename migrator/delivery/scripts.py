@@ -104,6 +104,11 @@ echo "user $user"
 """
 
 _LOG_SLICE = r"""
+# RFC 5322 unfolding: a line starting with a space or tab continues the one before it.
+unfold() {
+  awk '/^[ \t]/ { sub(/[ \t]+$/, "", line); sub(/^[ \t]+/, " "); line = line $0; next }
+    NR > 1 { print line } { line = $0 } END { if (NR) print line }'
+}
 slice() {
   size=$(wc -c < "$log")
   [ "$size" -lt "$start" ] && start=0
@@ -166,8 +171,10 @@ if [ -n "$log" ] && [ -r "$log" ]; then
     + r"""
   qid=$(find_qid)
   # A deferred test message must not be delivered later, e.g. after a rollback; the queue
-  # file is checked to be ours before it goes.
-  if [ -n "$qid" ] && postcat -hq "$qid" 2>/dev/null | grep -qiF "message-id: $mid"; then
+  # file is checked to be ours before it goes, its headers unfolded first: a Message-ID with
+  # a short host name is folded onto its own line.
+  if [ -n "$qid" ] && postcat -hq "$qid" 2>/dev/null | unfold | grep -qiF "message-id: $mid"
+  then
     postsuper -d "$qid" 2>&1 | sed 's/^/postsuper /'
   fi
 fi

@@ -144,14 +144,17 @@ def apply_work(
     return Guarded(run)
 
 
-def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
-    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+def rollback_work(reach: Reacher, observer: FleetObserver, *, force: bool = False) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none);
+    with force, files edited since apply are rolled back too (their copies kept)."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         with reach(host) as transport:
             try:
-                report: RollbackReport | None = rollback_latest(transport, None, observer.step)
+                report: RollbackReport | None = rollback_latest(
+                    transport, None, observer.step, force=force
+                )
             except NothingToRollBackError:
                 report = None
         result = HostResult(

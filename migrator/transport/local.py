@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from migrator.errors import TransportError
-from migrator.transport.base import ClosingTransport, FileData, RunResult
+from migrator.errors import PlanDriftError, TransportError
+from migrator.transport.base import ClosingTransport, FileData, RunResult, sha256
 
 
 class LocalTransport(ClosingTransport):
@@ -63,26 +63,54 @@ class LocalTransport(ClosingTransport):
         if not local.is_dir():
             return []
         prefix = directory.rstrip("/")
-        return sorted(
-            f"{prefix}/{p.relative_to(local).as_posix()}" for p in local.rglob("*") if p.is_file()
-        )
+        found = []
+        # Symlinked directories are followed, as Dovecot's !include follows them.
+        for top, _, names in os.walk(local, followlinks=True):
+            for name in names:
+                if self._real(Path(top) / name).is_file():
+                    found.append(f"{prefix}/{(Path(top) / name).relative_to(local).as_posix()}")
+        return sorted(found)
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        target = self.local_path(path)
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        target = self._real(self.local_path(path))
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
             os.chmod(tmp, mode)
+            now = sha256(target.read_bytes() if target.exists() else b"")
+            if expected_sha256 is not None and now != expected_sha256:
+                os.unlink(tmp)
+                detail = f"changed since it was checked (sha256 is now {now}); not written"
+                raise PlanDriftError(detail, host=self.host, path=path)
             os.replace(tmp, target)
         except OSError as exc:
             raise TransportError(f"cannot write: {exc}", host=self.host, path=path) from exc
+
+    def _real(self, local: Path) -> Path:
+        """Follow symlinks the way the host would, absolute ones staying under root."""
+        for _ in range(40):
+            if not local.is_symlink():
+                return local
+            said = os.readlink(local)
+            local = self.root / said.lstrip("/") if said.startswith("/") else local.parent / said
+        raise TransportError("too many levels of symlinks", host=self.host, path=str(local))
 
     def close(self) -> None:
         return None
 
     def _read(self, path: str) -> FileData:
-        local = self.local_path(path)
+        link = os.readlink(self.local_path(path)) if self.local_path(path).is_symlink() else ""
+        local = self._real(self.local_path(path))
         try:
             content = local.read_bytes()
             info = local.stat()
@@ -92,9 +120,9 @@ class LocalTransport(ClosingTransport):
             return FileData(path, None)
         except OSError as exc:
             raise TransportError(f"cannot read: {exc}", host=self.host, path=path) from exc
-        return FileData(
-            path, content, _user(info.st_uid), _group(info.st_gid), info.st_mode & 0o7777
-        )
+        target = "/" + local.relative_to(self.root).as_posix() if link else ""
+        owner, group = _user(info.st_uid), _group(info.st_gid)
+        return FileData(path, content, owner, group, info.st_mode & 0o7777, link, target)
 
 
 def _user(uid: int) -> str:
