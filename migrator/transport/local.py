@@ -11,7 +11,7 @@ import os
 import pwd
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from migrator.errors import PlanDriftError, TransportError
@@ -63,13 +63,21 @@ class LocalTransport(ClosingTransport):
         if not local.is_dir():
             return []
         prefix = directory.rstrip("/")
-        found = []
-        # Symlinked directories are followed, as Dovecot's !include follows them.
-        for top, _, names in os.walk(local, followlinks=True):
-            for name in names:
-                if self._real(Path(top) / name).is_file():
-                    found.append(f"{prefix}/{(Path(top) / name).relative_to(local).as_posix()}")
-        return sorted(found)
+        return sorted(f"{prefix}/{name}" for name in self._walk(local, "", 0))
+
+    def _walk(self, local: Path, relative: str, depth: int) -> Iterator[str]:
+        """Names of regular files under local, following symlinks within root (as Dovecot's
+        !include follows a symlinked conf.d); a loop stops at 40 levels."""
+        real = self._real(local)
+        if depth > 40 or not real.is_dir():
+            return
+        for entry in sorted(real.iterdir()):
+            name = f"{relative}{entry.name}"
+            resolved = self._real(entry)
+            if resolved.is_dir():
+                yield from self._walk(entry, f"{name}/", depth + 1)
+            elif resolved.is_file():
+                yield name
 
     def write_atomic(
         self,
@@ -97,13 +105,27 @@ class LocalTransport(ClosingTransport):
             raise TransportError(f"cannot write: {exc}", host=self.host, path=path) from exc
 
     def _real(self, local: Path) -> Path:
-        """Follow symlinks the way the host would, absolute ones staying under root."""
-        for _ in range(40):
-            if not local.is_symlink():
-                return local
-            said = os.readlink(local)
-            local = self.root / said.lstrip("/") if said.startswith("/") else local.parent / said
-        raise TransportError("too many levels of symlinks", host=self.host, path=str(local))
+        """Resolve symlinks one component at a time as the host would, absolute ones (and
+        ``..``) staying under root. Raises TransportError for a symlink loop."""
+        queue = list(local.relative_to(self.root).parts)
+        current, hops = self.root, 0
+        while queue:
+            part = queue.pop(0)
+            candidate = current / part
+            if part in ("", "."):
+                continue
+            if part == "..":
+                current = current.parent if current != self.root else current
+            elif candidate.is_symlink():
+                hops += 1
+                if hops > 40:
+                    raise TransportError("too many levels of symlinks", host=self.host)
+                said = os.readlink(candidate)
+                current = self.root if said.startswith("/") else current
+                queue = [p for p in said.split("/") if p] + queue
+            else:
+                current = candidate
+        return current
 
     def close(self) -> None:
         return None
