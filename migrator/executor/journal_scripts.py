@@ -46,9 +46,13 @@ holder_alive() {
   set -- $(sed -n 's/^holder=//p' "$base/lock/owner" 2>/dev/null)
   [ -n "${1:-}" ] && [ "$(field "$1" 20)" = "${2:-x}" ]
 }
+# $1: what to print if the lock is released meanwhile (an unlock does not take the mutex).
 report_held() {
   i=0
-  while [ ! -s "$base/lock/owner" ] && [ "$i" -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+  while [ -d "$base/lock" ] && [ ! -s "$base/lock/owner" ] && [ "$i" -lt 20 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+  [ -d "$base/lock" ] || { echo "$1"; return 0; }
   echo held; cat "$base/lock/owner" 2>/dev/null
   if holder_alive; then echo alive=yes; else echo alive=no; fi
 }
@@ -61,7 +65,9 @@ LOCK_SCRIPT = (
     + r"""
 umask 077
 check_base
-[ -d "$base" ] || mkdir -m 0700 "$base" || unsafe "cannot create $base"
+# Two first applies may race to create it: either one's mkdir will do.
+mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || unsafe "cannot create $base"
+check_dir "$base"
 mkdir -p "$base/journal" || unsafe "cannot create $base/journal"
 mutex -x
 p=$$
@@ -76,7 +82,7 @@ elif [ "${4:-}" = takeover ] && ! holder_alive &&
   { [ "${5:-}" = "*" ] || [ "$(held_plan)" = "${5:-}" ]; }; then
   write_owner "$@"; echo acquired
 else
-  report_held
+  report_held held
 fi
 """
 )
@@ -87,7 +93,7 @@ PEEK_SCRIPT = (
     + r"""
 check_base
 mutex -s
-if [ -d "$base/lock" ]; then report_held; else echo free; fi
+if [ -d "$base/lock" ]; then report_held free; else echo free; fi
 echo "current=$(cat "$base/current" 2>/dev/null)"
 """
 )

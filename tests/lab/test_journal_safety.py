@@ -152,6 +152,7 @@ def test_a_symlinked_main_cf_stays_a_symlink(fresh: tuple[Lab, LabHost, LabCli])
 
 def test_rollback_refuses_an_edit_made_after_apply_unless_forced(
     planned: Host,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     plan_file = str(planned.cli.latest_plan(planned.host))
     applied = planned.cli("apply", planned.host.name, "--plan", plan_file)
@@ -166,7 +167,13 @@ def test_rollback_refuses_an_edit_made_after_apply_unless_forced(
     assert file_states(planned.lab, planned.host, planned.paths) == edited
     kept = f"{BASE}/journal/{planned.plan.plan_id}/drift"
     assert ADMIN_EDIT in sh(planned.lab, planned.host, f"cat {kept}/*")
-    forced = planned.cli("rollback", planned.host.name, "--force")
+    # The fleet form refuses it the same way, and --force rolls it back.
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"[mail]\n{planned.host.name}\n\n[all:vars]\nansible_user=root\n")
+    fleet = planned.cli("rollback", "-i", str(inventory))
+    assert fleet.exit_code != 0 and "edited since apply" in _one_line(fleet.output)
+    assert file_states(planned.lab, planned.host, planned.paths) == edited
+    forced = planned.cli("rollback", "-i", str(inventory), "--force")
     assert forced.exit_code == 0, forced.output
     planned.assert_restored()
     assert ADMIN_EDIT in sh(planned.lab, planned.host, f"cat {kept}/*")
