@@ -122,7 +122,7 @@ def _roll_back(
         )
 
 
-def _drifted(original: Original, current: FileData) -> bool:
+def edited_since_apply(original: Original, current: FileData) -> bool:
     """True when a file is neither as it was before apply nor as apply wrote it."""
     if not current.exists:
         return original.existed
@@ -141,7 +141,7 @@ def check_drift(
     kept = []
     for original in state.originals:
         current = files[original.path]
-        if _drifted(original, current):
+        if edited_since_apply(original, current):
             where = "deleted"
             if current.content is not None:
                 where = f"kept in {journal.keep_drifted(state, original.path, current.content)}"
