@@ -32,9 +32,10 @@ check_base() {
     d=${d%/*}
   done
   [ -d "$base" ] || return 0
-  bad=$(find "$base" -mindepth 1 \( -type l -o ! -user 0 -o -perm /022 \) -print 2>/dev/null |
-    head -n 1)
-  [ -z "$bad" ] || unsafe "$bad is a symlink, not root's, or writable by group or others"
+  bad=$(find "$base" -mindepth 1 \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) \
+    -print 2>/dev/null | head -n 1)
+  [ -z "$bad" ] || unsafe "$(stat -c "%n is not root's alone (%F, owner uid %u, mode %a)" \
+    -- "$bad")"
 }
 mutex() {
   command -v flock >/dev/null 2>&1 || return 0

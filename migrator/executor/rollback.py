@@ -256,16 +256,8 @@ def rollback_latest(
         raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
     journal = Journal(transport, wanted)
     state = journal.read_state() if wanted else None
-    if state is None and wanted != stale:
-        raise PlanError(f"unknown plan id {wanted!r} on this host", host=transport.host)
     if state is None or state.status is JournalStatus.ROLLED_BACK:
-        if stale == wanted:
-            journal.lock("rollback:release", takeover=stale)
-            journal.unlock()
-        if state is None:
-            detail = "the apply stopped before changing anything; its lock is released"
-            return RollbackReport(transport.host, wanted, True, detail=detail)
-        return None
+        return _nothing_to_restore(journal, state, stale)
     journal.lock(f"rollback:{lock.node or 'cli'}", takeover=stale)
     try:
         check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
@@ -275,3 +267,19 @@ def rollback_latest(
         raise
     matcher = lda_relay_matcher(state)
     return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
+
+
+def _nothing_to_restore(
+    journal: Journal, state: JournalState | None, stale: str | None
+) -> RollbackReport | None:
+    """An apply that stopped before writing its state, or one rolled back: release the lock
+    it left behind, if any. Raises PlanError when the plan is unknown and holds no lock."""
+    if state is None and journal.plan_id != stale:
+        raise PlanError(f"unknown plan id {journal.plan_id!r} on this host", host=journal.host)
+    if stale == journal.plan_id:
+        journal.lock("rollback:release", takeover=stale)
+        journal.unlock()
+    if state is None:
+        detail = "the apply stopped before changing anything; its lock is released"
+        return RollbackReport(journal.host, journal.plan_id, True, detail=detail)
+    return None
