@@ -62,14 +62,14 @@ def test_a_symlink_inside_the_journal_is_refused(planned: Host) -> None:  # noqa
     sh(
         planned.lab,
         planned.host,
-        f"mkdir -p -m 0700 {BASE} /tmp/elsewhere && chmod 1777 /tmp/elsewhere && "
-        f"ln -s /tmp/elsewhere {BASE}/journal",
+        f"mkdir -p -m 0700 {BASE} /var/elsewhere && chmod 1777 /var/elsewhere && "
+        f"ln -s /var/elsewhere {BASE}/journal",
     )
     plan_file = str(planned.cli.latest_plan(planned.host))
     applied = planned.cli("apply", planned.host.name, "--plan", plan_file)
     assert applied.exit_code == 1
     assert f"{BASE}/journal is not root's alone (symbolic link" in _one_line(applied.output)
-    assert sh(planned.lab, planned.host, "ls -A /tmp/elsewhere") == ""
+    assert sh(planned.lab, planned.host, "ls -A /var/elsewhere") == ""
     planned.assert_untouched()
 
 
