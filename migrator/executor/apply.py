@@ -17,7 +17,7 @@ from enum import StrEnum
 from migrator.delivery import proof
 from migrator.errors import MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, services
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
+from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.exit_status import ExitStatus
@@ -103,7 +103,7 @@ def apply_plan(
         journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
     except (MigratorError, KeyboardInterrupt) as exc:
         return run.fail(exc, options.rollback_on_fail)
-    _attempt(journal.unlock)
+    quietly(journal.unlock)
     return run.report(Outcome.APPLIED)
 
 
@@ -162,15 +162,6 @@ def _open_journal(
     journal.write_state(state)
     journal.point_current()
     return state
-
-
-def _attempt(action: Callable[[], None]) -> str:
-    """Run a journal write or unlock on a path that must not raise: '' or why it failed."""
-    try:
-        action()
-    except MigratorError as exc:
-        return str(exc)
-    return ""
 
 
 class _Run:
@@ -259,10 +250,10 @@ class _Run:
         self.state = replace(self.state, error=error)
         if not rollback_on_fail:
             failed = self.state.with_step(self.current, JournalStatus.FAILED)
-            unrecorded = _attempt(lambda: self.journal.write_state(failed, reserve=True))
+            unrecorded = quietly(lambda: self.journal.write_state(failed, reserve=True))
             if unrecorded:
                 error = f"{error}; the journal could not record it: {unrecorded}"
-            _attempt(self.journal.unlock)
+            quietly(self.journal.unlock)
             return self.report(Outcome.NEEDS_ATTENTION, error, interrupted)
         report = rollback_host(
             self.transport,

@@ -25,7 +25,7 @@ at rollback). Journal files are read without following links.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -154,6 +154,16 @@ def locked_error(host: str, info: LockInfo) -> JournalError:
     return JournalError(
         f"locked by plan {plan} from {node}, {state}; {then}", host=host, path=f"{BASE}/lock"
     )
+
+
+def quietly(action: Callable[[], None]) -> str:
+    """Run a journal write or unlock whose failure must not stop what comes after it (a
+    rollback, an exit code): '' when it worked, else why it did not."""
+    try:
+        action()
+    except MigratorError as exc:
+        return str(exc)
+    return ""
 
 
 def _check(host: str, rc: int, err: str, doing: str) -> None:

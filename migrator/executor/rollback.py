@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from migrator.delivery import proof
 from migrator.errors import JournalError, MigratorError, PlanDriftError, PlanError, UsageError
 from migrator.executor import actions, services
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, peek
+from migrator.executor.journal import (
+    Journal,
+    JournalState,
+    JournalStatus,
+    Original,
+    peek,
+    quietly,
+)
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.transport.base import FileData, Transport, sha256
 
@@ -41,15 +48,6 @@ def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
     return lambda relay: relay in names
 
 
-def _attempt(action: Callable[[], None]) -> str:
-    """Run a journal write or unlock whose failure must not stop a rollback: '' or why."""
-    try:
-        action()
-    except MigratorError as exc:
-        return str(exc)
-    return ""
-
-
 def rollback_host(
     transport: Transport,
     journal: Journal,
@@ -67,21 +65,21 @@ def rollback_host(
     log = StepLog(transport.host, notify)
     state = state.with_step("rollback", JournalStatus.ROLLING_BACK)
     restored: list[str] = []
-    _attempt(lambda: journal.write_state(state, reserve=True))
+    quietly(lambda: journal.write_state(state, reserve=True))
     try:
         record = _roll_back(transport, journal, state, runtime, expect_relay, log, restored, force)
     except MigratorError as exc:
         failed = replace(state, error=str(exc)).with_step(state.step, JournalStatus.FAILED)
-        _attempt(lambda: journal.write_state(failed, reserve=True))
-        _attempt(journal.unlock)
+        quietly(lambda: journal.write_state(failed, reserve=True))
+        quietly(journal.unlock)
         timings = tuple(log.timings)
         return RollbackReport(
             transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
     done = state.with_step("done", JournalStatus.ROLLED_BACK)
-    unrecorded = _attempt(lambda: journal.write_state(done, reserve=True))
-    _attempt(journal.release_reserve)
-    _attempt(journal.unlock)
+    unrecorded = quietly(lambda: journal.write_state(done, reserve=True))
+    quietly(journal.release_reserve)
+    quietly(journal.unlock)
     error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
     timings = tuple(log.timings)
     return RollbackReport(
