@@ -145,6 +145,7 @@ class HostOptions:
     facts_file: Path | None = None
     plan_key: Path | None = None
     require_signature: bool = False
+    force: bool = False
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -330,7 +331,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         FleetProgress(console, "rollback", list(inventory.names)) as progress,
         _ctrl_c_stops() as stop,
     ):
-        work = rollback_work(_reach(single), progress, single.test_recipient)
+        work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)
 

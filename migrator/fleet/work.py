@@ -153,17 +153,22 @@ def apply_work(
 
 
 def rollback_work(
-    reach: Reacher, observer: FleetObserver, test_recipient: str | None = None
+    reach: Reacher,
+    observer: FleetObserver,
+    test_recipient: str | None = None,
+    *,
+    force: bool = False,
 ) -> Work:
     """Work that rolls back each host's latest apply (nothing to do if there is none);
-    ``test_recipient`` (--test-recipient) replaces the one each journal recorded."""
+    ``test_recipient`` (--test-recipient) replaces the one each journal recorded; with force,
+    files edited since apply are rolled back too (their copies kept)."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         with reach(host) as transport:
             try:
                 report: RollbackReport | None = rollback_latest(
-                    transport, None, observer.step, test_recipient
+                    transport, None, observer.step, test_recipient, force=force
                 )
             except NothingToRollBackError:
                 report = None

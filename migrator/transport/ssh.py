@@ -25,10 +25,11 @@ from typing import Any
 
 import paramiko
 
-from migrator.errors import HostKeyError, TransportError
+from migrator.errors import HostKeyError, PlanDriftError, TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
 from migrator.transport.known_hosts import KnownHosts
 from migrator.transport.remote_scripts import (
+    CHANGED_RC,
     READ_SCRIPT,
     WRITE_SCRIPT,
     StreamError,
@@ -138,14 +139,26 @@ class SSHTransport(ClosingTransport):
                     raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
         raise AssertionError("unreachable")
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        """Write PATH via a temp file in its directory, chown, chmod, rename: one round trip.
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        """Write PATH (through a symlink) as WRITE_SCRIPT does, in one round trip.
 
-        Raises TransportError (naming the path) when any step fails; PATH is then unchanged.
-        """
+        Raises PlanDriftError when the file no longer has ``expected_sha256``, TransportError
+        (naming the path) when any step fails; PATH is then unchanged."""
         _require_absolute(self.host, path)
         argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        rc, _, err = self._exec(argv, content, self.file_timeout)
+        rc, _, err = self._exec([*argv, expected_sha256 or ""], content, self.file_timeout)
+        if rc == CHANGED_RC:
+            detail = f"changed on the host since it was checked ({_last_line(err)}); not written"
+            raise PlanDriftError(detail, host=self.host, path=path)
         if rc != 0:
             raise TransportError(f"cannot write: {_last_line(err)}", host=self.host, path=path)
 
