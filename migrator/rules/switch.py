@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from migrator.config.edits import (
@@ -39,6 +39,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
     wrapped_ldas,
 )
+from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 
 
@@ -124,7 +125,7 @@ def _classify_hooks(
     Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
     """
     wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main, config.main_lines)
+    hooks = param_hooks(config.main_file, config.main, config.main_lines, host)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
     lda_hooks: list[Hook] = []
@@ -152,7 +153,22 @@ def _classify_hooks(
             host=host,
             path=config.main_file,
         )
-    return lda_hooks, lmtp_hooks
+    return _with_homes(host, config, lda_hooks), lmtp_hooks
+
+
+def _with_homes(host: str, config: HostConfig, lda_hooks: list[Hook]) -> list[Hook]:
+    """The LDA hooks, each main.cf one with the parameter to set (``MainParams.edit_target``).
+
+    Raises RefusedError when a hook's value has no single place to edit.
+    """
+    main = MainParams(config.main, config.main_file, config.main_lines, host)
+    switched = {h.name for h in lda_hooks if h.kind is HookKind.PARAM}
+    return [
+        replace(h, home=main.edit_target(h.name, switched, config.master))
+        if h.kind is HookKind.PARAM
+        else h
+        for h in lda_hooks
+    ]
 
 
 def delivery_inventory(
@@ -304,10 +320,18 @@ def _semantics(service: LdaService) -> str:
     return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
 
 
+def _reason(hook: Hook) -> str:
+    home = hook.home or hook.name
+    written = f" (= {hook.raw})" if hook.raw else ""
+    via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
+    return f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
+
+
 def _postfix_edits(
     config: HostConfig, hooks: list[Hook], endpoint: Endpoint, postmaps: list[str]
 ) -> list[Edit]:
     edits: list[Edit] = []
+    homes: set[str] = set()
     for hook in hooks:
         if hook.kind is HookKind.MAILBOX_COMMAND:
             edits.append(
@@ -328,14 +352,10 @@ def _postfix_edits(
                     )
                 )
         elif hook.kind is HookKind.PARAM:
-            edits.append(
-                SetMainParam(
-                    hook.file,
-                    hook.name,
-                    endpoint.postfix,
-                    f"{hook.name} named the LDA pipe service {hook.transport}",
-                )
-            )
+            home = hook.home or hook.name
+            if home not in homes:  # two parameters referring to one: it is set once
+                homes.add(home)
+                edits.append(SetMainParam(hook.file, home, endpoint.postfix, _reason(hook)))
         else:
             edits.append(
                 SetTransportEntry(
