@@ -20,7 +20,7 @@ from rich.text import Text
 from migrator.check.findings import HostCheck, Status, unreachable, worst
 from migrator.check.output import to_json, to_nagios, to_prometheus
 from migrator.check.run import CheckOptions, check_host
-from migrator.cli.host_options import ssh_options
+from migrator.cli.host_options import recipient_option, ssh_options
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, UsageError
 from migrator.fleet.parallel import each_host
@@ -69,6 +69,7 @@ _FORMATS = ("table", "json", "nagios", "prometheus")
 @click.option(
     "--test-recipient",
     metavar="ADDR",
+    callback=recipient_option,
     help="Recipient the LMTP probe asks about (RCPT TO; nothing is delivered).",
 )
 @ssh_options

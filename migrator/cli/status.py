@@ -68,7 +68,7 @@ def status(
         )
         return
     if not host:
-        raise UsageError("give a HOST, or -i INVENTORY for a fleet")
+        raise click.UsageError("give a HOST, or -i INVENTORY for a fleet")  # exit 64
     with reach(host, ssh_config, accept_new_host_key) as transport:
         report = host_status(transport, saved_plan_ids(plans_dir, host))
     click.echo(json.dumps(_data(report), indent=2) if as_json else report.line())

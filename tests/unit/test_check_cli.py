@@ -34,6 +34,17 @@ def test_check_a_missing_inventory_is_unknown(tmp_path: Path) -> None:
     assert str(missing) in result.stderr
 
 
+def test_check_refuses_a_bad_test_recipient_as_usage() -> None:
+    result = CliRunner().invoke(main, ["check", "mx1", "--test-recipient", "a@x\r\nQUIT"])
+    assert result.exit_code == 64, result.output
+    assert "--test-recipient" in result.output
+
+
+def test_status_without_a_host_is_usage() -> None:
+    result = CliRunner().invoke(main, ["status", "--json"])
+    assert result.exit_code == 64 and "give a HOST, or -i INVENTORY" in result.output
+
+
 def test_show_the_example_plan() -> None:
     result = CliRunner().invoke(main, ["show", str(EXAMPLE)])
     plan = json.loads(EXAMPLE.read_text())
