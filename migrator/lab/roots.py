@@ -13,13 +13,13 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.errors import LabError
-from migrator.lab import rootbuild
+from migrator.lab import mirror, rootbuild
 from migrator.lab.state import Versions, list_labs
 
 ROOTS_ENV = "MIGRATOR_LAB_ROOTS"
@@ -42,7 +42,7 @@ PACKAGES = (
 _RELEASE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 _SHOWN = {"dovecot": "dovecot-core", "postfix": "postfix", "openssh": "openssh-server"}
 
-Progress = Callable[[str], None]
+Progress = rootbuild.Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,12 @@ def ensure_root(release: str, progress: Progress = lambda line: None) -> Root:
     never replaces a root that a lab host runs on.
     """
     check_release(release)
+    cached = load_root(release)
+    if cached is not None and cached.current:
+        return cached
+    # Asked before any file is made: a release the mirror lacks leaves nothing behind.
+    source = mirror.debian_mirror()
+    mirror.check_served(source, release)
     with _locked(release, progress):
         root = load_root(release)
         if root is not None and root.current:
@@ -147,7 +153,7 @@ def ensure_root(release: str, progress: Progress = lambda line: None) -> Root:
             _refuse_in_use(release, "its package list changed; it needs a rebuild")
             progress(f"root {release}: package list changed, rebuilding")
         rootbuild.clear_leftovers(roots_dir(), release)
-        rootbuild.build(roots_dir(), release, PACKAGES, progress)
+        rootbuild.build(roots_dir(), release, source, PACKAGES, progress)
     built = load_root(release)
     if built is None:
         raise LabError(f"root {release}: built, but its manifest is missing", path=str(roots_dir()))

@@ -62,7 +62,7 @@ def test_a_release_the_mirror_does_not_serve(release: str) -> None:
         f"release {release!r} is not on the mirror http",
     )
     assert roots.load_root(release) is None
-    assert not list(roots.roots_dir().glob(f".{release}.build-*"))
+    assert not list(roots.roots_dir().glob(f".{release}.*")), "no lock, no half build"
 
 
 def test_bad_release_name() -> None:

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
-from migrator.lab import roots
+from migrator.lab import mirror, roots
 from migrator.lab.state import load_lab
 
 from .conftest import LabFactory
@@ -147,3 +147,16 @@ def test_a_killed_build_leaves_no_root_and_no_builder(own_roots: Path) -> None:
     assert list(own_roots.glob(".trixie.build-*")), "the half build is still there"
     assert not roots.remove_root("trixie")
     assert not list(own_roots.glob(".trixie.*-*")), "removing a release clears its half builds"
+
+
+def test_a_failed_build_says_why_in_one_line_and_leaves_nothing(
+    own_roots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(mirror.MIRROR_ENV, f"file://{own_roots}/no-mirror")
+    result = CliRunner().invoke(main, ["lab", "up", "virtual-lda", "--release", "trixie"])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("migrator: error: building the trixie root failed (mmdebstrap exit ")
+    assert "Traceback" not in result.output
+    assert roots.load_root("trixie") is None
+    assert sorted(p.name for p in own_roots.iterdir()) == [".trixie.lock"]
