@@ -185,11 +185,44 @@ def remove_root(release: str) -> bool:
 
 
 def _refuse_in_use(release: str, why: str) -> None:
-    fs = str(roots_dir() / release / "fs")
-    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.root == fs})
+    fs = roots_dir() / release / "fs"
+    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.root == str(fs)})
     if users:
         labs = ", ".join(users)
         raise LabError(f"root {release}: {why}, but labs {labs} use it (migrator lab down first)")
+    hosts = hosts_running_on(fs)
+    if hosts:
+        raise LabError(
+            f"root {release}: {why}, but {hosts} lab hosts of another lab directory "
+            f"($MIGRATOR_LAB_DIR) run on it (migrator lab down there first)"
+        )
+
+
+def hosts_running_on(fs: Path) -> int:
+    """How many mount namespaces on this machine have fs as an overlay's lower layer: the lab
+    hosts running on a root, whichever lab directory recorded them."""
+    wanted = f"lowerdir={fs}"
+    checked: set[str] = set()
+    using: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            namespace = os.readlink(f"/proc/{entry.name}/ns/mnt")
+            if namespace in checked:
+                continue
+            with open(f"/proc/{entry.name}/mountinfo") as info:
+                if any(_lower_is(line, wanted) for line in info):
+                    using.add(namespace)
+            checked.add(namespace)
+        except OSError:
+            continue
+    return len(using)
+
+
+def _lower_is(line: str, wanted: str) -> bool:
+    at = line.find(wanted)
+    return at >= 0 and line[at + len(wanted) : at + len(wanted) + 1] in (",", ":", "\n", "")
 
 
 @contextlib.contextmanager
