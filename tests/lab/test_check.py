@@ -18,7 +18,7 @@ from migrator.cli import main
 from migrator.lab import lifecycle
 from migrator.lab.state import Lab, LabHost
 
-from .conftest import ssh_client, ssh_run
+from .conftest import LabFactory, ssh_client, ssh_run
 from .hostfiles import LabCli
 
 pytestmark = pytest.mark.lab
@@ -88,6 +88,25 @@ def test_check_an_lda_host_reports_what_a_migration_needs(pair: Pair) -> None:
 
     nagios = pair.cli("check", host, "--format", "nagios")
     assert nagios.exit_code == 0 and NAGIOS.match(nagios.output.splitlines()[0]), nagios.output
+
+
+def test_check_a_migrated_dovecot_24_host(make_lab: LabFactory, tmp_path: Path) -> None:
+    """Dovecot 2.4 (trixie) prints protocols, plugins and the userdb's home as blocks."""
+    lab = make_lab("virtual-lda", release="trixie")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path)
+    cli.plan(host, RECIPIENT)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)))
+    assert applied.exit_code == 0, applied.output
+    result = cli("check", host.name, "--json", "--test-recipient", RECIPIENT)
+    assert result.exit_code == 0, result.output
+    found = {
+        f["check"]: (f["status"], f["summary"])
+        for f in json.loads(result.output)["hosts"][0]["findings"]
+    }
+    assert {status for status, _ in found.values()} == {"OK"}, found
+    assert found["dovecot"] == ("OK", "lmtp served; protocol lmtp, plugins: sieve")
+    assert found["mail_root"] == ("OK", "/var/vmail vmail:vmail 0755")
 
 
 def test_check_a_blocked_lda_host_warns(pair: Pair) -> None:
