@@ -7,10 +7,13 @@ configuration it last (re)loaded; the LMTP socket or port exists when Dovecot's 
 configuration has the listener, and a test message goes over the relay Postfix's loaded
 configuration names, so a step left out or taken in the wrong order shows in what the host
 answers. Commands are recognised by the script constants they carry (``argv[2] is
-journal.LOCK_SCRIPT``); the few commands built as f-strings are matched by pattern.
+journal_scripts.LOCK_SCRIPT``) and acted out as those scripts act: the journal's scripts check
+that the base directory is root's alone first, journal reads print READ_SCRIPT's stream, and
+``write_atomic`` with an expected sha256 is a compare-and-swap, as on a real host.
 
 Everything is recorded (``commands``, ``writes``, ``reads``) and any one operation can be
-made to fail once, with the rc and stderr the real host gives (``fail``).
+made to fail once, with the rc and stderr the real host gives (``fail``), or something can
+happen on the host right before an operation (``meanwhile``: an admin's edit).
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from types import TracebackType
 from typing import Self
 
 from migrator.delivery import scripts
-from migrator.errors import TransportError
-from migrator.executor import actions, journal, scope, services
+from migrator.errors import PlanDriftError, TransportError
+from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
+from migrator.transport.remote_scripts import CHANGED_RC
+from tests.unit.fake_journal import Answer, JournalScripts
 from tests.unit.test_delivery_parse import (
     CONFIRM_DEFERRED,
     CONFIRM_OK,
@@ -48,7 +53,7 @@ _CAPTURED_RELAY = "dlm-01.example.test[private/dovecot-lmtp]"
 # What a real host says when the operation fails: (rc, stdout, stderr).
 FAILURES: dict[str, tuple[int, str, str]] = {
     "lock": (3, "", "mkdir: cannot create directory '/var/lib/migrator': Read-only file system"),
-    "prepare": (1, "", "sh: 1: cannot create /var/lib/migrator/current: No space left on device"),
+    "prepare": (1, "", "head: error writing 'standard output': No space left on device"),
     "runtime": (127, "", "sh: 1: postconf: not found"),
     "validate_postfix": (
         1,
@@ -154,9 +159,22 @@ class FakeHost:
     postfix_loaded: str = ""
     messages: list[str] = field(default_factory=list)
     pids: Callable[[], int] = field(default_factory=lambda: count(4242).__next__)
+    # Directories' (owner, mode, is a symlink) where not root's 0755.
+    dir_meta: dict[str, tuple[str, int, bool]] = field(default_factory=dict)
+    happenings: list[Happening] = field(default_factory=list)
 
 
-class FakeTransport:
+@dataclass(slots=True)
+class Happening:
+    """Something done on the host right before the next operation of ``kind`` (on ``path``)."""
+
+    kind: str
+    path: str | None
+    action: Callable[[], None]
+    done: bool = False
+
+
+class FakeTransport(JournalScripts):
     """A ``Transport`` to a ``FakeHost`` over one SSH session (the journal lock's lease)."""
 
     def __init__(self, host: FakeHost) -> None:
@@ -211,6 +229,7 @@ class FakeTransport:
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
+        self._happen(kind, None)
         fault = self._fault(kind, args, None)
         if fault is not None:
             return self._result(args, fault.rc, fault.stdout, fault.stderr)
@@ -222,14 +241,29 @@ class FakeTransport:
         self.state.reads.append(tuple(paths))
         return {p: self.state.files.get(p, FileData(p, None)) for p in paths}
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        """As SSHTransport's WRITE_SCRIPT: the sha256 is compared right before the rename."""
         self._check_connected()
+        self._happen("write_file", path)
         if self._fault("write_file", ("write_atomic", path), path) is not None:
             raise TransportError(_WRITE_ERROR, host=self.host, path=path)
         if _parent(path) not in self.state.dirs:
             raise TransportError(
                 "cannot write: [Errno 2] No such file or directory", host=self.host, path=path
             )
+        now = self.file(path).sha256
+        if expected_sha256 is not None and now != expected_sha256:
+            detail = f"changed on the host since it was checked (sha256 is now {now}); not written"
+            raise PlanDriftError(detail, host=self.host, path=path)
         self.state.writes.append(Write(self.session, path, content, owner, group, mode))
         self.state.events.append(("write", path))
         self.state.files[path] = FileData(path, content, owner, group, mode)
@@ -285,6 +319,10 @@ class FakeTransport:
             )
         )
 
+    def meanwhile(self, kind: str, action: Callable[[], None], *, path: str | None = None) -> None:
+        """Do action on the host right before the next operation of kind (on path)."""
+        self.state.happenings.append(Happening(kind, path, action))
+
     def kinds(self, session: str | None = None) -> list[str]:
         """The kinds of the commands run so far (of one session, if given)."""
         return [c.kind for c in self.state.commands if session in (None, c.session)]
@@ -310,7 +348,8 @@ class FakeTransport:
     def hold_lock(self, plan_id: str, node: str, *, alive: bool) -> FakeTransport:
         """Another control node's session takes the lock (and dies at once unless alive)."""
         other = self.connect_again()
-        result = other.run(["sh", "-c", journal.LOCK_SCRIPT, "sh", journal.BASE, plan_id, node, ""])
+        argv = ["sh", "-c", journal_scripts.LOCK_SCRIPT, "sh", journal.BASE, plan_id, node, "", ""]
+        result = other.run(argv)
         assert result.out == "acquired\n"
         if not alive:
             other.drop()
@@ -332,6 +371,12 @@ class FakeTransport:
         if not self.connected:
             raise TransportError("connection lost: SSH session not active", host=self.host)
 
+    def _happen(self, kind: str, path: str | None) -> None:
+        for happening in self.state.happenings:
+            if not happening.done and happening.kind == kind and happening.path in (None, path):
+                happening.done = True
+                happening.action()
+
     def _fault(self, kind: str, argv: tuple[str, ...], path: str | None) -> Fault | None:
         for fault in self.state.faults:
             if fault.matches(kind, argv, path):
@@ -345,16 +390,18 @@ class FakeTransport:
                 return fault
         return None
 
-    def _result(self, argv: tuple[str, ...], rc: int, out: str, err: str) -> RunResult:
-        return RunResult(self.host, argv, rc, out.encode(), err.encode())
+    def _result(self, argv: tuple[str, ...], rc: int, out: str | bytes, err: str) -> RunResult:
+        stdout = out if isinstance(out, bytes) else out.encode()
+        return RunResult(self.host, argv, rc, stdout, err.encode())
 
-    def _answer(
-        self, kind: str, argv: tuple[str, ...], stdin: bytes | None
-    ) -> tuple[int, str, str]:
-        handlers: dict[str, Callable[[tuple[str, ...], bytes | None], tuple[int, str, str]]] = {
+    def _answer(self, kind: str, argv: tuple[str, ...], stdin: bytes | None) -> Answer:
+        handlers: dict[str, Callable[[tuple[str, ...], bytes | None], Answer]] = {
             "lock": self._lock,
             "peek": self._peek,
             "unlock": self._unlock,
+            "journal_read": self._journal_read,
+            "remove_file": self._remove_file,
+            "restore_link": self._restore_link,
             "config_dirs": self._config_dirs,
             "prepare": self._prepare,
             "runtime": self._runtime,
@@ -375,56 +422,6 @@ class FakeTransport:
         if handler is None:
             return 127, "", f"sh: 1: {argv[0]}: not found"
         return handler(argv, stdin)
-
-    # The journal's scripts, on the in-memory directories ($1 is always the base).
-
-    def _owner_file(self, base: str) -> str:
-        return f"{base}/lock/owner"
-
-    def _holder_alive(self, base: str) -> bool:
-        owner = self.file(self._owner_file(base)).content or b""
-        holder = re.search(rb"^holder=(.*)$", owner, re.M)
-        return holder is not None and holder[1].decode() in self.state.sessions_alive
-
-    def _report_held(self, base: str) -> str:
-        owner = (self.file(self._owner_file(base)).content or b"").decode()
-        return f"held\n{owner}alive={'yes' if self._holder_alive(base) else 'no'}\n"
-
-    def _lock(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        base, plan, node, takeover = argv[4:8]
-        _mkdirs(self.state.dirs, f"{base}/journal")
-        lock = f"{base}/lock"
-        if lock not in self.state.dirs or (takeover == "takeover" and not self._holder_alive(base)):
-            self.state.dirs.add(lock)
-            owner = f"plan={plan}\nnode={node}\nholder={self.session}\n".encode()
-            path = self._owner_file(base)
-            self.state.files[path] = FileData(path, owner, "root", "root", 0o600)
-            return 0, "acquired\n", ""
-        return 0, self._report_held(base), ""
-
-    def _peek(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        base = argv[4]
-        lock = self._report_held(base) if f"{base}/lock" in self.state.dirs else "free\n"
-        current = (self.file(f"{base}/current").content or b"").decode().strip()
-        return 0, f"{lock}current={current}\n", ""
-
-    def _unlock(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        base, plan = argv[4], argv[5]
-        owner = (self.file(self._owner_file(base)).content or b"").decode()
-        if f"plan={plan}" not in owner.splitlines():
-            return 1, "", ""
-        self.state.dirs.discard(f"{base}/lock")
-        self.state.files.pop(self._owner_file(base), None)
-        return 0, "", ""
-
-    def _prepare(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        base, directory, plan = argv[4], argv[5], argv[6]
-        current = f"{base}/current"
-        if _parent(current) not in self.state.dirs:
-            return 2, "", f"sh: 1: cannot create {current}: Directory nonexistent"
-        _mkdirs(self.state.dirs, f"{directory}/orig")
-        self.state.files[current] = FileData(current, f"{plan}\n".encode(), "root", "root", 0o600)
-        return 0, "", ""
 
     def _config_dirs(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
         return 0, "/etc/postfix\n# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n", ""
@@ -532,6 +529,21 @@ class FakeTransport:
         )
         return 0, "\n".join([*log_lines, deferred, "timeout 20", ""]), ""
 
+    def _remove_file(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        path, expected = argv[4], argv[5]
+        now = self.file(path).sha256
+        if expected and self.file(path).exists and now != expected:
+            return CHANGED_RC, "", f"sha256 is now {now}\n"
+        self.state.files.pop(path, None)
+        return 0, "", ""
+
+    def _restore_link(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        """The path becomes the link again, reading as the (absolute) file it names."""
+        path, link = argv[4], argv[5]
+        target = self.file(link)
+        self.state.files[path] = replace(target, path=path, link=link, target=link)
+        return 0, "", ""
+
     def _rm(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
         self.state.files.pop(argv[3], None)
         return 0, "", ""
@@ -543,15 +555,18 @@ def classify(argv: Sequence[str]) -> str:
     if args[:2] == ["sh", "-c"] and len(args) > 2:
         script = argv[2]
         known = {
-            id(journal.LOCK_SCRIPT): "lock",
-            id(journal.PEEK_SCRIPT): "peek",
+            id(journal_scripts.LOCK_SCRIPT): "lock",
+            id(journal_scripts.PEEK_SCRIPT): "peek",
+            id(journal_scripts.JOURNAL_READ_SCRIPT): "journal_read",
+            id(journal_scripts.PREPARE_SCRIPT): "prepare",
+            id(journal_scripts.UNLOCK_SCRIPT): "unlock",
             id(services.RUNTIME_SCRIPT): "runtime",
             id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
+            id(actions.REMOVE_SCRIPT): "remove_file",
+            id(actions.LINK_SCRIPT): "restore_link",
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
-            id(journal.UNLOCK_SCRIPT): "unlock",
-            id(journal.PREPARE_SCRIPT): "prepare",
             id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
         }
         if id(script) in known:

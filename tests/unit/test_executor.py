@@ -104,7 +104,9 @@ def status(fake: FakeTransport, saved_plans: tuple[str, ...] = ()) -> StatusRepo
     other = fake.connect_again()
     writes = len(fake.state.writes)
     report = host_status(other, saved_plans)
-    assert fake.kinds(other.session) == ["peek"]
+    kinds = fake.kinds(other.session)
+    # The lock, then (when it names a plan) that plan's state, read after the same checks.
+    assert kinds[:1] == ["peek"] and set(kinds[1:]) <= {"journal_read"}, kinds
     assert len(fake.state.writes) == writes
     return report
 
@@ -165,7 +167,8 @@ def test_journal_is_written_before_and_after_each_step() -> None:
     } == {(p, True, d.owner, d.group, d.mode, d.sha256) for p, d in originals.items()}
     # Interleaved: originals, the state, then per step: the state, the step, the state.
     tokens = [_token(kind, path) for kind, path in fake.state.events]
-    stream = ["config_dirs", "lock", "runtime", "prepare", *["orig"] * len(originals), "state"]
+    stream = ["config_dirs", "lock", "runtime", "prepare", *["orig"] * len(originals)]
+    stream += ["state", "current"]
     for step in plan.steps:
         stream += ["state", *_step_tokens(step), "state"]
     assert tokens == [*stream, "state", "unlock"]
@@ -174,6 +177,8 @@ def test_journal_is_written_before_and_after_each_step() -> None:
 def _token(kind: str, path: str) -> str:
     if kind != "write":
         return kind
+    if path == f"{BASE}/current":
+        return "current"
     if path.startswith(f"{BASE}/journal/"):
         return "state" if path.endswith("/state.json") else "orig"
     return f"write {path}"
