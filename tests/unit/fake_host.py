@@ -52,7 +52,7 @@ _CAPTURED_RELAY = "dlm-01.example.test[private/dovecot-lmtp]"
 
 # What a real host says when the operation fails: (rc, stdout, stderr).
 FAILURES: dict[str, tuple[int, str, str]] = {
-    "lock": (3, "", "mkdir: cannot create directory '/var/lib/migrator': Read-only file system"),
+    "lock": (4, "", "cannot create /var/lib/migrator\n"),
     "prepare": (1, "", "head: error writing 'standard output': No space left on device"),
     "runtime": (127, "", "sh: 1: postconf: not found"),
     "validate_postfix": (

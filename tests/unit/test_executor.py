@@ -320,12 +320,24 @@ def test_apply_is_refused_while_an_apply_runs_and_status_sees_it() -> None:
     assert seen["writes"] == []
 
 
+def test_a_dead_sessions_lock_is_taken_over_when_its_apply_changed_nothing() -> None:
+    fake, plan = host()
+    fake.hold_lock("20251231T235959Z-0badf00d", "ctl-02:99", alive=False)
+    assert apply_plan(fake, plan, APPLY).outcome is Outcome.APPLIED
+    # The lock names a plan with no state: nothing is half done, so it is taken over.
+    assert fake.kinds(fake.session)[:4] == ["config_dirs", "lock", "journal_read", "lock"]
+    assert not fake.locked
+
+
 def test_apply_is_refused_after_an_interrupted_apply_whose_session_is_gone() -> None:
     fake, plan = host()
-    fake.hold_lock(plan.plan_id, "ctl-02:99", alive=False)
+    killed_at(fake, plan, "reload_postfix")
+    files = dict(fake.state.files)
+    other = fake.connect_again()
     with pytest.raises(JournalError, match="interrupted \\(its SSH session is gone\\)"):
-        apply_plan(fake, plan, APPLY)
-    assert fake.state.writes == []
+        apply_plan(other, plan, APPLY)
+    assert [w for w in fake.state.writes if w.session == other.session] == []
+    assert fake.state.files == files
     assert fake.locked
 
 
@@ -348,7 +360,7 @@ def test_a_file_changed_since_planning_is_refused_before_anything_is_written(how
 
 @pytest.mark.parametrize(
     ("kind", "message"),
-    [("lock", "cannot create /var/lib/migrator"), ("prepare", "cannot open journal")],
+    [("lock", "cannot create /var/lib/migrator"), ("prepare", "cannot open the journal")],
 )
 def test_a_journal_that_cannot_be_opened_changes_nothing(kind: str, message: str) -> None:
     fake, plan = host()
@@ -554,28 +566,23 @@ def test_an_apply_whose_session_died_is_interrupted_and_rolls_back_from_elsewher
     assert status(fake).state is HostState.ROLLED_BACK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_plan raises TransportError when the connection drops after the first write "
-    "(fail() cannot write the journal), so the CLI exits 1, 'error, nothing changed', and the "
-    "fleet counts an ERROR, for a host that was changed and needs attention",
-)
 def test_a_connection_lost_after_the_first_write_is_reported_not_raised() -> None:
     fake, plan = host()
+    originals = files_of(fake, plan)
     fake.fail("reload_postfix", disconnect=True)
     report = apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
     assert report.outcome is Outcome.NEEDS_ATTENTION
     assert report.failed_step == "reload_postfix"
-
-
-def test_a_connection_lost_after_the_first_write_leaves_an_interrupted_apply() -> None:
-    """What the host is left with today (see the xfail above): the next status says so."""
-    fake, plan = host()
-    fake.fail("reload_postfix", disconnect=True)
-    with pytest.raises(TransportError):
-        apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
+    assert "connection lost" in report.error
+    assert report.rollback is not None and not report.rollback.ok
+    assert "connection lost" in report.rollback.error
+    # The host is left as the lost session left it: interrupted, and rolled back from elsewhere.
     seen = status(fake)
     assert (seen.state, seen.step) == (HostState.INTERRUPTED, "reload_postfix")
+    later = rollback_latest(fake.connect_again())
+    assert later is not None and later.ok, later
+    assert files_of(fake, plan) == originals
+    assert not fake.locked
 
 
 def test_a_rollback_whose_session_died_is_finished_from_elsewhere() -> None:
@@ -631,12 +638,6 @@ def test_a_rollback_taking_over_a_dead_lock_does_not_name_the_dead_node() -> Non
     assert NODE not in seen.detail, seen.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a session that dies after the lock but before the journal's first state "
-    "leaves a lock no command clears: status says clean, apply is refused as "
-    "'interrupted', rollback says there is nothing (or an unknown plan id) to roll back",
-)
 @pytest.mark.parametrize("where", ["runtime", "state.json"])
 def test_a_session_lost_before_the_journal_has_a_state_does_not_block_the_host(
     where: str,
@@ -652,6 +653,8 @@ def test_a_session_lost_before_the_journal_has_a_state_does_not_block_the_host(
     assert all(w.path.startswith(f"{BASE}/") for w in fake.state.writes)
     seen = status(fake)
     assert not (seen.state is HostState.CLEAN and fake.locked), "clean, yet apply is refused"
+    assert (seen.state, seen.step) == (HostState.INTERRUPTED, "lock")
+    assert "went away before changing anything" in seen.detail
     # `migrator rollback`, as the refusal advises; "nothing to roll back" is a fine answer.
     with contextlib.suppress(NothingToRollBackError):
         rollback_latest(fake.connect_again())
@@ -762,7 +765,7 @@ def test_rollback_of_an_unknown_plan_id_is_refused() -> None:
     other = fake.connect_again()
     with pytest.raises(PlanError, match="unknown plan id '20250101T000000Z-12345678'"):
         rollback_latest(other, "20250101T000000Z-12345678")
-    assert fake.kinds(other.session) == ["peek"]
+    assert fake.kinds(other.session) == ["peek", "journal_read"]
 
 
 def test_rollback_twice_does_nothing_the_second_time() -> None:
@@ -771,5 +774,5 @@ def test_rollback_twice_does_nothing_the_second_time() -> None:
     assert rollback_latest(fake.connect_again()) is not None
     again = fake.connect_again()
     assert rollback_latest(again) is None
-    assert fake.kinds(again.session) == ["peek"]
+    assert fake.kinds(again.session) == ["peek", "journal_read"]
     assert not fake.locked
