@@ -323,6 +323,13 @@ class FakeTransport(JournalScripts):
         """Do action on the host right before the next operation of kind (on path)."""
         self.state.happenings.append(Happening(kind, path, action))
 
+    def make_dir(
+        self, path: str, *, owner: str = "root", mode: int = 0o755, link: bool = False
+    ) -> None:
+        """A directory (and its parents) with this owner and mode, or a symlink to one."""
+        _mkdirs(self.state.dirs, path)
+        self.state.dir_meta[path] = (owner, mode, link)
+
     def kinds(self, session: str | None = None) -> list[str]:
         """The kinds of the commands run so far (of one session, if given)."""
         return [c.kind for c in self.state.commands if session in (None, c.session)]
