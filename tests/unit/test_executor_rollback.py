@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.errors import PlanError
+from migrator.errors import PlanDriftError, PlanError
 from migrator.executor.apply import ApplyReport, Outcome, apply_plan
-from migrator.executor.journal import JournalStatus
+from migrator.executor.journal import BASE, JournalStatus
 from migrator.executor.rollback import NothingToRollBackError, rollback_latest
 from migrator.executor.status import HostState
 from migrator.exit_status import ExitStatus
@@ -235,4 +235,75 @@ def test_rollback_twice_does_nothing_the_second_time() -> None:
     again = fake.connect_again()
     assert rollback_latest(again) is None
     assert fake.kinds(again.session) == ["peek", "journal_read"]
+    assert not fake.locked
+
+
+# -- a file edited after apply --------------------------------------------------------------
+
+EDITED = "/etc/dovecot/conf.d/20-lmtp.conf"
+ADMIN_EDIT = b"protocol lmtp {\n  mail_plugins = quota\n}\n"
+
+
+def test_rollback_refuses_a_file_edited_after_apply_unless_forced() -> None:
+    fake, plan = host()
+    originals = files_of(fake, plan)
+    apply_plan(fake, plan, APPLY)
+    fake.edit(EDITED, ADMIN_EDIT)
+    other = fake.connect_again()
+    with pytest.raises(PlanDriftError, match=f"edited since apply: {EDITED} \\(kept in ") as caught:
+        rollback_latest(other)
+    copy = str(caught.value).split("kept in ", 1)[1].split(")", 1)[0]
+    assert copy.startswith(f"{BASE}/journal/{plan.plan_id}/drift/")
+    assert fake.file(copy).content == ADMIN_EDIT
+    assert (fake.file(copy).owner, fake.file(copy).mode) == ("root", 0o600)
+    assert f"migrator rollback {fake.host} --force" in str(caught.value)
+    # Nothing restored, nothing reloaded, the lock released: the host is as the admin left it.
+    assert [w.path for w in fake.state.writes if w.session == other.session] == [copy]
+    assert fake.file(EDITED).content == ADMIN_EDIT
+    assert not {"postmap", "reload_postfix", "reload_dovecot"} & set(fake.kinds(other.session))
+    assert not fake.locked
+    assert status(fake).state is HostState.DRIFTED
+
+    forced = rollback_latest(fake.connect_again(), force=True)
+    assert forced is not None and forced.ok, forced
+    assert EDITED in forced.restored
+    assert files_of(fake, plan) == originals
+    assert fake.file(copy).content == ADMIN_EDIT  # the edit is still kept in the journal
+    assert status(fake).state is HostState.ROLLED_BACK
+
+
+def test_an_edit_between_rollbacks_check_and_its_write_is_not_overwritten() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    applied = files_of(fake, plan)
+    fake.meanwhile("write_file", lambda: fake.edit(EDITED, ADMIN_EDIT), path=EDITED)
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and not report.ok
+    assert "changed on the host since it was checked" in report.error, report.error
+    assert EDITED not in report.restored
+    assert fake.file(EDITED).content == ADMIN_EDIT
+    assert not fake.locked
+    last = fake.journal_states(plan.plan_id)[-1]
+    assert (last.status, last.step) == (JournalStatus.FAILED, "rollback")
+    # The retry sees the edit, keeps it and refuses it: nothing is silently discarded.
+    with pytest.raises(PlanDriftError, match=f"edited since apply: {EDITED}"):
+        rollback_latest(fake.connect_again())
+    assert fake.file(EDITED).content == ADMIN_EDIT
+    assert applied[EDITED].content != ADMIN_EDIT
+
+
+def test_an_edit_between_applys_check_and_its_write_is_not_overwritten() -> None:
+    fake, plan = host()
+    path = next(s.args["path"] for s in plan.steps if s.action == "write_file")
+    edit = (fake.file(path).content or b"") + b"# the admin's line\n"
+    fake.meanwhile("write_file", lambda: fake.edit(path, edit), path=path)
+    report = apply_plan(fake, plan, APPLY_OR_ROLL_BACK)
+    assert report.outcome is Outcome.NEEDS_ATTENTION
+    assert report.failed_step == "write_file"
+    assert "changed on the host since it was checked" in report.error, report.error
+    # Rollback finds the file neither as it was nor as apply would write it, and refuses it.
+    assert report.rollback is not None and not report.rollback.ok
+    assert f"edited since apply: {path}" in report.rollback.error
+    assert fake.file(path).content == edit
+    assert [w for w in fake.state.writes if w.path == path] == []
     assert not fake.locked
