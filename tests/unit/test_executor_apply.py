@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -10,10 +11,11 @@ from migrator.errors import JournalError, PlanDriftError, UsageError
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus
 from migrator.executor.rollback import rollback_latest
-from migrator.executor.status import HostState, StatusReport
+from migrator.executor.status import HostState, StatusReport, host_status
 from migrator.executor.step_log import StepEvent
 from migrator.exit_status import ExitStatus
 from migrator.plan.document import Step
+from migrator.transport.base import FileData
 from tests.unit.executor_host import (
     APPLY,
     COMMANDS,
@@ -27,6 +29,7 @@ from tests.unit.executor_host import (
     status,
     token,
 )
+from tests.unit.fake_host import FakeTransport
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -249,3 +252,41 @@ def test_a_journal_that_cannot_be_opened_changes_nothing(kind: str, message: str
     assert fake.state.writes == []
     assert files_of(fake, plan) == files
     assert not fake.locked
+
+
+# -- a journal that is not root's alone -----------------------------------------------------
+
+
+def _planted(fake: FakeTransport) -> None:
+    """A local user's state.json, for rollback to trust, in a journal otherwise root's."""
+    fake.make_dir(f"{BASE}/journal/20250101T000000Z-0badf00d", mode=0o700)
+    path = f"{BASE}/journal/20250101T000000Z-0badf00d/state.json"
+    fake.state.files[path] = FileData(path, b"{}", "mallory", "mallory", 0o644)
+
+
+UNSAFE: dict[str, tuple[Callable[[FakeTransport], None], str]] = {
+    "owner": (lambda f: f.make_dir(BASE, owner="mallory", mode=0o700), "owned by mallory"),
+    "mode": (lambda f: f.make_dir(BASE, mode=0o777), "writable by group or others"),
+    "symlink": (lambda f: f.make_dir(BASE, link=True), "is a symlink"),
+    "parent": (lambda f: f.make_dir("/var/lib", mode=0o775), "/var/lib is writable by group"),
+    "planted": (_planted, "state.json is not root's alone"),
+}
+
+
+@pytest.mark.parametrize("how", list(UNSAFE))
+def test_the_journal_refuses_an_unsafe_base_directory(how: str) -> None:
+    fake, plan = host()
+    make_unsafe, why = UNSAFE[how]
+    make_unsafe(fake)
+    files = dict(fake.state.files)
+    with pytest.raises(JournalError, match="refusing the journal, nothing was changed") as caught:
+        apply_plan(fake, plan, APPLY)
+    assert why in str(caught.value)
+    assert fake.kinds() == ["config_dirs", "lock"]
+    assert fake.state.writes == []
+    assert fake.state.files == files
+    assert not fake.locked
+    # status and rollback, from anywhere, refuse it the same way.
+    for attempt in (host_status, rollback_latest):
+        with pytest.raises(JournalError, match=why):
+            attempt(fake.connect_again())
