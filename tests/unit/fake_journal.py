@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from migrator.transport.base import FileData
 
 if TYPE_CHECKING:
-    from tests.unit.fake_host import FakeHost
+    from tests.unit.fake_state import FakeHost
 
 Answer = tuple[int, str | bytes, str]
 _UNSAFE = 4
