@@ -6,7 +6,7 @@ import pytest
 
 from migrator.errors import PlanDriftError, PlanError
 from migrator.executor.apply import ApplyReport, Outcome, apply_plan
-from migrator.executor.journal import BASE, JournalStatus
+from migrator.executor.journal import BASE, RESERVE_BYTES, JournalStatus
 from migrator.executor.rollback import NothingToRollBackError, rollback_latest
 from migrator.executor.status import HostState
 from migrator.exit_status import ExitStatus
@@ -307,3 +307,23 @@ def test_an_edit_between_applys_check_and_its_write_is_not_overwritten() -> None
     assert fake.file(path).content == edit
     assert [w for w in fake.state.writes if w.path == path] == []
     assert not fake.locked
+
+
+def test_a_full_disk_at_rollback_gives_up_the_reserve_to_record_its_state() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    reserve = f"{BASE}/journal/{plan.plan_id}/reserve"
+    assert len(fake.file(reserve).content or b"") == RESERVE_BYTES
+    fake.fail("write_file", path=f"{BASE}/journal/{plan.plan_id}/state.json")
+    other = fake.connect_again()
+    report = rollback_latest(other)
+    assert report is not None and report.ok, report
+    # The first state write failed (disk full): the reserve went, and the state was written.
+    kinds = fake.kinds(other.session)
+    assert kinds.index("rm") < kinds.index("postmap")
+    assert not fake.file(reserve).exists
+    last = fake.journal_states(plan.plan_id)[-1]
+    assert (last.status, last.step) == (JournalStatus.ROLLED_BACK, "done")
+    assert [s.status for s in fake.journal_states(plan.plan_id)].count(
+        JournalStatus.ROLLING_BACK
+    ) == 1

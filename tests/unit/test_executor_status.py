@@ -228,3 +228,21 @@ def test_a_rolled_back_plan_can_be_applied_again() -> None:
     assert status(fake).state is HostState.MIGRATED
     states = [s for s in fake.journal_states(plan.plan_id) if s.node == NODE]
     assert [s.step for s in states].count("start") == 2
+
+
+def test_a_lock_left_after_a_finished_apply_is_named_and_taken_over() -> None:
+    fake, plan = host()
+    originals = files_of(fake, plan)
+    fake.fail("unlock", raises=ControlNodeKilled(), disconnect=True)
+    with pytest.raises(ControlNodeKilled):
+        apply_plan(fake, plan, APPLY)
+    assert fake.locked
+    seen = status(fake)
+    assert (seen.state, seen.plan_id) == (HostState.MIGRATED, plan.plan_id)
+    assert "a lock from a dead session is left" in seen.detail
+    # The apply was settled ("applied"): rollback takes the dead session's lock over.
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and report.ok, report
+    assert files_of(fake, plan) == originals
+    assert not fake.locked
+    assert status(fake).state is HostState.ROLLED_BACK
