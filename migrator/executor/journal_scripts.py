@@ -19,6 +19,8 @@ set -u
 base=$1
 field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
 unsafe() { echo "$1" >&2; exit 4; }
+# Not a safety question (a read-only or full disk, a lock holder that never lets go): exit 5.
+fail() { echo "$1" >&2; exit 5; }
 check_dir() {
   [ -L "$1" ] && unsafe "$1 is a symlink"
   s=$(stat -c '%u %a' -- "$1") || unsafe "cannot stat $1"
@@ -41,7 +43,7 @@ mutex() {
   command -v flock >/dev/null 2>&1 || return 0
   if [ "$1" = -x ]; then exec 9>"$base/mutex"; else [ -e "$base/mutex" ] || return 0
     exec 9<"$base/mutex"; fi
-  flock "$1" -w 30 9 || unsafe "cannot take $base/mutex within 30s"
+  flock "$1" -w 30 9 || fail "cannot take $base/mutex within 30s"
 }
 holder_alive() {
   set -- $(sed -n 's/^holder=//p' "$base/lock/owner" 2>/dev/null)
@@ -67,9 +69,9 @@ LOCK_SCRIPT = (
 umask 077
 check_base
 # Two first applies may race to create it: either one's mkdir will do.
-mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || unsafe "cannot create $base"
+mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || fail "cannot create $base"
 check_dir "$base"
-mkdir -p "$base/journal" || unsafe "cannot create $base/journal"
+mkdir -p "$base/journal" || fail "cannot create $base/journal"
 mutex -x
 p=$$
 # The lease is the SSH session: the sshd process above us, which OpenSSH 9.8 and later name

@@ -14,7 +14,7 @@ from tests.unit.test_delivery_parse import CONFIRM_DEFERRED, PROBE_UNKNOWN_USER,
 
 # What a real host says when the operation fails: (rc, stdout, stderr).
 FAILURES: dict[str, tuple[int, str, str]] = {
-    "lock": (4, "", "cannot create /var/lib/migrator\n"),
+    "lock": (5, "", "cannot create /var/lib/migrator\n"),
     "prepare": (1, "", "head: error writing 'standard output': No space left on device"),
     "runtime": (127, "", "sh: 1: postconf: not found"),
     "validate_postfix": (
