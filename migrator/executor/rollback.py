@@ -10,6 +10,8 @@ rollback refuses it unless forced. Every write is a compare-and-swap against wha
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -280,7 +282,8 @@ def rollback_latest(
     if state is None or state.status is JournalStatus.ROLLED_BACK:
         return _nothing_to_restore(journal, state, stale)
     state = _with_recipient(state, test_recipient, transport.host)
-    journal.lock(f"rollback:{lock.node or 'cli'}", takeover=stale)
+    # The lock names this control node, not the one whose apply is being undone.
+    journal.lock(f"rollback:{socket.gethostname()}:{os.getpid()}", takeover=stale)
     try:
         check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
         runtime = services.read_runtime(transport)

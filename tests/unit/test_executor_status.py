@@ -105,12 +105,6 @@ def test_status_sees_a_rollback_in_progress() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rollback_latest labels the lock it takes over with the previous holder's node "
-    "(f'rollback:{lock.node}'), so while ctl-02 rolls back an apply whose node ctl-01 died, "
-    "status and a refused apply say the lock is held, running, by 'rollback:ctl-01'",
-)
 def test_a_rollback_taking_over_a_dead_lock_does_not_name_the_dead_node() -> None:
     fake, plan = host()
     killed_at(fake, plan, "reload_postfix")
