@@ -7,6 +7,7 @@ Refusals raise RefusedError naming host, file and (where known) line.
 from __future__ import annotations
 
 import itertools
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,10 @@ from migrator.config.edits import (
     SetTransportEntry,
 )
 from migrator.endpoint import Endpoint
-from migrator.errors import RefusedError
+from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
+from migrator.rules.delivery import Delivery, classify_hooks, lmtp_note
 from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
@@ -30,14 +32,11 @@ from migrator.rules.hooks import (
     Destination,
     Hook,
     HookKind,
+    LdaArgs,
     LdaService,
-    is_lda,
     lda_services,
     mailbox_command_argv,
-    map_hooks,
-    param_hooks,
     parse_lda_argv,
-    wrapped_ldas,
 )
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 
@@ -74,14 +73,16 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
     services = {s.name: s for s in lda_services(config.master)}
-    lda_hooks, lmtp_hooks = _classify_hooks(facts.host, config, services)
-    notes: list[str] = []
+    delivery = classify_hooks(facts.host, config, services, config.programs)
+    lda_hooks, lmtp_hooks = list(delivery.lda), list(delivery.lmtp)
+    notes = _delivery_notes(facts, config, delivery)
+    _refuse_unread_maps(facts.host, config, services)
     if not lda_hooks:
-        # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
-        # check only that Dovecot's side matches it.
-        endpoint = Endpoint.from_postfix(lmtp_hooks[0].value, facts.queue_directory)
-        notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
-    used = _used_services(facts.host, config, lda_hooks, services)
+        return _no_lda(facts, config, delivery, endpoint, notes, syntax)
+    if not config.dovecot.files:
+        raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
+    _refuse_other_configs(facts.host, config, lda_hooks, facts.dovecot_config)
+    used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
     _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
@@ -116,43 +117,108 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     )
 
 
-def _classify_hooks(
-    host: str, config: HostConfig, services: dict[str, LdaService]
-) -> tuple[list[Hook], list[Hook]]:
-    """The hooks that reach the LDA and those that already use LMTP.
+def _no_lda(
+    facts: Facts,
+    config: HostConfig,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    notes: list[str],
+    syntax: DovecotSyntax,
+) -> RuleResult:
+    """No hook reaches Dovecot's LDA: no edits, and notes that say what delivers instead.
 
-    Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
+    Raises RefusedError when a hook runs a program migrator cannot classify (it may run the
+    LDA), or when nothing hands mail to Dovecot at all.
     """
-    wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main, config.main_lines)
-    for tmap in config.maps:
-        hooks.extend(map_hooks(tmap.path, tmap.entries))
-    lda_hooks: list[Hook] = []
-    lmtp_hooks: list[Hook] = []
-    for hook in hooks:
-        if hook.transport in wrapped:
-            w = wrapped[hook.transport]
-            raise RefusedError(
-                f"{hook.name} uses service {w.name}, which runs {w.wrapper} wrapping {w.lda}: "
-                "switching it to LMTP would silently drop the filter",
-                host=host,
-                path=config.master_file,
-                line=w.line,
-            )
-        if hook.kind is HookKind.MAILBOX_COMMAND:
-            if _mailbox_command_lda(host, config, hook):
-                lda_hooks.append(hook)
-        elif hook.transport in services:
-            lda_hooks.append(hook)
-        elif hook.transport == "lmtp":
-            lmtp_hooks.append(hook)
-    if not lda_hooks and not lmtp_hooks:
+    if delivery.unclassified:
+        hook, program = delivery.unclassified[0]
+        raise RefusedError(
+            f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+            f"({program.detail}): it may run Dovecot's LDA, and migrator will not guess",
+            host=facts.host,
+            path=hook.file,
+            line=hook.line,
+        )
+    if not delivery.lmtp:
         raise RefusedError(
             "no Dovecot LDA delivery found and no LMTP either: nothing to migrate",
-            host=host,
+            host=facts.host,
             path=config.main_file,
         )
-    return lda_hooks, lmtp_hooks
+    for hook in delivery.lmtp:
+        if ":" in hook.value:
+            try:
+                endpoint = Endpoint.from_postfix(hook.value, facts.queue_directory)
+                break
+            except UsageError:
+                continue
+    return RuleResult(
+        (),
+        (),
+        endpoint,
+        (),
+        (*notes, *facts_warnings(facts)),
+        delivery_inventory(
+            config,
+            lda_services(config.master),
+            list(delivery.lmtp),
+            syntax,
+            facts.protocols_default,
+        ),
+    )
+
+
+def _delivery_notes(facts: Facts, config: HostConfig, delivery: Delivery) -> list[str]:
+    """What each hook that is not the LDA delivers through, in words."""
+    notes = [lmtp_note(hook, config, facts.queue_directory) for hook in delivery.lmtp]
+    notes.extend(
+        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+        f"({program.detail}): left as is"
+        for hook, program in delivery.others
+    )
+    notes.extend(
+        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+        f"({program.detail}): left as is; check by hand that it does not run Dovecot's LDA"
+        for hook, program in delivery.unclassified
+    )
+    return notes
+
+
+def _refuse_unread_maps(host: str, config: HostConfig, services: dict[str, LdaService]) -> None:
+    """A transport map migrator cannot read (SQL, LDAP, regexp...) may send mail to an LDA
+    service: switching only the hooks it can see would be a switch that switches nothing.
+
+    Raises RefusedError naming the map.
+    """
+    if not services:
+        return
+    read = {m.spec for m in config.maps}
+    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
+        if spec not in read:
+            raise RefusedError(
+                f"transport_maps {spec}: migrator reads only hashed maps with a source file "
+                f"(not SQL, LDAP or other tables), and its entries may send mail to the LDA "
+                f"service {', '.join(services)}; switch them by hand first",
+                host=host,
+                path=config.main_file,
+                line=config.main_lines.get("transport_maps"),
+            )
+
+
+def _refuse_other_configs(host: str, config: HostConfig, hooks: list[Hook], server: str) -> None:
+    """Raises RefusedError when mailbox_command runs the LDA with another ``-c`` config."""
+    for hook in hooks:
+        if hook.kind is not HookKind.MAILBOX_COMMAND:
+            continue
+        other = _other_config(parse_lda_argv(mailbox_command_argv(hook.value)), server)
+        if other:
+            raise RefusedError(
+                f"mailbox_command runs the LDA with -c {other}: it reads another config than "
+                f"the Dovecot server ({server}), so LMTP cannot be assumed equivalent",
+                host=host,
+                path=config.main_file,
+                line=hook.line,
+            )
 
 
 def delivery_inventory(
@@ -201,13 +267,6 @@ def _checks(config: HostConfig) -> list[str]:
                 f"{domain} is in both mydestination and virtual_mailbox_domains: its mail goes "
                 "to local(8), not to the virtual transport"
             )
-    read = {m.spec for m in config.maps}
-    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
-        if spec not in read:
-            found.append(
-                f"transport map {spec} was not inspected (only hashed maps with a source file "
-                "are read): check by hand that it sends nothing to an LDA service"
-            )
     local = config.main.get("local_transport", "")
     if local and local == config.main.get("virtual_transport") and not local.startswith("lmtp"):
         found.append("local_transport and virtual_transport name the same transport")
@@ -218,32 +277,20 @@ def facts_warnings(facts: Facts) -> list[str]:
     return [f"not checked: {item}" for item in facts.unknown]
 
 
-def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
-    argv = mailbox_command_argv(hook.value)
-    if argv and is_lda(argv[0]):
-        if parse_lda_argv(argv).config:
-            raise RefusedError(
-                "mailbox_command runs the LDA with -c: it reads another config than the "
-                "Dovecot server, so LMTP cannot be assumed equivalent",
-                host=host,
-                path=config.main_file,
-                line=hook.line,
-            )
-        return True
-    inner = [word for word in argv[1:] if is_lda(word)]
-    if inner:
-        raise RefusedError(
-            f"mailbox_command runs {argv[0]} wrapping {inner[0]}: switching it to LMTP "
-            "would silently drop the filter",
-            host=host,
-            path=config.main_file,
-            line=hook.line,
-        )
-    return False
+def _other_config(lda: LdaArgs, server_config: str) -> str | None:
+    """The ``-c`` file when it is not the one the Dovecot server reads (then LMTP, which
+    reads the server's, may behave differently); None when there is no ``-c`` or it is that."""
+    if lda.config is None or posixpath.normpath(lda.config) == posixpath.normpath(server_config):
+        return None
+    return lda.config
 
 
 def _used_services(
-    host: str, config: HostConfig, hooks: list[Hook], services: dict[str, LdaService]
+    host: str,
+    config: HostConfig,
+    hooks: list[Hook],
+    services: dict[str, LdaService],
+    server_config: str,
 ) -> list[LdaService]:
     used = list(
         {h.transport: services[h.transport] for h in hooks if h.transport in services}.values()
@@ -258,10 +305,11 @@ def _used_services(
                 path=config.master_file,
                 line=service.line,
             )
-        if service.lda.config:
+        if _other_config(service.lda, server_config):
             raise RefusedError(
                 f"service {service.name} runs the LDA with -c {service.lda.config}: it reads "
-                "another config than the Dovecot server, so LMTP cannot be assumed equivalent",
+                f"another config than the Dovecot server ({server_config}), so LMTP cannot be "
+                "assumed equivalent",
                 host=host,
                 path=config.master_file,
                 line=service.line,

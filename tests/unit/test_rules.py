@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrator.endpoint import Endpoint
-from migrator.errors import UsageError
+from migrator.errors import RefusedError, UsageError
 from tests.unit.hosts import fixture_hosts
 
 
@@ -57,7 +57,8 @@ def test_quota_offer_and_lda_only_settings() -> None:
     assert any("auth_socket_path is not carried" in w for w in plan.warnings)
 
 
-def test_uninspected_transport_map_is_warned(tmp_path: Path) -> None:
+def test_unread_transport_map_beside_an_lda_service_is_refused(tmp_path: Path) -> None:
+    """Class 10: a map migrator cannot read (pcre, SQL, LDAP) may route to the LDA service."""
     host = next(h for h in fixture_hosts() if h.name == "transport-maps")
     root = tmp_path / "root"
     shutil.copytree(host.root, root)
@@ -68,6 +69,8 @@ def test_uninspected_transport_map_is_warned(tmp_path: Path) -> None:
             "transport_maps = hash:/etc/postfix/transport, pcre:/etc/postfix/transport.pcre",
         )
     )
-    warnings = host.plan(root).warnings
-    assert any("pcre:/etc/postfix/transport.pcre was not inspected" in w for w in warnings)
-    assert not any("was not inspected" in w for w in host.plan().warnings)
+    with pytest.raises(RefusedError, match="transport_maps pcre:/etc/postfix/transport.pcre: ") as err:
+        host.plan(root)
+    assert err.value.path == "/etc/postfix/main.cf" and err.value.line is not None
+    assert "LDA service dovecot" in str(err.value)
+    assert host.plan().has_changes
