@@ -88,15 +88,48 @@ def classify_hooks(
     hooks = param_hooks(config.main_file, config.main, config.main_lines)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
-    wrapped = {w.name: w for w in wrapped_ldas(config.master)}
     transports = {e.name: e for e in config.master if e.type == "unix"}
-    lda: list[Hook] = []
-    lmtp: list[Hook] = []
+    found: dict[str, list[Hook]] = {"lda": [], "lmtp": []}
     unclassified: list[tuple[Hook, Program]] = []
     others: list[tuple[Hook, Program]] = []
     for hook in hooks:
-        if hook.kind is not HookKind.MAILBOX_COMMAND and hook.transport in wrapped:
-            w = wrapped[hook.transport]
+        _refuse_wrapped_service(host, config, hook)
+        entry = transports.get(hook.transport)
+        kind = _hook_kind(hook, entry, services)
+        if kind in found:
+            found[kind].append(hook)
+        elif kind == "program":
+            argv = entry.argv if entry is not None else mailbox_command_argv(hook.value)
+            program = _program(host, config, hook, entry, argv, programs)
+            if program.kind is ProgramKind.LDA:
+                found["lda"].append(hook)
+            else:
+                into = unclassified if program.kind is ProgramKind.UNKNOWN else others
+                into.append((hook, program))
+    return Delivery(tuple(found["lda"]), tuple(found["lmtp"]), tuple(unclassified), tuple(others))
+
+
+def _hook_kind(
+    hook: Hook, entry: MasterEntry | None, services: Mapping[str, LdaService]
+) -> str | None:
+    """ "lda", "lmtp", "program" (a command to read), or None for Postfix's own transports."""
+    if hook.kind is HookKind.MAILBOX_COMMAND:
+        return "program"
+    if hook.transport in services:
+        return "lda"
+    if hook.transport == "lmtp" or (entry is not None and entry.program == "lmtp"):
+        return "lmtp"
+    if entry is not None and entry.program == "pipe":
+        return "program"
+    return None  # smtp, local, virtual, error...: no Dovecot
+
+
+def _refuse_wrapped_service(host: str, config: HostConfig, hook: Hook) -> None:
+    """Raises RefusedError when the hook's pipe service names the LDA as a filter's argument."""
+    if hook.kind is HookKind.MAILBOX_COMMAND:
+        return
+    for w in wrapped_ldas(config.master):
+        if w.name == hook.transport:
             raise RefusedError(
                 f"{hook.name} uses service {w.name}, which runs {w.wrapper} wrapping {w.lda}: "
                 "switching it to LMTP would silently drop the filter",
@@ -104,27 +137,6 @@ def classify_hooks(
                 path=config.master_file,
                 line=w.line,
             )
-        entry = transports.get(hook.transport)
-        if hook.kind is HookKind.MAILBOX_COMMAND:
-            argv: Sequence[str] = mailbox_command_argv(hook.value)
-        elif hook.transport in services:
-            lda.append(hook)
-            continue
-        elif hook.transport == "lmtp" or (entry is not None and entry.program == "lmtp"):
-            lmtp.append(hook)
-            continue
-        elif entry is not None and entry.program == "pipe":
-            argv = entry.argv
-        else:
-            continue  # smtp, local, virtual, error...: Postfix's own, no Dovecot
-        program = _program(host, config, hook, entry, argv, programs)
-        if program.kind is ProgramKind.LDA:
-            lda.append(hook)
-        elif program.kind is ProgramKind.UNKNOWN:
-            unclassified.append((hook, program))
-        else:
-            others.append((hook, program))
-    return Delivery(tuple(lda), tuple(lmtp), tuple(unclassified), tuple(others))
 
 
 def _program(
@@ -222,3 +234,40 @@ def is_dovecot_endpoint(endpoint: Endpoint, config: HostConfig) -> bool:
         if ref.name == "inet_listener" and port is not None and port == endpoint.port:
             return True
     return False
+
+
+def delivery_notes(config: HostConfig, delivery: Delivery, queue_directory: str) -> list[str]:
+    """What each hook that is not the LDA delivers through, in words."""
+    notes = [lmtp_note(hook, config, queue_directory) for hook in delivery.lmtp]
+    notes.extend(
+        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+        f"({program.detail}): left as is"
+        for hook, program in delivery.others
+    )
+    notes.extend(
+        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+        f"({program.detail}): left as is; check by hand that it does not run Dovecot's LDA"
+        for hook, program in delivery.unclassified
+    )
+    return notes
+
+
+def refuse_unread_maps(host: str, config: HostConfig, services: Mapping[str, LdaService]) -> None:
+    """A transport map migrator cannot read (SQL, LDAP, regexp...) may send mail to an LDA
+    service: switching only the hooks it can see would be a switch that switches nothing.
+
+    Raises RefusedError naming the map.
+    """
+    if not services:
+        return
+    read = {m.spec for m in config.maps}
+    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
+        if spec not in read:
+            raise RefusedError(
+                f"transport_maps {spec}: migrator reads only hashed maps with a source file "
+                f"(not SQL, LDAP or other tables), and its entries may send mail to the LDA "
+                f"service {', '.join(services)}; switch them by hand first",
+                host=host,
+                path=config.main_file,
+                line=config.main_lines.get("transport_maps"),
+            )

@@ -11,7 +11,15 @@ from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
-from migrator.rules.hooks import Destination, Hook, HookKind, LdaService
+from migrator.rules.hooks import (
+    Destination,
+    Hook,
+    HookKind,
+    LdaArgs,
+    LdaService,
+    mailbox_command_argv,
+    parse_lda_argv,
+)
 from migrator.rules.syntax import PROTOCOLS_BLOCK, DovecotSyntax, effective_protocols
 
 PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
@@ -240,8 +248,16 @@ class DovecotRules:
             return
         self._set(file, PROTOCOL_LMTP, "auth_username_format", wanted, reason)
 
+    def _ldas(self) -> list[LdaArgs]:
+        """The LDA command lines: the pipe services' and mailbox_command's."""
+        commands = [h for h in self.hooks if h.kind is HookKind.MAILBOX_COMMAND]
+        return [
+            *(s.lda for s in self.services),
+            *(parse_lda_argv(mailbox_command_argv(h.value)) for h in commands),
+        ]
+
     def _detail_mailbox(self) -> None:
-        if not any(s.lda.detail_mailbox for s in self.services):
+        if not any(lda.detail_mailbox for lda in self._ldas()):
             return
         if self._effective_lmtp("lmtp_save_to_detail_mailbox") != "yes":
             self._set(
@@ -256,7 +272,7 @@ class DovecotRules:
         postfix = self.config.main.get("recipient_delimiter", "")
         dovecot = self.dovecot.value("recipient_delimiter")
         if not postfix:
-            if any(s.lda.detail_mailbox for s in self.services):
+            if any(lda.detail_mailbox for lda in self._ldas()):
                 self.warnings.append(
                     "-m ${extension} is used but Postfix sets no recipient_delimiter"
                 )

@@ -22,7 +22,12 @@ from migrator.endpoint import Endpoint
 from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
-from migrator.rules.delivery import Delivery, classify_hooks, lmtp_note
+from migrator.rules.delivery import (
+    Delivery,
+    classify_hooks,
+    delivery_notes,
+    refuse_unread_maps,
+)
 from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
@@ -75,13 +80,13 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     services = {s.name: s for s in lda_services(config.master)}
     delivery = classify_hooks(facts.host, config, services, config.programs)
     lda_hooks, lmtp_hooks = list(delivery.lda), list(delivery.lmtp)
-    notes = _delivery_notes(facts, config, delivery)
-    _refuse_unread_maps(facts.host, config, services)
+    notes = delivery_notes(config, delivery, facts.queue_directory)
+    refuse_unread_maps(facts.host, config, services)
     if not lda_hooks:
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
     if not config.dovecot.files:
         raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
-    _refuse_other_configs(facts.host, config, lda_hooks, facts.dovecot_config)
+    _refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
     used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
     _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
@@ -140,77 +145,45 @@ def _no_lda(
             line=hook.line,
         )
     if not delivery.lmtp:
+        runs = "".join(f"; {note}" for note in notes)
         raise RefusedError(
-            "no Dovecot LDA delivery found and no LMTP either: nothing to migrate",
+            f"no Dovecot LDA delivery found and no LMTP either: nothing to migrate{runs}",
             host=facts.host,
             path=config.main_file,
         )
+    inventory = delivery_inventory(
+        config, lda_services(config.master), list(delivery.lmtp), syntax, facts.protocols_default
+    )
+    existing = _existing_endpoint(delivery, facts.queue_directory) or endpoint
+    return RuleResult((), (), existing, (), (*notes, *facts_warnings(facts)), inventory)
+
+
+def _existing_endpoint(delivery: Delivery, queue_directory: str) -> Endpoint | None:
+    """The first LMTP next hop the hooks name (a service name alone names none)."""
     for hook in delivery.lmtp:
-        if ":" in hook.value:
-            try:
-                endpoint = Endpoint.from_postfix(hook.value, facts.queue_directory)
-                break
-            except UsageError:
-                continue
-    return RuleResult(
-        (),
-        (),
-        endpoint,
-        (),
-        (*notes, *facts_warnings(facts)),
-        delivery_inventory(
-            config,
-            lda_services(config.master),
-            list(delivery.lmtp),
-            syntax,
-            facts.protocols_default,
-        ),
-    )
+        try:
+            return Endpoint.from_postfix(hook.value, queue_directory)
+        except UsageError:
+            continue
+    return None
 
 
-def _delivery_notes(facts: Facts, config: HostConfig, delivery: Delivery) -> list[str]:
-    """What each hook that is not the LDA delivers through, in words."""
-    notes = [lmtp_note(hook, config, facts.queue_directory) for hook in delivery.lmtp]
-    notes.extend(
-        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
-        f"({program.detail}): left as is"
-        for hook, program in delivery.others
-    )
-    notes.extend(
-        f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
-        f"({program.detail}): left as is; check by hand that it does not run Dovecot's LDA"
-        for hook, program in delivery.unclassified
-    )
-    return notes
-
-
-def _refuse_unread_maps(host: str, config: HostConfig, services: dict[str, LdaService]) -> None:
-    """A transport map migrator cannot read (SQL, LDAP, regexp...) may send mail to an LDA
-    service: switching only the hooks it can see would be a switch that switches nothing.
-
-    Raises RefusedError naming the map.
-    """
-    if not services:
-        return
-    read = {m.spec for m in config.maps}
-    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
-        if spec not in read:
-            raise RefusedError(
-                f"transport_maps {spec}: migrator reads only hashed maps with a source file "
-                f"(not SQL, LDAP or other tables), and its entries may send mail to the LDA "
-                f"service {', '.join(services)}; switch them by hand first",
-                host=host,
-                path=config.main_file,
-                line=config.main_lines.get("transport_maps"),
-            )
-
-
-def _refuse_other_configs(host: str, config: HostConfig, hooks: list[Hook], server: str) -> None:
-    """Raises RefusedError when mailbox_command runs the LDA with another ``-c`` config."""
+def _refuse_command_options(host: str, config: HostConfig, hooks: list[Hook], server: str) -> None:
+    """Raises RefusedError when mailbox_command runs the LDA with another ``-c`` config, or
+    with a ``-m`` folder LMTP cannot reproduce."""
     for hook in hooks:
         if hook.kind is not HookKind.MAILBOX_COMMAND:
             continue
-        other = _other_config(parse_lda_argv(mailbox_command_argv(hook.value)), server)
+        lda = parse_lda_argv(mailbox_command_argv(hook.value))
+        if lda.mailbox is not None and not lda.detail_mailbox:
+            raise RefusedError(
+                f"mailbox_command runs the LDA with -m {lda.mailbox}: LMTP can only save to "
+                "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
+                host=host,
+                path=config.main_file,
+                line=hook.line,
+            )
+        other = _other_config(lda, server)
         if other:
             raise RefusedError(
                 f"mailbox_command runs the LDA with -c {other}: it reads another config than "
@@ -297,7 +270,7 @@ def _used_services(
     )
     for service in used:
         mailbox = service.lda.mailbox
-        if mailbox is not None and mailbox not in ("${extension}", "$extension"):
+        if mailbox is not None and not service.lda.detail_mailbox:
             raise RefusedError(
                 f"service {service.name} runs the LDA with -m {mailbox}: LMTP can only save to "
                 "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -69,8 +70,38 @@ def test_unread_transport_map_beside_an_lda_service_is_refused(tmp_path: Path) -
             "transport_maps = hash:/etc/postfix/transport, pcre:/etc/postfix/transport.pcre",
         )
     )
-    with pytest.raises(RefusedError, match="transport_maps pcre:/etc/postfix/transport.pcre: ") as err:
+    unread = r"transport_maps pcre:/etc/postfix/transport\.pcre: "
+    with pytest.raises(RefusedError, match=unread) as e:
         host.plan(root)
-    assert err.value.path == "/etc/postfix/main.cf" and err.value.line is not None
-    assert "LDA service dovecot" in str(err.value)
+    assert e.value.path == "/etc/postfix/main.cf" and e.value.line is not None
+    assert "LDA service dovecot" in str(e.value)
     assert host.plan().has_changes
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ('-m "$EXTENSION"', None),
+        ("-m INBOX/Mail", "mailbox_command runs the LDA with -m INBOX/Mail: LMTP can only"),
+        ("-c /etc/dovecot/dovecot.conf", None),
+        ("-c /etc/dovecot/other.conf", "with -c /etc/dovecot/other.conf: it reads another"),
+    ],
+)
+def test_mailbox_command_lda_options(tmp_path: Path, options: str, refused: str | None) -> None:
+    """-m $EXTENSION becomes lmtp_save_to_detail_mailbox; -c naming the server's own config
+    is that config (class 12); another folder or config is refused, naming the option."""
+    host = next(h for h in fixture_hosts() if h.name == "system-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    main = root / "etc/postfix/main.cf"
+    lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
+    main.write_text(main.read_text().replace(lda, f"{lda} {options}"))
+    if refused:
+        with pytest.raises(RefusedError, match=re.escape(refused)) as caught:
+            host.plan(root)
+        assert (caught.value.path, caught.value.line) == ("/etc/postfix/main.cf", 23)
+        return
+    summaries = [c.summary for c in host.plan(root).changes]
+    assert any("remove mailbox_command" in s for s in summaries)
+    detail = any("lmtp_save_to_detail_mailbox = yes" in s for s in summaries)
+    assert detail == ("EXTENSION" in options)
