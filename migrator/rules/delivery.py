@@ -271,3 +271,27 @@ def refuse_unread_maps(host: str, config: HostConfig, services: Mapping[str, Lda
                 path=config.main_file,
                 line=config.main_lines.get("transport_maps"),
             )
+
+
+def refuse_foreign_endpoint(
+    host: str, config: HostConfig, delivery: Delivery, endpoint: Endpoint, queue_directory: str
+) -> None:
+    """Never plan a Dovecot listener where Postfix already reaches someone else's LMTP server.
+
+    Raises RefusedError when an LMTP hook's next hop is ``endpoint`` and no Dovecot listener
+    is there (a spam-filter proxy, another server).
+    """
+    for hook in delivery.lmtp:
+        try:
+            theirs = Endpoint.from_postfix(hook.value, queue_directory)
+        except UsageError:
+            continue
+        if theirs.probe_target == endpoint.probe_target and not is_dovecot_endpoint(theirs, config):
+            raise RefusedError(
+                f"{hook.name} = {hook.value} already hands mail to {theirs.probe_target}, which "
+                "is no Dovecot LMTP listener (a filter or another server): a Dovecot listener "
+                "cannot go there; choose another endpoint with --lmtp",
+                host=host,
+                path=hook.file,
+                line=hook.line,
+            )

@@ -26,6 +26,7 @@ from migrator.rules.delivery import (
     Delivery,
     classify_hooks,
     delivery_notes,
+    refuse_foreign_endpoint,
     refuse_unread_maps,
 )
 from migrator.rules.dovecot import (
@@ -86,6 +87,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
     if not config.dovecot.files:
         raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
+    refuse_foreign_endpoint(facts.host, config, delivery, endpoint, facts.queue_directory)
     _refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
     used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
     _refuse_mixed_usernames(facts.host, config, lda_hooks, used)

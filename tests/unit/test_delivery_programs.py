@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import RefusedError
+from migrator.host.facts import overrides_from_mapping
+from migrator.plan.build import build_plan
 from migrator.rules.delivery import ProgramKind, classify_program
+from migrator.rules.switch import Options
+from migrator.transport.local import LocalTransport
 from tests.unit.hosts import FixtureHost, fixture_hosts
 
 
@@ -123,3 +127,26 @@ def test_lmtp_to_dovecots_inet_listener_is_dovecot(tmp_path: Path) -> None:
         "over LMTP to Dovecot (virtual_transport = lmtp:inet:127.0.0.1:24)" in w
         for w in plan.warnings
     )
+
+
+def test_no_dovecot_listener_planned_on_a_filters_endpoint(tmp_path: Path) -> None:
+    """An LDA host that also hands mail to a filter at [127.0.0.1]:10025: the switch goes to
+    Dovecot's own socket (the filter's hook left as is, with a note), and --lmtp naming the
+    filter's port is refused, never a Dovecot listener planned there."""
+    host = _host("virtual-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    main = root / "etc/postfix/main.cf"
+    main.write_text(main.read_text() + "fallback_transport = lmtp:[127.0.0.1]:10025\n")
+    plan = host.plan(root)
+    assert plan.endpoint == "lmtp:unix:private/dovecot-lmtp"
+    assert not any("10025" in c.summary for c in plan.changes)
+    assert any(
+        "fallback_transport = lmtp:[127.0.0.1]:10025), to inet:127.0.0.1:10025" in w
+        for w in plan.warnings
+    )
+    transport = LocalTransport(root, host.name)
+    options = Options(lmtp="inet:127.0.0.1:10025", test_recipient="alice@example.test")
+    with pytest.raises(RefusedError, match=r"already hands mail to inet:127\.0\.0\.1:10025") as e:
+        build_plan(transport, options, overrides=overrides_from_mapping(host.spec["facts"]))
+    assert e.value.path == "/etc/postfix/main.cf" and e.value.line is not None
