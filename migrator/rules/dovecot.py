@@ -21,6 +21,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
 )
 from migrator.rules.syntax import PROTOCOLS_BLOCK, DovecotSyntax, effective_protocols
+from migrator.rules.userdb import uid_returned, userdb_uids
 
 PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
 PROTOCOL_LMTP: Chain = (BlockRef("protocol", "lmtp"),)
@@ -293,27 +294,39 @@ class DovecotRules:
         userdb = self.facts.userdb
         pipe_users = [s for s in self.services if s.user]
         if userdb is None:
-            if pipe_users:
-                self.warnings.append(
-                    "userdb answer unknown: if `doveadm user <recipient>` returns no uid, "
-                    f"mail_uid/mail_gid must be set to {pipe_users[0].user} (the pipe's user)"
-                )
-            return
-        if not userdb.exists:
+            if not pipe_users or self.dovecot.value("mail_uid") or not self._defined_no_uid():
+                return
+        elif not userdb.exists:
             self.warnings.append(f"the userdb does not know the test recipient {userdb.recipient}")
             return
-        if userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
+        elif userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
             return
         service = pipe_users[0]
         files = self.dovecot.files_setting("mail_location")
         file = files[-1] if files else self._root()
+        said = "the userdb returns" if userdb else "the userdb definitions (static) return"
         reason = (
-            f"the userdb returns no uid/gid; LDA ran as {service.user} (pipe user=), LMTP runs "
+            f"{said} no uid/gid; LDA ran as {service.user} (pipe user=), LMTP runs "
             "as root and needs a uid to switch to"
         )
         self._set(file, (), "mail_uid", service.user or "", reason)
-        if not userdb.gid and not self.dovecot.value("mail_gid"):
+        if not (userdb and userdb.gid) and not self.dovecot.value("mail_gid"):
             self._set(file, (), "mail_gid", service.group or service.user or "", reason)
+
+    def _defined_no_uid(self) -> bool:
+        """With no live answer: whether the userdb definitions say no uid comes back (then
+        mail_uid is planned); a warning when they cannot say."""
+        userdbs = userdb_uids(self.dovecot)
+        returned = uid_returned(userdbs)
+        if returned is None:
+            unsure = [u.describe() for u in userdbs if u.returns_uid is not True]
+            which = ", ".join(unsure) or "no userdb found in the config"
+            self.warnings.append(
+                f"userdb answer unknown ({which} may return no uid): if `doveadm user "
+                f"<recipient>` returns no uid, mail_uid/mail_gid must be set to "
+                f"{self.services[0].user} (the pipe's user)"
+            )
+        return returned is False
 
     def _headers(self) -> None:
         delivered_to = self._effective_lmtp("lmtp_hdr_delivery_address") or "final"
