@@ -45,6 +45,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
 )
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
+from migrator.rules.userdb import refuse_unknown_system_users
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     _refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
     used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
     _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
+    refuse_unknown_system_users(facts, config, lda_hooks)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
             "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"

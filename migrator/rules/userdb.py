@@ -5,7 +5,8 @@ as the pipe's user and needed none. With no live ``doveadm user`` answer (``--ro
 definitions still say a lot: ``static`` returns exactly its ``args``/fields, ``passwd``
 always returns the system user's uid, and ``default_fields``/``override_fields`` (2.4:
 ``fields { }``) add a uid to any driver. What a table returns (passwd-file columns, SQL,
-LDAP) is not read: migrator does not pull user tables off a host.
+LDAP) is not read: migrator does not pull user tables off a host. The same definitions say
+whether LMTP can find system users that the LDA without ``-d`` never looked up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migrator.config.dovecot import Block, BlockRef, DovecotConfig, Setting
+from migrator.errors import RefusedError
+from migrator.host.config import HostConfig
+from migrator.host.facts import Facts
+from migrator.rules.hooks import Hook, HookKind, mailbox_command_argv, parse_lda_argv
 
 _FIELD_SETTINGS = ("args", "default_fields", "override_fields")
 _UID_KEYS = ("uid", "userdb_uid")
@@ -80,3 +85,26 @@ def _settings_of(config: DovecotConfig, block: Block, tops: list[Block]) -> list
         and (s.line or 0) > (block.line or 0)
         and (end is None or (s.line or 0) < end)
     ]
+
+
+def refuse_unknown_system_users(facts: Facts, config: HostConfig, hooks: list[Hook]) -> None:
+    """The LDA without ``-d`` delivered to the system user it ran as, never asking the userdb;
+    LMTP asks it for every recipient. Raises RefusedError when no userdb knows system users
+    (no ``passwd`` driver) and no live answer says the test recipient is known."""
+    if facts.userdb is not None and facts.userdb.exists:
+        return
+    drivers = [u.driver for u in userdb_uids(config.dovecot)]
+    if not drivers or "passwd" in drivers:
+        return
+    for hook in hooks:
+        argv = mailbox_command_argv(hook.value)
+        if hook.kind is HookKind.MAILBOX_COMMAND and parse_lda_argv(argv).destination is None:
+            raise RefusedError(
+                "mailbox_command runs the LDA without -d: it delivered to the system user it "
+                "ran as, with no userdb lookup; LMTP looks every recipient up in the userdb, "
+                f"and this host's ({', '.join(drivers)}) has no passwd driver for system "
+                "users, so local mail would bounce",
+                host=facts.host,
+                path=config.main_file,
+                line=hook.line,
+            )

@@ -105,3 +105,27 @@ def test_mailbox_command_lda_options(tmp_path: Path, options: str, refused: str 
     assert any("remove mailbox_command" in s for s in summaries)
     detail = any("lmtp_save_to_detail_mailbox = yes" in s for s in summaries)
     assert detail == ("EXTENSION" in options)
+
+
+@pytest.mark.parametrize(("destination", "refused"), [("", True), (' -d "$USER"', False)])
+def test_mailbox_command_without_d_on_a_virtual_only_userdb(
+    tmp_path: Path, destination: str, refused: bool
+) -> None:
+    """Class 6: the LDA without -d never asked the userdb; LMTP does, and an SQL-only userdb
+    does not know system users: refused with that reason, not planned to bounce local mail."""
+    host = next(h for h in fixture_hosts() if h.name == "system-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    auth = root / "etc/dovecot/conf.d/10-auth.conf"
+    auth.write_text(auth.read_text().replace("!include auth-system", "!include auth-sql"))
+    main = root / "etc/postfix/main.cf"
+    lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
+    main.write_text(main.read_text().replace(lda, lda + destination))
+    spec = dict(host.spec, facts={k: v for k, v in host.spec["facts"].items() if k != "userdb"})
+    unknown_user = type(host)(host.name, host.root, spec)
+    if not refused:
+        assert unknown_user.plan(root).has_changes
+        return
+    with pytest.raises(RefusedError, match=r"without -d: .* this host's \(sql\) has no passwd"):
+        unknown_user.plan(root)
+    assert host.plan(root).has_changes  # the live answer says the userdb knows the user
