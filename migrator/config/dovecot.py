@@ -163,15 +163,14 @@ def read_config(
     """
     settings: list[Setting] = []
     blocks: list[Block] = []
-    order: list[str] = []
+    order: dict[str, None] = {}  # files in first-read order
     chain_of_files: list[str] = []
 
     def walk_file(path: str, prefix: Chain) -> None:
         if path in chain_of_files:
             loop = " -> ".join([*chain_of_files[chain_of_files.index(path) :], path])
             raise ConfigParseError(f"include loop: {loop}", host=host, path=path)
-        if path not in order:
-            order.append(path)
+        order.setdefault(path)
         chain_of_files.append(path)
         for entry in files[path]:
             chain = (*prefix, *entry.chain)

@@ -120,7 +120,12 @@ class ConfigTree:
         try:
             value: str | None = self._aug.get(path)
         except ValueError as exc:  # several nodes match: the file has a shape we do not read
-            raise ConfigParseError(f"cannot get {path}: {exc}", host=self.host) from exc
+            found = self.match(path)
+            raise ConfigParseError(
+                f"{len(found)} nodes match {path} where one was expected",
+                host=self.host,
+                line=self.line(found[0]) if found else None,
+            ) from exc
         return value
 
     def match(self, path: str) -> list[str]:

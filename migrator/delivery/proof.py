@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from migrator.address import check_recipient
 from migrator.delivery import scripts
 from migrator.delivery.parse import (
     ConfirmReport,
@@ -85,9 +86,12 @@ def probe_lmtp(
     """Speak LMTP on the host to Dovecot (LHLO, MAIL, RCPT, RSET, QUIT); nothing is delivered.
 
     Raises DeliveryError with the failing reply or connect error in one line;
-    TransportError when the host cannot be reached.
+    TransportError when the host cannot be reached; UsageError, before anything is sent,
+    for a recipient that is not a plain RFC 5321 address (a CR/LF would be an LMTP command).
     """
     recipients = (recipient,) if isinstance(recipient, str) else tuple(recipient)
+    for each in recipients:
+        check_recipient(each, host=transport.host)
     commands = probe_commands(recipients)
     kind, _, where = endpoint.probe_target.partition(":")
     argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), kind]
@@ -137,8 +141,9 @@ def send_test_message(
     """Hand a test message to the host's own Postfix (sendmail); return its Message-ID.
 
     The envelope sender is empty by default, so a failed test never sends a bounce.
-    Raises DeliveryError when sendmail refuses it, UsageError for a bad tag.
+    Raises DeliveryError when sendmail refuses it, UsageError for a bad tag or recipient.
     """
+    check_recipient(recipient, host=transport.host)
     message = build_test_message(
         recipient, tag=tag, sender=sender, host=transport.host, list_id=list_id
     )

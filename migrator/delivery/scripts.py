@@ -116,6 +116,11 @@ esac
 """
 
 _LOG_SLICE = r"""
+# RFC 5322 unfolding: a line starting with a space or tab continues the one before it.
+unfold() {
+  awk '/^[ \t]/ { sub(/[ \t]+$/, "", line); sub(/^[ \t]+/, " "); line = line $0; next }
+    NR > 1 { print line } { line = $0 } END { if (NR) print line }'
+}
 slice() {
   if [ "$log" = journald ]; then
     journalctl -q --no-pager -o short --since "@$since" 2>/dev/null
@@ -201,13 +206,14 @@ mid=$1 rcpt=$2 user=$3 log=$4 window=$5
     + _LOG_SLICE
     + r"""
 # A deferred test message must not be delivered later, e.g. after a rollback; the queue
-# file is checked to be ours before it goes. Without a log, the queue itself is searched;
+# file is checked to be ours before it goes (its headers unfolded first: a Message-ID with a
+# short host name is folded onto its own line). Without a log, the queue itself is searched;
 # "-" for the log: the message was delivered, nothing can be queued.
 qid=
 if [ -n "$log" ]; then qid=$(find_qid)
 elif [ "$4" != - ]; then qid=$(queued | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p'); fi
 for q in $qid; do
-  if postcat -hq "$q" 2>/dev/null | grep -qiF "$mid"; then
+  if postcat -hq "$q" 2>/dev/null | unfold | grep -qiF "message-id: $mid"; then
     postsuper -d "$q" 2>&1 | sed 's/^/postsuper /'
   fi
 done

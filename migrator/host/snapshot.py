@@ -93,21 +93,12 @@ def read_host(
     if live_facts is not None:
         facts = with_group(live_facts, group)
     else:
+        where = posixpath.dirname(main_cf)
         facts = directory_facts(
-            transport.host,
-            params,
-            listing,
-            group,
-            overrides,
-            dovecot_root,
-            posixpath.dirname(main_cf),
+            transport.host, params, listing, group, overrides, dovecot_root, where
         )
     maps = transport_map_sources(params.get("transport_maps", ""))
-    master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
-    programs = delivery_programs(params, master)
-    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
-    if missing:
-        files.update(transport.read_files(missing))
+    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
     snapshot = Snapshot(
         host=transport.host,
@@ -145,6 +136,24 @@ def transport_map_sources(value: str) -> list[tuple[str, str]]:
         if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
             found.append((spec, path))
     return found
+
+
+def _read_maps_and_programs(
+    transport: Transport,
+    reader: Reader,
+    files: dict[str, FileData],
+    params: Mapping[str, str],
+    master_cf: str,
+    maps: list[tuple[str, str]],
+) -> list[str]:
+    """Read (in one batch) the transport maps' sources and the delivery programs not read yet;
+    the programs' paths."""
+    master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
+    programs = delivery_programs(params, master)
+    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
+    if missing:
+        files.update(transport.read_files(missing))
+    return programs
 
 
 def delivery_programs(params: Mapping[str, str], master: Sequence[MasterEntry]) -> list[str]:

@@ -3,7 +3,7 @@ Module: Migrator_Postfix_Master
   Postfix master.cf lens owned by migrator.
 
   Reads everything the stock Postfix_Master lens (augeas-lenses 1.14) reads
-  into the same tree: one node per service, labelled by the service name,
+  and Postfix accepts into the same tree: one node per service, labelled by the service name,
   with the children "type", "private", "unprivileged", "chroot", "wakeup",
   "limit" and "command" (the daemon and its arguments, raw: continuation
   newlines and indents kept).
@@ -17,17 +17,20 @@ Module: Migrator_Postfix_Master
     the first character of a line;
   - any service name without blank or "/": "[::1]:10025", "[192.0.2.1]:smtp";
   - blank lines and comment lines inside an entry, between fields or
-    between continuation lines of the command. A blank (or bare "#") line
-    stays in the value of the field it is in; a comment line becomes a
-    "#comment" child of the service node, in place, and cuts the command:
-    the text after it is a second "command" node. The command Postfix runs
-    is every "command" node's value, in order, joined by blanks;
+    between continuation lines of the command. A blank line stays in the
+    command's value (or between two fields, hidden); a comment line, or
+    one with only "#", becomes a "#comment" child of the service node, in
+    place (with no value for a bare "#"), and cuts the command: the text
+    after it is a second "command" node. The command Postfix runs is every
+    "command" node's value, in order, joined by blanks. A caller reading
+    only one "command" node must refuse a service that has several;
   - fields split across continuation lines;
   - CRLF line ends (Postfix takes the CR for a blank): the CR stays out of
     values, new lines get LF only.
 
-  A line with only "#" is skipped like a blank line between services, and
-  is a "#comment" node with no value inside one.
+  Between services a line with only "#" is hidden, like a blank line (as
+  in the stock lens). Two services with one name ("smtp inet", "smtp
+  unix") are two nodes with one label, as in the stock lens.
 
   New services are written in Debian's columns when the name has 7
   characters and the wakeup and limit fields one, as Dovecot's own
@@ -39,10 +42,14 @@ Module: Migrator_Postfix_Master
   slower, for looks. A command set with newlines ("pipe\n  flags=R ...")
   is written as given.
 
-  Not supported:
-  - a service name holding "/" (Augeas labels cannot), which Postfix would
-    take as a path anyway;
-  - a command whose first character is "#" (no daemon is named so).
+  What Postfix refuses, it refuses too (a bad type or y/n/- field, a
+  wakeup or limit that is not a number or "-", a missing command), where
+  the stock lens took "5?" as a limit.
+
+  Not supported (Postfix reads them):
+  - a service name holding "/" (Augeas labels cannot hold one);
+  - a command whose first character is "#" (no daemon is named so);
+  - a first line that starts with a blank (Postfix warns and skips it).
 *)
 module Migrator_Postfix_Master =
 
@@ -70,7 +77,8 @@ let command = text . (line_break . text)*
 let name = /[^ \t\r\n#\/][^ \t\r\n\/]*/
 let service_type = /inet|unix|unix-dgram|fifo|pass/
 let bool = /[yn-]/
-let number = /([0-9]+|-)\??/
+let wakeup = /([0-9]+|-)\??/
+let limit = /[0-9]+|-/
 
 (************************************************************************
  * Group: PRIMITIVES
@@ -103,10 +111,17 @@ let sep (d:string) = del field_sep d | gap
 (* View: field  A field and the blanks after it; d: after a new one *)
 let field (l:string) (r:regexp) (d:string) = [ label l . store r ] . sep d
 
-(* View: commands  The "command" nodes, cut by comment lines *)
+(* View: commands
+   The "command" nodes, cut by comment lines. Between two of them, put
+   also takes no comment (a caller removed it): the text after is then a
+   plain continuation line; read back, it joins the command before it *)
 let commands =
-  [ label "command" . store command ]
-  . (gap . [ label "command" . store command ])*
+     let cut =
+         del blank_line+ "\n"
+       . ((comment | bare_comment) . del blank_line* "")*
+       . del /[ \t]+/ "  "
+  in [ label "command" . store command ]
+   . (cut . [ label "command" . store command ])*
 
 (* View: body  Everything after the name's padding *)
 let body =
@@ -114,8 +129,8 @@ let body =
   . field "private" bool "       "
   . field "unprivileged" bool "       "
   . field "chroot" bool "       "
-  . field "wakeup" number "       "
-  . field "limit" number "       "
+  . field "wakeup" wakeup "       "
+  . field "limit" limit "       "
   . commands
   . eol
 

@@ -85,7 +85,7 @@ def classify_hooks(
     Raises RefusedError for a hook whose program wraps the LDA (a filter or a script that
     runs it): switching it to LMTP would silently drop what the wrapper does.
     """
-    hooks = param_hooks(config.main_file, config.main, config.main_lines)
+    hooks = param_hooks(config.main_file, config.main, config.main_lines, host)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
     transports = {e.name: e for e in config.master if e.type == "unix"}

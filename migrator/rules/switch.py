@@ -7,9 +7,8 @@ Refusals raise RefusedError naming host, file and (where known) line.
 from __future__ import annotations
 
 import itertools
-import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from migrator.config.edits import (
@@ -38,12 +37,11 @@ from migrator.rules.hooks import (
     Destination,
     Hook,
     HookKind,
-    LdaArgs,
     LdaService,
     lda_services,
-    mailbox_command_argv,
-    parse_lda_argv,
 )
+from migrator.rules.lda_options import other_config, refuse_command_options
+from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.userdb import refuse_unknown_system_users
 
@@ -81,18 +79,12 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     )
     services = {s.name: s for s in lda_services(config.master)}
     delivery = classify_hooks(facts.host, config, services, config.programs)
-    lda_hooks, lmtp_hooks = list(delivery.lda), list(delivery.lmtp)
+    lda_hooks, lmtp_hooks = _with_homes(facts.host, config, list(delivery.lda)), list(delivery.lmtp)
     notes = delivery_notes(config, delivery, facts.queue_directory)
     refuse_unread_maps(facts.host, config, services)
     if not lda_hooks:
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
-    if not config.dovecot.files:
-        raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
-    refuse_foreign_endpoint(facts.host, config, delivery, endpoint, facts.queue_directory)
-    _refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
-    used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
-    _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
-    refuse_unknown_system_users(facts, config, lda_hooks)
+    used = _refusals(facts, config, delivery, endpoint, lda_hooks, services)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
             "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
@@ -124,6 +116,28 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
             facts.protocols_default,
         ),
     )
+
+
+def _refusals(
+    facts: Facts,
+    config: HostConfig,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    lda_hooks: list[Hook],
+    services: dict[str, LdaService],
+) -> list[LdaService]:
+    """Every reason not to switch a host whose hooks run the LDA; the LDA services used.
+
+    Raises FactError (no Dovecot config) or RefusedError naming the reason.
+    """
+    if not config.dovecot.files:
+        raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
+    refuse_foreign_endpoint(facts.host, config, delivery, endpoint, facts.queue_directory)
+    refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
+    used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
+    refuse_unknown_system_users(facts, config, lda_hooks)
+    _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
+    return used
 
 
 def _no_lda(
@@ -172,30 +186,19 @@ def _existing_endpoint(delivery: Delivery, queue_directory: str) -> Endpoint | N
     return None
 
 
-def _refuse_command_options(host: str, config: HostConfig, hooks: list[Hook], server: str) -> None:
-    """Raises RefusedError when mailbox_command runs the LDA with another ``-c`` config, or
-    with a ``-m`` folder LMTP cannot reproduce."""
-    for hook in hooks:
-        if hook.kind is not HookKind.MAILBOX_COMMAND:
-            continue
-        lda = parse_lda_argv(mailbox_command_argv(hook.value))
-        if lda.mailbox is not None and not lda.detail_mailbox:
-            raise RefusedError(
-                f"mailbox_command runs the LDA with -m {lda.mailbox}: LMTP can only save to "
-                "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
-                host=host,
-                path=config.main_file,
-                line=hook.line,
-            )
-        other = _other_config(lda, server)
-        if other:
-            raise RefusedError(
-                f"mailbox_command runs the LDA with -c {other}: it reads another config than "
-                f"the Dovecot server ({server}), so LMTP cannot be assumed equivalent",
-                host=host,
-                path=config.main_file,
-                line=hook.line,
-            )
+def _with_homes(host: str, config: HostConfig, lda_hooks: list[Hook]) -> list[Hook]:
+    """The LDA hooks, each main.cf one with the parameter to set (``MainParams.edit_target``).
+
+    Raises RefusedError when a hook's value has no single place to edit.
+    """
+    main = MainParams(config.main, config.main_file, config.main_lines, host)
+    switched = {h.name for h in lda_hooks if h.kind is HookKind.PARAM}
+    return [
+        replace(h, home=main.edit_target(h.name, switched, config.master))
+        if h.kind is HookKind.PARAM
+        else h
+        for h in lda_hooks
+    ]
 
 
 def delivery_inventory(
@@ -254,14 +257,6 @@ def facts_warnings(facts: Facts) -> list[str]:
     return [f"not checked: {item}" for item in facts.unknown]
 
 
-def _other_config(lda: LdaArgs, server_config: str) -> str | None:
-    """The ``-c`` file when it is not the one the Dovecot server reads (then LMTP, which
-    reads the server's, may behave differently); None when there is no ``-c`` or it is that."""
-    if lda.config is None or posixpath.normpath(lda.config) == posixpath.normpath(server_config):
-        return None
-    return lda.config
-
-
 def _used_services(
     host: str,
     config: HostConfig,
@@ -282,7 +277,7 @@ def _used_services(
                 path=config.master_file,
                 line=service.line,
             )
-        if _other_config(service.lda, server_config):
+        if other_config(service.lda, server_config):
             raise RefusedError(
                 f"service {service.name} runs the LDA with -c {service.lda.config}: it reads "
                 f"another config than the Dovecot server ({server_config}), so LMTP cannot be "
@@ -329,10 +324,18 @@ def _semantics(service: LdaService) -> str:
     return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
 
 
+def _reason(hook: Hook) -> str:
+    home = hook.home or hook.name
+    written = f" (= {hook.raw})" if hook.raw else ""
+    via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
+    return f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
+
+
 def _postfix_edits(
     config: HostConfig, hooks: list[Hook], endpoint: Endpoint, postmaps: list[str]
 ) -> list[Edit]:
     edits: list[Edit] = []
+    homes: set[str] = set()
     for hook in hooks:
         if hook.kind is HookKind.MAILBOX_COMMAND:
             edits.append(
@@ -353,14 +356,10 @@ def _postfix_edits(
                     )
                 )
         elif hook.kind is HookKind.PARAM:
-            edits.append(
-                SetMainParam(
-                    hook.file,
-                    hook.name,
-                    endpoint.postfix,
-                    f"{hook.name} named the LDA pipe service {hook.transport}",
-                )
-            )
+            home = hook.home or hook.name
+            if home not in homes:  # two parameters referring to one: it is set once
+                homes.add(home)
+                edits.append(SetMainParam(hook.file, home, endpoint.postfix, _reason(hook)))
         else:
             edits.append(
                 SetTransportEntry(

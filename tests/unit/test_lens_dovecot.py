@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,10 @@ LMTP_SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
 
 STOCK = SAMPLES / "stock"
 STOCK_FILES = sorted(p for p in STOCK.glob("debian*/dovecot/**/*") if p.is_file())
-"""Debian 12's and 13's stock Dovecot files, copied from each release's packages."""
+"""Debian 11's, 12's and 13's stock Dovecot files, copied from each release's packages."""
 
 STOCK_UNREADABLE = {
+    "debian11/dovecot/dovecot-dict-auth.conf.ext": "key passdb {",
     "debian12/dovecot/dovecot-dict-auth.conf.ext": "key passdb {",
     "debian13/dovecot/conf.d/30-dict-server.conf": "dict_server {",
     "debian13/dovecot/protocols.d/imapd.protocol": "protocols {",
@@ -386,3 +389,92 @@ def test_set_setting_saves_a_file_with_empty_values() -> None:
         .replace("  mail_plugins =\n", "  mail_plugins = $mail_plugins sieve\n")
         .replace("mail_location =\n", "mail_location = maildir:~/Maildir\n")
     )
+
+
+# -- generated files, side by side with doveconf ------------------------------------------
+
+
+def _doveconf_is_24() -> bool:
+    """Dovecot 2.4 needs dovecot_config_version first; 2.3 does not know it."""
+    if shutil.which("doveconf") is None:
+        pytest.skip("doveconf is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "dovecot.conf"
+        conf.write_text("dovecot_config_version = 2.4.0\n")
+        done = subprocess.run(["doveconf", "-c", str(conf), "-n"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _generated(seed: int, v24: bool) -> str:
+    """A dovecot.conf both Dovecot 2.3 and 2.4 accept (2.4 with its version lines), drawn at
+    random: empty values, quotes and "#", comments after values and braces, tabs, blank and
+    bare "#" lines, "key=value", nested blocks, CRLF or LF line ends."""
+    rnd = random.Random(seed)
+
+    def pad() -> str:
+        return rnd.choice(["", "  ", "\t", "    "])
+
+    def eq() -> str:
+        return rnd.choice([" = ", "=", "\t=\t", " =  "])
+
+    def note() -> str:
+        return rnd.choice(["", "", " # a note", "\t#", "  # x = y {"])
+
+    greeting = rnd.choice(["Ready", '"Ready # not a note"', "'single # quoted'", "%{hostname}"])
+    workarounds = rnd.choice(["", "delay-newmail", "tb-extra-mailbox-sep"])
+    chunks = [
+        f"login_greeting{eq()}{greeting}{note()}\n",
+        f"auth_mechanisms{eq()}plain login{note()}\n",
+        f"protocol imap {{{note()}\n{pad()}imap_client_workarounds{eq()}{workarounds}\n"
+        f"{pad()}mail_max_userip_connections{eq()}10{note()}\n}}{note()}\n",
+        f"namespace inbox {{\n{pad()}inbox = yes\n{pad()}separator{eq()}/\n"
+        f"{pad()}prefix{eq()}{rnd.choice(['', 'INBOX/'])}{note()}\n"
+        f'{pad()}mailbox "Sent Items" {{\n{pad()}special_use{eq()}\\Sent\n'
+        f"{pad()}auto{eq()}subscribe\n{pad()}}}\n}}\n",
+        f"service imap-login {{\n{pad()}inet_listener imap {{\n{pad()}port{eq()}0{note()}\n"
+        f"{pad()}}}\n}}\n",
+        "!include_try /nonexistent/*.conf\n",
+    ]
+    rnd.shuffle(chunks)
+    between = ["\n", "# a comment\n", "#\n", "   \n", "\t# indented comment\n", ""]
+    text = "".join(chunk + rnd.choice(between) for chunk in chunks)
+    if v24:
+        text = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n" + text
+    if rnd.random() < 0.3:
+        text = text.replace("\n", "\r\n")
+    return f"# generated, seed {seed}\n" + text
+
+
+def _doveconf_n(conf: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["doveconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path: Path) -> None:
+    text = _generated(seed, _doveconf_is_24())
+    fpath = "/etc/dovecot/dovecot.conf"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(text.encode())
+    before = _doveconf_n(dest)
+    assert before.returncode == 0, before.stderr
+    aug = _mine(tmp_path, fpath)
+    assert _errors(aug) == []
+    _rewrite(aug, fpath)
+    assert dest.read_bytes() == text.encode()
+
+    aug.set(f"/files{fpath}/login_greeting", f"edited-{seed}")
+    aug.set(f"/files{fpath}/protocol[.='imap']/imap_client_workarounds", "delay-newmail")
+    aug.save()
+    assert _errors(aug) == []
+    after = _doveconf_n(dest)
+    assert after.returncode == 0, after.stderr
+    assert f"login_greeting = edited-{seed}\n" in after.stdout
+    assert "imap_client_workarounds = delay-newmail\n" in after.stdout
+    # every other line is as it was (CRLF ones keep their CR)
+    old, new = text.encode().splitlines(), dest.read_bytes().splitlines()
+    changed = {b.split(b"=")[0].strip() for a, b in zip(old, new, strict=True) if a != b}
+    assert b"login_greeting" in changed
+    assert changed <= {b"login_greeting", b"imap_client_workarounds"}

@@ -8,6 +8,7 @@ Postfix accepts and the stock lens refuses.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,6 @@ from augeas import Augeas
 
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
-from migrator.errors import ConfigParseError
 from migrator.lenses import LENS_DIR, POSTFIX_MASTER_LENS
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -130,50 +130,157 @@ def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
     assert dest.read_bytes() == src.read_bytes()
 
 
+# -- side by side with Postfix's own parser ------------------------------------------------
+
+
+def _generated(seed: int) -> str:
+    """A master.cf Postfix accepts, drawn at random: odd names, blanks and tabs, fields and
+    commands split over continuation lines, comment, bare "#" and blank lines inside services,
+    brace groups and characters the stock lens refuses."""
+    rnd = random.Random(seed)
+    args = [
+        "-o smtpd_tls_security_level=may",
+        "-o { smtpd_client_restrictions = permit_mynetworks, reject }",
+        "-o syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/$service_name",
+        "flags=DRhu user=vmail argv=/usr/bin/x -f ${sender} -- ${recipient}",
+        "> % | ' * + ~ $nexthop!rmail ($recipient)",
+        "-o content_filter=",
+        "-o milter_macro_daemon_name=ORIGINATING#not-a-comment",
+        "-o {smtpd_recipient_restrictions =\n  # inside braces\n\n   permit_mynetworks, reject}",
+    ]
+    names = ["smtp", "[::1]:10025", "127.0.0.1:2525", "[192.0.2.7]:smtp", "relay-2", "x"]
+
+    def gap() -> str:
+        """Blanks between two words: on the line, or a line break with what Postfix skips."""
+        if rnd.random() < 0.7:
+            return rnd.choice([" ", "  ", "\t", " \t "])
+        skipped = rnd.choice(["", "# a comment\n", "#\n", "\n", "  # indented\n\n"])
+        return rnd.choice(["", " "]) + "\n" + skipped + rnd.choice(["  ", "\t", "    "])
+
+    lines = [f"# generated, seed {seed}\n"]
+    for index, name in enumerate(rnd.sample(names, 4)):
+        kind = rnd.choice(["inet", "unix", "unix-dgram", "fifo", "pass"])
+        fields = [
+            name,
+            kind,
+            *(rnd.choice("yn-") for _ in range(3)),
+            rnd.choice(["-", "60", "300?"]),
+            rnd.choice(["-", "0", "10"]),
+            f"daemon{index}",
+            *rnd.sample(args, rnd.randint(0, 3)),
+        ]
+        entry = fields[0]
+        for word in fields[1:]:
+            entry += gap() + word
+        lines.append(entry + rnd.choice(["", " ", "\t"]) + "\n")
+        lines.append(rnd.choice(["", "\n", "# between services\n", "#\n"]))
+    return "".join(lines)
+
+
+GENERATED = {f"generated-{seed}": _generated(seed) for seed in range(12)}
+
+REFUSED = {
+    "no command": "smtp inet n - y - -\n",
+    "bad private field": "smtp inet x - y - - smtpd\n",
+    "bad type": "smtp tcp n - y - - smtpd\n",
+    "limit with ?": "smtp inet n - y - 5? smtpd\n",
+    "bad wakeup": "smtp inet n - y -5 - smtpd\n",
+}
+"""master.cf texts Postfix refuses, and the lens too."""
+
+POSTFIX_ONLY = {
+    "slash in name": "sm/tp unix n - y - - smtpd\n",
+    "command starting with #": "smtp inet n - y - - #smtpd\n",
+    "first line indented": "  -o a=b\nsmtp inet n - y - - smtpd\n",
+}
+"""master.cf texts Postfix reads (the last one with a warning: it skips the line) and the
+lens refuses; see the lens's "Not supported"."""
+
+
 @pytest.fixture(scope="module")
-def postconf_services(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, dict[str, list[str]]]:
-    """``postconf -M`` on a copy of each file: "name/type" -> its fields and command, blanks
-    gone. The runs go in parallel: each takes seconds of waiting, not of work."""
+def postconf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    """``postconf -M`` on each text: its exit status and output. The runs go in parallel:
+    each takes seconds of waiting, not of work."""
     if shutil.which("postconf") is None:
         pytest.skip("postconf is not installed")
+    texts = {
+        **{str(src): src.read_text() for src in [*STOCK, *HOSTILE]},
+        **GENERATED,
+        **REFUSED,
+        **POSTFIX_ONLY,
+    }
     runs = {}
-    for src in [*STOCK, *HOSTILE]:
+    for key, text in texts.items():
         conf = tmp_path_factory.mktemp("postconf")
-        shutil.copyfile(src, conf / "master.cf")
+        (conf / "master.cf").write_text(text)
         (conf / "main.cf").write_text("")
-        runs[src] = subprocess.Popen(
+        runs[key] = subprocess.Popen(
             ["postconf", "-c", str(conf), "-M"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
         )
-    found = {}
-    for src, run in runs.items():
-        out, err = run.communicate(timeout=60)
-        assert run.returncode == 0, err
-        services = {}
-        for line in out.splitlines():
-            name, *fields = line.split(maxsplit=7)
-            services[f"{name}/{fields[0]}"] = [*fields[:6], "".join(fields[6].split())]
-        found[src] = services
-    return found
+    return {key: (run.wait(timeout=60), run.communicate()[0]) for key, run in runs.items()}
 
 
-@pytest.mark.parametrize("src", [*STOCK, *HOSTILE], ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_services_as_postfix_reads_them(
-    src: Path, tmp_path: Path, postconf_services: dict[Path, dict[str, list[str]]]
-) -> None:
-    """Each service's fields, and its command nodes joined, are what ``postconf -M`` prints
-    (brace groups aside, postconf only drops blanks; so do we, to compare)."""
-    expected = postconf_services[src]
-    _copy_in(src, tmp_path)
-    aug = _mine(tmp_path)
+def _postconf_services(out: str) -> dict[str, list[str]]:
+    """``postconf -M`` output: "name/type" -> its fields and command, blanks gone."""
+    services = {}
+    for line in out.splitlines():
+        name, *fields = line.split(maxsplit=7)
+        services[f"{name}/{fields[0]}"] = [*fields[:6], "".join(fields[6].split())]
+    return services
+
+
+def _lens_services(aug: Augeas) -> dict[str, list[str]]:
+    """The same from the tree: every "command" node of a service joined."""
     seen = {}
     for node in aug.match(f"/files{FPATH}/*[type]"):
         fields = [aug.get(f"{node}/{f}") or "" for f in FIELDS]
         command = " ".join(aug.get(c) or "" for c in aug.match(f"{node}/command"))
         seen[f"{aug.label(node)}/{fields[0]}"] = [*fields, "".join(command.split())]
-    assert seen == expected
+    return seen
+
+
+@pytest.mark.parametrize("src", [*STOCK, *HOSTILE], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_services_as_postfix_reads_them(
+    src: Path, tmp_path: Path, postconf: dict[str, tuple[int, str]]
+) -> None:
+    """Each service's fields, and its command nodes joined, are what ``postconf -M`` prints
+    (brace groups aside, postconf only drops blanks; so do we, to compare)."""
+    status, out = postconf[str(src)]
+    assert status == 0
+    _copy_in(src, tmp_path)
+    assert _lens_services(_mine(tmp_path)) == _postconf_services(out)
+
+
+@pytest.mark.parametrize("key", sorted(GENERATED))
+def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
+    key: str, tmp_path: Path, postconf: dict[str, tuple[int, str]]
+) -> None:
+    status, out = postconf[key]
+    assert status == 0
+    dest = tmp_path / FPATH.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text(GENERATED[key])
+    aug = _mine(tmp_path)
+    assert _errors(aug) == []
+    assert _lens_services(aug) == _postconf_services(out)
+    _rewrite(aug)
+    assert dest.read_text() == GENERATED[key]
+
+
+@pytest.mark.parametrize("key", [*REFUSED, *POSTFIX_ONLY])
+def test_refused_where_postfix_refuses(
+    key: str, tmp_path: Path, postconf: dict[str, tuple[int, str]]
+) -> None:
+    dest = tmp_path / FPATH.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text({**REFUSED, **POSTFIX_ONLY}[key])
+    assert [m for _, m, _ in _errors(_mine(tmp_path))] != []
+    status, out = postconf[key]
+    assert (status != 0) == (key in REFUSED)
+    assert (out != "") == (key in POSTFIX_ONLY)
 
 
 # -- new services -------------------------------------------------------------------------
@@ -253,6 +360,28 @@ def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path)
     ]
 
 
+def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
+    dest = _copy_in(SAMPLES / "master/comments-inside.cf", tmp_path)
+    before = dest.read_text()
+    aug = _mine(tmp_path)
+    node = f"/files{FPATH}/smtp"
+    assert [aug.get(c) for c in aug.match(f"{node}/#comment")] == [
+        "a comment between the daemon and its options",
+        None,
+    ]
+    aug.remove(f"{node}/#comment[1]")
+    aug.save()
+    assert _errors(aug) == []
+    assert dest.read_text() == before.replace(
+        "  # a comment between the daemon and its options\n", ""
+    )
+    again = _mine(tmp_path)
+    assert [again.get(c) for c in again.match(f"{node}/command")] == [
+        "smtpd\n  -o smtpd_tls_security_level=may\n\n  -o smtpd_sasl_auth_enable=no",
+        "-o smtpd_client_restrictions=permit_mynetworks,reject",
+    ]
+
+
 def test_value_postfix_would_read_otherwise_fails_the_save(tmp_path: Path) -> None:
     """A command line starting with "#" would be a comment to Postfix: the lens refuses it."""
     dest = _copy_in(SAMPLES / "master/names.cf", tmp_path)
@@ -278,12 +407,18 @@ def test_config_tree_reads_debian13_master_cf() -> None:
     assert entries["proxywrite"].argv == ()
 
 
-def test_config_tree_refuses_a_command_cut_by_comments_until_it_is_read_whole() -> None:
-    """postfix.master_entries reads one "command" node; a service whose command a comment
-    line cuts in two is refused with a ConfigParseError, never read as half a command."""
+def test_config_tree_reads_a_command_cut_by_comments_whole() -> None:
+    """postfix.master_entries joins the "command" nodes a comment line cuts a service's
+    command into: the command is what Postfix runs, never half of it."""
     content = (SAMPLES / "master/comments-inside.cf").read_bytes()
-    with (
-        ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree,
-        pytest.raises(ConfigParseError, match="/smtp/command"),
-    ):
-        postfix.master_entries(tree, FPATH)
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        entries = {e.name: e for e in postfix.master_entries(tree, FPATH)}
+    assert entries["smtp"].program == "smtpd"
+    assert [key for key, _ in entries["smtp"].attributes if key.startswith("smtpd_")] == [
+        "smtpd_tls_security_level",
+        "smtpd_sasl_auth_enable",
+        "smtpd_client_restrictions",
+    ]
+    assert entries["dovecot"].program == "pipe"
+    assert entries["dovecot"].argv[:1] == ("/usr/lib/dovecot/dovecot-lda",)
+    assert entries["dovecot"].attribute("user") == "vmail:vmail"
