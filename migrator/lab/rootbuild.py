@@ -17,29 +17,46 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.errors import LabError
-from migrator.lab import mirror
 
 _TAIL = 3
+Progress = Callable[[str], None]
 
 
 def build(
-    base: Path, release: str, packages: Sequence[str], progress: Callable[[str], None]
+    base: Path, release: str, source: str, packages: Sequence[str], progress: Progress
 ) -> Path:
-    """Build the release's root under base/RELEASE (replacing an old one); returns its path.
+    """Build the release's root from the mirror source under base/RELEASE (replacing an old
+    one); returns its path.
 
-    Raises LabError in one line when mmdebstrap is missing, the mirror does not serve the
-    release, or the build fails. The caller holds the release's lock.
+    Raises LabError in one line when mmdebstrap is missing or the build fails (what it built is
+    removed). The caller holds the release's lock.
     """
     if shutil.which("mmdebstrap") is None:
         raise LabError("mmdebstrap is missing: install the Debian package mmdebstrap")
-    source = mirror.debian_mirror()
-    mirror.check_served(source, release)
     work = base / f".{release}.build-{os.getpid()}"
     work.mkdir(parents=True)
     progress(f"root {release}: building from {source} (once per machine)")
     start = time.monotonic()
-    _mmdebstrap(release, source, packages, work / "fs", progress)
-    seconds = time.monotonic() - start
+    try:
+        _mmdebstrap(release, source, packages, work / "fs", progress)
+        _write_manifest(work, release, source, packages, time.monotonic() - start)
+    except BaseException:
+        remove_tree(work)
+        raise
+    target = base / release
+    old = base / f".{release}.old-{os.getpid()}"
+    if target.exists():
+        target.rename(old)
+    work.rename(target)
+    if old.exists():
+        remove_tree(old)
+    progress(f"root {release}: ready in {time.monotonic() - start:.0f} s ({target})")
+    return target
+
+
+def _write_manifest(
+    work: Path, release: str, source: str, packages: Sequence[str], seconds: float
+) -> None:
     manifest = {
         "release": release,
         "mirror": source,
@@ -49,19 +66,10 @@ def build(
         "build_seconds": round(seconds, 1),
     }
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    target = base / release
-    old = base / f".{release}.old-{os.getpid()}"
-    if target.exists():
-        target.rename(old)
-    work.rename(target)
-    if old.exists():
-        remove_tree(old)
-    progress(f"root {release}: ready in {seconds:.0f} s ({target})")
-    return target
 
 
 def _mmdebstrap(
-    release: str, source: str, packages: Sequence[str], fs: Path, progress: Callable[[str], None]
+    release: str, source: str, packages: Sequence[str], fs: Path, progress: Progress
 ) -> None:
     argv = [
         "unshare",

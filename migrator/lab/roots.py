@@ -13,13 +13,13 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.errors import LabError
-from migrator.lab import rootbuild
+from migrator.lab import mirror, rootbuild
 from migrator.lab.state import Versions, list_labs
 
 ROOTS_ENV = "MIGRATOR_LAB_ROOTS"
@@ -42,7 +42,7 @@ PACKAGES = (
 _RELEASE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 _SHOWN = {"dovecot": "dovecot-core", "postfix": "postfix", "openssh": "openssh-server"}
 
-Progress = Callable[[str], None]
+Progress = rootbuild.Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,12 @@ def ensure_root(release: str, progress: Progress = lambda line: None) -> Root:
     never replaces a root that a lab host runs on.
     """
     check_release(release)
+    cached = load_root(release)
+    if cached is not None and cached.current:
+        return cached
+    # Asked before any file is made: a release the mirror lacks leaves nothing behind.
+    source = mirror.debian_mirror()
+    mirror.check_served(source, release)
     with _locked(release, progress):
         root = load_root(release)
         if root is not None and root.current:
@@ -147,7 +153,7 @@ def ensure_root(release: str, progress: Progress = lambda line: None) -> Root:
             _refuse_in_use(release, "its package list changed; it needs a rebuild")
             progress(f"root {release}: package list changed, rebuilding")
         rootbuild.clear_leftovers(roots_dir(), release)
-        rootbuild.build(roots_dir(), release, PACKAGES, progress)
+        rootbuild.build(roots_dir(), release, source, PACKAGES, progress)
     built = load_root(release)
     if built is None:
         raise LabError(f"root {release}: built, but its manifest is missing", path=str(roots_dir()))
@@ -179,11 +185,44 @@ def remove_root(release: str) -> bool:
 
 
 def _refuse_in_use(release: str, why: str) -> None:
-    fs = str(roots_dir() / release / "fs")
-    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.root == fs})
+    fs = roots_dir() / release / "fs"
+    users = sorted({lab.name for lab in list_labs() for h in lab.hosts if h.root == str(fs)})
     if users:
         labs = ", ".join(users)
         raise LabError(f"root {release}: {why}, but labs {labs} use it (migrator lab down first)")
+    hosts = hosts_running_on(fs)
+    if hosts:
+        raise LabError(
+            f"root {release}: {why}, but {hosts} lab hosts of another lab directory "
+            f"($MIGRATOR_LAB_DIR) run on it (migrator lab down there first)"
+        )
+
+
+def hosts_running_on(fs: Path) -> int:
+    """How many mount namespaces on this machine have fs as an overlay's lower layer: the lab
+    hosts running on a root, whichever lab directory recorded them."""
+    wanted = f"lowerdir={fs}"
+    checked: set[str] = set()
+    using: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            namespace = os.readlink(f"/proc/{entry.name}/ns/mnt")
+            if namespace in checked:
+                continue
+            with open(f"/proc/{entry.name}/mountinfo") as info:
+                if any(_lower_is(line, wanted) for line in info):
+                    using.add(namespace)
+            checked.add(namespace)
+        except OSError:
+            continue
+    return len(using)
+
+
+def _lower_is(line: str, wanted: str) -> bool:
+    at = line.find(wanted)
+    return at >= 0 and line[at + len(wanted) : at + len(wanted) + 1] in (",", ":", "\n", "")
 
 
 @contextlib.contextmanager

@@ -229,11 +229,8 @@ def test_ssh_session_cut_mid_apply(planned: Host) -> None:
 @pytest.mark.parametrize("planned", ["bookworm", "trixie"], indirect=True)
 def test_control_node_killed_mid_apply_then_status_and_rollback(planned: Host) -> None:
     plan_file = planned.cli.latest_plan(planned.host)
-    state = (
-        sandbox.host_dir(planned.lab, planned.host)
-        / "var.upper/lib/migrator/journal"
-        / planned.plan.plan_id
-        / "state.json"
+    state = sandbox.host_file(
+        planned.lab, planned.host, f"/var/lib/migrator/journal/{planned.plan.plan_id}/state.json"
     )
     argv = [sys.executable, "-m", "migrator.cli.main_entry", "apply", planned.host.name]
     argv += [

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
-from migrator.lab import roots
-from migrator.lab.state import load_lab
+from migrator.lab import lifecycle, mirror, roots
+from migrator.lab.state import LAB_DIR_ENV, load_lab
 
 from .conftest import LabFactory
 
@@ -147,3 +147,38 @@ def test_a_killed_build_leaves_no_root_and_no_builder(own_roots: Path) -> None:
     assert list(own_roots.glob(".trixie.build-*")), "the half build is still there"
     assert not roots.remove_root("trixie")
     assert not list(own_roots.glob(".trixie.*-*")), "removing a release clears its half builds"
+
+
+def test_a_failed_build_says_why_in_one_line_and_leaves_nothing(
+    own_roots: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(mirror.MIRROR_ENV, f"file://{own_roots}/no-mirror")
+    result = CliRunner().invoke(main, ["lab", "up", "virtual-lda", "--release", "trixie"])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("migrator: error: building the trixie root failed (mmdebstrap exit ")
+    assert "Traceback" not in result.output
+    assert roots.load_root("trixie") is None
+    assert sorted(p.name for p in own_roots.iterdir()) == [".trixie.lock"]
+
+
+def test_hosts_of_another_lab_directory_keep_their_root(
+    copied_bookworm: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Other runs keep their labs elsewhere ($MIGRATOR_LAB_DIR): their hosts count too.
+    theirs, ours = tmp_path / "their-labs", tmp_path / "our-labs"
+    name = f"od{os.getpid() % 10000}"
+    monkeypatch.setenv(LAB_DIR_ENV, str(theirs))
+    try:
+        lifecycle.bring_up("virtual-lda", 2, name)
+        assert roots.hosts_running_on(copied_bookworm / "fs") == 2
+        monkeypatch.setenv(LAB_DIR_ENV, str(ours))
+        refused = CliRunner().invoke(main, ["lab", "roots", "--remove", "bookworm"])
+        assert refused.exit_code == 1
+        assert "2 lab hosts of another lab directory" in refused.output
+        assert (copied_bookworm / "manifest.json").exists()
+    finally:
+        monkeypatch.setenv(LAB_DIR_ENV, str(theirs))
+        lifecycle.tear_down(name)
+    assert roots.hosts_running_on(copied_bookworm / "fs") == 0
+    assert roots.remove_root("bookworm")

@@ -99,15 +99,29 @@ class ReleaseTools:
     release: str
     tree: Path
 
-    def run(self, argv: list[str]) -> str:
+    @property
+    def root(self) -> Path:
+        """The release root's file system (its /etc holds the release's stock configs)."""
         fs = RELEASE_ROOTS / self.release / "fs"
         assert (fs / "usr/sbin/postconf").is_file(), (
             f"no {self.release} root under {RELEASE_ROOTS}: scripts/setup builds it "
             f"(migrator lab roots --build {self.release})"
         )
+        return fs
+
+    def command(self, argv: list[str]) -> list[str]:
+        """argv to run inside the release root, with the tree at /mnt."""
         script = 'mount --bind "$1" "$2/mnt" && root=$2 && shift 2 && exec chroot "$root" "$@"'
         wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
-        return run([*wrapped, str(self.tree), str(fs), *argv])
+        return [*wrapped, str(self.tree), str(self.root), *argv]
+
+    def run(self, argv: list[str]) -> str:
+        """Run argv in the release root; its stdout. Asserts it exits 0."""
+        return run(self.command(argv))
+
+    def attempt(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run argv in the release root, whatever its exit status."""
+        return subprocess.run(self.command(argv), capture_output=True, text=True, check=False)
 
 
 def run(argv: list[str]) -> str:

@@ -19,6 +19,7 @@ from augeas import Augeas
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
 from migrator.lenses import LENS_DIR, POSTFIX_MASTER_LENS
+from tests.unit.hosts import MOUNT, ReleaseTools
 
 SAMPLES = Path(__file__).parent / "lens_samples"
 STOCK = sorted((SAMPLES / "stock").glob("debian*/master.cf"))
@@ -199,23 +200,25 @@ lens refuses; see the lens's "Not supported"."""
 
 @pytest.fixture(scope="module")
 def postconf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
-    """``postconf -M`` on each text: its exit status and output. The runs go in parallel:
-    each takes seconds of waiting, not of work."""
-    if shutil.which("postconf") is None:
-        pytest.skip("postconf is not installed")
+    """``postconf -M`` on each text, by Debian 12's Postfix from the lab's bookworm root (never
+    this machine's): its exit status and output. The runs go in parallel: each takes seconds
+    of waiting, not of work."""
     texts = {
         **{str(src): src.read_text() for src in [*STOCK, *HOSTILE]},
         **GENERATED,
         **REFUSED,
         **POSTFIX_ONLY,
     }
+    tree = tmp_path_factory.mktemp("postconf")
+    tools = ReleaseTools("bookworm", tree)
     runs = {}
-    for key, text in texts.items():
-        conf = tmp_path_factory.mktemp("postconf")
+    for index, (key, text) in enumerate(texts.items()):
+        conf = tree / f"c{index}"
+        conf.mkdir()
         (conf / "master.cf").write_text(text)
         (conf / "main.cf").write_text("")
         runs[key] = subprocess.Popen(
-            ["postconf", "-c", str(conf), "-M"],
+            tools.command(["postconf", "-c", f"{MOUNT}/c{index}", "-M"]),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
