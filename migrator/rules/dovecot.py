@@ -300,6 +300,8 @@ class DovecotRules:
             self.warnings.append(f"the userdb does not know the test recipient {userdb.recipient}")
             return
         elif userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
+            if userdb.uid and pipe_users and not self.dovecot.value("mail_uid"):
+                self._cross_check(userdb.recipient)
             return
         service = pipe_users[0]
         files = self.dovecot.files_setting("mail_location")
@@ -312,6 +314,17 @@ class DovecotRules:
         self._set(file, (), "mail_uid", service.user or "", reason)
         if not (userdb and userdb.gid) and not self.dovecot.value("mail_gid"):
             self._set(file, (), "mail_gid", service.group or service.user or "", reason)
+
+    def _cross_check(self, recipient: str) -> None:
+        """The live answer covers the test recipient; a userdb whose definition may return
+        no uid can still leave other users without one (LMTP then fails for them)."""
+        unsure = [u.describe() for u in userdb_uids(self.dovecot) if u.returns_uid is not True]
+        if unsure:
+            self.warnings.append(
+                f"the userdb returned a uid for {recipient}, but {', '.join(unsure)} may return "
+                f"none for other users: LMTP would fail for them unless mail_uid is set "
+                f"(the pipe ran as {self.services[0].user})"
+            )
 
     def _defined_no_uid(self) -> bool:
         """With no live answer: whether the userdb definitions say no uid comes back (then

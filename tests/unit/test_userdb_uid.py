@@ -71,3 +71,21 @@ def test_static_userdb_without_uid_plans_mail_uid_under_root(tmp_path: Path) -> 
 def test_static_userdb_with_uid_needs_neither_mail_uid_nor_a_warning(tmp_path: Path) -> None:
     said = _without_live_answer(tmp_path, "args = uid=vmail gid=vmail home=/var/vmail/%d/%n")
     assert not any("mail_uid" in s for s in said), said
+
+
+def test_live_uid_cross_checked_with_a_userdb_that_may_return_none(tmp_path: Path) -> None:
+    """The live answer gives the test recipient a uid; a second userdb (passwd-file without
+    default uid) may give other users none: said, not silently assumed."""
+    host = next(h for h in fixture_hosts() if h.name == "virtual-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    auth = root / "etc/dovecot/conf.d/10-auth.conf"
+    text = auth.read_text().replace("#!include auth-passwdfile", "!include auth-passwdfile")
+    auth.write_text(text)
+    warnings = host.plan(root).warnings
+    assert any(
+        "returned a uid for alice@example.test, but userdb passwd-file (" in w
+        and "may return none for other users" in w
+        for w in warnings
+    ), warnings
+    assert not any("may return none" in w for w in host.plan().warnings)
