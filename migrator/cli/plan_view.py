@@ -18,7 +18,7 @@ _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green")
 def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) -> None:
     """Print the plan's summary, warnings and unified diffs."""
     if not plan.has_changes:
-        console.print(f"[bold]{plan.host}[/bold]: no changes (already delivers over LMTP)")
+        console.print(f"[bold]{plan.host}[/bold]: no changes (nothing hands mail to Dovecot's LDA)")
         _warnings(plan, console)
         return
     services = ", ".join(plan.lda_services) or "mailbox_command"

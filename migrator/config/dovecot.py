@@ -157,17 +157,21 @@ def read_config(
 ) -> DovecotConfig:
     """Flatten the include graph under ``root`` into settings and blocks in read order.
 
-    ``files`` holds the parsed files that exist. Raises ConfigParseError when an
-    ``!include`` (not ``!include_try``) names a missing file.
+    ``files`` holds the parsed files that exist; a file included twice is read twice, as
+    Dovecot does. Raises ConfigParseError when an ``!include`` (not ``!include_try``) names a
+    missing file, or for a loop: a file that includes itself through the current chain.
     """
     settings: list[Setting] = []
     blocks: list[Block] = []
-    order: list[str] = []
+    order: dict[str, None] = {}  # files in first-read order
+    chain_of_files: list[str] = []
 
     def walk_file(path: str, prefix: Chain) -> None:
-        if path in order:
-            raise ConfigParseError("include loop", host=host, path=path)
-        order.append(path)
+        if path in chain_of_files:
+            loop = " -> ".join([*chain_of_files[chain_of_files.index(path) :], path])
+            raise ConfigParseError(f"include loop: {loop}", host=host, path=path)
+        order.setdefault(path)
+        chain_of_files.append(path)
         for entry in files[path]:
             chain = (*prefix, *entry.chain)
             if entry.kind == "setting":
@@ -183,6 +187,7 @@ def read_config(
                         raise ConfigParseError(
                             f"!include {included}: file not found", host=host, path=path
                         )
+        chain_of_files.pop()
 
     walk_file(root, ())
     return DovecotConfig(root, tuple(order), tuple(settings), tuple(blocks))

@@ -7,7 +7,7 @@ touch Augeas paths.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migrator.config.dovecot import DovecotConfig, read_config
 from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
@@ -33,6 +33,8 @@ class HostConfig:
     master: tuple[MasterEntry, ...]
     maps: tuple[TransportMap, ...]
     dovecot: DovecotConfig
+    programs: Mapping[str, bytes | None] = field(default_factory=dict)
+    """The delivery programs read off the host (pipe and mailbox_command), None if missing."""
 
 
 def read_host_config(
@@ -61,8 +63,16 @@ def read_host_config(
         if snapshot.dovecot_files
         else DovecotConfig(snapshot.dovecot_root, (), (), ())
     )
+    programs = {path: snapshot.files[path].content for path in snapshot.programs}
     return HostConfig(
-        snapshot.main_cf, main.params, main.lines, snapshot.master_cf, master, maps, config
+        snapshot.main_cf,
+        main.params,
+        main.lines,
+        snapshot.master_cf,
+        master,
+        maps,
+        config,
+        programs,
     )
 
 

@@ -212,8 +212,10 @@ def directory_facts(
     owner_group: str | None,
     overrides: FactOverrides | None,
     dovecot_root: str = "/etc/dovecot/dovecot.conf",
+    config_directory: str = "/etc/postfix",
 ) -> Facts:
-    """Facts for a directory root: Postfix paths from main.cf with Postfix's defaults."""
+    """Facts for a directory root: Postfix paths from main.cf, else where main.cf was found
+    (``config_directory``) and Postfix's defaults."""
     unknown = []
     over = overrides or FactOverrides()
     if over.dovecot_version is None:
@@ -228,7 +230,7 @@ def directory_facts(
         live=False,
         postfix_version=over.postfix_version,
         dovecot_version=over.dovecot_version,
-        config_directory=main_params.get("config_directory", "/etc/postfix"),
+        config_directory=main_params.get("config_directory", config_directory),
         queue_directory=main_params.get("queue_directory", "/var/spool/postfix"),
         mail_owner=mail_owner,
         mail_owner_group=owner_group,

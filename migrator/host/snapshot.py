@@ -8,13 +8,15 @@ main.cf names outside them.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
+from migrator.config.postfix import MasterEntry
 from migrator.config.reader import Reader
 from migrator.errors import FactError
 from migrator.host.facts import (
@@ -28,6 +30,7 @@ from migrator.host.facts import (
 from migrator.transport.base import FileData, Transport
 
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
+POSTFIX_DIRS = ("/etc/postfix", "/usr/local/etc/postfix")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
 
 
@@ -51,6 +54,8 @@ class Snapshot:
     dovecot_listing: tuple[str, ...]
     map_files: tuple[tuple[str, str], ...]
     """(map spec as written in main.cf, source file path) for every transport map read."""
+    programs: tuple[str, ...] = ()
+    """The programs pipe services and mailbox_command run (read to tell a wrapper script)."""
 
     def content(self, path: str) -> bytes:
         data = self.files[path].content
@@ -88,11 +93,12 @@ def read_host(
     if live_facts is not None:
         facts = with_group(live_facts, group)
     else:
-        facts = directory_facts(transport.host, params, listing, group, overrides, dovecot_root)
+        where = posixpath.dirname(main_cf)
+        facts = directory_facts(
+            transport.host, params, listing, group, overrides, dovecot_root, where
+        )
     maps = transport_map_sources(params.get("transport_maps", ""))
-    missing = [path for _, path in maps if path not in files]
-    if missing:
-        files.update(transport.read_files(missing))
+    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
     snapshot = Snapshot(
         host=transport.host,
@@ -103,6 +109,7 @@ def read_host(
         dovecot_files=tuple(dovecot_files),
         dovecot_listing=tuple(listing),
         map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
+        programs=tuple(programs),
     )
     return facts, snapshot
 
@@ -115,7 +122,10 @@ def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, st
     listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
     roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
     root = roots[0] if roots else "/etc/dovecot/dovecot.conf"
-    return listing, "/etc/postfix/main.cf", "/etc/postfix/master.cf", root
+    # As for Dovecot: where the platform keeps Postfix (FreeBSD: /usr/local/etc/postfix).
+    postfix_dirs = [d for d in POSTFIX_DIRS if lister and f"{d}/main.cf" in lister.list_files(d)]
+    config_dir = postfix_dirs[0] if postfix_dirs else POSTFIX_DIRS[0]
+    return listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root
 
 
 def transport_map_sources(value: str) -> list[tuple[str, str]]:
@@ -126,6 +136,36 @@ def transport_map_sources(value: str) -> list[tuple[str, str]]:
         if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
             found.append((spec, path))
     return found
+
+
+def _read_maps_and_programs(
+    transport: Transport,
+    reader: Reader,
+    files: dict[str, FileData],
+    params: Mapping[str, str],
+    master_cf: str,
+    maps: list[tuple[str, str]],
+) -> list[str]:
+    """Read (in one batch) the transport maps' sources and the delivery programs not read yet;
+    the programs' paths."""
+    master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
+    programs = delivery_programs(params, master)
+    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
+    if missing:
+        files.update(transport.read_files(missing))
+    return programs
+
+
+def delivery_programs(params: Mapping[str, str], master: Sequence[MasterEntry]) -> list[str]:
+    """The absolute paths that pipe services and mailbox_command run or hand mail to."""
+    argvs = [list(e.argv) for e in master if e.program == "pipe"]
+    command = params.get("mailbox_command", "")
+    try:
+        argvs.append(shlex.split(command))
+    except ValueError:  # unbalanced quotes: Postfix's sh would fail too; read the words
+        argvs.append(command.split())
+    words = (w for argv in argvs for w in argv if w.startswith("/") and "$" not in w)
+    return list(dict.fromkeys(words))
 
 
 def snapshot_lenses(snapshot: Snapshot) -> dict[str, str]:

@@ -11,8 +11,17 @@ from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
-from migrator.rules.hooks import Destination, Hook, HookKind, LdaService
+from migrator.rules.hooks import (
+    Destination,
+    Hook,
+    HookKind,
+    LdaArgs,
+    LdaService,
+    mailbox_command_argv,
+    parse_lda_argv,
+)
 from migrator.rules.syntax import PROTOCOLS_BLOCK, DovecotSyntax, effective_protocols
+from migrator.rules.userdb import uid_returned, userdb_uids
 
 PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
 PROTOCOL_LMTP: Chain = (BlockRef("protocol", "lmtp"),)
@@ -240,8 +249,16 @@ class DovecotRules:
             return
         self._set(file, PROTOCOL_LMTP, "auth_username_format", wanted, reason)
 
+    def _ldas(self) -> list[LdaArgs]:
+        """The LDA command lines: the pipe services' and mailbox_command's."""
+        commands = [h for h in self.hooks if h.kind is HookKind.MAILBOX_COMMAND]
+        return [
+            *(s.lda for s in self.services),
+            *(parse_lda_argv(mailbox_command_argv(h.value)) for h in commands),
+        ]
+
     def _detail_mailbox(self) -> None:
-        if not any(s.lda.detail_mailbox for s in self.services):
+        if not any(lda.detail_mailbox for lda in self._ldas()):
             return
         if self._effective_lmtp("lmtp_save_to_detail_mailbox") != "yes":
             self._set(
@@ -256,7 +273,7 @@ class DovecotRules:
         postfix = self.config.main.get("recipient_delimiter", "")
         dovecot = self.dovecot.value("recipient_delimiter")
         if not postfix:
-            if any(s.lda.detail_mailbox for s in self.services):
+            if any(lda.detail_mailbox for lda in self._ldas()):
                 self.warnings.append(
                     "-m ${extension} is used but Postfix sets no recipient_delimiter"
                 )
@@ -277,27 +294,52 @@ class DovecotRules:
         userdb = self.facts.userdb
         pipe_users = [s for s in self.services if s.user]
         if userdb is None:
-            if pipe_users:
-                self.warnings.append(
-                    "userdb answer unknown: if `doveadm user <recipient>` returns no uid, "
-                    f"mail_uid/mail_gid must be set to {pipe_users[0].user} (the pipe's user)"
-                )
-            return
-        if not userdb.exists:
+            if not pipe_users or self.dovecot.value("mail_uid") or not self._defined_no_uid():
+                return
+        elif not userdb.exists:
             self.warnings.append(f"the userdb does not know the test recipient {userdb.recipient}")
             return
-        if userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
+        elif userdb.uid or self.dovecot.value("mail_uid") or not pipe_users:
+            if userdb.uid and pipe_users and not self.dovecot.value("mail_uid"):
+                self._cross_check(userdb.recipient)
             return
         service = pipe_users[0]
         files = self.dovecot.files_setting("mail_location")
         file = files[-1] if files else self._root()
+        said = "the userdb returns" if userdb else "the userdb definitions (static) return"
         reason = (
-            f"the userdb returns no uid/gid; LDA ran as {service.user} (pipe user=), LMTP runs "
+            f"{said} no uid/gid; LDA ran as {service.user} (pipe user=), LMTP runs "
             "as root and needs a uid to switch to"
         )
         self._set(file, (), "mail_uid", service.user or "", reason)
-        if not userdb.gid and not self.dovecot.value("mail_gid"):
+        if not (userdb and userdb.gid) and not self.dovecot.value("mail_gid"):
             self._set(file, (), "mail_gid", service.group or service.user or "", reason)
+
+    def _cross_check(self, recipient: str) -> None:
+        """The live answer covers the test recipient; a userdb whose definition may return
+        no uid can still leave other users without one (LMTP then fails for them)."""
+        unsure = [u.describe() for u in userdb_uids(self.dovecot) if u.returns_uid is not True]
+        if unsure:
+            self.warnings.append(
+                f"the userdb returned a uid for {recipient}, but {', '.join(unsure)} may return "
+                f"none for other users: LMTP would fail for them unless mail_uid is set "
+                f"(the pipe ran as {self.services[0].user})"
+            )
+
+    def _defined_no_uid(self) -> bool:
+        """With no live answer: whether the userdb definitions say no uid comes back (then
+        mail_uid is planned); a warning when they cannot say."""
+        userdbs = userdb_uids(self.dovecot)
+        returned = uid_returned(userdbs)
+        if returned is None:
+            unsure = [u.describe() for u in userdbs if u.returns_uid is not True]
+            which = ", ".join(unsure) or "no userdb found in the config"
+            self.warnings.append(
+                f"userdb answer unknown ({which} may return no uid): if `doveadm user "
+                f"<recipient>` returns no uid, mail_uid/mail_gid must be set to "
+                f"{self.services[0].user} (the pipe's user)"
+            )
+        return returned is False
 
     def _headers(self) -> None:
         delivered_to = self._effective_lmtp("lmtp_hdr_delivery_address") or "final"

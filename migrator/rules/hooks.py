@@ -55,7 +55,11 @@ class LdaArgs:
 
     @property
     def detail_mailbox(self) -> bool:
-        return self.mailbox is not None and "extension" in self.mailbox
+        # local(8) exports $EXTENSION to mailbox_command; pipe(8) expands ${extension}.
+        return self.mailbox is not None and self.mailbox.lower() in (
+            "${extension}",
+            "$extension",
+        )
 
 
 @dataclass(frozen=True, slots=True)

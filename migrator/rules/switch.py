@@ -18,9 +18,16 @@ from migrator.config.edits import (
     SetTransportEntry,
 )
 from migrator.endpoint import Endpoint
-from migrator.errors import RefusedError
+from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
+from migrator.rules.delivery import (
+    Delivery,
+    classify_hooks,
+    delivery_notes,
+    refuse_foreign_endpoint,
+    refuse_unread_maps,
+)
 from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
@@ -31,16 +38,12 @@ from migrator.rules.hooks import (
     Hook,
     HookKind,
     LdaService,
-    is_lda,
     lda_services,
-    mailbox_command_argv,
-    map_hooks,
-    param_hooks,
-    parse_lda_argv,
-    wrapped_ldas,
 )
+from migrator.rules.lda_options import other_config, refuse_command_options
 from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
+from migrator.rules.userdb import refuse_unknown_system_users
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +78,13 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
     services = {s.name: s for s in lda_services(config.master)}
-    lda_hooks, lmtp_hooks = _classify_hooks(facts.host, config, services)
-    notes: list[str] = []
+    delivery = classify_hooks(facts.host, config, services, config.programs)
+    lda_hooks, lmtp_hooks = _with_homes(facts.host, config, list(delivery.lda)), list(delivery.lmtp)
+    notes = delivery_notes(config, delivery, facts.queue_directory)
+    refuse_unread_maps(facts.host, config, services)
     if not lda_hooks:
-        # Switched already (perhaps by hand, perhaps another socket): keep its endpoint and
-        # check only that Dovecot's side matches it.
-        endpoint = Endpoint.from_postfix(lmtp_hooks[0].value, facts.queue_directory)
-        notes.append(f"Postfix already delivers over LMTP ({lmtp_hooks[0].value})")
-    used = _used_services(facts.host, config, lda_hooks, services)
-    _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
+        return _no_lda(facts, config, delivery, endpoint, notes, syntax)
+    used = _refusals(facts, config, delivery, endpoint, lda_hooks, services)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
         raise RefusedError(
             "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
@@ -117,43 +118,72 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     )
 
 
-def _classify_hooks(
-    host: str, config: HostConfig, services: dict[str, LdaService]
-) -> tuple[list[Hook], list[Hook]]:
-    """The hooks that reach the LDA and those that already use LMTP.
+def _refusals(
+    facts: Facts,
+    config: HostConfig,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    lda_hooks: list[Hook],
+    services: dict[str, LdaService],
+) -> list[LdaService]:
+    """Every reason not to switch a host whose hooks run the LDA; the LDA services used.
 
-    Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
+    Raises FactError (no Dovecot config) or RefusedError naming the reason.
     """
-    wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main, config.main_lines, host)
-    for tmap in config.maps:
-        hooks.extend(map_hooks(tmap.path, tmap.entries))
-    lda_hooks: list[Hook] = []
-    lmtp_hooks: list[Hook] = []
-    for hook in hooks:
-        if hook.transport in wrapped:
-            w = wrapped[hook.transport]
-            raise RefusedError(
-                f"{hook.name} uses service {w.name}, which runs {w.wrapper} wrapping {w.lda}: "
-                "switching it to LMTP would silently drop the filter",
-                host=host,
-                path=config.master_file,
-                line=w.line,
-            )
-        if hook.kind is HookKind.MAILBOX_COMMAND:
-            if _mailbox_command_lda(host, config, hook):
-                lda_hooks.append(hook)
-        elif hook.transport in services:
-            lda_hooks.append(hook)
-        elif hook.transport == "lmtp":
-            lmtp_hooks.append(hook)
-    if not lda_hooks and not lmtp_hooks:
+    if not config.dovecot.files:
+        raise FactError("Dovecot config file not found", host=facts.host, path=config.dovecot.root)
+    refuse_foreign_endpoint(facts.host, config, delivery, endpoint, facts.queue_directory)
+    refuse_command_options(facts.host, config, lda_hooks, facts.dovecot_config)
+    used = _used_services(facts.host, config, lda_hooks, services, facts.dovecot_config)
+    refuse_unknown_system_users(facts, config, lda_hooks)
+    _refuse_mixed_usernames(facts.host, config, lda_hooks, used)
+    return used
+
+
+def _no_lda(
+    facts: Facts,
+    config: HostConfig,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    notes: list[str],
+    syntax: DovecotSyntax,
+) -> RuleResult:
+    """No hook reaches Dovecot's LDA: no edits, and notes that say what delivers instead.
+
+    Raises RefusedError when a hook runs a program migrator cannot classify (it may run the
+    LDA), or when nothing hands mail to Dovecot at all.
+    """
+    if delivery.unclassified:
+        hook, program = delivery.unclassified[0]
         raise RefusedError(
-            "no Dovecot LDA delivery found and no LMTP either: nothing to migrate",
-            host=host,
+            f"{hook.name} ({hook.value}) runs {program.path}, {program.kind.value} "
+            f"({program.detail}): it may run Dovecot's LDA, and migrator will not guess",
+            host=facts.host,
+            path=hook.file,
+            line=hook.line,
+        )
+    if not delivery.lmtp:
+        runs = "".join(f"; {note}" for note in notes)
+        raise RefusedError(
+            f"no Dovecot LDA delivery found and no LMTP either: nothing to migrate{runs}",
+            host=facts.host,
             path=config.main_file,
         )
-    return _with_homes(host, config, lda_hooks), lmtp_hooks
+    inventory = delivery_inventory(
+        config, lda_services(config.master), list(delivery.lmtp), syntax, facts.protocols_default
+    )
+    existing = _existing_endpoint(delivery, facts.queue_directory) or endpoint
+    return RuleResult((), (), existing, (), (*notes, *facts_warnings(facts)), inventory)
+
+
+def _existing_endpoint(delivery: Delivery, queue_directory: str) -> Endpoint | None:
+    """The first LMTP next hop the hooks name (a service name alone names none)."""
+    for hook in delivery.lmtp:
+        try:
+            return Endpoint.from_postfix(hook.value, queue_directory)
+        except UsageError:
+            continue
+    return None
 
 
 def _with_homes(host: str, config: HostConfig, lda_hooks: list[Hook]) -> list[Hook]:
@@ -217,13 +247,6 @@ def _checks(config: HostConfig) -> list[str]:
                 f"{domain} is in both mydestination and virtual_mailbox_domains: its mail goes "
                 "to local(8), not to the virtual transport"
             )
-    read = {m.spec for m in config.maps}
-    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
-        if spec not in read:
-            found.append(
-                f"transport map {spec} was not inspected (only hashed maps with a source file "
-                "are read): check by hand that it sends nothing to an LDA service"
-            )
     local = config.main.get("local_transport", "")
     if local and local == config.main.get("virtual_transport") and not local.startswith("lmtp"):
         found.append("local_transport and virtual_transport name the same transport")
@@ -234,39 +257,19 @@ def facts_warnings(facts: Facts) -> list[str]:
     return [f"not checked: {item}" for item in facts.unknown]
 
 
-def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
-    argv = mailbox_command_argv(hook.value)
-    if argv and is_lda(argv[0]):
-        if parse_lda_argv(argv).config:
-            raise RefusedError(
-                "mailbox_command runs the LDA with -c: it reads another config than the "
-                "Dovecot server, so LMTP cannot be assumed equivalent",
-                host=host,
-                path=config.main_file,
-                line=hook.line,
-            )
-        return True
-    inner = [word for word in argv[1:] if is_lda(word)]
-    if inner:
-        raise RefusedError(
-            f"mailbox_command runs {argv[0]} wrapping {inner[0]}: switching it to LMTP "
-            "would silently drop the filter",
-            host=host,
-            path=config.main_file,
-            line=hook.line,
-        )
-    return False
-
-
 def _used_services(
-    host: str, config: HostConfig, hooks: list[Hook], services: dict[str, LdaService]
+    host: str,
+    config: HostConfig,
+    hooks: list[Hook],
+    services: dict[str, LdaService],
+    server_config: str,
 ) -> list[LdaService]:
     used = list(
         {h.transport: services[h.transport] for h in hooks if h.transport in services}.values()
     )
     for service in used:
         mailbox = service.lda.mailbox
-        if mailbox is not None and mailbox not in ("${extension}", "$extension"):
+        if mailbox is not None and not service.lda.detail_mailbox:
             raise RefusedError(
                 f"service {service.name} runs the LDA with -m {mailbox}: LMTP can only save to "
                 "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
@@ -274,10 +277,11 @@ def _used_services(
                 path=config.master_file,
                 line=service.line,
             )
-        if service.lda.config:
+        if other_config(service.lda, server_config):
             raise RefusedError(
                 f"service {service.name} runs the LDA with -c {service.lda.config}: it reads "
-                "another config than the Dovecot server, so LMTP cannot be assumed equivalent",
+                f"another config than the Dovecot server ({server_config}), so LMTP cannot be "
+                "assumed equivalent",
                 host=host,
                 path=config.master_file,
                 line=service.line,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrator.config.dovecot import (
     LENS,
     BlockRef,
@@ -11,6 +13,7 @@ from migrator.config.dovecot import (
     set_setting,
 )
 from migrator.config.tree import ConfigTree
+from migrator.errors import ConfigParseError
 
 CONF = "/etc/dovecot/dovecot.conf"
 TEXT = b"""\
@@ -67,3 +70,26 @@ def test_new_setting_lands_below_its_commented_default() -> None:
         set_setting(tree, CONF, chain, "mode", "0660")
         text = tree.save()[CONF].decode()
     assert "    #mode = 0666\n    mode = 0660\n  }" in text
+
+
+def _read_files(texts: dict[str, bytes]) -> DovecotConfig:
+    with ConfigTree("h", texts, dict.fromkeys(texts, LENS)) as tree:
+        parsed = {path: parse_file(tree, path) for path in texts}
+    return read_config("h", parsed, CONF, list(texts))
+
+
+def test_a_file_included_twice_is_read_twice_not_a_loop() -> None:
+    """Dovecot accepts the same file included twice (sovereign's protocols.d): not a loop."""
+    part = "/etc/dovecot/part.conf"
+    config = _read_files(
+        {CONF: b"!include part.conf\nprotocols = imap\n!include part.conf\n", part: b"x = 1\n"}
+    )
+    assert config.files == (CONF, part)
+    assert [s.key for s in config.settings] == ["x", "protocols", "x"]
+
+
+def test_a_file_including_itself_through_the_chain_is_a_loop() -> None:
+    part = "/etc/dovecot/part.conf"
+    texts = {CONF: b"!include part.conf\n", part: b"!include dovecot.conf\n"}
+    with pytest.raises(ConfigParseError, match=r"include loop: .*part\.conf -> .*dovecot\.conf"):
+        _read_files(texts)

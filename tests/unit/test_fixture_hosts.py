@@ -42,6 +42,8 @@ def test_fixture_host(host: FixtureHost, tmp_path: Path) -> None:
     expect = host.spec.get("expect", {})
     assert plan.has_changes == expect.get("changes", True)
     assert [s["map"] for s in _steps(plan, "postmap")] == expect.get("postmap", [])
+    for fragment in expect.get("warnings_contain", []):
+        assert any(fragment in w for w in plan.warnings), (fragment, plan.warnings)
     for key in expect.get("unchanged_settings", []):
         assert not any(f"set {key} =" in c.summary for c in plan.changes), key
     after = write_out(host, plan, tmp_path / "host")
@@ -57,7 +59,7 @@ def _steps(plan: Plan, action: str) -> list[dict[str, str]]:
 
 def _check_real_configs(tools: ReleaseTools, expect: dict[str, Any]) -> None:
     run = tools.run
-    postfix_dir = f"{MOUNT}/etc/postfix"
+    postfix_dir = f"{MOUNT}/" + expect.get("postfix_dir", "etc/postfix")
     run(["postconf", "-c", postfix_dir, "-n"])
     masters = run(["postconf", "-c", postfix_dir, "-M"])
     for name, value in expect.get("postfix", {}).items():
@@ -70,7 +72,10 @@ def _check_real_configs(tools: ReleaseTools, expect: dict[str, Any]) -> None:
         for key, value in entries.items():
             found = run(["postmap", "-q", key, f"texthash:{MOUNT}/{source}"]).strip()
             assert found == value, f"{source} {key}"
-    conf = f"{MOUNT}/" + expect.get("dovecot_conf", "etc/dovecot/dovecot.conf")
+    conf_path = expect.get("dovecot_conf", "etc/dovecot/dovecot.conf")
+    if not (tools.tree / conf_path).is_file():
+        return  # a Postfix-only root: no Dovecot config to judge
+    conf = f"{MOUNT}/{conf_path}"
     shown = run(["doveconf", "-c", conf, "-n"])
     for fragment in expect.get("doveconf_contains", []):
         assert fragment in shown

@@ -31,3 +31,11 @@ def test_no_changes() -> None:
     text = _render("already-lmtp").export_text()
     assert "already-lmtp: no changes" in text
     assert "---" not in text
+
+
+def test_a_host_without_lda_is_never_said_to_switch_from_it() -> None:
+    """Class 3: LMTP to a filter proxy: no changes, a note on what delivers, no "switch"."""
+    text = _render("lmtp-filter-proxy").export_text()
+    assert "lmtp-filter-proxy: no changes (nothing hands mail to Dovecot's LDA)" in text
+    assert "switch delivery from Dovecot LDA" not in text
+    assert "note: Postfix already delivers over LMTP (virtual_transport = lmtp:[127.0.0.1]" in text

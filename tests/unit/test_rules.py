@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from migrator.endpoint import Endpoint
-from migrator.errors import UsageError
+from migrator.errors import RefusedError, UsageError
 from tests.unit.hosts import fixture_hosts
 
 
@@ -57,7 +58,8 @@ def test_quota_offer_and_lda_only_settings() -> None:
     assert any("auth_socket_path is not carried" in w for w in plan.warnings)
 
 
-def test_uninspected_transport_map_is_warned(tmp_path: Path) -> None:
+def test_unread_transport_map_beside_an_lda_service_is_refused(tmp_path: Path) -> None:
+    """Class 10: a map migrator cannot read (pcre, SQL, LDAP) may route to the LDA service."""
     host = next(h for h in fixture_hosts() if h.name == "transport-maps")
     root = tmp_path / "root"
     shutil.copytree(host.root, root)
@@ -68,6 +70,62 @@ def test_uninspected_transport_map_is_warned(tmp_path: Path) -> None:
             "transport_maps = hash:/etc/postfix/transport, pcre:/etc/postfix/transport.pcre",
         )
     )
-    warnings = host.plan(root).warnings
-    assert any("pcre:/etc/postfix/transport.pcre was not inspected" in w for w in warnings)
-    assert not any("was not inspected" in w for w in host.plan().warnings)
+    unread = r"transport_maps pcre:/etc/postfix/transport\.pcre: "
+    with pytest.raises(RefusedError, match=unread) as e:
+        host.plan(root)
+    assert e.value.path == "/etc/postfix/main.cf" and e.value.line is not None
+    assert "LDA service dovecot" in str(e.value)
+    assert host.plan().has_changes
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ('-m "$EXTENSION"', None),
+        ("-m INBOX/Mail", "mailbox_command runs the LDA with -m INBOX/Mail: LMTP can only"),
+        ("-c /etc/dovecot/dovecot.conf", None),
+        ("-c /etc/dovecot/other.conf", "with -c /etc/dovecot/other.conf: it reads another"),
+    ],
+)
+def test_mailbox_command_lda_options(tmp_path: Path, options: str, refused: str | None) -> None:
+    """-m $EXTENSION becomes lmtp_save_to_detail_mailbox; -c naming the server's own config
+    is that config (class 12); another folder or config is refused, naming the option."""
+    host = next(h for h in fixture_hosts() if h.name == "system-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    main = root / "etc/postfix/main.cf"
+    lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
+    main.write_text(main.read_text().replace(lda, f"{lda} {options}"))
+    if refused:
+        with pytest.raises(RefusedError, match=re.escape(refused)) as caught:
+            host.plan(root)
+        assert (caught.value.path, caught.value.line) == ("/etc/postfix/main.cf", 23)
+        return
+    summaries = [c.summary for c in host.plan(root).changes]
+    assert any("remove mailbox_command" in s for s in summaries)
+    detail = any("lmtp_save_to_detail_mailbox = yes" in s for s in summaries)
+    assert detail == ("EXTENSION" in options)
+
+
+@pytest.mark.parametrize(("destination", "refused"), [("", True), (' -d "$USER"', False)])
+def test_mailbox_command_without_d_on_a_virtual_only_userdb(
+    tmp_path: Path, destination: str, refused: bool
+) -> None:
+    """Class 6: the LDA without -d never asked the userdb; LMTP does, and an SQL-only userdb
+    does not know system users: refused with that reason, not planned to bounce local mail."""
+    host = next(h for h in fixture_hosts() if h.name == "system-lda")
+    root = tmp_path / "root"
+    shutil.copytree(host.root, root)
+    auth = root / "etc/dovecot/conf.d/10-auth.conf"
+    auth.write_text(auth.read_text().replace("!include auth-system", "!include auth-sql"))
+    main = root / "etc/postfix/main.cf"
+    lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
+    main.write_text(main.read_text().replace(lda, lda + destination))
+    spec = dict(host.spec, facts={k: v for k, v in host.spec["facts"].items() if k != "userdb"})
+    unknown_user = type(host)(host.name, host.root, spec)
+    if not refused:
+        assert unknown_user.plan(root).has_changes
+        return
+    with pytest.raises(RefusedError, match=r"without -d: .* this host's \(sql\) has no passwd"):
+        unknown_user.plan(root)
+    assert host.plan(root).has_changes  # the live answer says the userdb knows the user
