@@ -1,0 +1,93 @@
+"""migrator.mail.lmtp on lab hosts under ansible-playbook: check and diff change nothing, a
+canary-first run migrates and proves delivery, a host prepared to fail is rolled back and
+stops the play as max_fail_percentage says, a second run changes nothing, lmtp_info reports,
+and state rolled_back restores every byte and the LDA delivers again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab.conftest import LabFactory
+from tests.lab.faults import sh
+from tests.lab.hostfiles import file_states
+
+from .conftest import play
+
+pytestmark = pytest.mark.lab
+
+RECIPIENT = "alice@example.test"
+READ_ONLY_POSTFIX = (
+    "mount --bind /etc/postfix /etc/postfix && mount -o remount,ro,bind /etc/postfix"
+)
+
+
+def lmtp_task(plans_dir: Path, state: str = "migrated") -> str:
+    return (
+        "    - name: lmtp\n      migrator.mail.lmtp:\n"
+        f"        state: {state}\n        test_recipient: {RECIPIENT}\n"
+        f"        plans_dir: {plans_dir}\n"
+    )
+
+
+def test_check_run_fail_rerun_info_rollback(
+    make_lab: LabFactory, ansible_factory: Any, tmp_path: Path
+) -> None:
+    lab = make_lab("virtual-lda", 3, prefix="an")
+    canary, failing, unstarted = (host.name for host in lab.hosts)
+    ansible = ansible_factory(lab.ssh_config)
+    inventory = ansible.inventory({name: {} for name in (canary, failing, unstarted)})
+    task = lmtp_task(tmp_path / "plans")
+
+    checked = ansible.play(inventory, play(task), "--check", "--diff")
+    assert checked.rc == 0, checked.output
+    diffs = {name: checked.result(name)["diff"] for name in (canary, failing, unstarted)}
+    paths = sorted({d["after_header"] for diff in diffs.values() for d in diff})
+    assert (
+        "/etc/postfix/main.cf" in paths
+        and "+mailbox_transport = lmtp:unix:private/dovecot-lmtp"
+        in checked.output.replace("+    ", "+")
+    )
+    for name in (canary, failing, unstarted):
+        assert checked.result(name)["changed"] is True
+        assert all(d["before"] != d["after"] for d in diffs[name])
+    hosts = {host.name: host for host in lab.hosts}
+    before = {name: file_states(lab, host, paths) for name, host in hosts.items()}
+    assert before == {name: file_states(lab, host, paths) for name, host in hosts.items()}
+
+    sh(lab, hosts[failing], READ_ONLY_POSTFIX)
+    ran = ansible.play(inventory, play(task, serial="[1, 1]", max_fail="0"))
+    assert ran.rc == 2, ran.output
+    applied = ran.result(canary)
+    assert (applied["changed"], applied["outcome"]) == (True, "applied")
+    assert applied["proof"]["relay"].endswith("dovecot-lmtp]") and applied["plan_id"]
+    assert [s["action"] for s in applied["steps"]][-1] == "test_delivery"
+    assert all(s["ok"] and s["seconds"] >= 0 for s in applied["steps"])
+    failed = ran.result(failing)
+    assert failed["_status"] == "failed" and failed["rolled_back"] is True
+    assert "rolled back" in failed["msg"] and "\n" not in failed["msg"]
+    assert failed["rollback"]["proof"] is not None
+    assert unstarted not in ran.hosts(), "max_fail_percentage 0 stops after the failed batch"
+    for name in (failing, unstarted):
+        assert file_states(lab, hosts[name], paths) == before[name]
+    sh(lab, hosts[failing], "umount /etc/postfix")
+
+    again = ansible.play(inventory, play(task), "-l", canary)
+    assert again.rc == 0 and again.result(canary)["changed"] is False, again.output
+    assert again.result(canary)["outcome"] == "no changes"
+
+    info = ansible.play(inventory, play("    - name: info\n      migrator.mail.lmtp_info:\n"))
+    states = {name: info.result(name, "info")["state"] for name in hosts}
+    assert states == {canary: "migrated", failing: "rolled back", unstarted: "clean"}
+    assert all(info.result(name, "info")["changed"] is False for name in hosts)
+
+    back = ansible.play(inventory, play(lmtp_task(tmp_path / "plans", "rolled_back")))
+    assert back.rc == 0, back.output
+    restored = back.result(canary)
+    assert restored["changed"] is True and restored["outcome"] == "rolled back"
+    assert restored["proof"]["relay"] == "dovecot" and restored["restored"]
+    assert back.result(failing)["changed"] is False
+    assert back.result(unstarted)["outcome"] == "nothing to roll back"
+    assert file_states(lab, hosts[canary], paths) == before[canary]
