@@ -21,6 +21,10 @@ from typing import Any
 
 import pytest
 
+from tests.lab.conftest import make_lab
+
+__all__ = ["make_lab"]  # the lab fixture, shared with tests/lab
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-ansible"
 HERE = Path(__file__).resolve().parent

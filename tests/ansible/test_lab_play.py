@@ -45,11 +45,10 @@ def test_check_run_fail_rerun_info_rollback(
     assert checked.rc == 0, checked.output
     diffs = {name: checked.result(name)["diff"] for name in (canary, failing, unstarted)}
     paths = sorted({d["after_header"] for diff in diffs.values() for d in diff})
-    assert (
-        "/etc/postfix/main.cf" in paths
-        and "+mailbox_transport = lmtp:unix:private/dovecot-lmtp"
-        in checked.output.replace("+    ", "+")
-    )
+    assert "/etc/postfix/main.cf" in paths
+    # Ansible's own diff display shows the edit.
+    assert "+virtual_transport = lmtp:unix:private/dovecot-lmtp" in checked.output
+    assert len(list((tmp_path / "plans").glob("*/*.json"))) == 3
     for name in (canary, failing, unstarted):
         assert checked.result(name)["changed"] is True
         assert all(d["before"] != d["after"] for d in diffs[name])
@@ -72,7 +71,6 @@ def test_check_run_fail_rerun_info_rollback(
     assert unstarted not in ran.hosts(), "max_fail_percentage 0 stops after the failed batch"
     for name in (failing, unstarted):
         assert file_states(lab, hosts[name], paths) == before[name]
-    sh(lab, hosts[failing], "umount /etc/postfix")
 
     again = ansible.play(inventory, play(task), "-l", canary)
     assert again.rc == 0 and again.result(canary)["changed"] is False, again.output
