@@ -119,6 +119,21 @@ class Ansible:
         records = [json.loads(line) for line in record.read_text().splitlines() if line]
         return PlayRun(done.returncode, output, records)
 
+    def runner(self, inventory: Path, playbook: str, *args: str) -> dict[str, Any]:
+        """Run PLAYBOOK through ansible-runner (as AWX does): {rc, status, results}."""
+        self.runs += 1
+        book = self.work / f"play-{self.runs}.yml"
+        book.write_text(playbook)
+        record = self.work / f"record-{self.runs}.jsonl"
+        data_dir = self.work / f"runner-{self.runs}"
+        data_dir.mkdir()
+        argv = [str(self.bin / "python"), str(HERE / "runner_play.py"), str(data_dir)]
+        argv += [str(book), str(inventory), *args]
+        done = subprocess.run(argv, env=self.env(record), capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        outcome: dict[str, Any] = json.loads(done.stdout)
+        return outcome
+
     def close(self) -> None:
         """Close the control masters ssh left running (ControlPersist), then their dir."""
         for socket in self.control.iterdir():

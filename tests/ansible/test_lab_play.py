@@ -89,3 +89,55 @@ def test_check_run_fail_rerun_info_rollback(
     assert back.result(failing)["changed"] is False
     assert back.result(unstarted)["outcome"] == "nothing to roll back"
     assert file_states(lab, hosts[canary], paths) == before[canary]
+
+
+def test_become_and_ansible_runner(
+    make_lab: LabFactory, ansible_factory: Any, tmp_path: Path
+) -> None:
+    lab = make_lab("virtual-lda", 1, prefix="ab")
+    host = lab.hosts[0]
+    ansible = ansible_factory(lab.ssh_config)
+    inventory = ansible.inventory({host.name: {"ansible_user": "deploy"}})
+    book = play(lmtp_task(tmp_path / "plans"), become=True)
+
+    checked = ansible.play(inventory, book, "--check", "--diff")
+    assert checked.rc == 0, checked.output
+    through_runner = ansible.runner(inventory, book, "--check", "--diff")
+    assert (through_runner["rc"], through_runner["status"]) == (0, "successful")
+    [event] = [r for r in through_runner["results"] if r["task"] == "lmtp"]
+    expected = checked.result(host.name)
+    assert event["event"] == "runner_on_ok"
+    for key in ("changed", "outcome", "diff", "rolled_back"):
+        assert event["res"][key] == expected[key], key
+    paths = [d["after_header"] for d in expected["diff"]]
+    before = file_states(lab, host, paths)
+
+    # The plan the check saved, reviewed, is what gets applied.
+    reviewed = tmp_path / "plans" / host.name / f"{expected['plan_id']}.json"
+    apply_book = play(
+        "    - name: lmtp\n      migrator.mail.lmtp:\n"
+        f"        plan: {reviewed}\n        test_recipient: {RECIPIENT}\n",
+        become=True,
+    )
+    applied = ansible.runner(inventory, apply_book)
+    assert applied["rc"] == 0, applied
+    [event] = [r for r in applied["results"] if r["task"] == "lmtp"]
+    assert (event["event"], event["res"]["outcome"], event["res"]["changed"]) == (
+        "runner_on_ok",
+        "applied",
+        True,
+    )
+    assert event["res"]["proof"]["relay"].endswith("dovecot-lmtp]")
+    assert event["res"]["plan_id"] == expected["plan_id"]
+    after = file_states(lab, host, paths)
+    # become wrote as root: owner, group and mode kept, content changed.
+    assert all(after[p][1:] == before[p][1:] and after[p][0] != before[p][0] for p in paths)  # type: ignore[index]
+
+    again = ansible.runner(inventory, book)
+    [event] = [r for r in again["results"] if r["task"] == "lmtp"]
+    assert (event["res"]["changed"], event["res"]["outcome"]) == (False, "no changes")
+    tasks = "    - name: info\n      migrator.mail.lmtp_info:\n"
+    tasks += "    - name: whoami\n      ansible.builtin.raw: id -un\n      become: false\n"
+    info = ansible.play(inventory, play(tasks, become=True))
+    assert info.result(host.name, "info")["state"] == "migrated", info.output
+    assert info.result(host.name, "whoami")["stdout"].strip() == "deploy"
