@@ -157,6 +157,13 @@ def ansible_factory(ansible_bin: Path, tmp_path: Path) -> Iterator[Any]:
         helper.close()
 
 
+def readme_playbook() -> str:
+    """The playbook the README's "Running under Ansible and AWX" section gives admins."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Running under Ansible and AWX") :]
+    return section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+
+
 def play(tasks: str, *, serial: str = "", max_fail: str = "", become: bool = False) -> str:
     """A one-play playbook over group mail, no fact gathering, with TASKS (YAML, indented 4)."""
     head = ["- hosts: mail", "  gather_facts: false"]

@@ -9,6 +9,7 @@ import tarfile
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 import migrator
@@ -25,6 +26,9 @@ def test_galaxy_version_follows_the_package() -> None:
     assert (galaxy["namespace"], galaxy["name"]) == ("migrator", "mail")
 
 
+# Not pure: these need the test-only Ansible virtualenv (made with pip on first use), so
+# they run with the lab tests, not in the `-m 'not lab'` inner loop.
+@pytest.mark.lab
 def test_collection_builds(ansible_bin: Path, tmp_path: Path) -> None:
     argv = [str(ansible_bin / "ansible-galaxy"), "collection", "build", str(COLLECTION)]
     done = subprocess.run([*argv, "--output-path", str(tmp_path)], capture_output=True)
@@ -38,6 +42,7 @@ def test_collection_builds(ansible_bin: Path, tmp_path: Path) -> None:
     assert manifest["collection_info"]["version"] == migrator.__version__
 
 
+@pytest.mark.lab
 def test_bad_parameters_fail_with_one_line(ansible_bin: Path, tmp_path: Path) -> None:
     ansible = Ansible(ansible_bin, tmp_path, tmp_path / "no-ssh-config")
     inventory = ansible.inventory({"here": {"ansible_connection": "local"}})

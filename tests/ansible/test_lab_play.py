@@ -14,7 +14,7 @@ from tests.lab.conftest import LabFactory
 from tests.lab.faults import sh
 from tests.lab.hostfiles import file_states
 
-from .conftest import play
+from .conftest import play, readme_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -37,22 +37,27 @@ def test_check_run_fail_rerun_info_rollback(
 ) -> None:
     lab = make_lab("virtual-lda", 3, prefix="an")
     canary, failing, unstarted = (host.name for host in lab.hosts)
+    hosts = {host.name: host for host in lab.hosts}
     ansible = ansible_factory(lab.ssh_config)
-    inventory = ansible.inventory({name: {} for name in (canary, failing, unstarted)})
+    recipient = {"migrator_test_recipient": RECIPIENT}
+    inventory = ansible.inventory({name: recipient for name in (canary, failing, unstarted)})
     task = lmtp_task(tmp_path / "plans")
 
-    checked = ansible.play(inventory, play(task), "--check", "--diff")
+    # The README's playbook, as an admin copies it, in check and diff mode.
+    checked = ansible.play(inventory, readme_playbook(), "--check", "--diff")
     assert checked.rc == 0, checked.output
-    diffs = {name: checked.result(name)["diff"] for name in (canary, failing, unstarted)}
+    checked_task = "Switch to LMTP, prove delivery, roll back on any failure"
+    diffs = {name: checked.result(name, checked_task)["diff"] for name in hosts}
     paths = sorted({d["after_header"] for diff in diffs.values() for d in diff})
     assert "/etc/postfix/main.cf" in paths
     # Ansible's own diff display shows the edit.
     assert "+virtual_transport = lmtp:unix:private/dovecot-lmtp" in checked.output
-    assert len(list((tmp_path / "plans").glob("*/*.json"))) == 3
-    for name in (canary, failing, unstarted):
-        assert checked.result(name)["changed"] is True
+    assert len(list((ansible.work / "plans").glob("*/*.json"))) == 3
+    for name in hosts:
+        assert checked.result(name, checked_task)["changed"] is True
         assert all(d["before"] != d["after"] for d in diffs[name])
-    hosts = {host.name: host for host in lab.hosts}
+        status = checked.result(name, "ansible.builtin.debug")["msg"]
+        assert status.startswith(f"{name}: planned (plan ") and "not applied" in status
     before = {name: file_states(lab, host, paths) for name, host in hosts.items()}
     assert before == {name: file_states(lab, host, paths) for name, host in hosts.items()}
 
