@@ -97,6 +97,7 @@ class Ansible:
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT),
             "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
             "ANSIBLE_CALLBACKS_ENABLED": "record",
+            "ANSIBLE_ACTION_PLUGINS": str(HERE / "action_plugins"),
             "ANSIBLE_HOME": str(self.work / "ansible-home"),
             "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-tmp"),
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control),

@@ -5,6 +5,7 @@ and state rolled_back restores every byte and the LDA delivers again."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,31 @@ def test_become_and_ansible_runner(
     info = ansible.play(inventory, play(tasks, become=True))
     assert info.result(host.name, "info")["state"] == "migrated", info.output
     assert info.result(host.name, "whoami")["stdout"].strip() == "deploy"
+
+
+def test_transport_is_byte_exact_with_become(make_lab: LabFactory, ansible_factory: Any) -> None:
+    lab = make_lab("virtual-lda", 1, prefix="at")
+    host = lab.hosts[0]
+    ansible = ansible_factory(lab.ssh_config)
+    inventory = ansible.inventory({host.name: {"ansible_user": "deploy"}})
+    # Every byte value, CR LF, a line like become's marker, no final newline.
+    content = bytes(range(256)) + b"\r\n\nBECOME-SUCCESS-x\n\xff\xfe"
+    encoded = base64.b64encode(content).decode()
+    tasks = "".join(
+        f"    - name: {name}\n      transport_check:\n        path: /etc/postfix/migrator-{name}\n"
+        f"        content_b64: {encoded}\n        inline: {inline}\n"
+        for name, inline in (("inline", "true"), ("copied", "false"))
+    )
+    ran = ansible.play(inventory, play(tasks, become=True))
+    assert ran.rc == 0, ran.output
+    for name in ("inline", "copied"):
+        result = ran.result(host.name, name)
+        assert base64.b64decode(result["read_b64"]) == content, name
+        assert base64.b64decode(result["cat_b64"]) == content, name
+        assert (result["owner"], result["group"], result["mode"]) == ("root", "mail", 0o640)
+        assert sorted(result["missing"]) == ["/etc", f"/etc/postfix/migrator-{name}.missing"]
+        assert "did not finish within 1 s" in result["timed_out"]
+    # One round trip per operation, as migrator's SSH transport; copying stdin costs one
+    # more per copy, and one for Ansible's remote temp directory.
+    assert ran.result(host.name, "inline")["round_trips"] == 4
+    assert ran.result(host.name, "copied")["round_trips"] == 6

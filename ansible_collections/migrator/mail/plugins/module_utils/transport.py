@@ -32,9 +32,13 @@ _FILE_TIMEOUT = 120.0
 
 
 class AnsibleTransport(ClosingTransport):
-    """One host reached through the running action plugin (``action``)."""
+    """One host reached through the running action plugin (``action``).
 
-    def __init__(self, action: Any, host: str) -> None:
+    ``stdin_inline`` (default: when the connection can pipeline) sends stdin with the
+    command; otherwise stdin is copied to the host first.
+    """
+
+    def __init__(self, action: Any, host: str, *, stdin_inline: bool | None = None) -> None:
         self._action = action
         self._host = host
         self._tmp: str | None = None
@@ -42,7 +46,9 @@ class AnsibleTransport(ClosingTransport):
         connection = action._connection
         if "use_tty" in getattr(connection, "_options", {}):
             connection.set_option("use_tty", False)
-        self._stdin_inline = bool(getattr(connection, "has_pipelining", False))
+        if stdin_inline is None:
+            stdin_inline = bool(getattr(connection, "has_pipelining", False))
+        self._stdin_inline = stdin_inline
 
     @property
     def host(self) -> str:
@@ -128,6 +134,7 @@ class AnsibleTransport(ClosingTransport):
         """Copy DATA into Ansible's remote temp directory; return the file's path there."""
         try:
             if self._tmp is None:
+                self.round_trips += 1
                 self._tmp = self._action._make_tmp_path()
             self.round_trips += 1
             remote = self._action._connection._shell.join_path(self._tmp, "stdin")

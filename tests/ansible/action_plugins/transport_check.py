@@ -1,0 +1,49 @@
+"""Test-only action plugin: drive AnsibleTransport on a host and report what came back.
+
+Writes ``content_b64`` to ``path`` (root:mail 0640), reads it back with ``read_files`` (with
+a missing path and a directory), cats it with ``run``, and runs a command past its timeout.
+``inline`` false sends stdin as a copied file instead of with the command.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.migrator.mail.plugins.module_utils.transport import AnsibleTransport
+from migrator.errors import TransportError
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = super().run(tmp, task_vars)
+        args = self._task.args
+        path, content = args["path"], base64.b64decode(args["content_b64"])
+        host = str((task_vars or {})["inventory_hostname"])
+        with AnsibleTransport(self, host, stdin_inline=bool(args["inline"])) as transport:
+            transport.write_atomic(path, content, owner="root", group="mail", mode=0o640)
+            files = transport.read_files([path, f"{path}.missing", "/etc"])
+            cat = transport.run(["cat", "--", path])
+            try:
+                transport.run(["sleep", "30"], timeout=1)
+                timed_out = ""
+            except TransportError as exc:
+                timed_out = str(exc)
+            trips = transport.round_trips
+        read = files[path]
+        result.update(
+            changed=False,
+            read_b64=base64.b64encode(read.content or b"").decode(),
+            cat_b64=base64.b64encode(cat.stdout).decode(),
+            owner=read.owner,
+            group=read.group,
+            mode=read.mode,
+            missing=[p for p, f in files.items() if not f.exists],
+            timed_out=timed_out,
+            round_trips=trips,
+        )
+        return result
