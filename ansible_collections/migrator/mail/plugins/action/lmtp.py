@@ -42,7 +42,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
     """Plan on the controller, apply over Ansible's connection, prove delivery."""
 
     TRANSFERS_FILES = False

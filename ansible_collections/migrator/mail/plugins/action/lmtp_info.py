@@ -23,7 +23,7 @@ else:
 ARGUMENT_SPEC: dict[str, Any] = {"plans_dir": {"type": "path"}}
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
     """Read the host's lock, journal and files over Ansible's connection; report its state."""
 
     TRANSFERS_FILES = False
