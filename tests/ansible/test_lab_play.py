@@ -96,6 +96,13 @@ def test_check_run_fail_rerun_info_rollback(
     assert back.result(unstarted)["outcome"] == "nothing to roll back"
     assert file_states(lab, hosts[canary], paths) == before[canary]
 
+    # proof: false sends no test message; the LMTP probe still runs before Postfix switches.
+    quiet = lmtp_task(tmp_path / "plans") + "        proof: false\n"
+    unproven = ansible.play(inventory, play(quiet), "-l", unstarted).result(unstarted)
+    assert (unproven["outcome"], unproven["proof"]) == ("applied", None), unproven
+    actions = [s["action"] for s in unproven["steps"]]
+    assert "probe_lmtp" in actions and "test_delivery" not in actions
+
 
 def test_become_and_ansible_runner(
     make_lab: LabFactory, ansible_factory: Any, tmp_path: Path

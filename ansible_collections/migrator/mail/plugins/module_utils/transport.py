@@ -44,8 +44,9 @@ class AnsibleTransport(ClosingTransport):
         self._tmp: str | None = None
         self.round_trips = 0
         connection = action._connection
-        if "use_tty" in getattr(connection, "_options", {}):
-            connection.set_option("use_tty", False)
+        for terminal in ("use_tty", "pty"):  # ssh's and paramiko_ssh's names for it
+            if terminal in getattr(connection, "_options", {}):
+                connection.set_option(terminal, False)
         if stdin_inline is None:
             stdin_inline = bool(getattr(connection, "has_pipelining", False))
         self._stdin_inline = stdin_inline
