@@ -2,8 +2,9 @@
 a helper that runs a play the way an admin would (inventory, ssh args, the collection).
 
 The virtualenv (``.venv-ansible/`` in the repository, gitignored) is made on first use with
-pip from PyPI and holds migrator too, as an execution environment would; Ansible is never a
-dependency of migrator. Every SSH control master a run leaves is closed at teardown.
+pip from PyPI (ansible-core, ansible-runner, ansible-builder) and holds migrator too, as an
+execution environment would; Ansible is never a dependency of migrator. Every SSH control
+master a run leaves is closed at teardown.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["make_lab"]  # the lab fixture, shared with tests/lab
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-ansible"
 HERE = Path(__file__).resolve().parent
-PROBE = "import ansible, ansible_runner, migrator"
+PROBE = "import ansible, ansible_runner, ansible_builder, migrator"
 
 
 def ensure_venv() -> Path:
@@ -38,7 +39,7 @@ def ensure_venv() -> Path:
         return VENV / "bin"
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "ansible-core", "ansible-runner"], check=True)
+    subprocess.run([*pip, "ansible-core", "ansible-runner", "ansible-builder"], check=True)
     subprocess.run([*pip, "-e", str(ROOT)], check=True)
     return VENV / "bin"
 

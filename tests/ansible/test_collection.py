@@ -43,6 +43,19 @@ def test_collection_builds(ansible_bin: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.lab
+def test_execution_environment_builds_its_context(ansible_bin: Path, tmp_path: Path) -> None:
+    """ansible-builder makes the image's build context (no container engine needed)."""
+    definition = COLLECTION / "execution-environment.yml"
+    argv = [str(ansible_bin / "ansible-builder"), "create", "-f", str(definition)]
+    done = subprocess.run([*argv, "-c", str(tmp_path)], capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    bindep = (tmp_path / "_build" / "bindep.txt").read_text().splitlines()
+    assert {"libaugeas0 [platform:dpkg]", "augeas-lenses [platform:dpkg]"} <= set(bindep)
+    assert "migrator" in (tmp_path / "_build" / "requirements.txt").read_text().split()
+    assert "migrator.mail" in (tmp_path / "_build" / "requirements.yml").read_text()
+
+
+@pytest.mark.lab
 def test_bad_parameters_fail_with_one_line(ansible_bin: Path, tmp_path: Path) -> None:
     ansible = Ansible(ansible_bin, tmp_path, tmp_path / "no-ssh-config")
     inventory = ansible.inventory({"here": {"ansible_connection": "local"}})
