@@ -149,6 +149,9 @@ def test_become_and_ansible_runner(
     again = ansible.runner(inventory, book)
     [event] = [r for r in again["results"] if r["task"] == "lmtp"]
     assert (event["res"]["changed"], event["res"]["outcome"]) == (False, "no changes")
+    # The reviewed plan again: already on the host, no change, not a drift error.
+    replayed = ansible.play(inventory, apply_book).result(host.name)
+    assert (replayed["changed"], replayed["outcome"]) == (False, "already applied"), replayed
     tasks = "    - name: info\n      migrator.mail.lmtp_info:\n"
     tasks += "    - name: whoami\n      ansible.builtin.raw: id -un\n      become: false\n"
     info = ansible.play(inventory, play(tasks, become=True))

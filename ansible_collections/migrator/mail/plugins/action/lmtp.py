@@ -50,6 +50,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
     _supports_async = False
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The task's result. Raises AnsibleActionFail, one line, for bad parameters and for
+        errors that left the host unchanged (unreachable, refused, drifted, locked)."""
         result: dict[str, Any] = super().run(tmp, task_vars)
         if MIGRATOR_MISSING is not None:
             raise AnsibleActionFail(
@@ -74,7 +76,12 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
             # No test message; the LMTP probe before Postfix switches still runs.
             plan = replace(plan, steps=tuple(s for s in plan.steps if s.action != "test_delivery"))
         diff = {"diff": results.file_diffs(plan)} if self._task.diff else {}
+        if args["plan"] and plan.has_changes and _applied(transport, plan):
+            # The reviewed plan is already on the host: a second run changes nothing.
+            return {"changed": False, "outcome": "already applied", "plan_id": plan.plan_id}
         if self._task.check_mode or not plan.has_changes:
+            if self._task.check_mode and args["plan"] and plan.has_changes:
+                check_drift(transport, plan)
             return {
                 "changed": plan.has_changes,
                 "outcome": "changes planned" if plan.has_changes else "no changes",
@@ -89,12 +96,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         return {**results.apply_result(report), **diff}
 
     def _plan(self, transport: AnsibleTransport, args: dict[str, Any]) -> Plan:
-        """The reviewed plan given (checked against the host), else a fresh one."""
+        """The reviewed plan given, else a fresh one (saved under plans_dir when given)."""
         if args["plan"]:
-            plan = load_plan(Path(args["plan"]), host=transport.host)
-            if plan.has_changes and self._task.check_mode:
-                check_drift(transport, plan)
-            return plan
+            return load_plan(Path(args["plan"]), host=transport.host)
         options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
         plan = build_plan(transport, options)
         if args["plans_dir"] and plan.has_changes:
@@ -117,6 +121,12 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         if report is None:
             return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
         return results.rollback_result(report)
+
+
+def _applied(transport: AnsibleTransport, plan: Plan) -> bool:
+    """True when every file of the plan already has its planned content (one read)."""
+    current = transport.read_files([f.path for f in plan.files])
+    return all(current[f.path].sha256 == f.sha256_after for f in plan.files)
 
 
 def _one_line(message: str, host: str) -> str:
