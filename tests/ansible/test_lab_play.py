@@ -142,6 +142,9 @@ def test_become_and_ansible_runner(
     )
     assert event["res"]["proof"]["relay"].endswith("dovecot-lmtp]")
     assert event["res"]["plan_id"] == expected["plan_id"]
+    # As many round trips as migrator's own SSH transport takes for this apply (42 + 1 read
+    # of the reviewed plan's files), not one per file or per step.
+    assert event["res"]["round_trips"] <= 45, event["res"]["round_trips"]
     after = file_states(lab, host, paths)
     # become wrote as root: owner, group and mode kept, content changed.
     assert all(after[p][1:] == before[p][1:] and after[p][0] != before[p][0] for p in paths)  # type: ignore[index]
@@ -181,6 +184,7 @@ def test_transport_is_byte_exact_with_become(make_lab: LabFactory, ansible_facto
         assert (result["owner"], result["group"], result["mode"]) == ("root", "mail", 0o640)
         assert sorted(result["missing"]) == ["/etc", f"/etc/postfix/migrator-{name}.missing"]
         assert "did not finish within 1 s" in result["timed_out"]
+        assert result["lease_alive"] and result["released"], "the lock outlives its command"
     # One round trip per operation, as migrator's SSH transport; copying stdin costs one
     # more per copy, and one for Ansible's remote temp directory.
     assert ran.result(host.name, "inline")["round_trips"] == 4

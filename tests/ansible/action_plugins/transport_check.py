@@ -1,7 +1,8 @@
 """Test-only action plugin: drive AnsibleTransport on a host and report what came back.
 
 Writes ``content_b64`` to ``path`` (root:mail 0640), reads it back with ``read_files`` (with
-a missing path and a directory), cats it with ``run``, and runs a command past its timeout.
+a missing path and a directory), cats it with ``run``, runs a command past its timeout, and
+takes migrator's host lock to see its lease alive from the next command.
 ``inline`` false sends stdin as a copied file instead of with the command.
 """
 
@@ -14,6 +15,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.migrator.mail.plugins.module_utils.transport import AnsibleTransport
 from migrator.errors import TransportError
+from migrator.executor.journal import Journal, peek
 
 
 class ActionModule(ActionBase):
@@ -34,6 +36,12 @@ class ActionModule(ActionBase):
             except TransportError as exc:
                 timed_out = str(exc)
             trips = transport.round_trips
+            # The lock's lease is the SSH session over the commands: Ansible's ControlMaster.
+            journal = Journal(transport, "transport-check")
+            journal.lock("transport-check")
+            lock, _ = peek(transport)
+            journal.unlock()
+            released, _ = peek(transport)
         read = files[path]
         result.update(
             changed=False,
@@ -45,5 +53,7 @@ class ActionModule(ActionBase):
             missing=[p for p, f in files.items() if not f.exists],
             timed_out=timed_out,
             round_trips=trips,
+            lease_alive=lock.held and lock.alive,
+            released=not released.held,
         )
         return result

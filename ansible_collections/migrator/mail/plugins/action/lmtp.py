@@ -66,6 +66,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                     result.update(self._roll_back(transport))
                 else:
                     result.update(self._migrate(transport, args))
+                result["round_trips"] = transport.round_trips
         except MigratorError as exc:
             raise AnsibleActionFail(_one_line(str(exc), host)) from exc
         return result
