@@ -53,7 +53,7 @@ def ansible_bin() -> Path:
     return ensure_venv()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlayRun:
     """One ansible-playbook run: exit code, output, and each task result per host."""
 
