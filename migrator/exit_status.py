@@ -13,4 +13,5 @@ class ExitStatus(IntEnum):
     CHANGES = 2
     ROLLED_BACK = 3
     NEEDS_ATTENTION = 4
+    USAGE = 64  # sysexits' EX_USAGE: the command line itself is wrong
     INTERRUPTED = 130

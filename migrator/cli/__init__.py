@@ -1,8 +1,9 @@
 """The migrator command line: click commands only.
 
 Each command parses its options, calls one core function and renders the result. Errors
-become exit codes in exactly one place, ``MigratorGroup.invoke``: a ``MigratorError`` is
-shown as one line (its host, file and line first) and exits 1; Ctrl-C exits 130.
+become exit codes in exactly one place, ``MigratorGroup``: a ``MigratorError`` is shown as
+one line (its host, file and line first) and exits 1; a click usage error (unknown option,
+bad value) exits 64, never 2, which means "the plan has changes"; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -43,9 +44,25 @@ class MigratorGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(ExitStatus.USAGE)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # BadParameter too: a subcommand's options
+            exc.show()
+            sys.exit(ExitStatus.USAGE)
         except MigratorError as exc:
             if ctx.params.get("debug"):
                 raise

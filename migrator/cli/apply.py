@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.host_options import reach, recipient_option, ssh_options
 from migrator.cli.step_view import step_printer
+from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.exit_status import ExitStatus
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanTrust
 from migrator.plan.store import load_plan, save_plan
 from migrator.rules.switch import Options
 from migrator.transport.base import Transport
@@ -26,8 +29,15 @@ from migrator.transport.base import Transport
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
 @click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option("--test-recipient", metavar="ADDR", help="Recipient of the test messages.")
+@click.option(
+    "--test-recipient",
+    metavar="ADDR",
+    callback=recipient_option,
+    help="Recipient of the test messages.",
+)
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
+@plan_key_option
+@require_signature_option
 @ssh_options
 @fleet_options("apply")
 def apply(
@@ -40,36 +50,46 @@ def apply(
     ssh_config: Path | None,
     accept_new_host_key: bool,
     plans_dir: Path,
+    plan_key: Path | None,
+    require_signature: bool,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
     console = Console(highlight=False, soft_wrap=True)
+    trust = plan_trust(plan_key, require_signature)
+    # A saved plan is checked (signature, schema) before the host is reached.
+    the_plan = None if plan_file is None else load_plan(plan_file, host=host, trust=trust)
     with reach(host, ssh_config, accept_new_host_key) as transport:
-        if plan_file is not None:
-            the_plan = load_plan(plan_file, host=host)
-        else:
+        if the_plan is None:
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
-            the_plan = _fresh_plan(transport, options, plans_dir, yes, console)
+            fresh = _FreshPlan(plans_dir, trust, yes)
+            the_plan = fresh.make(transport, options, console)
         options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
         report = apply_plan(transport, the_plan, options_, step_printer(console))
     _show_apply(report, console)
     sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
 
 
-def _fresh_plan(
-    transport: Transport, options: Options, plans_dir: Path, yes: bool, console: Console
-) -> Plan:
-    from migrator.cli.plan_view import render_plan
+@dataclass(frozen=True, slots=True)
+class _FreshPlan:
+    """Plan now, save (signed with the key, if any), show, and ask unless --yes."""
 
-    fresh = build_plan(transport, options)
-    saved = save_plan(fresh, plans_dir)
-    render_plan(fresh, console, saved_to=str(saved))
-    if not fresh.has_changes or yes:
+    plans_dir: Path
+    trust: PlanTrust
+    yes: bool
+
+    def make(self, transport: Transport, options: Options, console: Console) -> Plan:
+        from migrator.cli.plan_view import render_plan
+
+        fresh = build_plan(transport, options)
+        saved = save_plan(fresh, self.plans_dir, self.trust.key)
+        render_plan(fresh, console, saved_to=str(saved))
+        if not fresh.has_changes or self.yes:
+            return fresh
+        if not sys.stdin.isatty():
+            raise UsageError("not a terminal: give --yes to apply without asking", host=fresh.host)
+        if not click.confirm(f"Apply this plan to {fresh.host}?", default=False):
+            raise UsageError("not applied: you said no", host=fresh.host)
         return fresh
-    if not sys.stdin.isatty():
-        raise UsageError("not a terminal: give --yes to apply without asking", host=fresh.host)
-    if not click.confirm(f"Apply this plan to {fresh.host}?", default=False):
-        raise UsageError("not applied: you said no", host=fresh.host)
-    return fresh
 
 
 def _show_apply(report: ApplyReport, console: Console) -> None:

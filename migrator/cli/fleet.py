@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
+from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
@@ -142,6 +143,9 @@ class HostOptions:
     plan_file: Path | None = None
     plan_id: str | None = None
     facts_file: Path | None = None
+    plan_key: Path | None = None
+    require_signature: bool = False
+    force: bool = False
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -234,7 +238,7 @@ def _plan_phase(
         test_recipient=single.test_recipient,
     )
     plans_dir = None if single.no_save else single.plans_dir
-    work = plan_work(_reach(single), options, plans_dir)
+    work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
@@ -288,10 +292,11 @@ def _plans(
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
     failed: list[HostResult] = []
+    trust = plan_trust(single.plan_key, single.require_signature)
     if fleet.saved_plans:
         for name in inventory.names:
             try:
-                plans[name] = latest_plan(single.plans_dir, name)
+                plans[name] = latest_plan(single.plans_dir, name, trust)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
@@ -299,7 +304,7 @@ def _plans(
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
-            plans[result.host] = load_plan(Path(result.plan_path), host=result.host)
+            plans[result.host] = load_plan(Path(result.plan_path), result.host, trust)
         else:
             failed.append(result)
     if planned.interrupted:
@@ -326,7 +331,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         FleetProgress(console, "rollback", list(inventory.names)) as progress,
         _ctrl_c_stops() as stop,
     ):
-        work = rollback_work(_reach(single), progress)
+        work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)
 

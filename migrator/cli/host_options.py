@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from migrator.address import check_recipient
+from migrator.errors import UsageError
 from migrator.transport import connect
 from migrator.transport.base import Transport
 
@@ -44,3 +46,17 @@ def ssh_options(function: F) -> F:
 def reach(host: str, ssh_config: Path | None, accept_new_host_key: bool) -> Transport:
     """The SSH transport to host (no network I/O until first use)."""
     return connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new_host_key)
+
+
+def recipient_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: --test-recipient checked where it enters.
+
+    Raises click.BadParameter (a usage error: exit 64) for an address ``check_recipient``
+    refuses, with its reason.
+    """
+    if value is None:
+        return None
+    try:
+        return check_recipient(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message, ctx, param) from exc

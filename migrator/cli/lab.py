@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from migrator.lab import lifecycle, mail
+from migrator.lab import lifecycle, mail, roots
 from migrator.lab.profile import load_profile
-from migrator.lab.state import Lab, find_host, list_labs, load_lab
+from migrator.lab.state import Lab, LabHost, find_host, list_labs, load_lab
 
 _NAME = click.option("--name", "lab_name", default="lab", show_default=True, help="Lab name.")
 
@@ -23,10 +23,18 @@ def lab() -> None:
 @lab.command()
 @click.argument("profile")
 @click.option("--hosts", "count", type=click.IntRange(1, 200), default=1, show_default=True)
+@click.option(
+    "--release",
+    default=roots.DEFAULT_RELEASE,
+    show_default=True,
+    help="Debian release the hosts run (its root is built once, from apt's mirror).",
+)
 @_NAME
-def up(profile: str, count: int, lab_name: str) -> None:
+def up(profile: str, count: int, release: str, lab_name: str) -> None:
     """Bring up COUNT hosts configured from PROFILE (fixtures/profiles/PROFILE)."""
-    built = lifecycle.bring_up(profile, count, lab_name)
+    built = lifecycle.bring_up(
+        profile, count, lab_name, release=release, progress=lambda line: click.echo(line, err=True)
+    )
     console = Console()
     console.print(_hosts_table(built))
     console.print(f"Reach them with: ssh -F {built.ssh_config} {built.hosts[0].name}")
@@ -35,19 +43,41 @@ def up(profile: str, count: int, lab_name: str) -> None:
 @lab.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list of hosts, for scripts.")
 def ls(as_json: bool) -> None:
-    """List lab hosts: name, address, profile, lab."""
+    """List lab hosts: name, address, profile, lab, release and daemon versions."""
     labs = list_labs()
     if as_json:
-        rows = [
-            {"name": h.name, "address": h.address, "profile": h.profile, "lab": lb.name}
-            for lb in labs
-            for h in lb.hosts
-        ]
+        rows = [_host_row(lb, h) for lb in labs for h in lb.hosts]
         click.echo(json.dumps(rows, indent=2))
         return
     console = Console()
     for built in labs:
         console.print(_hosts_table(built))
+
+
+@lab.command(name="roots")
+@click.option("--remove", "release", default=None, help="Remove the cached root of RELEASE.")
+@click.option(
+    "--build", "builds", multiple=True, help="Build RELEASE's root now unless cached (repeatable)."
+)
+def roots_(release: str | None, builds: tuple[str, ...]) -> None:
+    """List the cached release roots (or build or remove some): Dovecot, Postfix, OpenSSH."""
+    if release is not None:
+        removed = roots.remove_root(release)
+        click.echo(f"root {release}: {'removed' if removed else 'not cached'}")
+        return
+    if builds:
+        roots.ensure_roots(builds, lambda line: click.echo(line, err=True))
+    table = Table(title=f"release roots ({roots.roots_dir()})")
+    for column in ("release", "dovecot", "postfix", "openssh", "built", "build s", "current"):
+        table.add_column(column)
+    cached = roots.list_roots()
+    for root in cached:
+        v = root.versions
+        built = (root.built, f"{root.build_seconds:.0f}", "yes" if root.current else "no")
+        table.add_row(root.release, v.dovecot, v.postfix, v.openssh, *built)
+    Console().print(table)
+    if not all(root.current for root in cached):
+        click.echo("current no: rebuilt at the next lab up of it")
 
 
 @lab.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -101,10 +131,28 @@ def _domain(built: Lab) -> str:
     return load_profile(built.hosts[0].profile).domain
 
 
+def _host_row(built: Lab, host: LabHost) -> dict[str, object]:
+    return {
+        "name": host.name,
+        "address": host.address,
+        "profile": host.profile,
+        "lab": built.name,
+        "release": host.release,
+        "versions": {
+            "dovecot": host.versions.dovecot,
+            "postfix": host.versions.postfix,
+            "openssh": host.versions.openssh,
+        },
+    }
+
+
 def _hosts_table(built: Lab) -> Table:
     table = Table(title=f"lab {built.name} ({built.subnet}.0/24)")
-    for column in ("host", "address", "profile"):
+    for column in ("host", "address", "profile", "release", "dovecot", "postfix", "openssh"):
         table.add_column(column)
     for host in built.hosts:
-        table.add_row(host.name, host.address, host.profile)
+        v = host.versions
+        table.add_row(
+            host.name, host.address, host.profile, host.release, v.dovecot, v.postfix, v.openssh
+        )
     return table

@@ -10,7 +10,8 @@ import yaml
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.trust_options import plan_key_option, signing_key
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
 from migrator.host.facts import FactOverrides, overrides_from_mapping
@@ -29,7 +30,12 @@ from migrator.transport.local import LocalTransport
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Plan a directory laid out like the host's root instead of reaching HOST.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the plan document as JSON (secret values masked; apply takes the saved file).",
+)
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -48,6 +54,7 @@ from migrator.transport.local import LocalTransport
 @click.option(
     "--test-recipient",
     metavar="ADDR",
+    callback=recipient_option,
     help="Recipient to ask the userdb about (and to probe at apply).",
 )
 @click.option(
@@ -57,6 +64,7 @@ from migrator.transport.local import LocalTransport
     help="With --root: a YAML file of live facts a directory cannot give (dovecot_version, "
     "lmtp_binary, userdb: {recipient, uid, gid}); see fixtures/hosts/README.md.",
 )
+@plan_key_option
 @ssh_options
 @fleet_options("plan")
 def plan(
@@ -72,6 +80,7 @@ def plan(
     ssh_config: Path | None,
     accept_new_host_key: bool,
     plans_dir: Path,
+    plan_key: Path | None,
 ) -> None:
     """Plan the switch of HOST (or --root DIR) from Dovecot LDA to LMTP; change nothing.
 
@@ -80,11 +89,12 @@ def plan(
     # MigratorError propagates to the group (cli/__init__.py): one line, exit 1.
     options = Options(lmtp=lmtp, allow_remote_lmtp=allow_remote_lmtp, test_recipient=test_recipient)
     overrides = _overrides(facts_file, root)
+    key = signing_key(plan_key)
     with _transport(host, root, ssh_config, accept_new_host_key) as transport:
         result = build_plan(transport, options, overrides=overrides)
-    saved = None if no_save else save_plan(result, plans_dir)
+    saved = None if no_save else save_plan(result, plans_dir, key)
     if as_json:
-        click.echo(result.to_json(), nl=False)
+        click.echo(result.to_masked_json(), nl=False)
     else:
         _render(result, str(saved) if saved else None)
     if detailed_exitcode and result.has_changes:

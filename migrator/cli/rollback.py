@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.host_options import reach, recipient_option, ssh_options
 from migrator.cli.step_view import step_printer
 from migrator.executor.rollback import rollback_latest
 from migrator.exit_status import ExitStatus
@@ -18,11 +18,24 @@ from migrator.exit_status import ExitStatus
 @click.command()
 @click.argument("host", required=False)
 @click.option("--plan", "plan_id", metavar="ID", help="Plan id (default: the latest apply).")
+@click.option(
+    "--test-recipient",
+    metavar="ADDR",
+    callback=recipient_option,
+    help="Recipient of the LDA's test message (default: the one apply used).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Roll back files edited since apply too (their edited copies stay in the journal).",
+)
 @ssh_options
 @fleet_options("rollback")
 def rollback(
     host: str,
     plan_id: str | None,
+    test_recipient: str | None,
+    force: bool,
     ssh_config: Path | None,
     accept_new_host_key: bool,
     plans_dir: Path,
@@ -30,9 +43,14 @@ def rollback(
     """Return HOST to the state recorded before apply, and prove the LDA delivers."""
     console = Console(highlight=False, soft_wrap=True)
     with reach(host, ssh_config, accept_new_host_key) as transport:
-        report = rollback_latest(transport, plan_id, step_printer(console))
+        report = rollback_latest(
+            transport, plan_id, step_printer(console), test_recipient, force=force
+        )
     if report is None:
         console.print(f"{host}: already rolled back, nothing to do")
+        sys.exit(ExitStatus.SUCCESS)
+    if report.ok and report.detail:
+        console.print(f"{host}: {report.detail}")
         sys.exit(ExitStatus.SUCCESS)
     if report.ok:
         console.print(f"[bold green]{host}: rolled back plan {report.plan_id}[/]")

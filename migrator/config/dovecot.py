@@ -200,9 +200,14 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
     """Set ``key`` inside the last block matching ``chain`` in file ``path``.
 
     Missing blocks are created first, each in its own step, at the end of their parent, so no
-    half-made node is ever left behind by a nested set.
+    half-made node is ever left behind by a nested set. A missing block without an argument
+    (2.4's ``mail_plugins {``, ``protocols {``) is made together with its first setting: the
+    lens writes a node with no value as a block only once it has a child.
     """
-    parent = _ensure_chain(tree, path, chain)
+    parent, unmade = _ensure_chain(tree, path, chain)
+    if unmade:
+        tree.set(f"{parent}{unmade}/{key}", value)
+        return
     existing = [n for n in tree.match(f"{parent}/{key}") if not _is_block(tree, n, key)]
     if existing:
         tree.set(existing[-1], value)
@@ -216,15 +221,22 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
         tree.set(f"{parent}/{key}[last()+1]", value)
 
 
-def _ensure_chain(tree: ConfigTree, path: str, chain: Chain) -> str:
+def _ensure_chain(tree: ConfigTree, path: str, chain: Chain) -> tuple[str, str]:
+    """The node of the last block matching ``chain`` (made if missing), and the path below it
+    of blocks without an argument still to make with their first child ("" when none)."""
     node = tree.file_node(path)
+    unmade = ""
     for ref in chain:
-        found = _find_block(tree, node, ref)
-        if found is None:
-            tree.set(f"{node}/{ref.name}[last()+1]", ref.arg)
-            found = tree.one(f"{node}/{ref.name}[last()]")
-        node = found
-    return node
+        found = None if unmade else _find_block(tree, node, ref)
+        if found is not None:
+            node = found
+        elif ref.arg is None:
+            unmade += f"/{ref.name}" if unmade else f"/{ref.name}[last()+1]"
+        else:
+            tree.set(f"{node}{unmade}/{ref.name}[last()+1]", ref.arg)
+            made = unmade.replace("[last()+1]", "[last()]")
+            node, unmade = tree.one(f"{node}{made}/{ref.name}[last()]"), ""
+    return node, unmade
 
 
 def _find_block(tree: ConfigTree, parent: str, ref: BlockRef) -> str | None:

@@ -101,7 +101,9 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
     entries = []
     for node in tree.match(f"{tree.file_node(path)}/*[type]"):
         name = node.rsplit("/", 1)[1]
-        command = tree.get(f"{node}/command") or ""
+        # A comment line inside a service splits its command into several nodes (the lens
+        # keeps the comment where it is); the command Postfix runs is all of them in order.
+        command = " ".join(tree.get(part) or "" for part in tree.match(f"{node}/command"))
         try:
             words = shlex.split(command, posix=True)
         except ValueError as exc:

@@ -18,8 +18,13 @@ from typing import Any
 import augeas
 
 from migrator.errors import ConfigParseError
+from migrator.lenses import POSTFIX_MASTER_LENS
 
 LENS_DIR = Path(__file__).resolve().parent.parent / "lenses"
+
+PROJECT_LENSES = {"Postfix_Master": POSTFIX_MASTER_LENS}
+"""Stock lenses replaced by the project's own (in LENS_DIR): the stock Postfix_Master cannot
+read Debian 13's stock master.cf, nor comment lines inside a service, which Postfix accepts."""
 
 AUGEAS_LOCK = threading.RLock()
 """Held by every libaugeas call in this process (see ``Serialised``)."""
@@ -79,7 +84,7 @@ class ConfigTree:
             self._line_offsets.pop(str(local), None)
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(content)
-            lens = lenses[path]
+            lens = PROJECT_LENSES.get(lenses[path], lenses[path])
             if lens not in self._lens_nodes:
                 node = f"/augeas/load/L{len(self._lens_nodes)}"
                 self._aug.set(f"{node}/lens", f"{lens}.lns")
@@ -112,7 +117,15 @@ class ConfigTree:
 
     # Paths below are Augeas paths; only modules of this package call these.
     def get(self, path: str) -> str | None:
-        value: str | None = self._aug.get(path)
+        try:
+            value: str | None = self._aug.get(path)
+        except ValueError as exc:  # several nodes match: the file has a shape we do not read
+            found = self.match(path)
+            raise ConfigParseError(
+                f"{len(found)} nodes match {path} where one was expected",
+                host=self.host,
+                line=self.line(found[0]) if found else None,
+            ) from exc
         return value
 
     def match(self, path: str) -> list[str]:

@@ -48,6 +48,8 @@ class ConfirmReport:
     user: str | None
     fetch_rc: int | None
     fetch_lines: tuple[str, ...]
+    header_lines: tuple[str, ...] = ()  # the delivered message's header, when no log
+    queue_lines: tuple[str, ...] = ()  # postqueue -j entries of the message, when no log
 
 
 def probe_commands(recipients: Sequence[str]) -> list[str]:
@@ -125,7 +127,7 @@ def parse_log_delivery(line: str, recipient: str) -> LogDelivery | None:
 
 def parse_confirm_output(text: str) -> ConfirmReport:
     """Sort the confirm script's tagged lines into a report."""
-    lines: dict[str, list[str]] = {"log": [], "doveadm": []}
+    lines: dict[str, list[str]] = {"log": [], "doveadm": [], "hdr": [], "queue": []}
     single: dict[str, str] = {}
     for line in text.splitlines():
         tag, _, rest = line.partition(" ")
@@ -145,6 +147,8 @@ def parse_confirm_output(text: str) -> ConfirmReport:
         single.get("user"),
         int(fetch) if fetch is not None and fetch.lstrip("-").isdigit() else None,
         tuple(lines["doveadm"]),
+        tuple(lines["hdr"]),
+        tuple(lines["queue"]),
     )
 
 
@@ -218,3 +222,40 @@ def _fetch_said(report: ConfirmReport) -> str:
 
 def one_line(text: str) -> str:
     return " / ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def first_received(header_lines: Sequence[str]) -> str:
+    """The newest ``Received:`` trace of a header (continuation lines unfolded), or ""."""
+    fields: list[str] = []
+    for line in header_lines:
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1] += " " + line.strip()
+        elif ":" in line:
+            fields.append(line.strip())
+    return next((f for f in fields if f.lower().startswith("received:")), "")
+
+
+def lmtp_trace(header_lines: Sequence[str]) -> bool:
+    """Whether Dovecot's LMTP server received the message: it adds a ``Received: ... with
+    LMTP`` trace (lmtp_add_received_header, on by default); the LDA adds none."""
+    return " with lmtp " in f" {first_received(header_lines).lower()} "
+
+
+def header_delivery_failure(report: ConfirmReport, recipient: str, over_lmtp: bool) -> str | None:
+    """Why a report made without a mail log does not prove delivery, or None when it does:
+    the message is in the mailbox and its newest trace is (or is not) Dovecot's LMTP."""
+    if not parse_fetch(report.fetch_lines):
+        queued = "; ".join(_delay_reason(line) for line in report.queue_lines)
+        where = f"still queued: {queued}" if queued else "not queued either (bounced?)"
+        waited = f" within {report.waited} s" if report.waited else ""
+        return f"no mail log; not in {report.user}'s mailboxes{waited}, {where}"
+    if lmtp_trace(report.header_lines) != over_lmtp:
+        seen = first_received(report.header_lines) or "no Received: header"
+        wanted = "Dovecot's LMTP trace" if over_lmtp else "no LMTP trace (the LDA adds none)"
+        return f"no mail log; delivered to <{recipient}>, newest trace {seen!r}, not {wanted}"
+    return None
+
+
+def _delay_reason(entry: str) -> str:
+    found = re.search(r'"delay_reason": *"((?:[^"\\]|\\.)*)"', entry)
+    return found.group(1) if found else entry[:200]

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from migrator.address import check_recipient
 from migrator.delivery import scripts
 from migrator.delivery.parse import (
     ConfirmReport,
     LmtpReply,
+    LogDelivery,
     RelayCheck,
     delivery_failure,
+    header_delivery_failure,
+    lmtp_trace,
     one_line,
     parse_confirm_output,
     parse_fetch,
@@ -82,9 +86,12 @@ def probe_lmtp(
     """Speak LMTP on the host to Dovecot (LHLO, MAIL, RCPT, RSET, QUIT); nothing is delivered.
 
     Raises DeliveryError with the failing reply or connect error in one line;
-    TransportError when the host cannot be reached.
+    TransportError when the host cannot be reached; UsageError, before anything is sent,
+    for a recipient that is not a plain RFC 5321 address (a CR/LF would be an LMTP command).
     """
     recipients = (recipient,) if isinstance(recipient, str) else tuple(recipient)
+    for each in recipients:
+        check_recipient(each, host=transport.host)
     commands = probe_commands(recipients)
     kind, _, where = endpoint.probe_target.partition(":")
     argv = ["sh", "-c", scripts.PROBE_SH, "sh", " ".join(interpreters), kind]
@@ -134,8 +141,9 @@ def send_test_message(
     """Hand a test message to the host's own Postfix (sendmail); return its Message-ID.
 
     The envelope sender is empty by default, so a failed test never sends a bounce.
-    Raises DeliveryError when sendmail refuses it, UsageError for a bad tag.
+    Raises DeliveryError when sendmail refuses it, UsageError for a bad tag or recipient.
     """
+    check_recipient(recipient, host=transport.host)
     message = build_test_message(
         recipient, tag=tag, sender=sender, host=transport.host, list_id=list_id
     )
@@ -152,10 +160,14 @@ def send_test_message(
 def build_record(
     report: ConfirmReport, recipient: str, message_id: str, log_path: str, seconds: float
 ) -> DeliveryRecord:
-    """The DeliveryRecord of a report that ``delivery_failure`` found complete."""
+    """The DeliveryRecord of a report that ``delivery_failure`` (or, without a log,
+    ``header_delivery_failure``) found complete."""
     outcomes = [d for d in (parse_log_delivery(x, recipient) for x in report.log_lines) if d]
-    last = outcomes[-1]
     mailbox, uid = parse_fetch(report.fetch_lines)[0]
+    if not outcomes:  # no mail log: what the message's own trace says
+        relay = "lmtp (Received: trace)" if lmtp_trace(report.header_lines) else "no LMTP trace"
+        outcomes = [LogDelivery("", recipient, relay, 0.0, "2.0.0", "sent", "in the mailbox")]
+    last = outcomes[-1]
     return DeliveryRecord(
         recipient,
         message_id,
@@ -179,15 +191,19 @@ def confirm_delivery(
     *,
     log_path: str,
     expect_relay: RelayCheck,
+    over_lmtp: bool,
     timeout: float = 20.0,
     user: str | None = None,
 ) -> DeliveryRecord:
     """Follow a sent message through the Postfix log to its mailbox, in one remote command.
 
-    RECIPIENT must be a mailbox, not an alias (Postfix logs an alias's target as to=).
-    USER is the Dovecot user owning the mailbox (default: the recipient, or its local part
-    when Dovecot knows only that). Raises DeliveryError naming the host, the log file and
-    the last status seen (deferred, bounced, wrong relay, not in the mailbox, timeout).
+    LOG_PATH is Postfix's log file, "journald", or "" when the host keeps no mail log: the
+    message in the mailbox and its trace headers (``over_lmtp``: Dovecot's LMTP trace or
+    none) are then the proof. RECIPIENT must be a mailbox, not an alias (Postfix logs an
+    alias's target as to=). USER is the Dovecot user owning the mailbox (default: the
+    recipient, or its local part when Dovecot knows only that). Raises DeliveryError naming
+    the host, the log and the last status seen (deferred, bounced, wrong relay, not in the
+    mailbox, timeout).
     """
     argv = ["sh", "-c", scripts.CONFIRM_SH, "sh", log_path, message_id, recipient]
     argv += [str(max(1, round(timeout))), user or "", str(LOG_WINDOW)]
@@ -195,12 +211,16 @@ def confirm_delivery(
     result = transport.run(argv, timeout=timeout + _SPARE)
     seconds = time.monotonic() - started
     report = parse_confirm_output(result.out)
-    failure = script_failure(result) or delivery_failure(report, recipient, expect_relay)
+    failure = script_failure(result) or (
+        delivery_failure(report, recipient, expect_relay)
+        if log_path
+        else header_delivery_failure(report, recipient, over_lmtp)
+    )
     if failure is not None:
         raise DeliveryError(
             f"test message {message_id} to <{recipient}> not proven delivered: {failure}",
             host=transport.host,
-            path=log_path,
+            path=log_path or None,
         )
     return build_record(report, recipient, message_id, log_path, seconds)
 
@@ -215,11 +235,12 @@ def remove_test_message(
 ) -> None:
     """Expunge the test message from every mailbox of the recipient, in one remote command.
 
-    With LOG_PATH, a copy still in Postfix's queue (deferred) is deleted too, so it is never
-    delivered later. Raises DeliveryError when doveadm fails or the message is still there.
+    With LOG_PATH (a file, "journald", or "" to search the queue itself), a copy still in
+    Postfix's queue (deferred) is deleted too, so it is never delivered later; None when the
+    message was proven delivered. Raises DeliveryError when doveadm fails or it is still there.
     """
     argv = ["sh", "-c", scripts.REMOVE_SH, "sh", message_id, recipient, user or ""]
-    argv += [log_path or "", str(LOG_WINDOW)]
+    argv += ["-" if log_path is None else log_path, str(LOG_WINDOW)]
     result = transport.run(argv, timeout=30.0 + _SPARE)
     failure = script_failure(result) or removal_failure(result.out)
     if failure is not None:
@@ -235,6 +256,7 @@ def prove_delivery(
     *,
     log_path: str,
     expect_relay: RelayCheck,
+    over_lmtp: bool,
     tag: str,
     timeout: float = 20.0,
     user: str | None = None,
@@ -253,6 +275,7 @@ def prove_delivery(
             message_id,
             log_path=log_path,
             expect_relay=expect_relay,
+            over_lmtp=over_lmtp,
             timeout=timeout,
             user=user,
         )

@@ -103,8 +103,29 @@ fi
 echo "user $user"
 """
 
+# $log is a file, "journald" (hosts that log only to the journal: stock Debian 12 and 13 have
+# no syslog daemon), or "" (no log at all: the message and the queue are the proof).
+_LOG_OPEN = r"""
+since=$(($(date +%s) - 300))
+case $log in
+  journald) ;;
+  /*) if [ -r "$log" ]; then size=$(wc -c < "$log"); start=$((size > window ? size - window : 0))
+      else unreadable=$log; log=; fi ;;
+  *) log= ;;
+esac
+"""
+
 _LOG_SLICE = r"""
+# RFC 5322 unfolding: a line starting with a space or tab continues the one before it.
+unfold() {
+  awk '/^[ \t]/ { sub(/[ \t]+$/, "", line); sub(/^[ \t]+/, " "); line = line $0; next }
+    NR > 1 { print line } { line = $0 } END { if (NR) print line }'
+}
 slice() {
+  if [ "$log" = journald ]; then
+    journalctl -q --no-pager -o short --since "@$since" 2>/dev/null
+    return
+  fi
   size=$(wc -c < "$log")
   [ "$size" -lt "$start" ] && start=0
   tail -c +"$((start + 1))" "$log"
@@ -117,60 +138,85 @@ ours() {
 find_qid() {
   ours | head -n 1 | sed -n 's/.* \([0-9A-Za-z]*\): message-id=.*/\1/p'
 }
+# Without a log: the queue entries (of the last minutes only: a big queue is not read whole)
+# whose file holds our Message-ID, as postqueue -j shows them.
+queued() {
+  postqueue -j 2>/dev/null | while IFS= read -r entry; do
+    q=$(printf '%s' "$entry" | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p')
+    at=$(printf '%s' "$entry" | sed -n 's/.*"arrival_time": *\([0-9]*\).*/\1/p')
+    [ -n "$q" ] && [ "${at:-0}" -ge "$since" ] || continue
+    postcat -hq "$q" 2>/dev/null | grep -qiF "$mid" && printf '%s\n' "$entry"
+  done
+}
 """
 
 # $1 log, $2 Message-ID, $3 recipient, $4 timeout (s), $5 Dovecot user or "", $6 window (bytes)
 CONFIRM_SH = (
     r"""
 log=$1 mid=$2 rcpt=$3 timeout=$4 user=$5 window=$6
-[ -r "$log" ] || { echo "error cannot read $log"; exit 2; }
-size=$(wc -c < "$log")
-start=$((size > window ? size - window : 0))
 """
+    + _LOG_OPEN
     + _LOG_SLICE
     + r"""
+[ -z "${unreadable:-}" ] || { echo "error cannot read $unreadable"; exit 2; }
 end=$(($(date +%s) + timeout))
 qid=
-while :; do
+while [ -n "$log" ]; do
   [ -z "$qid" ] && qid=$(find_qid)
   if [ -n "$qid" ] && ours | grep -qF " $qid: to=<$rcpt>,"; then break; fi
   if [ "$(date +%s)" -ge "$end" ]; then echo "timeout $timeout"; break; fi
   sleep 0.2 2>/dev/null || sleep 1
 done
-[ -n "$qid" ] && ours | grep -F " $qid: " | sed 's/^/log /'
-ours | grep -F " $qid: to=<$rcpt>," | tail -n 1 | grep -q 'status=sent' || exit 0
+if [ -n "$log" ]; then
+  [ -n "$qid" ] && ours | grep -F " $qid: " | sed 's/^/log /'
+  ours | grep -F " $qid: to=<$rcpt>," | tail -n 1 | grep -q 'status=sent' || exit 0
+fi
 """
     + _PICK_USER
     + r"""
+queue=
 while :; do
   out=$(doveadm -f tab fetch -u "$user" 'mailbox uid' header message-id "$mid" 2>&1)
   rc=$?
-  found=$(printf '%s\n' "$out" | sed 1d)
-  if [ "$rc" -ne 0 ] || [ -n "$found" ] || [ "$(date +%s)" -ge "$end" ]; then break; fi
+  # Rows after doveadm's header line; its errors (a user with no mailbox yet) come before.
+  found=$(printf '%s\n' "$out" | awk 'seen && NF; /^mailbox[[:space:]]+uid$/ { seen = 1 }')
+  [ -n "$found" ] && break
+  # Without a log, a deferral shows in the queue: a delay reason is an answer too.
+  if [ -z "$log" ]; then queue=$(queued | grep -F '"delay_reason"'); [ -n "$queue" ] && break
+  elif [ "$rc" -ne 0 ]; then break; fi
+  if [ "$(date +%s)" -ge "$end" ]; then [ -z "$log" ] && echo "timeout $timeout"; break; fi
   sleep 0.2 2>/dev/null || sleep 1
 done
 echo "fetch $rc"
 printf '%s\n' "$out" | sed 's/^/doveadm /'
+if [ -z "$log" ] && [ -n "$found" ]; then
+  doveadm fetch -u "$user" hdr header message-id "$mid" 2>/dev/null | sed 's/^/hdr /'
+elif [ -z "$log" ]; then
+  printf '%s\n' "${queue:-$(queued)}" | sed '/^$/d; s/^/queue /'
+fi
 """
 )
 
-# $1 Message-ID, $2 recipient, $3 Dovecot user or "", $4 log ("" for none), $5 window (bytes)
+# $1 Message-ID, $2 recipient, $3 Dovecot user or "", $4 log ("" none, "-" delivered), $5 window
 REMOVE_SH = (
     r"""
 mid=$1 rcpt=$2 user=$3 log=$4 window=$5
-if [ -n "$log" ] && [ -r "$log" ]; then
-  size=$(wc -c < "$log")
-  start=$((size > window ? size - window : 0))
 """
+    + _LOG_OPEN
     + _LOG_SLICE
     + r"""
-  qid=$(find_qid)
-  # A deferred test message must not be delivered later, e.g. after a rollback; the queue
-  # file is checked to be ours before it goes.
-  if [ -n "$qid" ] && postcat -hq "$qid" 2>/dev/null | grep -qiF "message-id: $mid"; then
-    postsuper -d "$qid" 2>&1 | sed 's/^/postsuper /'
+# A deferred test message must not be delivered later, e.g. after a rollback; the queue
+# file is checked to be ours before it goes (its headers unfolded first: a Message-ID with a
+# short host name is folded onto its own line). Without a log, the queue itself is searched;
+# "-" for the log: the message was delivered, nothing can be queued.
+qid=
+if [ -n "$log" ]; then qid=$(find_qid)
+elif [ "$4" != - ]; then qid=$(queued | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p'); fi
+for q in $qid; do
+  if postcat -hq "$q" 2>/dev/null | unfold | grep -qiF "message-id: $mid"; then
+    postsuper -d "$q" 2>&1 | sed 's/^/postsuper /'
   fi
-fi
+done
 """
     + _PICK_USER
     + r"""

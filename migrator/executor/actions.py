@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from migrator.errors import ServiceError, TransportError, ValidationError
+from migrator.errors import PlanDriftError, ServiceError, TransportError, ValidationError
 from migrator.transport.base import Transport
 
 # $1 path, $2 "owner group mode" expected, $3 tenths of a second to wait.
@@ -32,11 +32,42 @@ exit 1
 """
 
 
-def remove_file(transport: Transport, path: str) -> None:
-    """Remove a file apply created. Raises TransportError when it stays."""
-    result = transport.run(["rm", "-f", "--", path], timeout=30)
+# $1 path, $2 its expected sha256 ("": any): removed only if it still has it (exit 9 if not).
+REMOVE_SCRIPT = r"""
+if [ -n "$2" ] && [ -e "$1" ]; then
+  now=$(sha256sum < "$1") && now=${now%% *}
+  [ "$now" = "$2" ] || { echo "sha256 is now $now" >&2; exit 9; }
+fi
+rm -f -- "$1"
+"""
+
+# $1 path, $2 what the symlink says: the link is made beside it and renamed over it.
+LINK_SCRIPT = r"""
+t="$1.migrator-link.$$"
+ln -s -- "$2" "$t" && mv -Tf -- "$t" "$1" || { rm -f -- "$t"; exit 1; }
+"""
+
+
+def remove_file(transport: Transport, path: str, expected_sha256: str = "") -> None:
+    """Remove a file apply created, if it still has expected_sha256 (when given).
+
+    Raises PlanDriftError when it changed meanwhile, TransportError when it stays.
+    """
+    result = transport.run(["sh", "-c", REMOVE_SCRIPT, "sh", path, expected_sha256], timeout=30)
+    if result.rc == 9:
+        raise PlanDriftError(
+            f"changed meanwhile ({result.err.strip()}); not removed", host=transport.host, path=path
+        )
     if not result.ok:
         raise TransportError(f"cannot remove: {result.err.strip()}", host=transport.host, path=path)
+
+
+def restore_link(transport: Transport, path: str, link: str) -> None:
+    """Make path the symlink it was (saying ``link``). Raises TransportError."""
+    result = transport.run(["sh", "-c", LINK_SCRIPT, "sh", path, link], timeout=30)
+    if not result.ok:
+        message = f"cannot restore the symlink to {link}: {result.err.strip()}"
+        raise TransportError(message, host=transport.host, path=path)
 
 
 def validate_postfix(transport: Transport) -> None:

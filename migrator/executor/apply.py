@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from migrator.address import check_recipient
 from migrator.delivery import proof
 from migrator.errors import MigratorError, PlanDriftError, UsageError
-from migrator.executor import actions, services
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now
+from migrator.executor import actions, scope, services
+from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.exit_status import ExitStatus
@@ -76,14 +77,20 @@ def apply_plan(
     """Apply plan to the host behind transport and prove delivery over LMTP.
 
     Raises (with nothing changed on the host) UsageError, JournalError when the host is
-    locked, PlanDriftError when a file no longer matches the plan, TransportError.
-    Failures after the first write are reported in the ApplyReport, never raised.
+    locked or its journal unsafe or full, PlanDriftError when a file no longer matches the
+    plan, TransportError. The journal (originals, state, space for rollback) is complete
+    before the first write; failures after it, the journal's own included, are reported in
+    the ApplyReport (rolled back or needs attention), never raised.
     """
     if not plan.has_changes:
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
     recipient = options.test_recipient or _planned_recipient(plan)
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
+    check_recipient(recipient, host=transport.host)
+    # The host, not the plan, says where its configs live: refuse before the lock.
+    scope.check_scope(transport, plan)
     journal = Journal(transport, plan.plan_id)
     journal.lock(options.node)
     try:
@@ -97,21 +104,22 @@ def apply_plan(
     try:
         for step in plan.steps:
             run.step(step)
+        # Recording "applied" is part of the transaction: if it fails, the apply fails.
+        journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
     except (MigratorError, KeyboardInterrupt) as exc:
         return run.fail(exc, options.rollback_on_fail)
-    journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
-    journal.unlock()
+    quietly(journal.unlock)
     return run.report(Outcome.APPLIED)
 
 
 def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
-    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches."""
+    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches.
+
+    A file matches when it exists with the plan's sha256_before, owner, group and mode: apply
+    writes the owner and mode the plan names, so a plan may never change them.
+    """
     current = transport.read_files([f.path for f in plan.files])
-    drifted = [
-        f.path
-        for f in plan.files
-        if current[f.path].sha256 != f.sha256_before or not current[f.path].exists
-    ]
+    drifted = [f.path for f in plan.files if not _unchanged(current[f.path], f)]
     if drifted:
         raise PlanDriftError(
             f"changed since the plan was made: {', '.join(drifted)}; nothing was changed, "
@@ -119,6 +127,12 @@ def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
             host=transport.host,
         )
     return current
+
+
+def _unchanged(data: FileData, change: FileChange) -> bool:
+    """Whether a file is as the plan read it: content, owner, group and mode."""
+    found = (data.exists, data.sha256, data.owner, data.group, f"{data.mode:04o}")
+    return found == (True, change.sha256_before, change.owner, change.group, change.mode)
 
 
 def _planned_recipient(plan: Plan) -> str:
@@ -137,7 +151,7 @@ def _open_journal(
     node: str,
 ) -> JournalState:
     journal.prepare()
-    journal.save_originals(dict(originals))
+    journal.save_originals(originals)
     after = {f.path: f.sha256_after for f in plan.files}
     state = JournalState(
         plan_id=plan.plan_id,
@@ -148,7 +162,7 @@ def _open_journal(
         started=now(),
         updated=now(),
         originals=tuple(
-            Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p])
+            Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p], d.link, d.target)
             for p, d in sorted(originals.items())
         ),
         postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
@@ -157,6 +171,7 @@ def _open_journal(
         log_path=runtime.log_path,
     )
     journal.write_state(state)
+    journal.point_current()
     return state
 
 
@@ -197,7 +212,7 @@ class _Run:
     def step(self, step: Step) -> None:
         self.current = step.action
         self._journal(step.action)
-        with self.log.step(step.action, step.description):
+        with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
         self._journal(step.action)
@@ -209,8 +224,14 @@ class _Run:
     def _write_file(self, step: Step) -> None:
         change = self.files[step.args["path"]]
         content = change.content_after.encode("utf-8", "surrogateescape")
+        # Compare-and-swap: a change made on the host since the drift check is not overwritten.
         self.transport.write_atomic(
-            change.path, content, owner=change.owner, group=change.group, mode=int(change.mode, 8)
+            change.path,
+            content,
+            owner=change.owner,
+            group=change.group,
+            mode=int(change.mode, 8),
+            expected_sha256=change.sha256_before,
         )
 
     def _wait_socket(self, step: Step) -> None:
@@ -230,6 +251,7 @@ class _Run:
             self.recipient,
             log_path=self.runtime.log_path,
             expect_relay=self.plan.lmtp_endpoint.relay_matches,
+            over_lmtp=True,
             tag=self.plan.plan_id,
             timeout=self.delivery_timeout,
         )
@@ -239,8 +261,11 @@ class _Run:
         error = "interrupted" if interrupted else str(exc)
         self.state = replace(self.state, error=error)
         if not rollback_on_fail:
-            self.journal.write_state(self.state.with_step(self.current, JournalStatus.FAILED))
-            self.journal.unlock()
+            failed = self.state.with_step(self.current, JournalStatus.FAILED)
+            unrecorded = quietly(lambda: self.journal.write_state(failed, reserve=True))
+            if unrecorded:
+                error = f"{error}; the journal could not record it: {unrecorded}"
+            quietly(self.journal.unlock)
             return self.report(Outcome.NEEDS_ATTENTION, error, interrupted)
         report = rollback_host(
             self.transport,

@@ -2,75 +2,49 @@
 
 Layout under ``/var/lib/migrator`` (root, 0700)::
 
+    mutex                   flock(1) file: taking, taking over and reading the lock are serial
     lock/owner              who applies now: plan id, control node, and the SSH session
                             (sshd PID + start time) whose life is the lock's lease
-    current                 the plan id of the latest apply
+    current                 the plan id of the latest apply whose state.json exists
     journal/<plan-id>/      state.json (status, step reached, originals' owner/mode/sha256,
-                            what rollback needs) and orig/<n>, each original file's bytes
+                            what rollback needs), orig/<n> each original file's bytes,
+                            drift/<n> a file as rollback found it when it had been edited after
+                            apply, and reserve: space set aside so rollback can still write
+                            its state when the disk is full
 
 So a rollback or a status works from any control node, two applies cannot run on one host,
 and an apply whose control node died (its SSH session is gone) is seen as interrupted.
+
+The journal is trusted only while it is root's alone: every script that reads or takes the
+lock first checks that the base directory, its parents and everything beneath it are owned by
+root, are not symlinks and are not writable by group or others, and refuses otherwise (a local
+user who could write there could plant a state.json whose "originals" make root write any file
+at rollback). Journal files are read without following links.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from migrator.errors import JournalError
+from migrator.errors import JournalError, MigratorError
+from migrator.executor.journal_scripts import (
+    JOURNAL_READ_SCRIPT,
+    LOCK_SCRIPT,
+    PEEK_SCRIPT,
+    PREPARE_SCRIPT,
+    UNLOCK_SCRIPT,
+)
 from migrator.transport.base import FileData, Transport
+from migrator.transport.remote_scripts import StreamError, parse_read_stream
 
 BASE = "/var/lib/migrator"
-
-# Shared by the scripts below ($1 is always the base directory): field N of /proc/PID/stat
-# after the command name; holder_alive says whether the lock's SSH session still runs.
-_PRELUDE = r"""
-set -u
-base=$1
-field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
-holder_alive() {
-  set -- $(sed -n 's/^holder=//p' "$base/lock/owner" 2>/dev/null)
-  [ -n "${1:-}" ] && [ "$(field "$1" 20)" = "${2:-x}" ]
-}
-report_held() {
-  echo held; cat "$base/lock/owner" 2>/dev/null
-  if holder_alive; then echo alive=yes; else echo alive=no; fi
-}
-"""
-
-# $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone.
-# The lease is the SSH session this command runs under: the sshd process above us.
-LOCK_SCRIPT = (
-    _PRELUDE
-    + r"""
-umask 077
-mkdir -p "$base/journal" && chmod 0700 "$base" || exit 3
-p=$$
-while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm 2>/dev/null)" != sshd ]; do p=$(field "$p" 2); done
-me="$p $(field "$p" 20)"
-write_owner() { printf 'plan=%s\nnode=%s\nholder=%s\n' "$2" "$3" "$me" > "$base/lock/owner.new" &&
-  mv "$base/lock/owner.new" "$base/lock/owner"; }
-if mkdir "$base/lock" 2>/dev/null; then
-  write_owner "$@"; echo acquired
-elif [ "${4:-}" = takeover ] && ! holder_alive; then
-  write_owner "$@"; echo acquired
-else
-  report_held
-fi
-"""
-)
-
-# Prints the lock (as LOCK_SCRIPT does when held, else "free"), then the current plan id.
-PEEK_SCRIPT = (
-    _PRELUDE
-    + r"""
-if [ -d "$base/lock" ]; then report_held; else echo free; fi
-echo "current=$(cat "$base/current" 2>/dev/null)"
-"""
-)
+# What rollback may still write on a full disk: its states and the drifted copies it keeps.
+RESERVE_BYTES = 1 << 20
+_UNSAFE = 4
 
 
 class JournalStatus(StrEnum):
@@ -83,9 +57,17 @@ class JournalStatus(StrEnum):
     ROLLED_BACK = "rolled-back"
 
 
+# States in which nothing is half done: a lock left behind by a dead session may be taken over.
+SETTLED = frozenset({JournalStatus.APPLIED, JournalStatus.ROLLED_BACK})
+
+
 @dataclass(frozen=True, slots=True)
 class Original:
-    """A file as it was before apply touched it (``existed`` False: apply created it)."""
+    """A file as it was before apply touched it (``existed`` False: apply created it).
+
+    ``link`` is what the path said when it was a symlink (rollback puts the same link back)
+    and ``target`` the real file apply wrote through it.
+    """
 
     path: str
     existed: bool
@@ -94,6 +76,8 @@ class Original:
     mode: int
     sha256: str
     sha256_after: str
+    link: str = ""
+    target: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +144,42 @@ def state_from_json(data: bytes, host: str) -> JournalState:
         raise JournalError(f"unreadable journal state: {exc}", host=host) from exc
 
 
+def locked_error(host: str, info: LockInfo) -> JournalError:
+    """The error for a lock another apply holds, naming the command that gets out of it."""
+    if info.alive:
+        state, then = "running", f"see `migrator status {host}`"
+    else:
+        state, then = "interrupted (its SSH session is gone)", f"run `migrator rollback {host}`"
+    plan = info.plan_id or "(unknown)"
+    node = info.node or "(unknown)"
+    return JournalError(
+        f"locked by plan {plan} from {node}, {state}; {then}", host=host, path=f"{BASE}/lock"
+    )
+
+
+def quietly(action: Callable[[], None]) -> str:
+    """Run a journal write or unlock whose failure must not stop what comes after it (a
+    rollback, an exit code): '' when it worked, else why it did not."""
+    try:
+        action()
+    except MigratorError as exc:
+        return str(exc)
+    return ""
+
+
+def _check(host: str, rc: int, err: str, doing: str) -> None:
+    """Raise JournalError for a journal script's failure; exit 4 is an unsafe journal."""
+    if rc == _UNSAFE:
+        raise JournalError(
+            f"refusing the journal, nothing was changed: {err.strip()}; {BASE} and all "
+            "beneath it must be root's alone (no symlink, not writable by group or others)",
+            host=host,
+            path=BASE,
+        )
+    if rc != 0:
+        raise JournalError(f"{doing}: {err.strip() or f'exit {rc}'}", host=host, path=BASE)
+
+
 class Journal:
     """One plan's journal on one host, reached through its transport."""
 
@@ -172,67 +192,119 @@ class Journal:
     def host(self) -> str:
         return self.transport.host
 
-    def lock(self, node: str, *, takeover: bool = False) -> None:
-        """Take the host's lock. Raises JournalError when another apply holds it."""
-        argv = ["sh", "-c", LOCK_SCRIPT, "sh", BASE, self.plan_id, node]
-        result = self.transport.run([*argv, "takeover" if takeover else ""], timeout=30)
-        if result.rc != 0:
-            raise JournalError(f"cannot create {BASE}: {result.err.strip()}", host=self.host)
-        info = parse_lock(result.out)
+    def lock(self, node: str, *, takeover: str | None = None) -> None:
+        """Take the host's lock; a lock whose session is gone is taken over when its plan is
+        settled (or never started), or when it is ``takeover``'s plan ("*": any).
+
+        Raises JournalError when another apply holds it, or the journal is unsafe.
+        """
+        info = self._lock(node, takeover)
+        if info.held and not info.alive and takeover is None and self._settled(info.plan_id):
+            info = self._lock(node, info.plan_id)
         if info.held:
-            state = "running" if info.alive else "interrupted (its SSH session is gone)"
-            raise JournalError(
-                f"locked by plan {info.plan_id} from {info.node}, {state}; "
-                f"see `migrator status {self.host}`",
-                host=self.host,
-                path=f"{BASE}/lock",
-            )
+            raise locked_error(self.host, info)
+
+    def _lock(self, node: str, takeover: str | None) -> LockInfo:
+        argv = ["sh", "-c", LOCK_SCRIPT, "sh", BASE, self.plan_id, node]
+        mode = ["takeover", takeover] if takeover is not None else ["", ""]
+        result = self.transport.run([*argv, *mode], timeout=60)
+        _check(self.host, result.rc, result.err, f"cannot lock {BASE}")
+        return parse_lock(result.out)
+
+    def _settled(self, plan_id: str) -> bool:
+        """True when plan_id's apply left nothing half done (no state at all: it never wrote)."""
+        state = Journal(self.transport, plan_id).read_state() if plan_id else None
+        return state is None or state.status in SETTLED
 
     def unlock(self) -> None:
         """Release the lock (only ours: the plan id must match)."""
-        script = f'grep -qx "plan={self.plan_id}" {BASE}/lock/owner && rm -rf {BASE}/lock'
-        self.transport.run(["sh", "-c", script], timeout=30)
+        self.transport.run(["sh", "-c", UNLOCK_SCRIPT, "sh", BASE, self.plan_id], timeout=30)
 
-    def save_originals(self, originals: dict[str, FileData]) -> None:
+    def prepare(self) -> None:
+        """Create the journal directory (0700) and the space rollback will need.
+
+        Raises JournalError (nothing changed yet) when the disk cannot hold the reserve.
+        """
+        argv = ["sh", "-c", PREPARE_SCRIPT, "sh", self.directory, str(RESERVE_BYTES)]
+        result = self.transport.run(argv, timeout=30)
+        _check(self.host, result.rc, result.err, "cannot open the journal")
+
+    def save_originals(self, originals: Mapping[str, FileData]) -> None:
         """Copy every original into orig/<n> (0600) before anything is written."""
         for index, path in enumerate(sorted(originals)):
             content = originals[path].content
             if content is not None:
-                path = f"{self.directory}/orig/{index}"
-                self.transport.write_atomic(path, content, owner="root", group="root", mode=0o600)
+                self._write(f"orig/{index}", content)
 
     def original_path(self, state: JournalState, path: str) -> str:
-        index = sorted(o.path for o in state.originals).index(path)
-        return f"{self.directory}/orig/{index}"
+        return f"{self.directory}/orig/{self._index(state, path)}"
 
-    def prepare(self) -> None:
-        """Create the journal directory (0700) and point `current` at this plan."""
-        script = (
-            f"umask 077; mkdir -p {shlex.quote(self.directory)}/orig && "
-            f"echo {shlex.quote(self.plan_id)} > {BASE}/current"
-        )
-        result = self.transport.run(["sh", "-c", script], timeout=30)
-        if result.rc != 0:
-            raise JournalError(f"cannot open journal: {result.err.strip()}", host=self.host)
+    def keep_drifted(self, state: JournalState, path: str, content: bytes) -> str:
+        """Keep a file as rollback found it (edited after apply); return the copy's path."""
+        name = f"drift/{self._index(state, path)}"
+        self._write(name, content, reserve=True)
+        return f"{self.directory}/{name}"
 
-    def write_state(self, state: JournalState) -> None:
-        self.transport.write_atomic(
-            f"{self.directory}/state.json",
-            state_to_json(state),
-            owner="root",
-            group="root",
-            mode=0o600,
-        )
+    def point_current(self) -> None:
+        """Make this plan the host's current apply (once its state.json exists)."""
+        self._write_at(f"{BASE}/current", f"{self.plan_id}\n".encode())
+
+    def write_state(self, state: JournalState, *, reserve: bool = False) -> None:
+        """Write state.json; with reserve, a full disk gives up the reserve and tries again.
+
+        Raises TransportError when it cannot be written.
+        """
+        self._write("state.json", state_to_json(state), reserve=reserve)
 
     def read_state(self) -> JournalState | None:
-        files = self.transport.read_files([f"{self.directory}/state.json"])
-        content = files[f"{self.directory}/state.json"].content
+        """This plan's state (None when it has none). Raises JournalError."""
+        path = f"{self.directory}/state.json"
+        content = self.read([path])[path].content
         return None if content is None else state_from_json(content, self.host)
+
+    def read(self, paths: Sequence[str]) -> Mapping[str, FileData]:
+        """Journal files, read after the safety checks and never through a symlink.
+
+        Raises JournalError when the journal is unsafe or cannot be read.
+        """
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return {}
+        argv = ["sh", "-c", JOURNAL_READ_SCRIPT, "sh", BASE, *wanted]
+        result = self.transport.run(argv, timeout=60)
+        _check(self.host, result.rc, result.err, "cannot read the journal")
+        try:
+            return parse_read_stream(wanted, result.stdout)
+        except StreamError as exc:
+            raise JournalError(f"cannot read the journal: {exc}", host=self.host) from exc
+
+    def release_reserve(self) -> None:
+        """Give back the space set aside for rollback (it is done, or needs it now)."""
+        self.transport.run(["rm", "-f", "--", f"{self.directory}/reserve"], timeout=30)
+
+    def _index(self, state: JournalState, path: str) -> int:
+        return sorted(o.path for o in state.originals).index(path)
+
+    def _write(self, name: str, content: bytes, *, reserve: bool = False) -> None:
+        try:
+            self._write_at(f"{self.directory}/{name}", content)
+        except MigratorError:
+            if not reserve:
+                raise
+            self.release_reserve()
+            self._write_at(f"{self.directory}/{name}", content)
+
+    def _write_at(self, path: str, content: bytes) -> None:
+        self.transport.write_atomic(path, content, owner="root", group="root", mode=0o600)
 
 
 def peek(transport: Transport) -> tuple[LockInfo, str]:
-    """The host's lock and its current plan id ('' when none), in one round trip."""
-    result = transport.run(["sh", "-c", PEEK_SCRIPT, "sh", BASE], timeout=30)
+    """The host's lock and its current plan id ('' when none), in one round trip.
+
+    Raises JournalError when the journal is unsafe (not root's alone).
+    """
+    result = transport.run(["sh", "-c", PEEK_SCRIPT, "sh", BASE], timeout=60)
+    _check(transport.host, result.rc, result.err, "cannot read the journal's lock")
     current = ""
     for line in result.out.splitlines():
         if line.startswith("current="):

@@ -1,20 +1,30 @@
 """rollback: put a host back exactly as its journal recorded it, and prove the LDA delivers.
 
-Works from any control node: everything it needs (originals, owner, mode, maps, test
-recipient, the LDA's relay names, Postfix's log) is in the journal on the host.
+Works from any control node: everything it needs (originals, owner, mode, symlinks, maps,
+test recipient, the LDA's relay names, Postfix's log) is in the journal on the host.
 ``rollback_latest`` (what ``migrator rollback`` runs, for one host or a fleet) finds the apply
 in the journal and takes the lock; ``rollback_host`` (also apply's --rollback-on-fail) restores.
+A file edited after apply is never silently discarded: its copy is kept in the journal, and
+rollback refuses it unless forced. Every write is a compare-and-swap against what was checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from migrator.address import check_recipient, recipient_problem
 from migrator.delivery import proof
-from migrator.errors import JournalError, MigratorError, PlanError, UsageError
+from migrator.errors import JournalError, MigratorError, PlanDriftError, PlanError, UsageError
 from migrator.executor import actions, services
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, peek
+from migrator.executor.journal import (
+    Journal,
+    JournalState,
+    JournalStatus,
+    Original,
+    peek,
+    quietly,
+)
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.transport.base import FileData, Transport, sha256
 
@@ -30,6 +40,7 @@ class RollbackReport:
     steps: tuple[StepTiming, ...] = ()
     error: str = ""
     delivery: proof.DeliveryRecord | None = None
+    detail: str = ""
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
@@ -45,29 +56,54 @@ def rollback_host(
     runtime: services.Runtime,
     expect_relay: Callable[[str], bool],
     notify: Notify = ignore,
+    *,
+    force: bool = False,
 ) -> RollbackReport:
-    """Restore every original (content, owner, mode), re-run postmap, reload Postfix then
-    Dovecot, check the files, prove LDA delivery, and release the lock. Never raises for a
-    host-side failure: the report says what went wrong (the host then needs attention)."""
+    """Restore every original (content, owner, mode, symlink), re-run postmap, reload Postfix
+    then Dovecot, check the files, prove LDA delivery, and release the lock. Never raises for
+    a host-side failure: the report says what went wrong (the host then needs attention).
+    Journal writes use the space apply reserved, and their failure never stops the restore."""
     log = StepLog(transport.host, notify)
     state = state.with_step("rollback", JournalStatus.ROLLING_BACK)
     restored: list[str] = []
+    quietly(lambda: journal.write_state(state, reserve=True))
     try:
-        journal.write_state(state)
-        record = _roll_back(transport, journal, state, runtime, expect_relay, log, restored)
+        record = _roll_back(transport, journal, state, runtime, expect_relay, log, restored, force)
     except MigratorError as exc:
         failed = replace(state, error=str(exc)).with_step(state.step, JournalStatus.FAILED)
-        journal.write_state(failed)
-        journal.unlock()
+        quietly(lambda: journal.write_state(failed, reserve=True))
+        quietly(journal.unlock)
         timings = tuple(log.timings)
         return RollbackReport(
             transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
-    journal.write_state(state.with_step("done", JournalStatus.ROLLED_BACK))
-    journal.unlock()
+    done = state.with_step("done", JournalStatus.ROLLED_BACK)
+    unrecorded = quietly(lambda: journal.write_state(done, reserve=True))
+    quietly(journal.release_reserve)
+    quietly(journal.unlock)
+    error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
+    timings = tuple(log.timings)
     return RollbackReport(
-        transport.host, state.plan_id, True, tuple(restored), tuple(log.timings), "", record
+        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
     )
+
+
+def _with_recipient(state: JournalState, given: str | None, host: str) -> JournalState:
+    """STATE with the test recipient rollback will use, checked before anything changes.
+
+    Raises UsageError when GIVEN is not an address, or when none is given and the journal's
+    is not one (a journal written before addresses were checked, or edited on the host).
+    """
+    if given:
+        return replace(state, test_recipient=check_recipient(given, host=host))
+    problem = recipient_problem(state.test_recipient) if state.test_recipient else None
+    if problem:
+        raise UsageError(
+            f"the journal's test recipient {state.test_recipient!r} {problem}; nothing was "
+            "changed: give --test-recipient ADDR to roll back",
+            host=host,
+        )
+    return state
 
 
 def _roll_back(
@@ -78,17 +114,18 @@ def _roll_back(
     expect_relay: Callable[[str], bool],
     log: StepLog,
     restored: list[str],
+    force: bool,
 ) -> proof.DeliveryRecord | None:
     """The rollback's steps, in order; ``restored`` grows as files come back."""
     with log.step("restore_files", "restore every touched file byte-identical"):
-        _restore(transport, journal, state, restored)
+        _restore(transport, journal, state, restored, force)
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
             actions.postmap(transport, spec)
     for daemon in ("postfix", "dovecot"):
         with log.step(f"reload_{daemon}", f"reload {daemon.capitalize()}"):
             services.reload(transport, runtime, daemon)
-    with log.step("verify_files", "sha256, owner and mode equal the originals"):
+    with log.step("verify_files", "symlink, sha256, owner and mode equal the originals"):
         _verify(transport, state.originals)
     if not state.test_recipient:
         return None
@@ -98,18 +135,57 @@ def _roll_back(
             state.test_recipient,
             log_path=state.log_path or runtime.log_path,
             expect_relay=expect_relay,
+            over_lmtp=False,
             tag=f"rollback-{state.plan_id}",
         )
 
 
+def edited_since_apply(original: Original, current: FileData) -> bool:
+    """True when a file is neither as it was before apply nor as apply wrote it."""
+    if not current.exists:
+        return original.existed
+    return current.sha256 not in ((original.sha256,) if original.existed else ()) + (
+        original.sha256_after,
+    )
+
+
+def check_drift(
+    journal: Journal, state: JournalState, files: Mapping[str, FileData], force: bool
+) -> None:
+    """Keep in the journal a copy of every file edited since apply; refuse them unless force.
+
+    Raises PlanDriftError (before anything is restored) naming each file and its copy.
+    """
+    kept = []
+    for original in state.originals:
+        current = files[original.path]
+        if edited_since_apply(original, current):
+            where = "deleted"
+            if current.content is not None:
+                where = f"kept in {journal.keep_drifted(state, original.path, current.content)}"
+            kept.append(f"{original.path} ({where})")
+    if kept and not force:
+        raise PlanDriftError(
+            f"edited since apply: {', '.join(kept)}; rollback would discard the edit, so "
+            f"nothing was restored: review it, then run `migrator rollback {journal.host} "
+            "--force`",
+            host=journal.host,
+        )
+
+
 def _restore(
-    transport: Transport, journal: Journal, state: JournalState, restored: list[str]
+    transport: Transport,
+    journal: Journal,
+    state: JournalState,
+    restored: list[str],
+    force: bool,
 ) -> None:
     saved = {o.path: journal.original_path(state, o.path) for o in state.originals if o.existed}
-    files = transport.read_files([o.path for o in state.originals] + list(saved.values()))
+    files = transport.read_files([o.path for o in state.originals])
+    copies = journal.read(list(saved.values()))
     # Every journal copy is checked before the first write: a damaged journal changes nothing.
     for path, copy in saved.items():
-        content = files[copy].content
+        content = copies[copy].content
         original = next(o for o in state.originals if o.path == path)
         if content is None or sha256(content) != original.sha256:
             raise JournalError(
@@ -117,22 +193,33 @@ def _restore(
                 host=transport.host,
                 path=path,
             )
+    check_drift(journal, state, files, force)
     for original in state.originals:
         current = files[original.path]
         if not original.existed:
             if current.exists:
-                actions.remove_file(transport, original.path)
+                actions.remove_file(transport, original.path, current.sha256)
                 restored.append(original.path)
         elif not _matches(current, original):
-            content = files[saved[original.path]].content or b""
-            transport.write_atomic(
-                original.path,
-                content,
-                owner=original.owner,
-                group=original.group,
-                mode=original.mode,
-            )
+            _put_back(transport, original, current, copies[saved[original.path]].content or b"")
             restored.append(original.path)
+
+
+def _put_back(transport: Transport, original: Original, current: FileData, content: bytes) -> None:
+    """Write one original back (through its symlink, made again if it is gone), as a
+    compare-and-swap against what rollback checked."""
+    expected: str | None = current.sha256
+    if original.link and current.link != original.link:
+        actions.restore_link(transport, original.path, original.link)
+        expected = None  # the link now leads to the file it led to before apply
+    transport.write_atomic(
+        original.path,
+        content,
+        owner=original.owner,
+        group=original.group,
+        mode=original.mode,
+        expected_sha256=expected,
+    )
 
 
 def _matches(current: FileData, original: Original) -> bool:
@@ -141,6 +228,8 @@ def _matches(current: FileData, original: Original) -> bool:
         and current.sha256 == original.sha256
         and (current.owner, current.group, current.mode)
         == (original.owner, original.group, original.mode)
+        and current.link == original.link
+        and (not original.link or current.target == original.target)
     )
 
 
@@ -161,26 +250,58 @@ class NothingToRollBackError(UsageError):
 
 
 def rollback_latest(
-    transport: Transport, plan_id: str | None = None, notify: Notify = ignore
+    transport: Transport,
+    plan_id: str | None = None,
+    notify: Notify = ignore,
+    test_recipient: str | None = None,
+    *,
+    force: bool = False,
 ) -> RollbackReport | None:
-    """Roll back plan_id (default: the host's current apply); None if already rolled back.
+    """Roll back plan_id (default: the plan of a lock a dead session left, else the host's
+    current apply); None if already rolled back. A lock left behind by an apply that stopped
+    before changing anything, or after its rollback, is released.
 
+    ``test_recipient`` replaces the one the journal recorded for the LDA's test message.
     Raises NothingToRollBackError when no apply is recorded, PlanError for an unknown plan
-    id, JournalError while an apply still runs (its SSH session alive), TransportError.
-    Host-side failures of the rollback itself are in the report, never raised.
+    id, JournalError while an apply still runs (its SSH session alive) or when the journal is
+    unsafe, PlanDriftError (nothing changed) for a file edited since apply unless force,
+    TransportError, UsageError (nothing changed) when the test recipient is not a usable
+    address. Host-side failures of the rollback itself are in the report, never raised.
     """
     lock, current = peek(transport)
-    wanted = plan_id or current
-    if not wanted:
-        raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
-    journal = Journal(transport, wanted)
-    state = journal.read_state()
-    if state is None:
-        raise PlanError(f"unknown plan id {wanted!r} on this host", host=transport.host)
-    if state.status is JournalStatus.ROLLED_BACK:
-        return None
     if lock.held and lock.alive:
         raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
-    journal.lock(f"rollback:{lock.node or 'cli'}", takeover=True)
-    runtime = services.read_runtime(transport)
-    return rollback_host(transport, journal, state, runtime, lda_relay_matcher(state), notify)
+    stale = lock.plan_id if lock.held else None
+    wanted = plan_id or stale or current
+    if not wanted and stale is None:
+        raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
+    journal = Journal(transport, wanted)
+    state = journal.read_state() if wanted else None
+    if state is None or state.status is JournalStatus.ROLLED_BACK:
+        return _nothing_to_restore(journal, state, stale)
+    state = _with_recipient(state, test_recipient, transport.host)
+    journal.lock(f"rollback:{lock.node or 'cli'}", takeover=stale)
+    try:
+        check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
+        runtime = services.read_runtime(transport)
+    except BaseException:
+        journal.unlock()
+        raise
+    matcher = lda_relay_matcher(state)
+    return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
+
+
+def _nothing_to_restore(
+    journal: Journal, state: JournalState | None, stale: str | None
+) -> RollbackReport | None:
+    """An apply that stopped before writing its state, or one rolled back: release the lock
+    it left behind, if any. Raises PlanError when the plan is unknown and holds no lock."""
+    if state is None and journal.plan_id != stale:
+        raise PlanError(f"unknown plan id {journal.plan_id!r} on this host", host=journal.host)
+    if stale == journal.plan_id:
+        journal.lock("rollback:release", takeover=stale)
+        journal.unlock()
+    if state is None:
+        detail = "the apply stopped before changing anything; its lock is released"
+        return RollbackReport(journal.host, journal.plan_id, True, detail=detail)
+    return None

@@ -19,6 +19,7 @@ for d in dovecot postfix; do
 done
 postconf -h maillog_file 2>/dev/null || echo
 for f in /var/log/mail.log /var/log/maillog; do [ -f "$f" ] && echo "$f"; done; echo
+[ -d /run/systemd/journal ] && command -v journalctl >/dev/null 2>&1 && echo journald
 """
 
 _DIRECT = {"dovecot": ("doveadm", "reload"), "postfix": ("postfix", "reload")}
@@ -38,19 +39,21 @@ class Runtime:
 
     dovecot: Manager
     postfix: Manager
-    log_path: str
+    log_path: str  # Postfix's log file, "journald", or "" (no mail log)
 
     def manager(self, daemon: str) -> Manager:
         return self.dovecot if daemon == "dovecot" else self.postfix
 
 
 def parse_runtime(output: str) -> Runtime:
-    """Parse RUNTIME_SCRIPT's output (pure): maillog_file wins over syslog's files."""
-    lines = [line.strip() for line in output.splitlines()] + ["", "", "", ""]
+    """Parse RUNTIME_SCRIPT's output (pure): maillog_file wins over syslog's files, which win
+    over the journal; "" when the host keeps no mail log at all."""
+    lines = [line.strip() for line in output.splitlines()]
     known = {m.value: m for m in Manager}
-    dovecot, postfix = (known.get(line, Manager.DIRECT) for line in lines[:2])
-    log_path = lines[2] if lines[2].startswith("/") else lines[3]
-    return Runtime(dovecot, postfix, log_path)
+    dovecot, postfix = (known.get(line, Manager.DIRECT) for line in [*lines, "", ""][:2])
+    logs = [line for line in lines[2:] if line.startswith("/")]
+    journal = "journald" if "journald" in lines[2:] else ""
+    return Runtime(dovecot, postfix, logs[0] if logs else journal)
 
 
 def read_runtime(transport: Transport) -> Runtime:

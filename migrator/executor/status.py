@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from migrator.executor.journal import Journal, JournalState, JournalStatus, peek
+from migrator.executor.journal import (
+    SETTLED,
+    Journal,
+    JournalState,
+    JournalStatus,
+    LockInfo,
+    peek,
+)
 from migrator.transport.base import Transport
 
 
@@ -44,9 +51,15 @@ class StatusReport:
 
 
 def host_status(transport: Transport, saved_plans: Sequence[str] = ()) -> StatusReport:
-    """Read the host's lock, journal and files (three round trips at most); change nothing."""
+    """Read the host's lock, journal and files (four round trips at most); change nothing.
+
+    Every state but clean, planned, migrated and rolled back names the command that gets
+    out of it. Raises JournalError when the journal is unsafe, TransportError.
+    """
     lock, current = peek(transport)
     host = transport.host
+    if lock.held:
+        return _locked(transport, lock)
     if not current:
         if saved_plans:
             return StatusReport(host, HostState.PLANNED, saved_plans[-1], detail="not applied")
@@ -54,16 +67,44 @@ def host_status(transport: Transport, saved_plans: Sequence[str] = ()) -> Status
     state = Journal(transport, current).read_state()
     if state is None:
         return StatusReport(host, HostState.CLEAN, current, detail="journal has no state")
+    return _journaled(transport, state)
+
+
+def _locked(transport: Transport, lock: LockInfo) -> StatusReport:
+    """A host whose lock is taken: by a live apply, or left behind by a dead session."""
+    host = transport.host
+    state = Journal(transport, lock.plan_id).read_state() if lock.plan_id else None
+    if lock.alive:
+        step = state.step if state else "lock"
+        return StatusReport(host, HostState.IN_PROGRESS, lock.plan_id, step, lock.node)
+    if state is None:
+        detail = (
+            f"control node {lock.node or '(unknown)'} went away before changing anything; "
+            f"run `migrator rollback {host}` to release its lock"
+        )
+        return StatusReport(host, HostState.INTERRUPTED, lock.plan_id, "lock", detail)
+    report = _journaled(transport, state)
+    if state.status in SETTLED:
+        left = (
+            "a lock from a dead session is left; the next `migrator apply` or "
+            f"`migrator rollback {host}` releases it"
+        )
+        detail = f"{report.detail}; {left}" if report.detail else left
+        return replace(report, detail=detail)
+    return report
+
+
+def _journaled(transport: Transport, state: JournalState) -> StatusReport:
+    """A host as its journal's state for one plan says, the lock being free or stale."""
+    host, plan_id = transport.host, state.plan_id
     if state.status in (JournalStatus.APPLYING, JournalStatus.ROLLING_BACK):
-        if lock.held and lock.alive:
-            return StatusReport(host, HostState.IN_PROGRESS, current, state.step, lock.node)
         detail = f"control node {state.node} went away; run `migrator rollback {host}`"
-        return StatusReport(host, HostState.INTERRUPTED, current, state.step, detail)
+        return StatusReport(host, HostState.INTERRUPTED, plan_id, state.step, detail)
     if state.status is JournalStatus.FAILED:
         detail = f"{state.error}; run `migrator rollback {host}`"
-        return StatusReport(host, HostState.FAILED, current, state.step, detail)
+        return StatusReport(host, HostState.FAILED, plan_id, state.step, detail)
     if state.status is JournalStatus.ROLLED_BACK:
-        return StatusReport(host, HostState.ROLLED_BACK, current)
+        return StatusReport(host, HostState.ROLLED_BACK, plan_id)
     return _applied(transport, state)
 
 
@@ -71,6 +112,9 @@ def _applied(transport: Transport, state: JournalState) -> StatusReport:
     files = transport.read_files([o.path for o in state.originals])
     drifted = [o.path for o in state.originals if files[o.path].sha256 != o.sha256_after]
     if drifted:
-        detail = f"changed since apply: {', '.join(drifted)}"
+        detail = (
+            f"changed since apply: {', '.join(drifted)}; `migrator rollback {transport.host} "
+            "--force` would discard that (a copy is kept in the journal)"
+        )
         return StatusReport(transport.host, HostState.DRIFTED, state.plan_id, detail=detail)
     return StatusReport(transport.host, HostState.MIGRATED, state.plan_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrator.config.reader import ParseCache
-from migrator.errors import MigratorError, RefusedError
+from migrator.errors import MigratorError, RefusedError, UsageError
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
@@ -20,6 +20,7 @@ from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.model import InventoryHost
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanKey
 from migrator.plan.store import save_plan
 from migrator.rules.switch import Options
 from migrator.transport import connect
@@ -35,6 +36,9 @@ class Reacher:
     accept_new_host_key: bool = False
 
     def __call__(self, host: InventoryHost) -> Transport:
+        """The host's transport; raises UsageError for a host its inventory made unusable."""
+        if host.problem:
+            raise UsageError(host.problem, host=host.name)
         return connect(
             host.name,
             ssh_config=self.ssh_config or host.ssh_config,
@@ -88,6 +92,7 @@ class _Planning:
     options: Options
     plans_dir: Path | None
     cache: ParseCache
+    key: PlanKey | None = None
 
     def __call__(self, host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
@@ -95,7 +100,7 @@ class _Planning:
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         with self.reach(host) as transport:
             plan = build_plan(transport, wanted, cache=self.cache)
-        saved = save_plan(plan, plans_dir) if plans_dir is not None else None
+        saved = save_plan(plan, plans_dir, self.key) if plans_dir is not None else None
         outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
         code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
         return HostResult(
@@ -110,10 +115,13 @@ class _Planning:
         )
 
 
-def plan_work(reach: Reacher, options: Options, plans_dir: Path | None) -> Work:
-    """Work that plans one host and saves its plan (unless plans_dir is None). Its hosts
-    share one parse cache: run it in threads, so a fleet's common files parse once."""
-    return Guarded(_Planning(reach, options, plans_dir, ParseCache()))
+def plan_work(
+    reach: Reacher, options: Options, plans_dir: Path | None, key: PlanKey | None = None
+) -> Work:
+    """Work that plans one host and saves its plan (unless plans_dir is None; signed with
+    key, if any). Its hosts share one parse cache: run it in threads, so a fleet's common
+    files parse once."""
+    return Guarded(_Planning(reach, options, plans_dir, ParseCache(), key))
 
 
 def apply_work(
@@ -144,14 +152,24 @@ def apply_work(
     return Guarded(run)
 
 
-def rollback_work(reach: Reacher, observer: FleetObserver) -> Work:
-    """Work that rolls back each host's latest apply (nothing to do if there is none)."""
+def rollback_work(
+    reach: Reacher,
+    observer: FleetObserver,
+    test_recipient: str | None = None,
+    *,
+    force: bool = False,
+) -> Work:
+    """Work that rolls back each host's latest apply (nothing to do if there is none);
+    ``test_recipient`` (--test-recipient) replaces the one each journal recorded; with force,
+    files edited since apply are rolled back too (their copies kept)."""
 
     def run(host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         with reach(host) as transport:
             try:
-                report: RollbackReport | None = rollback_latest(transport, None, observer.step)
+                report: RollbackReport | None = rollback_latest(
+                    transport, None, observer.step, test_recipient, force=force
+                )
             except NothingToRollBackError:
                 report = None
         result = HostResult(

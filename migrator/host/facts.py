@@ -18,7 +18,9 @@ MARK = "==migrator:"
 FACT_TIMEOUT = 60.0
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
 
-# $1 is the test recipient (may be empty). Each section starts with a marker line.
+# $1 is the test recipient (may be empty). Each section starts with a marker line. Dovecot's
+# files are listed following symlinks (a linked conf.d, a linked 20-lmtp.conf), as its
+# !include follows them; the paths stay as Dovecot names them.
 SCRIPT = r"""
 m() { echo "==migrator:$1=="; }
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner 2>/dev/null)
@@ -31,7 +33,7 @@ m protocols_default; doveconf -d -h protocols 2>/dev/null
 m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
   [ -x "$f" ] && echo "$f"; done
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
-  [ -d "$d" ] && find "$d" -type f; done
+  [ -d "$d" ] && find -L "$d" -type f 2>/dev/null; done
 rc=0
 m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; rc=$?; echo "rc=$rc"; fi
 m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac

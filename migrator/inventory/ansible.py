@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from migrator.address import check_hostname, check_recipient, check_user
 from migrator.errors import UsageError
 from migrator.inventory.model import Inventory, InventoryHost
 
@@ -28,6 +29,8 @@ _CONNECTION_VARS = {
     "migrator_test_recipient": "test_recipient",
 }
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
+# Hosts one inventory word may expand to: a typo like x[0:99999999] must not eat memory.
+MAX_RANGE_HOSTS = 10_000
 
 
 @dataclass(slots=True)
@@ -103,22 +106,58 @@ def _assignment(word: str, source: str, number: int) -> tuple[str, str]:
 
 
 def expand_range(word: str, source: str, number: int) -> list[str]:
-    """``mx[01:03].example`` -> mx01..mx03 (leading zeros kept; ``[a:c]`` letters)."""
-    match = _RANGE.search(word)
-    if not match:
-        return [word]
-    start, end, stride = match[1], match[2], int(match[3] or 1)
-    head, tail = word[: match.start()], word[match.end() :]
-    if start.isdigit() and end.isdigit():
-        width = len(start) if start.startswith("0") else 0
-        items = [str(i).zfill(width) for i in range(int(start), int(end) + 1, stride)]
-    elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
-        items = [chr(c) for c in range(ord(start), ord(end) + 1, stride)]
-    else:
-        raise UsageError(f"{source}:{number}: bad host range [{start}:{end}]")
-    if not items:
-        raise UsageError(f"{source}:{number}: empty host range [{start}:{end}]")
-    return [name for item in items for name in expand_range(head + item + tail, source, number)]
+    """``mx[01:03].example`` -> mx01..mx03 (leading zeros kept; ``[a:c]`` letters).
+
+    Raises UsageError naming the file and line for a bad or empty range, and when the word
+    would expand to more than MAX_RANGE_HOSTS hosts (counted before any name is made).
+    """
+    matches = list(_RANGE.finditer(word))
+    ranges = [_HostRange.parse(match, source, number) for match in matches]
+    total = 1
+    for host_range in ranges:
+        total *= len(host_range.numbers)
+    if total > MAX_RANGE_HOSTS:
+        raise UsageError(
+            f"{source}:{number}: host range {word!r} expands to {total} hosts; "
+            f"at most {MAX_RANGE_HOSTS} a line"
+        )
+    names, end = [""], 0
+    for match, host_range in zip(matches, ranges, strict=True):
+        between = word[end : match.start()]
+        names = [name + between + item for name in names for item in host_range.items()]
+        end = match.end()
+    return [name + word[end:] for name in names]
+
+
+@dataclass(frozen=True, slots=True)
+class _HostRange:
+    """One ``[start:end:stride]``: numbers (or letters' code points), not yet names."""
+
+    numbers: range
+    width: int = 0
+    letters: bool = False
+
+    @classmethod
+    def parse(cls, match: re.Match[str], source: str, number: int) -> _HostRange:
+        """Raises UsageError for a bad range, a stride below 1 or an empty range."""
+        start, end, stride = match[1], match[2], int(match[3] or 1)
+        if stride < 1:
+            raise UsageError(f"{source}:{number}: host range {match[0]} needs a stride of 1+")
+        if start.isdigit() and end.isdigit():
+            width = len(start) if start.startswith("0") else 0
+            found = cls(range(int(start), int(end) + 1, stride), width)
+        elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
+            found = cls(range(ord(start), ord(end) + 1, stride), letters=True)
+        else:
+            raise UsageError(f"{source}:{number}: bad host range [{start}:{end}]")
+        if not found.numbers:
+            raise UsageError(f"{source}:{number}: empty host range [{start}:{end}]")
+        return found
+
+    def items(self) -> list[str]:
+        if self.letters:
+            return [chr(code) for code in self.numbers]
+        return [str(value).zfill(self.width) for value in self.numbers]
 
 
 def parse_yaml(text: str, source: str) -> Inventory:
@@ -251,6 +290,7 @@ def _host(
             line = tree.lines.get(original, 0)
             raise UsageError(f"{tree.source}:{line}: {name}: ansible_port is not a number")
         port = int(settings["port"])
+    where = f"{tree.source}:{tree.lines.get(original, 0)}"
     return InventoryHost(
         name,
         hostname,
@@ -258,4 +298,20 @@ def _host(
         settings.get("user"),
         groups,
         test_recipient=settings.get("test_recipient"),
+        problem=_problem(name, settings, where),
     )
+
+
+def _problem(name: str, settings: dict[str, str], where: str) -> str | None:
+    """Why this host must not be reached (a name OpenSSH refuses, a bad test recipient)."""
+    try:
+        check_hostname(name, where=where)
+        if "hostname" in settings:
+            check_hostname(settings["hostname"], where=f"{where}: ansible_host")
+        if "user" in settings:
+            check_user(settings["user"], where=f"{where}: ansible_user")
+        if "test_recipient" in settings:
+            check_recipient(settings["test_recipient"], where=f"{where}: migrator_test_recipient")
+    except UsageError as exc:
+        return str(exc)
+    return None

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from migrator.address import check_hostname, check_user
 from migrator.errors import UsageError
 from migrator.inventory import ansible, openssh
 from migrator.inventory.model import Inventory, InventoryHost
@@ -79,7 +80,10 @@ def detect_format(path: Path, text: str) -> str:
 
 
 def _parse_host_word(word: str, source: str, line: int | None) -> InventoryHost:
-    """``[user@]host[:port]`` (or ``[v6]:port``) as one host."""
+    """``[user@]host[:port]`` (or ``[v6]:port``) as one host.
+
+    Raises UsageError for a host or user name OpenSSH would refuse (the user typed it).
+    """
     word = word.strip()
     user = None
     if "@" in word:
@@ -89,7 +93,8 @@ def _parse_host_word(word: str, source: str, line: int | None) -> InventoryHost:
     if match:
         word = match["v6"] or match["name"]
         port = int(match["port"] or match["p"])
-    if not word or any(c.isspace() for c in word):
-        where = f"{source}:{line}" if line else source
-        raise UsageError(f"{where}: bad host name {word!r}")
+    where = f"{source}:{line}" if line else source
+    check_hostname(word, where=where)
+    if user is not None:
+        check_user(user, where=where)
     return InventoryHost(word, port=port, user=user)

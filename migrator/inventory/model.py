@@ -14,6 +14,8 @@ class InventoryHost:
     the OpenSSH config, as Ansible passes them to ssh; None means "as ssh would resolve".
     ``ssh_config`` is the OpenSSH config the host was listed in, if any (it resolves there).
     ``test_recipient`` (Ansible var ``migrator_test_recipient``) beats ``--test-recipient``.
+    ``problem`` says (naming the inventory file and line) why the host must not be reached,
+    e.g. an ``ansible_host`` OpenSSH would refuse: that host fails, the others go on.
     """
 
     name: str
@@ -23,6 +25,7 @@ class InventoryHost:
     groups: tuple[str, ...] = ()
     ssh_config: Path | None = None
     test_recipient: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from migrator.address import check_hostname
+from migrator.errors import UsageError
 from migrator.inventory.model import Inventory, InventoryHost
 from migrator.transport.ssh_config_file import config_lines, include_paths, split_words
 
@@ -19,17 +21,31 @@ def read_ssh_config_hosts(path: Path, home: Path | None = None) -> Inventory:
 
     Raises UsageError naming the file (and line) when a file cannot be read or parsed.
     """
-    names: list[str] = []
+    names: list[tuple[str, str]] = []
     _collect(path, home or Path.home(), names, depth=0)
-    hosts = tuple(InventoryHost(name, ssh_config=path) for name in dict.fromkeys(names))
+    first: dict[str, str] = {}
+    for name, where in names:
+        first.setdefault(name, where)
+    hosts = tuple(
+        InventoryHost(name, ssh_config=path, problem=_problem(name, where))
+        for name, where in first.items()
+    )
     return Inventory(hosts, (str(path),))
 
 
-def _collect(path: Path, home: Path, names: list[str], depth: int) -> None:
+def _problem(name: str, where: str) -> str | None:
+    try:
+        check_hostname(name, where=where)
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+def _collect(path: Path, home: Path, names: list[tuple[str, str]], depth: int) -> None:
     for number, key, rest in config_lines(path, depth):
         if key == "host":
             words = split_words(rest, path, number)
-            names.extend(w for w in words if not _PATTERN_CHARS & set(w))
+            names.extend((w, f"{path}:{number}") for w in words if not _PATTERN_CHARS & set(w))
         elif key == "include":
             for included in include_paths(split_words(rest, path, number), home, True):
                 _collect(included, home, names, depth + 1)

@@ -1,20 +1,13 @@
 #!/bin/sh
-# Runs inside a new lab host: in its netns, in fresh mount and UTS namespaces (unshare).
-# Gives the host its own /etc, /var (overlays over this machine's), /run, /root, /home (tmpfs),
-# its users and keys, runs the profile's set-up commands and starts sshd, Dovecot and Postfix.
-# Everything it needs comes in LAB_* variables; see migrator/lab/sandbox.py.
+# Runs inside a lab host, after host-mount.sh pivoted into its root: only the release root's
+# own tools from here on. Adds the host's users and keys, runs the profile's set-up commands
+# and starts sshd, Dovecot and Postfix. Everything it needs comes in LAB_* variables.
 set -eu
-auth_keys=$(cat "$LAB_DIR/authorized_keys")
-
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$LAB_DIR/etc.upper,workdir=$LAB_DIR/etc.work" /etc
-mount -t overlay overlay -o "lowerdir=/var,upperdir=$LAB_DIR/var.upper,workdir=$LAB_DIR/var.work" /var
-mount -t tmpfs -o mode=0700 tmpfs /root
-mkdir -m 0700 /root/.ssh
-printf '%s\n' "$auth_keys" > /root/.ssh/authorized_keys
-mount -t tmpfs -o mode=0755 tmpfs /home
-mount -t tmpfs -o mode=0755 tmpfs /run
+umount -l /.oldroot
+rmdir /.oldroot
+rm -f /run/migrator-lab-init.sh
+auth_keys=$(cat /root/.ssh/authorized_keys)
 mkdir -p -m 0755 /run/sshd /run/dovecot
-hostname "$LAB_HOSTNAME"
 
 if [ -n "${LAB_VMAIL_USER:-}" ]; then
     groupadd -g "$LAB_VMAIL_GID" "$LAB_VMAIL_USER"
@@ -36,10 +29,13 @@ if [ -x /usr/bin/sudo ]; then
     chmod 0440 /etc/sudoers.d/deploy
 fi
 
-# Postfix's chroot needs these, which the distribution's start hook would copy.
-for f in localtime hosts services resolv.conf nsswitch.conf host.conf; do
-    [ -e "/etc/$f" ] && cp -L "/etc/$f" /var/spool/postfix/etc/ 2>/dev/null || true
-done
+# Postfix's chroot needs these, which the distribution's start hook would copy (Debian 13's
+# `postfix start` copies them itself; its root has no queue tree yet).
+if [ -d /var/spool/postfix/etc ]; then
+    for f in localtime hosts services resolv.conf nsswitch.conf host.conf; do
+        [ -e "/etc/$f" ] && cp -L "/etc/$f" /var/spool/postfix/etc/ 2>/dev/null || true
+    done
+fi
 # No syslog here: each daemon logs to a file of its own, which the LDA must be able to write.
 touch /var/log/postfix.log /var/log/dovecot.log
 chmod 0666 /var/log/dovecot.log
@@ -48,6 +44,9 @@ printf '%s\n' "${LAB_SETUP:-}" | while IFS= read -r command; do
     [ -z "$command" ] || sh -c "$command"
 done
 
+# Dovecot binds its LMTP listener in Postfix's private/ at start: on a root without the
+# queue tree (Debian 13), `postfix check` makes it first.
+[ -d /var/spool/postfix/private ] || postfix check
 /usr/sbin/sshd -f /etc/ssh/sshd_config </dev/null
 dovecot </dev/null
 postfix start </dev/null

@@ -15,19 +15,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from migrator.errors import LabError
-from migrator.lab import keys, network, preflight, readiness, sandbox
+from migrator.lab import keys, network, preflight, readiness, roots, sandbox
 from migrator.lab.profile import Profile, load_profile
 from migrator.lab.state import Lab, LabHost, check_name, host_name, labs_root, load_lab, save_lab
 
 _PARALLEL = 16
 
 
-def bring_up(profile_name: str, count: int = 1, name: str = "lab") -> Lab:
-    """Build a lab of count hosts from a profile and wait until every daemon answers.
+def bring_up(
+    profile_name: str,
+    count: int = 1,
+    name: str = "lab",
+    *,
+    release: str = roots.DEFAULT_RELEASE,
+    progress: roots.Progress = lambda line: None,
+) -> Lab:
+    """Build a lab of count hosts from a profile, running from the release's root, and wait
+    until every daemon answers. The root is built first when this machine has none.
 
     Raises LabError (and leaves nothing behind) on bad input or a failed host.
     """
     check_name(name)
+    roots.check_release(release)
     preflight.check_root()
     preflight.check_binaries()
     profile = load_profile(profile_name)
@@ -36,25 +45,13 @@ def bring_up(profile_name: str, count: int = 1, name: str = "lab") -> Lab:
     existing = load_lab(name)
     if existing is not None and not is_stale(existing):
         raise LabError(f"lab name {name!r} is in use (migrator lab down --name {name})")
+    root = roots.ensure_root(release, progress)
+    profile.check_dovecot(root.dovecot_series)
     tear_down(name)
-    taken = [lab.subnet for lab in _other_labs(name)]
-    subnet = network.pick_subnet(name, taken)
-    lab = Lab(name, subnet, network.bridge_name(name), os.getpid(), "starting")
-    hosts = tuple(
-        LabHost(
-            name=host_name(name, i),
-            index=i,
-            address=network.host_address(subnet, i),
-            profile=profile.name,
-            netns=network.netns_name(name, i),
-            veth=network.veth_name(name, i),
-        )
-        for i in range(1, count + 1)
-    )
-    lab = replace(lab, hosts=hosts)
+    lab = _new_lab(name, profile, count, root)
     save_lab(lab)
     try:
-        _build(lab, profile)
+        _build(lab, profile, root)
     except BaseException:
         tear_down(name)
         raise
@@ -63,7 +60,27 @@ def bring_up(profile_name: str, count: int = 1, name: str = "lab") -> Lab:
     return lab
 
 
-def _build(lab: Lab, profile: Profile) -> None:
+def _new_lab(name: str, profile: Profile, count: int, root: roots.Root) -> Lab:
+    taken = [lab.subnet for lab in _other_labs(name)]
+    subnet = network.pick_subnet(name, taken)
+    hosts = tuple(
+        LabHost(
+            name=host_name(name, i),
+            index=i,
+            address=network.host_address(subnet, i),
+            profile=profile.name,
+            netns=network.netns_name(name, i),
+            veth=network.veth_name(name, i),
+            release=root.release,
+            versions=root.versions,
+            root=str(root.fs),
+        )
+        for i in range(1, count + 1)
+    )
+    return Lab(name, subnet, network.bridge_name(name), os.getpid(), "starting", hosts)
+
+
+def _build(lab: Lab, profile: Profile, root: roots.Root) -> None:
     network.create_bridge(lab.name, lab.subnet)
     sandbox.prepare_ns_dir(lab)
     keys.generate_key(lab.client_key, f"migrator-lab-{lab.name}")
@@ -72,10 +89,11 @@ def _build(lab: Lab, profile: Profile) -> None:
         network.create_host_link(lab.name, host.index, lab.subnet)
     keys_by_host = {host.name: keys.host_key_dir(lab, host) for host in lab.hosts}
     keys.write_client_files(lab)
+    layers = (f"dovecot-{root.dovecot_series}", f"release-{root.release}")
 
     def build_host(host: LabHost) -> None:
-        sandbox.populate(lab, host, profile, keys_by_host[host.name], client_pub)
-        sandbox.boot(lab, host, profile)
+        sandbox.populate(lab, host, profile, layers, (keys_by_host[host.name], client_pub))
+        sandbox.boot(lab, host, profile, root.fs)
         readiness.wait_ready(host.name, host.address)
 
     with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(lab.hosts))) as pool:

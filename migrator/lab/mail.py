@@ -75,7 +75,7 @@ def send(
 
 def postfix_log(lab: Lab, host: LabHost) -> str:
     """The host's Postfix log, read from its overlay on this machine."""
-    path = sandbox.host_dir(lab, host) / "var.upper" / "log" / "postfix.log"
+    path = sandbox.host_file(lab, host, "/var/log/postfix.log")
     try:
         return path.read_text(errors="replace")
     except FileNotFoundError:

@@ -1,4 +1,5 @@
-"""What this machine must have before a lab can be built: root, and the daemons' binaries."""
+"""What this machine must have before a lab can be built: root, and the tools that build
+hosts and their release roots (the daemons come from the roots, not from this machine)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,14 @@ from migrator.errors import LabError
 
 # binary -> the Debian package that installs it
 REQUIRED_BINARIES: Mapping[str, str] = {
-    "/usr/sbin/sshd": "openssh-server",
     "/usr/bin/ssh-keygen": "openssh-client",
-    "/usr/sbin/postfix": "postfix",
-    "/usr/sbin/dovecot": "dovecot-core",
-    "/usr/lib/dovecot/dovecot-lda": "dovecot-core",
-    "/usr/lib/dovecot/imap": "dovecot-imapd",
-    "/usr/lib/dovecot/lmtp": "dovecot-lmtpd",
-    "/usr/bin/sievec": "dovecot-sieve",
     "/usr/bin/nsenter": "util-linux",
     "/usr/bin/unshare": "util-linux",
-    "/usr/sbin/useradd": "passwd",
-    "/usr/bin/sudo": "sudo",
+    "/usr/bin/setpriv": "util-linux",
+    "/usr/sbin/pivot_root": "util-linux",
+    "/usr/bin/mount": "mount",
+    "/usr/bin/dpkg-query": "dpkg",
+    "/usr/bin/mmdebstrap": "mmdebstrap",
 }
 
 

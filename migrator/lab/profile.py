@@ -1,8 +1,15 @@
-"""Lab profiles: files laid out like a host root (etc/, var/) plus a small manifest."""
+"""Lab profiles: files laid out like a host root (etc/, var/) plus a small manifest.
+
+Files whose syntax differs between releases sit in layers inside a profile: `dovecot-2.3/`
+and `dovecot-2.4/` (Dovecot's configuration in each syntax), `release-NAME/` (a release's
+own stock files, such as its master.cf); a host gets the layers its root calls for.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +20,8 @@ from migrator.errors import LabError
 
 PROFILES_ENV = "MIGRATOR_PROFILES"
 MANIFEST = "manifest.yaml"
+# Layers inside a profile tree, picked by the host's root: Dovecot's syntax, the release.
+LAYER = re.compile(r"^(dovecot|release)-[a-z0-9.]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +47,30 @@ class Profile:
     setup: tuple[tuple[str, ...], ...]
     trees: tuple[Path, ...]
 
-    def files(self) -> dict[str, Path]:
-        """Every file of the profile by its path relative to the host root, later trees winning."""
+    def files(self, layers: Sequence[str] = ()) -> dict[str, Path]:
+        """Every file of the profile by its path relative to the host root.
+
+        Each tree gives its common files, then those of each of the given layers it has
+        (`dovecot-2.4/etc/...`); later trees and layers win.
+        """
         found: dict[str, Path] = {}
         for tree in self.trees:
-            for path in sorted(tree.rglob("*")):
-                relative = path.relative_to(tree).as_posix()
-                if path.is_file() and relative != MANIFEST:
-                    found[relative] = path
+            found |= _tree_files(tree)
+            for layer in layers:
+                if (tree / layer).is_dir():
+                    found |= _tree_files(tree / layer)
         return found
+
+    def check_dovecot(self, series: str) -> None:
+        """Raise LabError when the profile has Dovecot files, but none in the syntax of series."""
+        wanted = f"dovecot-{series}"
+        kinds = {p.name for tree in self.trees for p in tree.glob("dovecot-*") if p.is_dir()}
+        if kinds and wanted not in kinds:
+            raise LabError(
+                f"profile {self.name!r} has no files for Dovecot {series} "
+                f"(it has {', '.join(sorted(kinds))}/)",
+                path=str(self.trees[-1]),
+            )
 
     def addresses(self) -> tuple[str, ...]:
         """The mail addresses of the profile's users."""
@@ -92,6 +116,18 @@ def load_profile(name: str, base: Path | None = None) -> Profile:
         setup=tuple(tuple(str(a) for a in cmd) for cmd in data.get("setup", ())),
         trees=trees,
     )
+
+
+def _tree_files(tree: Path) -> dict[str, Path]:
+    """The files of one tree or layer, leaving out the manifest and the layers inside it."""
+    found: dict[str, Path] = {}
+    for path in sorted(tree.rglob("*")):
+        relative = path.relative_to(tree).as_posix()
+        if relative == MANIFEST or LAYER.match(relative.split("/", 1)[0]):
+            continue
+        if path.is_file():
+            found[relative] = path
+    return found
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

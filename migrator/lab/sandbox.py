@@ -44,32 +44,47 @@ def prepare_ns_dir(lab: Lab) -> None:
         _mount(["--make-private", str(directory)])
 
 
-def populate(lab: Lab, host: LabHost, profile: Profile, host_keys: Path, client_pub: str) -> None:
-    """Lay the profile's files, host keys and sshd config into the host's overlay upper dirs."""
+def populate(
+    lab: Lab,
+    host: LabHost,
+    profile: Profile,
+    layers: Sequence[str],
+    keys: tuple[Path, str],
+) -> None:
+    """Lay the profile's files (with the given layers), the host keys and sshd config into the
+    host's overlay upper dir; keys is (host key directory, client public key)."""
     base = host_dir(lab, host)
+    upper = base / "root.upper"
+    for name in ("root.upper", "root.work", "mnt"):
+        (base / name).mkdir(parents=True, exist_ok=True)
     for layer in ("etc", "var"):
-        (base / f"{layer}.upper").mkdir(parents=True, exist_ok=True)
-        (base / f"{layer}.work").mkdir(parents=True, exist_ok=True)
-    for relative, source in profile.files().items():
-        layer, _, rest = relative.partition("/")
-        if layer not in ("etc", "var"):
+        # Where the host's own /etc and /var writes land, by their old names.
+        (base / f"{layer}.upper").symlink_to(f"root.upper/{layer}")
+    for relative, source in profile.files(layers).items():
+        if relative.partition("/")[0] not in ("etc", "var"):
             raise LabError(f"profile file outside etc/ and var/: {relative}", path=str(source))
-        target = base / f"{layer}.upper" / rest
+        target = upper / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         # Postfix waits (in 0.3 s naps) while a table or main.cf looks modified this very
         # second; a lab's fresh copies are given a past mtime so start-up does not stall.
         os.utime(target, (time.time() - 60, time.time() - 60))
-    ssh_dir = base / "etc.upper" / "ssh"
+    host_keys, client_pub = keys
+    ssh_dir = upper / "etc" / "ssh"
     ssh_dir.mkdir(parents=True, exist_ok=True)
     for key in host_keys.iterdir():
         shutil.copy2(key, ssh_dir / key.name)
     (ssh_dir / "sshd_config").write_text(_sshd_config(host))
-    (base / "etc.upper" / "hosts").write_text(
+    (upper / "etc" / "hosts").write_text(
         f"127.0.0.1\tlocalhost\n{host.address}\t{fqdn(host, profile)}\t{host.name}\n"
     )
-    (base / "etc.upper" / "resolv.conf").write_text("# lab host: no DNS\n")
+    (upper / "etc" / "resolv.conf").write_text("# lab host: no DNS\n")
     (base / "authorized_keys").write_text(client_pub)
+
+
+def host_file(lab: Lab, host: LabHost | str, path: str) -> Path:
+    """Where a file the host wrote at path (absolute, inside the host) is on this machine."""
+    return host_dir(lab, host) / "root.upper" / path.lstrip("/")
 
 
 def fqdn(host: LabHost, profile: Profile) -> str:
@@ -94,14 +109,16 @@ def _sshd_config(host: LabHost) -> str:
     )
 
 
-def boot(lab: Lab, host: LabHost, profile: Profile) -> None:
-    """Create the host's namespaces, mount its file systems and start its daemons."""
+def boot(lab: Lab, host: LabHost, profile: Profile, root_fs: Path) -> None:
+    """Create the host's namespaces, mount its root (an overlay on root_fs), start its daemons."""
     mnt, uts = ns_file(lab, host, "mnt"), ns_file(lab, host, "uts")
     for path in (mnt, uts):
         path.touch()
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "LAB_DIR": str(host_dir(lab, host)),
+        "LAB_ROOT": str(root_fs),
+        "LAB_INIT": str(resources.files("migrator.lab").joinpath("host-init.sh")),
         "LAB_HOSTNAME": fqdn(host, profile),
         "LAB_SYSTEM_USERS": " ".join(profile.users) if profile.system_users else "",
         "LAB_SETUP": "\n".join(shlex.join(cmd) for cmd in profile.setup),
@@ -113,7 +130,7 @@ def boot(lab: Lab, host: LabHost, profile: Profile) -> None:
             "LAB_VMAIL_GID": str(profile.vmail.gid),
             "LAB_VMAIL_HOME": profile.vmail.home,
         }
-    script = resources.files("migrator.lab").joinpath("host-init.sh")
+    script = resources.files("migrator.lab").joinpath("host-mount.sh")
     argv = [
         "nsenter",
         f"--net=/run/netns/{host.netns}",
@@ -140,7 +157,6 @@ def enter_argv(lab: Lab, host: LabHost, argv: Sequence[str]) -> list[str]:
         f"--net=/run/netns/{host.netns}",
         f"--mount={ns_file(lab, host, 'mnt')}",
         f"--uts={ns_file(lab, host, 'uts')}",
-        "--wd=/",
         *argv,
     ]
 

@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from migrator.errors import LabError
 
@@ -17,8 +18,18 @@ _NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
 @dataclass(frozen=True, slots=True)
+class Versions:
+    """Upstream versions of a host's daemons, read from its root's package database."""
+
+    dovecot: str = ""
+    postfix: str = ""
+    openssh: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LabHost:
-    """One sandbox host: its name, address, profile and kernel objects."""
+    """One sandbox host: its name, address, profile, kernel objects, and the Debian release
+    root (its file system's path) it runs from."""
 
     name: str
     index: int
@@ -26,6 +37,9 @@ class LabHost:
     profile: str
     netns: str
     veth: str
+    release: str = ""
+    versions: Versions = Versions()
+    root: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +115,18 @@ def load_lab(name: str) -> Lab | None:
         return None
     except (OSError, ValueError) as exc:
         raise LabError(f"unreadable lab state: {exc}", path=str(path)) from exc
-    hosts = tuple(LabHost(**h) for h in data.pop("hosts", ()))
-    return Lab(hosts=hosts, **data)
+    try:
+        hosts = tuple(_host(h) for h in data.pop("hosts", ()))
+        return Lab(hosts=hosts, **data)
+    except TypeError as exc:
+        raise LabError(f"unreadable lab state: {exc}", path=str(path)) from exc
+
+
+def _host(data: dict[str, Any]) -> LabHost:
+    # Keys a newer migrator added are left out: one lab's state never hides every other lab.
+    known = {name for name in LabHost.__dataclass_fields__ if name != "versions"}
+    versions = Versions(**data.pop("versions", None) or {})
+    return LabHost(versions=versions, **{k: v for k, v in data.items() if k in known})
 
 
 def list_labs() -> list[Lab]:

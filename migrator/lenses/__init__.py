@@ -7,3 +7,6 @@ LENS_DIR: Path = Path(__file__).resolve().parent
 
 DOVECOT_LENS = "Migrator_Dovecot"
 """Module name of the project's Dovecot lens; load it as ``f"{DOVECOT_LENS}.lns"``."""
+
+POSTFIX_MASTER_LENS = "Migrator_Postfix_Master"
+"""Module name of the project's master.cf lens (the tree shape of the stock Postfix_Master)."""

@@ -20,6 +20,14 @@ Module: Migrator_Dovecot
   - new nodes are written indented two spaces per nesting level and as
     "key = value"; new blocks as "name arg {" ... "}" (closing brace at
     the block's indent);
+  - "key =" with nothing after it (an empty value; the node has no value,
+    as with the stock lens) is written back as it was, and a node with no
+    value and no child is written "key =": the stock lens reads such files
+    but cannot save them ("None of the alternatives in the union match");
+    a "# note" after an empty "=" is kept but not shown, and dropped when
+    the setting gets a value;
+  - CRLF line ends (Dovecot takes the CR for a blank): the CR stays out of
+    values; new lines get LF only;
   - a comment after "{" or "}" is kept on save but not shown in the tree;
   - a block's "{" line is a hidden child (see below): match and get do not
     show it.
@@ -40,6 +48,15 @@ Module: Migrator_Dovecot
     line ("name { key = v }"): parse error;
   - a value with an unclosed quote followed by "#": Dovecot keeps the
     "#..." in the value, this lens makes it a comment;
+  - a value of "" (what python-augeas's set() stores for None): put
+    fails (put_failed), as for any value the lens cannot write. Augeas
+    chooses among a union's alternatives by the node's children and by
+    whether it has a value, never by the value itself, so "" cannot be
+    told apart from "x". Make an empty setting, or a block without an
+    argument ("mail_plugins {"), as a node with no value: Augeas makes one
+    when a path below it is set ("set mail_plugins/sieve yes");
+  - "key/sub = value" (Dovecot 2.4 reads it as "key { sub = value }"):
+    Augeas labels cannot hold "/"; parse error;
   - creating a block whose argument has blanks needs the value set with
     its double quotes ('"Sent Messages"'); set bare, it is written
     unquoted, which doveconf rejects;
@@ -60,7 +77,7 @@ let word = /[A-Za-z0-9_.-]+/
 let setting_key = word - /include|include_try/
 
 (* An unquoted character that is neither blank, quote, "#" nor backslash *)
-let uc = /[^ \t\n"'#\\]/
+let uc = /[^ \t\r\n"'#\\]/
 
 (* A complete quoted string; Dovecot honours backslash escapes inside *)
 let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
@@ -69,7 +86,7 @@ let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
    comment; here a "#" after it still ends the value. When a value could
    end at an unclosed quote or at a later closing one, Augeas's get takes
    the longest store, as Dovecot does ('a # b' stays one value) *)
-let ut = /"(([^"\\\n#]|\\\\.)*[^ \t"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t'\\\n#])?/
+let ut = /"(([^"\\\n#]|\\\\.)*[^ \t\r"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t\r'\\\n#])?/
 
 let x = uc | q
 
@@ -80,14 +97,14 @@ let pre = ((x | /\\\\/) . (x | /\\\\/ | /[ \t]/)*)?
 let seg = pre . (x | ut)
 
 (* A backslash continuation between two physical lines *)
-let cont = /[ \t]*\\\\[ \t]*\n[ \t]*/
+let cont = /[ \t]*\\\\[ \t\r]*\n[ \t]*/
 
 (* Variable: value  Raw setting value, continuations included *)
 let value = (pre . x . cont)* . seg
 
 (* Variable: arg  Block argument, quotes stripped: no quote, brace or "#",
    not starting with "=", no blank at either end *)
-let arg = /[^ \t\n"{}#=]([^\n"{}#]*[^ \t\n"{}#])?/
+let arg = /[^ \t\r\n"{}#=]([^\r\n"{}#]*[^ \t\r\n"{}#])?/
 
 (* Variable: arg_quoted  Only for put: a caller making a block whose
    argument has blanks sets the value with its double quotes; read back,
@@ -98,8 +115,12 @@ let arg_quoted = /"[^"\n]*"/
  * Group: PRIMITIVES
  ************************************************************************)
 
-let eol = Util.eol
-let empty = Util.empty
+(* Dovecot takes a CR before a newline for a blank: CRLF files read, and
+   the CR stays out of every value *)
+let eol = del /[ \t\r]*\n/ "\n"
+
+(* View: empty  A blank line, or one with only "#" *)
+let empty = [ del /[ \t\r]*(#[ \t\r]*)?\n/ "\n" ]
 
 (* View: indent  (i: the indent of new nodes at this level) *)
 let indent (i:string) = del /[ \t]*/ i
@@ -111,7 +132,7 @@ let comment (i:string) = Util.comment_generic /[ \t]*#[ \t]*/ (i . "# ")
    bare "#" gives a "#comment" with no value *)
 let eol_comment =
     [ label "#comment" . del /[ \t]*#[ \t]*/ " # "
-      . store /[^ \t\n]([^\n]*[^ \t\n])?/ ]
+      . store /[^ \t\r\n]([^\n]*[^ \t\r\n])?/ ]
   | [ label "#comment" . del /[ \t]*#/ " #" ]
 
 let eq = del /[ \t]*=/ " ="
@@ -121,20 +142,30 @@ let sp = del /[ \t]*/ " "
  * Group: LINES
  ************************************************************************)
 
-(* View: setting_rest  After the key: "= value", "=", "= value # note" *)
-let setting_rest = eq . (sp . store value)? . eol_comment? . eol
+(* View: setting_rest  After the key: "= value", "= value # note" *)
+let setting_rest = eq . sp . store value . eol_comment? . eol
 
-(* View: include  "!include path" and "!include_try path" *)
+(* View: empty_rest
+   After the key: "=" with nothing, or only a "# note", after it: the node
+   has no value (NULL, as with the stock lens) and no child (the note stays
+   in the file, hidden, until a value is set). Augeas's put takes the first
+   alternative of a union that fits the node's children and, when there
+   are none, stores something only if the node has a value: so a NULL node
+   with no child comes here, and is written "key =" when new *)
+let empty_rest = eq . del /([ \t]*#[^\n]*)?/ "" . eol
+
+(* View: include  "!include path" and "!include_try path"; a path with
+   blanks in double quotes (kept in the value, as for settings) *)
 let include (i:string) =
   [ indent i . Util.del_str "!" . key /include|include_try/
-    . Sep.space . store /[^ \t\n#]+/ . eol_comment? . eol ]
+    . Sep.space . store (/[^ \t\r\n#"]+/ | /"[^"\r\n]*"/) . eol_comment? . eol ]
 
 (* View: block_rest
    After the name: " arg {", " \"arg\" {" or " {", the body (the next
    level's lines) and the closing brace *)
 let block_rest (i:string) (body:lens) =
-     let open_re = /[ \t]*\{[ \t]*(#[^\n]*)?\n/
-  in let close = del /[ \t]*\}[ \t]*(#[^\n]*)?\n/ (i . "}\n")
+     let open_re = /[ \t]*\{[ \t\r]*(#[^\n]*)?\n/
+  in let close = del /[ \t]*\}[ \t\r]*(#[^\n]*)?\n/ (i . "}\n")
   in let dq_opt = del /"?/ ""
   (* matches no valid Dovecot text: only put uses it, for new blocks *)
   in let open_new = del /[ \t]*\{\}\{\n/ " {\n"
@@ -143,7 +174,8 @@ let block_rest (i:string) (body:lens) =
 
 (* View: item  A setting or a block, told apart by what follows the key *)
 let item (i:string) (body:lens) =
-  [ indent i . key setting_key . (setting_rest | block_rest i body) ]
+  [ indent i . key setting_key
+    . (setting_rest | empty_rest | block_rest i body) ]
 
 (* View: line  Any line at a level, with the next level's lines given *)
 let line (i:string) (body:lens) =

@@ -2,6 +2,9 @@
 
 A plan is a record and its JSON, nothing more: no Augeas, no transport. ``build`` makes
 plans, ``store`` keeps them under ``plans/``; apply and rollback read only this module.
+What a plan shows a person (each step's description, each file's diff) is derived from what
+it does (actions, args, contents), never taken from the file: a plan cannot say one thing
+and do another.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 from migrator.endpoint import Endpoint
 from migrator.errors import PlanError
+from migrator.plan.masking import mask_data, mask_text, masked_diff
+from migrator.plan.schema import check_plan_data
 from migrator.transport.base import sha256
 
 FORMAT_VERSION = 1
@@ -30,7 +35,11 @@ class FileChange:
     sha256_after: str
     content_before: str
     content_after: str
-    diff: str
+
+    @property
+    def diff(self) -> str:
+        """The unified diff from before to after, secret values masked (derived, never stored)."""
+        return masked_diff(self.path, self.content_before, self.content_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +53,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One step apply takes, in order. ``action`` names what apply runs; ``args`` its inputs."""
+    """One step apply takes, in order. ``action`` names what apply runs; ``args`` its inputs.
+
+    Its description is ``Plan.describe(step)``: made from the action and args, not stored.
+    """
 
     action: str
-    description: str
     args: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -78,50 +89,127 @@ class Plan:
         """The LMTP endpoint Postfix will use (a relative socket under the queue directory)."""
         return Endpoint.from_postfix(self.endpoint, str(self.facts.get("queue_directory", "")))
 
+    def describe(self, step: Step) -> str:
+        """What the step does, in words, made from its action and args (and the file it writes)."""
+        args = step.args
+        if step.action == "write_file":
+            change = next((f for f in self.files if f.path == args.get("path")), None)
+            if change is not None:
+                return (
+                    f"write {change.path} (keeping owner {change.owner}:{change.group}, "
+                    f"mode {change.mode})"
+                )
+        if step.action == "wait_socket":
+            return f"wait for {args['path']} owned by {args['owner']}, mode {args['mode']}"
+        if step.action == "wait_port":
+            return f"wait for LMTP on {args['address']}:{args['port']}"
+        if step.action == "postmap":
+            return f"postmap {args['map']}"
+        return _DESCRIPTIONS.get(step.action, step.action)
+
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-ready data, with a checksum over everything else."""
+        """The plan as JSON-ready data (descriptions and diffs included), with a checksum."""
         data = asdict(self)
+        for change, raw in zip(self.files, data["files"], strict=True):
+            raw["diff"] = change.diff
+        data["steps"] = [
+            {"action": s.action, "description": self.describe(s), "args": dict(s.args)}
+            for s in self.steps
+        ]
         data["checksum"] = _checksum(data)
         return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
+    def to_masked_json(self) -> str:
+        """The plan's JSON for showing (``plan --json``): secret values masked everywhere.
+
+        Not a plan apply takes: its contents (and so its checksum) are not the real ones.
+        """
+        data = self.to_dict()
+        for raw in data["files"]:
+            raw["content_before"] = mask_text(raw["content_before"])
+            raw["content_after"] = mask_text(raw["content_after"])
+        for key in ("facts", "settings_diff", "changes", "warnings"):
+            data[key] = mask_data(data[key])
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
     @classmethod
     def from_dict(cls, data: Any, host: str | None = None, source: str | None = None) -> Plan:
-        """Validate and rebuild a plan from its JSON data (see ``load``)."""
+        """Validate and rebuild a plan from its JSON data (see ``load``).
+
+        Raises PlanError naming the file and field: not a plan, checksum mismatch, a field
+        not as ``build`` makes it (``schema``), another host, contents that do not match
+        their sha256, or a description or diff that is not what the plan does.
+        """
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
             raise PlanError("not a migrator plan of format version 1", host=host, path=source)
         data = dict(data)
+        data.pop("signature", None)  # checked by the store, which holds the key
         recorded = data.pop("checksum", None)
         if recorded != _checksum(data):
             raise PlanError("plan was edited by hand (checksum mismatch)", host=host, path=source)
+        check_plan_data(data, host, source)
         if host is not None and data.get("host") != host:
             raise PlanError(f"plan is for host {data.get('host')!r}", host=host, path=source)
-        try:
-            plan = cls(
-                format_version=data["format_version"],
-                plan_id=data["plan_id"],
-                host=data["host"],
-                created=data["created"],
-                migrator_version=data["migrator_version"],
-                facts=data["facts"],
-                endpoint=data["endpoint"],
-                lda_services=tuple(data["lda_services"]),
-                changes=tuple(Change(**c) for c in data["changes"]),
-                files=tuple(FileChange(**f) for f in data["files"]),
-                settings_diff=data["settings_diff"],
-                steps=tuple(Step(**s) for s in data["steps"]),
-                warnings=tuple(data["warnings"]),
-            )
-        except (KeyError, TypeError) as exc:
-            raise PlanError(f"plan is missing a field: {exc}", host=host, path=source) from exc
-        for change in plan.files:
-            before = sha256(change.content_before.encode("utf-8", "surrogateescape"))
-            after = sha256(change.content_after.encode("utf-8", "surrogateescape"))
-            if (before, after) != (change.sha256_before, change.sha256_after):
-                raise PlanError("file content does not match its sha256", host=host, path=source)
+        plan = _build(data)
+        _check_derived(plan, data, host, source)
         return plan
+
+
+def _build(data: Mapping[str, Any]) -> Plan:
+    """The record from data ``check_plan_data`` accepted."""
+    return Plan(
+        format_version=data["format_version"],
+        plan_id=data["plan_id"],
+        host=data["host"],
+        created=data["created"],
+        migrator_version=data["migrator_version"],
+        facts=data["facts"],
+        endpoint=data["endpoint"],
+        lda_services=tuple(data["lda_services"]),
+        changes=tuple(Change(**c) for c in data["changes"]),
+        files=tuple(
+            FileChange(**{k: v for k, v in f.items() if k != "diff"}) for f in data["files"]
+        ),
+        settings_diff=data["settings_diff"],
+        steps=tuple(Step(s["action"], dict(s["args"])) for s in data["steps"]),
+        warnings=tuple(data["warnings"]),
+    )
+
+
+def _check_derived(
+    plan: Plan, data: Mapping[str, Any], host: str | None, source: str | None
+) -> None:
+    """Contents match their hashes; recorded descriptions and diffs are what the plan does."""
+    for index, change in enumerate(plan.files):
+        before = sha256(change.content_before.encode("utf-8", "surrogateescape"))
+        after = sha256(change.content_after.encode("utf-8", "surrogateescape"))
+        if (before, after) != (change.sha256_before, change.sha256_after):
+            raise PlanError(
+                f"files[{index}]: content does not match its sha256", host=host, path=source
+            )
+        if data["files"][index]["diff"] != change.diff:
+            raise PlanError(
+                f"files[{index}].diff: is not the diff of its contents", host=host, path=source
+            )
+    for index, step in enumerate(plan.steps):
+        if data["steps"][index]["description"] != plan.describe(step):
+            raise PlanError(
+                f"steps[{index}].description: is not what the step does", host=host, path=source
+            )
+
+
+_DESCRIPTIONS = {
+    "validate_dovecot": "doveconf -n",
+    "reload_dovecot": "reload Dovecot",
+    "probe_lmtp": "LHLO, MAIL FROM, RCPT TO the test recipient: expect 250 before Postfix switches",
+    "validate_postfix": "postfix check",
+    "reload_postfix": "reload Postfix (not restart)",
+    "test_delivery": "send a test message through Postfix, find it over LMTP in the mailbox, "
+    "remove it",
+}
 
 
 def _checksum(data: Mapping[str, Any]) -> str:

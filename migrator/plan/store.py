@@ -1,8 +1,10 @@
 """The store of saved plans: the one owner of the ``plans/<host>/<plan-id>.json`` layout.
 
-Plans are written mode 0600 in directories of mode 0700; a host name becomes one directory
-name that cannot climb out of the store (``safe_name``). Reading a plan checks it
-(``Plan.from_dict``): a hand-edited plan, or another host's, is refused.
+Plans hold whole config files, secrets included: they are written mode 0600 (never through
+a symlink) in directories of mode 0700; a host name becomes one directory name that cannot
+climb out of the store (``safe_name``). With a key, a saved plan is signed. Reading a plan
+checks its signature (``signature.verify``: against the key, or required) and then the plan
+itself (``Plan.from_dict``): a hand-edited or forged plan, or another host's, is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 
 from migrator.errors import PlanError
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanKey, PlanTrust, sign, verify
+
+NO_TRUST = PlanTrust()
 
 
 def safe_name(host: str) -> str:
@@ -25,27 +30,39 @@ def host_dir(plans_dir: Path, host: str) -> Path:
     return plans_dir / safe_name(host)
 
 
-def save_plan(plan: Plan, plans_dir: Path) -> Path:
-    """Write plan to ``plans_dir/<host>/<plan-id>.json`` with mode 0600; return the path."""
+def save_plan(plan: Plan, plans_dir: Path, key: PlanKey | None = None) -> Path:
+    """Write plan to ``plans_dir/<host>/<plan-id>.json`` (0600, in 0700 directories), signed
+    when a key is given; return the path. Raises PlanError when it cannot be written."""
     directory = host_dir(plans_dir, plan.host)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = plan.to_dict()
+    if key is not None:
+        data["signature"] = sign(data, key)
     path = directory / f"{plan.plan_id}.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(plan.to_json())
-    os.chmod(path, 0o600)
+    try:
+        plans_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with os.fdopen(os.open(path, flags, 0o600), "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    except OSError as exc:
+        raise PlanError(f"cannot save plan: {exc.strerror}", path=str(path)) from exc
     return path
 
 
-def load_plan(path: Path, host: str | None = None) -> Plan:
-    """Read a saved plan; check its checksum, hashes and (when given) its host.
+def load_plan(path: Path, host: str | None = None, trust: PlanTrust = NO_TRUST) -> Plan:
+    """Read a saved plan; check its signature, schema, checksum, hashes and (when given) host.
 
-    Raises PlanError when the file is unreadable, edited by hand, or for another host.
+    Raises PlanError when the file is unreadable, unsigned while a signature is required,
+    signed with another key, forged, edited by hand, or for another host.
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PlanError(f"cannot read plan: {exc}", host=host, path=str(path)) from exc
+    if isinstance(data, dict):
+        verify(data, trust, host, str(path))
     return Plan.from_dict(data, host=host, source=str(path))
 
 
@@ -55,13 +72,13 @@ def saved_plan_ids(plans_dir: Path, host: str) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
 
 
-def latest_plan(plans_dir: Path, host: str) -> Plan:
-    """The newest plan saved for host under plans_dir.
+def latest_plan(plans_dir: Path, host: str, trust: PlanTrust = NO_TRUST) -> Plan:
+    """The newest plan saved for host under plans_dir, checked as ``load_plan`` does.
 
-    Raises PlanError when there is none, or it is unreadable or for another host.
+    Raises PlanError when there is none, or it is unreadable, untrusted or for another host.
     """
     ids = saved_plan_ids(plans_dir, host)
     if not ids:
         directory = host_dir(plans_dir, host)
         raise PlanError(f"no saved plan under {directory}: run plan -i first", host=host)
-    return load_plan(host_dir(plans_dir, host) / f"{ids[-1]}.json", host=host)
+    return load_plan(host_dir(plans_dir, host) / f"{ids[-1]}.json", host=host, trust=trust)

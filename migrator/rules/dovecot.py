@@ -5,13 +5,14 @@ Pure: reads parsed config and facts, returns edits and warnings (used by ``rules
 
 from __future__ import annotations
 
-from migrator.config.dovecot import BlockRef, Chain, DovecotConfig
+from migrator.config.dovecot import BlockRef, Chain
 from migrator.config.edits import Edit, SetDovecotSetting
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
 from migrator.rules.hooks import Destination, Hook, HookKind, LdaService
+from migrator.rules.syntax import PROTOCOLS_BLOCK, DovecotSyntax, effective_protocols
 
 PROTOCOL_LDA: Chain = (BlockRef("protocol", "lda"),)
 PROTOCOL_LMTP: Chain = (BlockRef("protocol", "lmtp"),)
@@ -25,15 +26,6 @@ LDA_ONLY_SETTINGS = {
 }
 
 
-def effective_protocols(dovecot: DovecotConfig, default: str = "") -> str:
-    """The protocols value Dovecot ends up with, ``$protocols`` expanded in read order."""
-    current = default
-    for setting in dovecot.settings:
-        if setting.key == "protocols" and setting.chain == ():
-            current = setting.value.replace("$protocols", current)
-    return " ".join(current.split())
-
-
 class DovecotRules:
     """The Dovecot half of the switch; each method appends edits and warnings."""
 
@@ -44,8 +36,10 @@ class DovecotRules:
         endpoint: Endpoint,
         services: list[LdaService],
         hooks: list[Hook],
+        syntax: DovecotSyntax,
     ) -> None:
         self.facts = facts
+        self.syntax = syntax
         self.config = config
         self.dovecot = config.dovecot
         self.endpoint = endpoint
@@ -81,12 +75,14 @@ class DovecotRules:
 
     def _protocols(self) -> None:
         default = self.facts.protocols_default
-        if default is None and not any(s.key == "protocols" for s in self.dovecot.settings):
+        if default is None and not any(
+            s.key == "protocols" or s.chain == PROTOCOLS_BLOCK for s in self.dovecot.settings
+        ):
             self.warnings.append(
                 "no protocols setting in the files, and Dovecot's built-in default is not "
                 "known from a directory: assumed empty, as Debian builds it"
             )
-        if "lmtp" in effective_protocols(self.dovecot, default or "").split():
+        if "lmtp" in effective_protocols(self.dovecot, self.syntax, default or "").split():
             return
         # Package-owned files (Debian's protocols.d) are not the admin's to edit.
         explicit = [
@@ -94,19 +90,16 @@ class DovecotRules:
             for s in self.dovecot.settings
             if s.key == "protocols" and s.chain == () and not s.file.startswith("/usr/share/")
         ]
+        reason = "Dovecot ignores LMTP listeners unless lmtp is in protocols"
         if explicit:
             last = explicit[-1]
             value = "lmtp" if last.value in ("", "none") else f"{last.value} lmtp"
-            file = last.file
+            self._set(last.file, (), "protocols", value, reason)
+        elif self.syntax.boolean_lists:
+            # 2.4 has no $protocols: a block adds one name to the list read so far.
+            self._set(self._root(), PROTOCOLS_BLOCK, "lmtp", "yes", reason)
         else:
-            value, file = "$protocols lmtp", self._root()
-        self._set(
-            file,
-            (),
-            "protocols",
-            value,
-            "Dovecot ignores LMTP listeners unless lmtp is in protocols",
-        )
+            self._set(self._root(), (), "protocols", "$protocols lmtp", reason)
 
     def _listener(self) -> None:
         owner = self.facts.mail_owner
@@ -170,26 +163,33 @@ class DovecotRules:
                 )
 
     def _protocol_lmtp(self) -> None:
-        lda = self.dovecot.block_settings(PROTOCOL_LDA)
-        lmtp = self.dovecot.block_settings(PROTOCOL_LMTP)
+        """Carry protocol lda's settings, and the blocks inside it (2.4's ``mail_plugins { }``),
+        to protocol lmtp in the same form: a replacing list stays replacing, an adding block
+        stays adding, so LMTP loads exactly the plugins the LDA loaded."""
         file = self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA)
-        for key, value in lda.items():
-            if key in LDA_ONLY_SETTINGS:
-                self.warnings.append(
-                    f"protocol lda's {key} is not carried to protocol lmtp: "
-                    f"{LDA_ONLY_SETTINGS[key]}"
-                )
-                continue
-            if lmtp.get(key) != value:
-                had = f" (protocol lmtp had {lmtp[key]})" if key in lmtp else ""
-                self._set(
-                    file,
-                    PROTOCOL_LMTP,
-                    key,
-                    value,
-                    f"protocol lda set {key} = {value}{had}; what the LDA applied (Sieve, "
-                    "quota...) must apply to LMTP too",
-                )
+        inner = {b.chain[len(PROTOCOL_LDA) :] for b in self.dovecot.blocks if _under_lda(b.chain)}
+        for rest in sorted([(), *inner], key=len):
+            lda = self.dovecot.block_settings((*PROTOCOL_LDA, *rest))
+            lmtp = self.dovecot.block_settings((*PROTOCOL_LMTP, *rest))
+            where = " ".join(str(ref) for ref in rest)
+            for key, value in lda.items():
+                name = f"{where} {key}".strip()
+                if not rest and key in LDA_ONLY_SETTINGS:
+                    self.warnings.append(
+                        f"protocol lda's {key} is not carried to protocol lmtp: "
+                        f"{LDA_ONLY_SETTINGS[key]}"
+                    )
+                    continue
+                if lmtp.get(key) != value:
+                    had = f" (protocol lmtp had {lmtp[key]})" if key in lmtp else ""
+                    self._set(
+                        file,
+                        (*PROTOCOL_LMTP, *rest),
+                        key,
+                        value,
+                        f"protocol lda set {name} = {value}{had}; what the LDA applied (Sieve, "
+                        "quota...) must apply to LMTP too",
+                    )
 
     def _quota_offer(self) -> None:
         plugins = self._effective_lmtp("mail_plugins") or ""
@@ -211,25 +211,34 @@ class DovecotRules:
         return inside if inside is not None else self.dovecot.value(key)
 
     def _username(self) -> None:
+        """LMTP must look users up by the name the LDA used: the local part (``-d ${user}``,
+        system users) or the full address (Debian 13 ships a local-part format in 20-lmtp.conf,
+        which bounces full-address virtual users)."""
         local = any(s.lda.destination_kind is Destination.LOCAL_PART for s in self.services)
         command = any(h.kind is HookKind.MAILBOX_COMMAND for h in self.hooks)
         bare = self.facts.userdb is not None and self.facts.userdb.by_local_part
-        if not (local or command or bare):
-            return
-        if self._effective_lmtp("auth_username_format") != "%Ln":
+        current = self._effective_lmtp("auth_username_format")
+        file = self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA)
+        if local or command or bare:
+            if self.syntax.strips_domain(current):
+                return
             if local:
                 why = "the LDA looked users up by local part (-d ${user})"
             elif command:
                 why = "mailbox_command users are system users known by bare name"
             else:
                 why = "the userdb knows the test recipient only by its local part"
-            self._set(
-                self._last_file(PROTOCOL_LMTP, PROTOCOL_LDA),
-                PROTOCOL_LMTP,
-                "auth_username_format",
-                "%Ln",
-                f"{why}; LMTP looks up the full RCPT TO address, so strip the domain",
+            wanted = self.syntax.username_local_part
+            reason = f"{why}; LMTP looks up the full RCPT TO address, so strip the domain"
+        elif self.services and self.syntax.strips_domain(current):
+            wanted = self.syntax.username_full
+            reason = (
+                f"the LDA looked users up by full address; auth_username_format = {current} "
+                "would strip the domain and LMTP would bounce every virtual recipient"
             )
+        else:
+            return
+        self._set(file, PROTOCOL_LMTP, "auth_username_format", wanted, reason)
 
     def _detail_mailbox(self) -> None:
         if not any(s.lda.detail_mailbox for s in self.services):
@@ -305,3 +314,7 @@ class DovecotRules:
                     "Postfix's LMTP client does not; Dovecot's lmtp_hdr_delivery_address "
                     "(default final) decides the Delivered-To header instead"
                 )
+
+
+def _under_lda(chain: Chain) -> bool:
+    return len(chain) > len(PROTOCOL_LDA) and chain[: len(PROTOCOL_LDA)] == PROTOCOL_LDA

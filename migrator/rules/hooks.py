@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from migrator.config.postfix import MasterEntry, TransportEntry
+from migrator.rules.params import MainParams
 
 LDA_PROGRAMS = frozenset({"dovecot-lda", "deliver"})
 TRANSPORT_PARAMS = (
@@ -94,9 +95,15 @@ class Hook:
     name: str
     """The parameter name, or the map pattern."""
     value: str
+    """The value as Postfix uses it: a main.cf parameter's ``$name`` references expanded."""
     transport: str
     """The transport (service) name the hook uses; "" for mailbox_command."""
     line: int | None = None
+    home: str | None = None
+    """For a main.cf parameter the rules switch: the one to edit to change its value,
+    ``name`` itself or the one it only refers to (``virtual_transport = $my_lda``: my_lda)."""
+    raw: str = ""
+    """The value as written, when it differs from ``value``."""
 
 
 def is_lda(program: str) -> bool:
@@ -173,22 +180,20 @@ def transport_name(value: str) -> str:
 
 
 def param_hooks(
-    main_file: str, params: Mapping[str, str], lines: Mapping[str, int] | None = None
+    main_file: str,
+    params: Mapping[str, str],
+    lines: Mapping[str, int] | None = None,
+    host: str | None = None,
 ) -> list[Hook]:
-    """The transport parameters and mailbox_command set in main.cf."""
+    """The transport parameters and mailbox_command set in main.cf.
+
+    Transport parameters are expanded as Postfix expands them (``$my_lda``); mailbox_command
+    is not (Postfix leaves it to local(8), at delivery). Raises RefusedError for a value
+    whose expansion cannot be known (see ``MainParams.expand``).
+    """
     at = lines or {}
-    hooks = [
-        Hook(
-            HookKind.PARAM,
-            main_file,
-            name,
-            params[name],
-            transport_name(params[name]),
-            at.get(name),
-        )
-        for name in TRANSPORT_PARAMS
-        if params.get(name)
-    ]
+    main = MainParams(params, main_file, at, host)
+    hooks = [_param_hook(main, name) for name in TRANSPORT_PARAMS if params.get(name)]
     if params.get("mailbox_command"):
         value = params["mailbox_command"]
         hooks.append(
@@ -202,6 +207,20 @@ def param_hooks(
             )
         )
     return hooks
+
+
+def _param_hook(main: MainParams, name: str) -> Hook:
+    value = main.expand(name)
+    raw = main.values[name]
+    return Hook(
+        HookKind.PARAM,
+        main.file,
+        name,
+        value,
+        transport_name(value),
+        main.lines.get(name),
+        raw="" if value == raw else raw,
+    )
 
 
 def map_hooks(map_file: str, entries: Sequence[TransportEntry]) -> list[Hook]:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from migrator.config.dovecot import DovecotConfig
 from migrator.config.edits import (
     Edit,
     RemoveMainParam,
@@ -26,7 +25,6 @@ from migrator.rules.dovecot import (
     PROTOCOL_LDA,
     PROTOCOL_LMTP,
     DovecotRules,
-    effective_protocols,
 )
 from migrator.rules.hooks import (
     Destination,
@@ -41,6 +39,8 @@ from migrator.rules.hooks import (
     parse_lda_argv,
     wrapped_ldas,
 )
+from migrator.rules.params import MainParams
+from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
 
     Raises RefusedError for hosts migrator will not migrate, UsageError for bad options.
     """
-    _check_version(facts, config.dovecot)
+    syntax = dovecot_syntax(facts, config.dovecot)
     endpoint = Endpoint.from_option(
         options.lmtp, facts.queue_directory, allow_remote=options.allow_remote_lmtp
     )
@@ -92,7 +92,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         )
     postmaps: list[str] = []
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
-    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks)
+    dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
     kept = [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
@@ -108,7 +108,11 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         tuple(s.name for s in used),
         tuple(warnings),
         delivery_inventory(
-            config, list(services.values()), [*lda_hooks, *lmtp_hooks], facts.protocols_default
+            config,
+            list(services.values()),
+            [*lda_hooks, *lmtp_hooks],
+            syntax,
+            facts.protocols_default,
         ),
     )
 
@@ -121,7 +125,7 @@ def _classify_hooks(
     Raises RefusedError for a hook whose service wraps the LDA, or when neither exists.
     """
     wrapped = {w.name: w for w in wrapped_ldas(config.master)}
-    hooks = param_hooks(config.main_file, config.main, config.main_lines)
+    hooks = param_hooks(config.main_file, config.main, config.main_lines, host)
     for tmap in config.maps:
         hooks.extend(map_hooks(tmap.path, tmap.entries))
     lda_hooks: list[Hook] = []
@@ -149,13 +153,29 @@ def _classify_hooks(
             host=host,
             path=config.main_file,
         )
-    return lda_hooks, lmtp_hooks
+    return _with_homes(host, config, lda_hooks), lmtp_hooks
+
+
+def _with_homes(host: str, config: HostConfig, lda_hooks: list[Hook]) -> list[Hook]:
+    """The LDA hooks, each main.cf one with the parameter to set (``MainParams.edit_target``).
+
+    Raises RefusedError when a hook's value has no single place to edit.
+    """
+    main = MainParams(config.main, config.main_file, config.main_lines, host)
+    switched = {h.name for h in lda_hooks if h.kind is HookKind.PARAM}
+    return [
+        replace(h, home=main.edit_target(h.name, switched, config.master))
+        if h.kind is HookKind.PARAM
+        else h
+        for h in lda_hooks
+    ]
 
 
 def delivery_inventory(
     config: HostConfig,
     services: list[LdaService],
     hooks: list[Hook],
+    syntax: DovecotSyntax,
     protocols_default: str | None = None,
 ) -> dict[str, Any]:
     """Where Postfix hands mail to Dovecot and what Dovecot applies, as plain data."""
@@ -174,7 +194,7 @@ def delivery_inventory(
             }
             for s in services
         ],
-        "protocols": effective_protocols(config.dovecot, protocols_default or ""),
+        "protocols": effective_protocols(config.dovecot, syntax, protocols_default or ""),
         "recipient_delimiter": {
             "postfix": config.main.get("recipient_delimiter", ""),
             "dovecot": config.dovecot.value("recipient_delimiter") or "+",
@@ -212,27 +232,6 @@ def _checks(config: HostConfig) -> list[str]:
 
 def facts_warnings(facts: Facts) -> list[str]:
     return [f"not checked: {item}" for item in facts.unknown]
-
-
-def _check_version(facts: Facts, dovecot: DovecotConfig) -> None:
-    version = facts.dovecot_version
-    if version:
-        parts = version.split()[0].split(".")
-        major_minor = tuple(int(p) for p in parts[:2] if p.isdigit())
-        if major_minor >= (2, 4):
-            raise RefusedError(
-                f"Dovecot {version.split()[0]} is not supported yet (its config syntax "
-                "changed in 2.4); only 2.3 hosts can be planned",
-                host=facts.host,
-            )
-    elif dovecot.value("dovecot_config_version") is not None:
-        found = next(s for s in dovecot.settings if s.key == "dovecot_config_version")
-        raise RefusedError(
-            "dovecot_config_version is set: Dovecot 2.4 syntax is not supported yet",
-            host=facts.host,
-            path=found.file,
-            line=found.line,
-        )
 
 
 def _mailbox_command_lda(host: str, config: HostConfig, hook: Hook) -> bool:
@@ -321,10 +320,18 @@ def _semantics(service: LdaService) -> str:
     return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
 
 
+def _reason(hook: Hook) -> str:
+    home = hook.home or hook.name
+    written = f" (= {hook.raw})" if hook.raw else ""
+    via = f", whose value lives in {home}: that is set instead" if home != hook.name else ""
+    return f"{hook.name}{written} named the LDA pipe service {hook.transport}{via}"
+
+
 def _postfix_edits(
     config: HostConfig, hooks: list[Hook], endpoint: Endpoint, postmaps: list[str]
 ) -> list[Edit]:
     edits: list[Edit] = []
+    homes: set[str] = set()
     for hook in hooks:
         if hook.kind is HookKind.MAILBOX_COMMAND:
             edits.append(
@@ -345,14 +352,10 @@ def _postfix_edits(
                     )
                 )
         elif hook.kind is HookKind.PARAM:
-            edits.append(
-                SetMainParam(
-                    hook.file,
-                    hook.name,
-                    endpoint.postfix,
-                    f"{hook.name} named the LDA pipe service {hook.transport}",
-                )
-            )
+            home = hook.home or hook.name
+            if home not in homes:  # two parameters referring to one: it is set once
+                homes.add(home)
+                edits.append(SetMainParam(hook.file, home, endpoint.postfix, _reason(hook)))
         else:
             edits.append(
                 SetTransportEntry(

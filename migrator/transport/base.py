@@ -38,13 +38,19 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class FileData:
-    """One file as read from a host: content (None when missing), owner, group, mode."""
+    """One file as read from a host: content (None when missing), owner, group, mode.
+
+    When ``path`` is a symlink, ``link`` is what it says and ``target`` the real file read
+    (and written) through it, as Postfix and Dovecot follow it.
+    """
 
     path: str
     content: bytes | None
     owner: str = "root"
     group: str = "root"
     mode: int = 0o644
+    link: str = ""
+    target: str = ""
 
     @property
     def exists(self) -> bool:
@@ -109,8 +115,24 @@ class Transport(Protocol):
         """Read many files in one round trip; a missing file comes back with content None."""
         ...
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        """Write a temp file in the same directory, set owner and mode, rename it over path."""
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        """Write a temp file beside path's real file, set owner and mode, rename it over.
+
+        A symlinked path stays a symlink: the content goes to the file it points to. With
+        ``expected_sha256`` the rename happens only if the file still has that sha256 (a
+        missing file counts as empty), checked in the same step (compare-and-swap).
+
+        Raises PlanDriftError when the file changed; TransportError when the write fails.
+        """
         ...
 
     def __enter__(self) -> Self: ...

@@ -11,11 +11,11 @@ import os
 import pwd
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from migrator.errors import TransportError
-from migrator.transport.base import ClosingTransport, FileData, RunResult
+from migrator.errors import PlanDriftError, TransportError
+from migrator.transport.base import ClosingTransport, FileData, RunResult, sha256
 
 
 class LocalTransport(ClosingTransport):
@@ -63,26 +63,76 @@ class LocalTransport(ClosingTransport):
         if not local.is_dir():
             return []
         prefix = directory.rstrip("/")
-        return sorted(
-            f"{prefix}/{p.relative_to(local).as_posix()}" for p in local.rglob("*") if p.is_file()
-        )
+        return sorted(f"{prefix}/{name}" for name in self._walk(local, "", 0))
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        target = self.local_path(path)
+    def _walk(self, local: Path, relative: str, depth: int) -> Iterator[str]:
+        """Names of regular files under local, following symlinks within root (as Dovecot's
+        !include follows a symlinked conf.d); a loop stops at 40 levels."""
+        real = self._real(local)
+        if depth > 40 or not real.is_dir():
+            return
+        for entry in sorted(real.iterdir()):
+            name = f"{relative}{entry.name}"
+            resolved = self._real(entry)
+            if resolved.is_dir():
+                yield from self._walk(entry, f"{name}/", depth + 1)
+            elif resolved.is_file():
+                yield name
+
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        target = self._real(self.local_path(path))
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
             os.chmod(tmp, mode)
+            now = sha256(target.read_bytes() if target.exists() else b"")
+            if expected_sha256 is not None and now != expected_sha256:
+                os.unlink(tmp)
+                detail = f"changed since it was checked (sha256 is now {now}); not written"
+                raise PlanDriftError(detail, host=self.host, path=path)
             os.replace(tmp, target)
         except OSError as exc:
             raise TransportError(f"cannot write: {exc}", host=self.host, path=path) from exc
+
+    def _real(self, local: Path) -> Path:
+        """Resolve symlinks one component at a time as the host would, absolute ones (and
+        ``..``) staying under root. Raises TransportError for a symlink loop."""
+        queue = list(local.relative_to(self.root).parts)
+        current, hops = self.root, 0
+        while queue:
+            part = queue.pop(0)
+            candidate = current / part
+            if part in ("", "."):
+                continue
+            if part == "..":
+                current = current.parent if current != self.root else current
+            elif candidate.is_symlink():
+                hops += 1
+                if hops > 40:
+                    raise TransportError("too many levels of symlinks", host=self.host)
+                said = os.readlink(candidate)
+                current = self.root if said.startswith("/") else current
+                queue = [p for p in said.split("/") if p] + queue
+            else:
+                current = candidate
+        return current
 
     def close(self) -> None:
         return None
 
     def _read(self, path: str) -> FileData:
-        local = self.local_path(path)
+        link = os.readlink(self.local_path(path)) if self.local_path(path).is_symlink() else ""
+        local = self._real(self.local_path(path))
         try:
             content = local.read_bytes()
             info = local.stat()
@@ -92,9 +142,9 @@ class LocalTransport(ClosingTransport):
             return FileData(path, None)
         except OSError as exc:
             raise TransportError(f"cannot read: {exc}", host=self.host, path=path) from exc
-        return FileData(
-            path, content, _user(info.st_uid), _group(info.st_gid), info.st_mode & 0o7777
-        )
+        target = "/" + local.relative_to(self.root).as_posix() if link else ""
+        owner, group = _user(info.st_uid), _group(info.st_gid)
+        return FileData(path, content, owner, group, info.st_mode & 0o7777, link, target)
 
 
 def _user(uid: int) -> str:

@@ -11,13 +11,17 @@ from __future__ import annotations
 from migrator.transport.base import FileData
 
 # Prints a start marker (anything a login shell's rc file printed before it is skipped), one
-# line per argument (F regular file, N exists but is not one, M missing), then for
-# the F paths: their stat lines, all their bytes, their stat lines again.
+# line per argument (F regular file, L symlink to one, followed by two lines: what the link
+# says and the real file, N exists but is not one, M missing), then for the F and L paths:
+# their stat lines, all their bytes, their stat lines again. Links are followed as Postfix
+# and Dovecot follow them.
 READ_SCRIPT = """\
 echo migrator-files-v1
 for p do
   shift
-  if [ -f "$p" ]; then echo F; set -- "$@" "$p"
+  if [ -f "$p" ]; then
+    if [ -L "$p" ]; then echo L; readlink -- "$p"; readlink -f -- "$p"; else echo F; fi
+    set -- "$@" "$p"
   elif [ -e "$p" ] || [ -L "$p" ]; then echo N
   else echo M
   fi
@@ -29,20 +33,30 @@ cat -- "$@" || exit 3
 stat -L -c "$f" -- "$@" || exit 3
 """
 
-# $1 path, $2 owner, $3 group, $4 octal mode; content on stdin. The temp file sits in the
-# target's directory so the rename is atomic; it is removed on any failure.
+# $1 path, $2 owner, $3 group, $4 octal mode, $5 expected sha256 ("" for any); content on
+# stdin. A symlink stays one: the real file is written. The temp file sits in the real file's
+# directory so the rename is atomic; it is removed on any failure. The sha256 is compared
+# right before the rename (exit 9 and the sha256 found on stderr when it differs).
 WRITE_SCRIPT = """\
 set -e
 p=$1
+if [ -L "$p" ]; then p=$(readlink -f -- "$p"); fi
 if [ -d "$p" ]; then echo "$p is a directory" >&2; exit 1; fi
 t=$(mktemp "$(dirname -- "$p")/.$(basename -- "$p").migrator.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
 cat > "$t"
 chown -- "$2:$3" "$t"
 chmod -- "$4" "$t"
+if [ -n "${5:-}" ]; then
+  if [ -e "$p" ]; then now=$(sha256sum < "$p"); else now=$(sha256sum < /dev/null); fi
+  now=${now%% *}
+  if [ "$now" != "$5" ]; then echo "sha256 is now $now" >&2; exit 9; fi
+fi
 mv -f -- "$t" "$p"
 trap - EXIT
 """
+
+CHANGED_RC = 9
 
 
 _MARKER = b"migrator-files-v1\n"
@@ -67,10 +81,15 @@ def parse_read_stream(paths: list[str], stream: bytes) -> dict[str, FileData]:
         text, position = stream[position:end], end + 1
         return text
 
-    kinds = [line() for _ in paths]
-    if any(kind not in (b"F", b"M", b"N") for kind in kinds):
+    kinds, links = [], {}
+    for path in paths:
+        kind = line()
+        if kind == b"L":
+            links[path] = (_text(line()), _text(line()))
+        kinds.append(kind)
+    if any(kind not in (b"F", b"L", b"M", b"N") for kind in kinds):
         raise StreamError(f"unexpected record in {kinds!r}")
-    regular = [path for path, kind in zip(paths, kinds, strict=True) if kind == b"F"]
+    regular = [path for path, kind in zip(paths, kinds, strict=True) if kind in (b"F", b"L")]
     before = [line() for _ in regular]
     sizes = [_size(stat) for stat in before]
     contents = []
@@ -83,8 +102,13 @@ def parse_read_stream(paths: list[str], stream: bytes) -> dict[str, FileData]:
     result = {path: FileData(path=path, content=None) for path in paths}
     for path, stat, content in zip(regular, before, contents, strict=True):
         mode, owner, group = stat.decode("utf-8", "replace").split(" ")[:3]
-        result[path] = FileData(path, content, owner, group, int(mode, 8))
+        link, target = links.get(path, ("", ""))
+        result[path] = FileData(path, content, owner, group, int(mode, 8), link, target)
     return result
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _size(stat: bytes) -> int:

@@ -12,6 +12,7 @@ OpenSSH hands it the command line, quoted with ``shlex.join``.
 
 from __future__ import annotations
 
+import logging
 import re
 import select
 import shlex
@@ -24,10 +25,11 @@ from typing import Any
 
 import paramiko
 
-from migrator.errors import HostKeyError, TransportError
+from migrator.errors import HostKeyError, PlanDriftError, TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
 from migrator.transport.known_hosts import KnownHosts
 from migrator.transport.remote_scripts import (
+    CHANGED_RC,
     READ_SCRIPT,
     WRITE_SCRIPT,
     StreamError,
@@ -37,6 +39,11 @@ from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
 
 _CHUNK = 65536
+# paramiko logs its transport thread's failures (a dead ProxyCommand, a reset) with their
+# tracebacks, and with no handler Python prints them on stderr. Those failures reach us as
+# exceptions, which become one-line TransportErrors below: the log is not for the user.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 _SUDO_REFUSED = re.compile(
     rb"^sudo: (a password is required|a terminal is required|sorry, you must have a tty"
     rb"|.*is not in the sudoers file|.*is not allowed to execute)",
@@ -132,14 +139,26 @@ class SSHTransport(ClosingTransport):
                     raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
         raise AssertionError("unreachable")
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        """Write PATH via a temp file in its directory, chown, chmod, rename: one round trip.
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        """Write PATH (through a symlink) as WRITE_SCRIPT does, in one round trip.
 
-        Raises TransportError (naming the path) when any step fails; PATH is then unchanged.
-        """
+        Raises PlanDriftError when the file no longer has ``expected_sha256``, TransportError
+        (naming the path) when any step fails; PATH is then unchanged."""
         _require_absolute(self.host, path)
         argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        rc, _, err = self._exec(argv, content, self.file_timeout)
+        rc, _, err = self._exec([*argv, expected_sha256 or ""], content, self.file_timeout)
+        if rc == CHANGED_RC:
+            detail = f"changed on the host since it was checked ({_last_line(err)}); not written"
+            raise PlanDriftError(detail, host=self.host, path=path)
         if rc != 0:
             raise TransportError(f"cannot write: {_last_line(err)}", host=self.host, path=path)
 
@@ -303,8 +322,15 @@ def _open_client(
         ) from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise TransportError(
-            f"cannot connect to {where}: {exc or type(exc).__name__}", host=spec.name
+            f"cannot connect to {where}: {_reason(exc, spec)}", host=spec.name
         ) from exc
+
+
+def _reason(exc: BaseException, spec: HostSpec) -> str:
+    """A connection failure in words; a dead ProxyCommand names the command, not its argv."""
+    if isinstance(exc, paramiko.ProxyCommandFailure):
+        return f"ProxyCommand failed ({exc.error}): {spec.proxy_command}"
+    return str(exc) or type(exc).__name__
 
 
 class _VerifyPolicy(paramiko.MissingHostKeyPolicy):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from migrator.address import check_hostname, check_user, shell_safe
 from migrator.errors import UsageError
 from migrator.transport.ssh_config_file import (
     SYSTEM_CONFIG,
@@ -134,6 +135,10 @@ def _resolve(
     if "@" in name:
         at_user, name = name.rsplit("@", 1)
         user = user or at_user
+    # As ssh (9.6+) does, before any %-token can carry the name into a shell.
+    check_hostname(name)
+    if user is not None:
+        check_user(user, host=name)
     # Host patterns match the name as typed (case-sensitive); ssh lowercases the default HostName.
     ctx = ConfigContext(original=name, local_user=getpass.getuser(), home=home)
     if user is not None:
@@ -172,7 +177,7 @@ def _build_spec(
         raise UsageError(f"{name}: jumphost loop via {proxy_jump} (ssh refuses it too)")
     proxy_command = None
     if proxy_kind == "proxycommand" and proxy_value != "none":
-        proxy_command = expand(proxy_value)
+        proxy_command = expand_command(proxy_value, tokens, home, name)
     timeout = first.get("connecttimeout")
     return HostSpec(
         name=name,
@@ -255,6 +260,24 @@ def _expander(tokens: dict[str, str], home: Path) -> Callable[[str], str]:
         return expand_tilde(text, home)
 
     return expand
+
+
+def expand_command(command: str, tokens: dict[str, str], home: Path, host: str) -> str:
+    """COMMAND (run by /bin/sh) with its %-tokens expanded, as ssh expands ProxyCommand.
+
+    ssh does not quote what it expands, and a ProxyCommand's author quotes around the tokens
+    as they like, so every value expanded here must mean the same to sh unquoted. Raises
+    UsageError naming the token when one does not (e.g. ``%r`` expanding to ``a$b``).
+    """
+    for token in dict.fromkeys(re.findall(r"%(.)", command)):
+        value = tokens.get(token, "")
+        if token not in ("%", "d") and not shell_safe(value):
+            raise UsageError(
+                f"ProxyCommand token %{token} expands to {value!r}, "
+                "which is not safe in a shell command",
+                host=host,
+            )
+    return _expander(tokens, home)(command)
 
 
 def _home() -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.address import shell_safe
 from migrator.errors import UsageError
 
 MAX_INCLUDE_DEPTH = 16
@@ -171,6 +172,10 @@ def _match_criterion(ctx: ConfigContext, keyword: str, arg: str, path: Path, num
         return _pattern_list(ctx.local_user, arg)
     if keyword == "exec":
         # OpenSSH runs the command through the user's shell; exit status 0 means "matches".
+        if ("%h" in arg or "%n" in arg) and not shell_safe(ctx.original):
+            raise UsageError(
+                f"{path}:{number}: Match exec would put {ctx.original!r} into a shell command"
+            )
         command = arg.replace("%h", ctx.original).replace("%n", ctx.original)
         done = subprocess.run(["/bin/sh", "-c", command], stdout=subprocess.DEVNULL, check=False)
         return done.returncode == 0

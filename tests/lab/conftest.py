@@ -23,10 +23,10 @@ def make_lab() -> Iterator[LabFactory]:
     """Bring up labs on demand; every lab made is torn down, even when the test fails."""
     made: list[str] = []
 
-    def factory(profile: str, hosts: int = 1, prefix: str = "t") -> Lab:
+    def factory(profile: str, hosts: int = 1, prefix: str = "t", release: str = "bookworm") -> Lab:
         name = _unique(f"{prefix}{len(made)}")[:8]
         made.append(name)
-        return lifecycle.bring_up(profile, hosts, name)
+        return lifecycle.bring_up(profile, hosts, name, release=release)
 
     yield factory
     for name in made:

@@ -29,7 +29,7 @@ def with_content(plan: Plan, path: str, content: str) -> Plan:
         for f in plan.files
     )
     steps = tuple(
-        Step(s.action, s.description, {**s.args, "sha256_after": digest})
+        Step(s.action, {**s.args, "sha256_after": digest})
         if s.args.get("path") == path and s.action == "write_file"
         else s
         for s in plan.steps

@@ -23,27 +23,35 @@ def _in_new(lab: Lab, host: LabHost, message_id: str, pattern: str) -> list[str]
     return sorted(done.stdout.decode().split())
 
 
+VIRTUAL = (
+    "virtual-lda",
+    "alice@example.test",
+    "dovecot",
+    "/var/vmail/example.test/*/Maildir/.Lists/new/*",
+)
+SYSTEM = ("system-lda", "bob@example.test", "local", "/home/*/Maildir/.Lists/new/*")
+
+
 @pytest.mark.parametrize(
-    ("profile", "recipient", "lda_relay", "list_folders"),
+    ("release", "profile", "recipient", "lda_relay", "list_folders"),
     [
-        (
-            "virtual-lda",
-            "alice@example.test",
-            "dovecot",
-            "/var/vmail/example.test/*/Maildir/.Lists/new/*",
-        ),
-        ("system-lda", "bob@example.test", "local", "/home/*/Maildir/.Lists/new/*"),
+        ("bookworm", *VIRTUAL),
+        ("bookworm", *SYSTEM),
+        ("trixie", *VIRTUAL),  # Dovecot 2.4.1, Postfix 3.10
+        ("trixie", *SYSTEM),
+        ("bullseye", *VIRTUAL),  # Dovecot 2.3.13, Postfix 3.5
     ],
 )
 def test_switch_to_lmtp_and_back(
     make_lab: LabFactory,
     tmp_path: Path,
+    release: str,
     profile: str,
     recipient: str,
     lda_relay: str,
     list_folders: str,
 ) -> None:
-    lab = make_lab(profile)
+    lab = make_lab(profile, release=release)
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, recipient)
@@ -118,3 +126,25 @@ def test_host_without_init_scripts_reloads_directly(make_lab: LabFactory, tmp_pa
     applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
     assert applied.exit_code == 0, applied.output
     assert cli("rollback", host.name).exit_code == 0
+
+
+def test_a_host_without_any_mail_log(make_lab: LabFactory, tmp_path: Path) -> None:
+    """No maillog_file, no syslog file, no journal: apply and rollback prove delivery from
+    the delivered message's own trace headers (and the queue), and say so."""
+    lab = make_lab("virtual-lda-nolog", prefix="nl")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, "alice@example.test")
+    paths = [f.path for f in plan.files]
+    before = file_states(lab, host, paths)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    assert "applied plan" in applied.output
+    no_log = lifecycle.run_in_host(
+        host, lab, ["sh", "-c", "postconf -h maillog_file; ls /var/log"], capture=True
+    )
+    assert "postfix.log" not in no_log.stdout.decode().split("\n")[0]
+    assert "mail.log" not in no_log.stdout.decode()
+    rolled = cli("rollback", host.name)
+    assert rolled.exit_code == 0, rolled.output
+    assert file_states(lab, host, paths) == before

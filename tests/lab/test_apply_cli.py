@@ -49,9 +49,7 @@ def test_ctrl_c_mid_apply_rolls_back_and_exits_130(make_lab: LabFactory, tmp_pat
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host)
     before = file_states(lab, host, [f.path for f in plan.files])
-    state = (
-        sandbox.host_dir(lab, host) / "var.upper/lib/migrator/journal" / plan.plan_id / "state.json"
-    )
+    state = sandbox.host_file(lab, host, f"/var/lib/migrator/journal/{plan.plan_id}/state.json")
     argv = [sys.executable, "-m", "migrator.cli.main_entry", "apply", host.name, "--plan"]
     argv += [str(cli.latest_plan(host)), "--rollback-on-fail", "--ssh-config", str(lab.ssh_config)]
     driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -106,7 +106,12 @@ def test_probe_without_a_client_says_so(lmtp_host: Transport) -> None:
 
 def test_prove_delivery_over_lmtp(lmtp_host: Transport) -> None:
     record = proof.prove_delivery(
-        lmtp_host, ALICE, log_path=LOG, expect_relay="private/dovecot-lmtp", tag="lmtp"
+        lmtp_host,
+        ALICE,
+        log_path=LOG,
+        expect_relay="private/dovecot-lmtp",
+        over_lmtp=True,
+        tag="lmtp",
     )
     assert (record.status, record.dsn, record.mailbox, record.user) == (
         "sent",
@@ -120,7 +125,12 @@ def test_prove_delivery_over_lmtp(lmtp_host: Transport) -> None:
 
 def test_prove_delivery_over_the_lda_pipe(virtual_lda_host: Transport) -> None:
     record = proof.prove_delivery(
-        virtual_lda_host, BOB, log_path=LOG, expect_relay=lambda r: r == "dovecot", tag="lda"
+        virtual_lda_host,
+        BOB,
+        log_path=LOG,
+        expect_relay=lambda r: r == "dovecot",
+        over_lmtp=False,
+        tag="lda",
     )
     assert (record.relay, record.status, record.mailbox) == ("dovecot", "sent", "INBOX")
     assert _in_mailbox(virtual_lda_host, BOB, record.message_id) == []
@@ -128,7 +138,7 @@ def test_prove_delivery_over_the_lda_pipe(virtual_lda_host: Transport) -> None:
 
 def test_prove_delivery_through_local_for_a_system_user(system_lda_host: Transport) -> None:
     record = proof.prove_delivery(
-        system_lda_host, ALICE, log_path=LOG, expect_relay="local", tag="local"
+        system_lda_host, ALICE, log_path=LOG, expect_relay="local", over_lmtp=False, tag="local"
     )
     assert (record.relay, record.status, record.mailbox, record.user) == (
         "local",
@@ -148,7 +158,13 @@ def test_sieve_files_list_mail_into_lists(
         "virtual-lda": (virtual_lda_host, "dovecot"),
     }[profile]
     record = proof.prove_delivery(
-        transport, BOB, log_path=LOG, expect_relay=relay, tag="sieve", list_id="<news.example.test>"
+        transport,
+        BOB,
+        log_path=LOG,
+        expect_relay=relay,
+        over_lmtp=profile == "lmtp",
+        tag="sieve",
+        list_id="<news.example.test>",
     )
     assert record.mailbox == "Lists"
     assert _in_mailbox(transport, BOB, record.message_id) == []
@@ -157,7 +173,12 @@ def test_sieve_files_list_mail_into_lists(
 def test_a_bounce_is_named(virtual_lda_host: Transport) -> None:
     with pytest.raises(DeliveryError) as caught:
         proof.prove_delivery(
-            virtual_lda_host, NOBODY, log_path=LOG, expect_relay="dovecot", tag="bounce"
+            virtual_lda_host,
+            NOBODY,
+            log_path=LOG,
+            expect_relay="dovecot",
+            over_lmtp=False,
+            tag="bounce",
         )
     message = str(caught.value)
     assert message.startswith(f"{virtual_lda_host.host}: {LOG}: test message <migrator.bounce.")
@@ -167,7 +188,12 @@ def test_a_bounce_is_named(virtual_lda_host: Transport) -> None:
 def test_a_deferral_is_named_and_leaves_no_queued_copy(system_lda_host: Transport) -> None:
     with pytest.raises(DeliveryError, match=r"status=deferred dsn=4\.3\.0"):
         proof.prove_delivery(
-            system_lda_host, NOBODY, log_path=LOG, expect_relay="local", tag="defer"
+            system_lda_host,
+            NOBODY,
+            log_path=LOG,
+            expect_relay="local",
+            over_lmtp=False,
+            tag="defer",
         )
     assert _queue_is_empty(system_lda_host)
 
@@ -176,7 +202,7 @@ def test_the_wrong_relay_fails_and_the_message_is_removed(virtual_lda_host: Tran
     message_id = proof.send_test_message(virtual_lda_host, ALICE, tag="relay")
     with pytest.raises(DeliveryError, match="over relay=dovecot, not a relay containing 'lmtp'"):
         proof.confirm_delivery(
-            virtual_lda_host, ALICE, message_id, log_path=LOG, expect_relay="lmtp"
+            virtual_lda_host, ALICE, message_id, log_path=LOG, expect_relay="lmtp", over_lmtp=True
         )
     assert len(_in_mailbox(virtual_lda_host, ALICE, message_id)) == 1
     proof.remove_test_message(virtual_lda_host, ALICE, message_id)
@@ -190,11 +216,66 @@ def test_a_stopped_postfix_times_out(make_lab: LabFactory) -> None:
         assert transport.run(["postfix", "stop"]).ok
         with pytest.raises(DeliveryError, match="no cleanup line with this Message-ID within 2 s"):
             proof.prove_delivery(
-                transport, ALICE, log_path=LOG, expect_relay="lmtp", tag="stopped", timeout=2
+                transport,
+                ALICE,
+                log_path=LOG,
+                expect_relay="lmtp",
+                over_lmtp=True,
+                tag="stopped",
+                timeout=2,
             )
         with pytest.raises(DeliveryError, match=r"cannot read /var/log/none\.log"):
             proof.confirm_delivery(
-                transport, ALICE, "<x@y>", log_path="/var/log/none.log", expect_relay="lmtp"
+                transport,
+                ALICE,
+                "<x@y>",
+                log_path="/var/log/none.log",
+                expect_relay="lmtp",
+                over_lmtp=True,
             )
     finally:
         transport.close()
+
+
+# Stock Debian 12 and 13 keep no mail log file (no syslog daemon): the message itself, its
+# trace headers and the queue are then the proof.
+@pytest.mark.parametrize("over_lmtp", [True, False])
+def test_prove_delivery_without_a_mail_log(
+    over_lmtp: bool, lmtp_host: Transport, virtual_lda_host: Transport
+) -> None:
+    transport = lmtp_host if over_lmtp else virtual_lda_host
+    record = proof.prove_delivery(
+        transport, ALICE, log_path="", expect_relay="unused", over_lmtp=over_lmtp, tag="nolog"
+    )
+    wanted = "lmtp (Received: trace)" if over_lmtp else "no LMTP trace"
+    assert (record.relay, record.status, record.mailbox) == (wanted, "sent", "INBOX")
+    assert _in_mailbox(transport, ALICE, record.message_id) == []
+
+
+def test_without_a_mail_log_the_wrong_path_is_named(virtual_lda_host: Transport) -> None:
+    with pytest.raises(DeliveryError, match="not Dovecot's LMTP trace") as caught:
+        proof.prove_delivery(
+            virtual_lda_host, ALICE, log_path="", expect_relay="", over_lmtp=True, tag="nolog"
+        )
+    assert "(Postfix, from userid 0)" in str(caught.value)
+    assert _in_mailbox(virtual_lda_host, ALICE, "migrator.nolog.") == []
+
+
+def test_without_a_mail_log_a_deferral_is_named_from_the_queue(
+    system_lda_host: Transport,
+) -> None:
+    with pytest.raises(
+        DeliveryError,
+        match=r"no mail log; not in nobody's mailboxes, still queued: temporary failure",
+    ) as caught:
+        proof.prove_delivery(
+            system_lda_host,
+            NOBODY,
+            log_path="",
+            expect_relay="",
+            over_lmtp=False,
+            tag="nolog",
+            timeout=3,
+        )
+    assert "no mail log" in str(caught.value)
+    assert _queue_is_empty(system_lda_host)

@@ -88,8 +88,8 @@ class Host:
 
 
 @pytest.fixture
-def planned(make_lab: LabFactory, tmp_path: Path) -> Iterator[Host]:
-    lab = make_lab("virtual-lda")
+def planned(make_lab: LabFactory, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Host]:
+    lab = make_lab("virtual-lda", release=getattr(request, "param", "bookworm"))
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host)
@@ -225,13 +225,12 @@ def test_ssh_session_cut_mid_apply(planned: Host) -> None:
         planned.assert_restored()
 
 
+# OpenSSH 9.8 and later (trixie) run each session in sshd-session, not sshd: the lock's lease.
+@pytest.mark.parametrize("planned", ["bookworm", "trixie"], indirect=True)
 def test_control_node_killed_mid_apply_then_status_and_rollback(planned: Host) -> None:
     plan_file = planned.cli.latest_plan(planned.host)
-    state = (
-        sandbox.host_dir(planned.lab, planned.host)
-        / "var.upper/lib/migrator/journal"
-        / planned.plan.plan_id
-        / "state.json"
+    state = sandbox.host_file(
+        planned.lab, planned.host, f"/var/lib/migrator/journal/{planned.plan.plan_id}/state.json"
     )
     argv = [sys.executable, "-m", "migrator.cli.main_entry", "apply", planned.host.name]
     argv += [

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
+from migrator.lab import roots
 from migrator.lab.state import list_labs
 
 from .conftest import LabFactory
@@ -51,3 +52,18 @@ def test_non_root_is_refused() -> None:
     assert done.stderr.strip() == (
         "migrator: error: the lab needs root: it creates network namespaces and mounts"
     )
+
+
+@pytest.mark.parametrize("release", ["buster", "bogus"])
+def test_a_release_the_mirror_does_not_serve(release: str) -> None:
+    # buster moved to archive.debian.org; bogus never was: one line each, nothing cached.
+    _fails_with(
+        ["lab", "up", "virtual-lda", "--release", release, "--name", "bad2"],
+        f"release {release!r} is not on the mirror http",
+    )
+    assert roots.load_root(release) is None
+    assert not list(roots.roots_dir().glob(f".{release}.build-*"))
+
+
+def test_bad_release_name() -> None:
+    _fails_with(["lab", "up", "virtual-lda", "--release", "../etc"], "bad release name '../etc'")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import email
 import functools
 import re
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import count
@@ -28,7 +27,7 @@ from typing import Self
 
 from migrator.delivery import scripts
 from migrator.errors import TransportError
-from migrator.executor import actions, journal, services
+from migrator.executor import actions, journal, scope, services
 from migrator.executor.journal import JournalState, state_from_json
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
@@ -45,8 +44,6 @@ QUEUE_DIRECTORY = "/var/spool/postfix"
 MYHOSTNAME = "dlm-01.example.test"
 _CAPTURED_RELAY = "dlm-01.example.test[private/dovecot-lmtp]"
 
-_UNLOCK = re.compile(r'grep -qx "plan=(?P<plan>[^"]*)" (?P<base>\S+)/lock/owner && rm -rf \S+/lock')
-_PREPARE = re.compile(r"umask 077; mkdir -p (?P<dir>\S+)/orig && echo (?P<plan>\S+) > (?P<cur>\S+)")
 
 # What a real host says when the operation fails: (rc, stdout, stderr).
 FAILURES: dict[str, tuple[int, str, str]] = {
@@ -358,6 +355,7 @@ class FakeTransport:
             "lock": self._lock,
             "peek": self._peek,
             "unlock": self._unlock,
+            "config_dirs": self._config_dirs,
             "prepare": self._prepare,
             "runtime": self._runtime,
             "validate_postfix": _ok,
@@ -411,25 +409,25 @@ class FakeTransport:
         return 0, f"{lock}current={current}\n", ""
 
     def _unlock(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        match = _UNLOCK.fullmatch(argv[2])
-        assert match is not None
-        base = match["base"]
+        base, plan = argv[4], argv[5]
         owner = (self.file(self._owner_file(base)).content or b"").decode()
-        if f"plan={match['plan']}" not in owner.splitlines():
+        if f"plan={plan}" not in owner.splitlines():
             return 1, "", ""
         self.state.dirs.discard(f"{base}/lock")
         self.state.files.pop(self._owner_file(base), None)
         return 0, "", ""
 
     def _prepare(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
-        match = _PREPARE.fullmatch(argv[2])
-        assert match is not None
-        directory, plan, current = (shlex.split(match[k])[0] for k in ("dir", "plan", "cur"))
+        base, directory, plan = argv[4], argv[5], argv[6]
+        current = f"{base}/current"
         if _parent(current) not in self.state.dirs:
             return 2, "", f"sh: 1: cannot create {current}: Directory nonexistent"
         _mkdirs(self.state.dirs, f"{directory}/orig")
         self.state.files[current] = FileData(current, f"{plan}\n".encode(), "root", "root", 0o600)
         return 0, "", ""
+
+    def _config_dirs(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        return 0, "/etc/postfix\n# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n", ""
 
     # The daemons.
 
@@ -552,13 +550,12 @@ def classify(argv: Sequence[str]) -> str:
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
+            id(journal.UNLOCK_SCRIPT): "unlock",
+            id(journal.PREPARE_SCRIPT): "prepare",
+            id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
         }
         if id(script) in known:
             return known[id(script)]
-        if _UNLOCK.fullmatch(script):
-            return "unlock"
-        if _PREPARE.fullmatch(script):
-            return "prepare"
         return "unknown"
     if args[:2] == ["bash", "-c"] and len(args) > 2 and argv[2] is actions.WAIT_PORT_SCRIPT:
         return "wait_port"

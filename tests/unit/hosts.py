@@ -63,12 +63,12 @@ def write_out(host: FixtureHost, plan: Plan, target: Path) -> Path:
     return target
 
 
-def confine_includes(root: Path, conf: str = "etc/dovecot/dovecot.conf") -> None:
+def confine_includes(root: Path, conf: str = "etc/dovecot/dovecot.conf", seen_as: str = "") -> None:
     """Point the tree's absolute Dovecot includes into the tree itself, through the lens.
 
     A fixture's dovecot.conf says ``!include_try /usr/share/dovecot/protocols.d/*.protocol``;
-    checked as it is, the machine's ``doveconf -c`` would read this machine's packages there,
-    so its answer would depend on what the machine has installed.
+    checked as it is, ``doveconf -c`` would read the packages of wherever it runs there.
+    ``seen_as`` is where the checking doveconf sees the tree (``/mnt`` inside a release root).
     """
     flags = augeas.Augeas.NO_MODL_AUTOLOAD | augeas.Augeas.NO_LOAD
     directory = "/" + str(Path(conf).parent)
@@ -79,11 +79,49 @@ def confine_includes(root: Path, conf: str = "etc/dovecot/dovecot.conf") -> None
         aug.load()
         for node in aug.match(f"/files{directory}//*[label() =~ regexp('include(_try)?')]"):
             target = aug.get(node) or ""
-            if target.startswith("/") and not target.startswith(str(root)):
-                aug.set(node, f"{root}{target}")
+            if target.startswith("/") and not target.startswith(seen_as or str(root)):
+                aug.set(node, f"{seen_as or root}{target}")
         aug.save()
     finally:
         aug.close()
+
+
+RELEASE_ROOTS = Path(os.environ.get("MIGRATOR_LAB_ROOTS", "/var/cache/migrator-lab/roots"))
+MOUNT = "/mnt"
+"""Where a tree under check appears inside a release root."""
+
+
+@dataclass(frozen=True)
+class ReleaseTools:
+    """Postfix's and Dovecot's own tools of one Debian release (the lab's release root),
+    run on a tree bind-mounted at /mnt: the check never depends on this machine's packages."""
+
+    release: str
+    tree: Path
+
+    @property
+    def root(self) -> Path:
+        """The release root's file system (its /etc holds the release's stock configs)."""
+        fs = RELEASE_ROOTS / self.release / "fs"
+        assert (fs / "usr/sbin/postconf").is_file(), (
+            f"no {self.release} root under {RELEASE_ROOTS}: scripts/setup builds it "
+            f"(migrator lab roots --build {self.release})"
+        )
+        return fs
+
+    def command(self, argv: list[str]) -> list[str]:
+        """argv to run inside the release root, with the tree at /mnt."""
+        script = 'mount --bind "$1" "$2/mnt" && root=$2 && shift 2 && exec chroot "$root" "$@"'
+        wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+        return [*wrapped, str(self.tree), str(self.root), *argv]
+
+    def run(self, argv: list[str]) -> str:
+        """Run argv in the release root; its stdout. Asserts it exits 0."""
+        return run(self.command(argv))
+
+    def attempt(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run argv in the release root, whatever its exit status."""
+        return subprocess.run(self.command(argv), capture_output=True, text=True, check=False)
 
 
 def run(argv: list[str]) -> str:

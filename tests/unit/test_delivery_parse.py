@@ -14,6 +14,9 @@ from migrator.delivery.parse import (
     ConfirmReport,
     LmtpReply,
     delivery_failure,
+    first_received,
+    header_delivery_failure,
+    lmtp_trace,
     parse_confirm_output,
     parse_fetch,
     parse_log_delivery,
@@ -265,7 +268,12 @@ def test_one_round_trip_per_operation() -> None:
     assert [r.code for r in result.replies][-1] == 221
     host = FakeHost("", CONFIRM_OK, "user a\nexpunge 0\n")
     record = proof.prove_delivery(
-        host, RCPT, log_path="/var/log/postfix.log", expect_relay="private/dovecot-lmtp", tag="x"
+        host,
+        RCPT,
+        log_path="/var/log/postfix.log",
+        expect_relay="private/dovecot-lmtp",
+        over_lmtp=True,
+        tag="x",
     )
     assert [call[0] for call in host.calls] == ["/usr/sbin/sendmail", "sh", "sh"]
     assert record.mailbox == "Lists"
@@ -275,7 +283,12 @@ def test_failed_proof_still_removes_and_names_host_and_log() -> None:
     host = FakeHost("", CONFIRM_DEFERRED, "user nobody\nexpunge 0\n")
     with pytest.raises(DeliveryError) as caught:
         proof.prove_delivery(
-            host, "nobody@example.test", log_path="/var/log/mail.log", expect_relay="", tag="x"
+            host,
+            "nobody@example.test",
+            log_path="/var/log/mail.log",
+            expect_relay="",
+            over_lmtp=True,
+            tag="x",
         )
     assert str(caught.value).startswith("fake-01: /var/log/mail.log: test message <migrator.x.")
     assert "status=deferred dsn=4.3.0 (temporary failure)" in str(caught.value)
@@ -305,3 +318,36 @@ def test_confirm_script_ignores_an_older_use_of_the_queue_id(tmp_path: Path) -> 
     assert report.queue_id == "F15E1164177"
     assert delivery_failure(report, RCPT, "private/dovecot-lmtp") is None
     assert not any("status=deferred" in line for line in report.log_lines)
+
+
+LMTP_HEADER = [
+    "hdr:",
+    "Return-Path: <>",
+    "Delivered-To: alice@example.test",
+    "Received: from mx1.example.test",
+    "\tby mx1.example.test with LMTP",
+    "\tid 9K2mHg0UL2e0HAAA (envelope-from <>)",
+    "\tfor <alice@example.test>; Wed, 02 Dec 2026 01:22:31 +0000",
+    "Received: by mx1.example.test (Postfix, from userid 0)",
+    "\tid 459CA164042; Wed,  2 Dec 2026 01:22:31 +0000 (UTC)",
+]
+
+
+def test_the_newest_trace_is_unfolded_and_tells_lmtp_from_the_lda() -> None:
+    assert first_received(LMTP_HEADER).startswith("Received: from mx1.example.test by mx1")
+    assert lmtp_trace(LMTP_HEADER)
+    assert not lmtp_trace(["Received: by mx1 (Postfix, from userid 0)", "\tid 1; Wed"])
+    assert not lmtp_trace(["Subject: with LMTP in the subject"])
+
+
+def test_without_a_log_the_queue_says_why() -> None:
+    entry = (
+        '{"queue_name": "deferred", "queue_id": "187231641D5", "arrival_time": 1790000000, '
+        '"recipients": [{"address": "nobody@example.test", '
+        '"delay_reason": "unknown user: \\"nobody\\""}]}'
+    )
+    report = parse_confirm_output(f"user nobody\nfetch 0\ntimeout 3\nqueue {entry}\n")
+    failure = header_delivery_failure(report, "nobody@example.test", over_lmtp=False)
+    assert failure is not None and 'still queued: unknown user: \\"nobody\\"' in failure
+    gone = parse_confirm_output("user nobody\nfetch 0\ntimeout 3\n")
+    assert "not queued either (bounced?)" in (header_delivery_failure(gone, "x@y", False) or "")

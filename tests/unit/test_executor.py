@@ -126,7 +126,7 @@ def test_apply_switches_the_host_and_proves_lmtp_delivery(name: str) -> None:
     assert [(t.action, t.ok) for t in report.steps] == [(a, True) for a in actions_of(plan)]
     assert files_of(fake, plan) == planned_files(plan)
     steps = [kind for a in actions_of(plan) for kind in COMMANDS.get(a, [a])]
-    assert fake.kinds() == ["lock", "runtime", "prepare", *steps, "unlock"]
+    assert fake.kinds() == ["config_dirs", "lock", "runtime", "prepare", *steps, "unlock"]
     assert not fake.locked
     assert report.delivery is not None
     assert plan.lmtp_endpoint.relay_matches(report.delivery.relay), report.delivery.relay
@@ -165,7 +165,7 @@ def test_journal_is_written_before_and_after_each_step() -> None:
     } == {(p, True, d.owner, d.group, d.mode, d.sha256) for p, d in originals.items()}
     # Interleaved: originals, the state, then per step: the state, the step, the state.
     tokens = [_token(kind, path) for kind, path in fake.state.events]
-    stream = ["lock", "runtime", "prepare", *["orig"] * len(originals), "state"]
+    stream = ["config_dirs", "lock", "runtime", "prepare", *["orig"] * len(originals), "state"]
     for step in plan.steps:
         stream += ["state", *_step_tokens(step), "state"]
     assert tokens == [*stream, "state", "unlock"]
@@ -280,7 +280,7 @@ def test_apply_is_refused_while_another_live_session_holds_the_lock() -> None:
         JournalError, match="by plan 20251231T235959Z-0badf00d from ctl-02:99, running"
     ):
         apply_plan(fake, plan, APPLY)
-    assert fake.kinds(fake.session) == ["lock"]
+    assert fake.kinds(fake.session) == ["config_dirs", "lock"]
     assert [w.path for w in fake.state.writes] == []
     assert fake.state.files.keys() - files.keys() == {f"{BASE}/lock/owner"}
     assert {p: fake.state.files[p] for p in files} == files
@@ -335,7 +335,7 @@ def test_a_file_changed_since_planning_is_refused_before_anything_is_written(how
     with pytest.raises(PlanDriftError) as caught:
         apply_plan(fake, plan, APPLY)
     assert f"changed since the plan was made: {path};" in str(caught.value)
-    assert fake.kinds() == ["lock", "unlock"]
+    assert fake.kinds() == ["config_dirs", "lock", "unlock"]
     assert fake.state.writes == []
     assert not fake.locked
     assert status(fake).state is HostState.CLEAN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,11 @@ import pytest
 from migrator.errors import LabError
 from migrator.lab import preflight
 from migrator.lab.profile import load_profile
-from migrator.lab.state import check_name
+from migrator.lab.state import LAB_DIR_ENV, Versions, check_name, load_lab
 
 
-def test_missing_daemon_binary_names_the_debian_package(tmp_path: Path) -> None:
-    required = {"/usr/sbin/postfix": "postfix", str(tmp_path / "lmtp"): "dovecot-lmtpd"}
+def test_missing_binary_names_the_debian_package(tmp_path: Path) -> None:
+    required = {"/usr/bin/nsenter": "util-linux", str(tmp_path / "lmtp"): "dovecot-lmtpd"}
     with pytest.raises(LabError) as caught:
         preflight.check_binaries(required)
     assert (
@@ -53,3 +54,21 @@ def test_good_lab_names(name: str) -> None:
 def test_bad_lab_names(name: str) -> None:
     with pytest.raises(LabError):
         check_name(name)
+
+
+def test_lab_state_of_older_and_newer_migrators_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(LAB_DIR_ENV, str(tmp_path))
+    host = {"name": "a-01", "index": 1, "address": "10.231.1.11", "profile": "lmtp"}
+    host |= {"netns": "mlab-a-1", "veth": "mv-a-1"}
+    old = {"name": "a", "subnet": "10.231.1", "bridge": "mlbr-a", "owner_pid": 1, "status": "up"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "lab.json").write_text(json.dumps(old | {"hosts": [host]}))
+    loaded = load_lab("a")
+    assert loaded is not None and loaded.hosts[0].release == ""
+    newer = host | {"release": "trixie", "versions": {"dovecot": "2.4.1"}, "future": 1}
+    (tmp_path / "a" / "lab.json").write_text(json.dumps(old | {"hosts": [newer]}))
+    loaded = load_lab("a")
+    assert loaded is not None
+    assert (loaded.hosts[0].release, loaded.hosts[0].versions) == ("trixie", Versions("2.4.1"))

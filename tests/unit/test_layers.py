@@ -24,7 +24,7 @@ ORDER = (
     "fleet",
     "cli",
 )
-GROUND = {"errors", "exit_status", "endpoint"}
+GROUND = {"errors", "exit_status", "endpoint", "address"}
 
 
 def _layer(module: str) -> str:

@@ -20,3 +20,11 @@ def test_reload_commands() -> None:
     assert reload_argv(Manager.SERVICE, "postfix") == ("service", "postfix", "reload")
     assert reload_argv(Manager.DIRECT, "dovecot") == ("doveadm", "reload")
     assert reload_argv(Manager.DIRECT, "postfix") == ("postfix", "reload")
+
+
+def test_the_journal_is_the_log_only_when_no_file_is() -> None:
+    assert parse_runtime("systemd\nsystemd\n\n\njournald\n").log_path == "journald"
+    assert parse_runtime("systemd\nsystemd\n\n/var/log/mail.log\njournald\n").log_path == (
+        "/var/log/mail.log"
+    )
+    assert parse_runtime("direct\ndirect\n\n\n").log_path == ""

@@ -63,7 +63,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         try:
             with AnsibleTransport(self, host) as transport:
                 if args["state"] == "rolled_back":
-                    result.update(self._roll_back(transport))
+                    result.update(self._roll_back(transport, args["test_recipient"]))
                 else:
                     result.update(self._migrate(transport, args))
                 result["round_trips"] = transport.round_trips
@@ -106,7 +106,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
             save_plan(plan, Path(args["plans_dir"]))
         return plan
 
-    def _roll_back(self, transport: AnsibleTransport) -> dict[str, Any]:
+    def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:
         if self._task.check_mode:
             status = host_status(transport)
             return {
@@ -116,7 +116,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 "plan_id": status.plan_id,
             }
         try:
-            report = rollback_latest(transport)
+            report = rollback_latest(transport, test_recipient=recipient)
         except NothingToRollBackError:
             return {"changed": False, "outcome": "nothing to roll back", "plan_id": ""}
         if report is None:

@@ -18,9 +18,10 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 
-from migrator.errors import TransportError
+from migrator.errors import PlanDriftError, TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
 from migrator.transport.remote_scripts import (
+    CHANGED_RC,
     READ_SCRIPT,
     WRITE_SCRIPT,
     StreamError,
@@ -103,14 +104,27 @@ class AnsibleTransport(ClosingTransport):
                     raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
         raise AssertionError("unreachable")
 
-    def write_atomic(self, path: str, content: bytes, *, owner: str, group: str, mode: int) -> None:
-        """Write PATH via a temp file in its directory, chown, chmod, rename.
+    def write_atomic(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        owner: str,
+        group: str,
+        mode: int,
+        expected_sha256: str | None = None,
+    ) -> None:
+        """Write PATH (through a symlink) as migrator's write script does, in one command.
 
-        Raises TransportError (naming the path) when any step fails; PATH is then unchanged.
+        Raises PlanDriftError when the file no longer has ``expected_sha256``, TransportError
+        (naming the path) when any step fails; PATH is then unchanged.
         """
         _require_absolute(self.host, path)
         argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        result = self.run(argv, stdin=content, timeout=_FILE_TIMEOUT)
+        result = self.run([*argv, expected_sha256 or ""], stdin=content, timeout=_FILE_TIMEOUT)
+        if result.rc == CHANGED_RC:
+            detail = f"changed on the host since it was checked ({_last(result)}); not written"
+            raise PlanDriftError(detail, host=self.host, path=path)
         if not result.ok:
             raise TransportError(f"cannot write: {_last(result)}", host=self.host, path=path)
 

@@ -1,0 +1,126 @@
+"""The POSIX sh scripts behind the remote journal (``journal.py``), one round trip each.
+
+Every one first checks that the journal is root's alone (``check_base``, exit 4 with one
+line on stderr otherwise): a directory a local user could write would let them plant the
+state rollback trusts.
+"""
+
+from __future__ import annotations
+
+from migrator.transport.remote_scripts import READ_SCRIPT
+
+# Shared by the scripts below ($1 is always the base directory): field N of /proc/PID/stat
+# after the command name; holder_alive says whether the lock's SSH session still runs;
+# check_base exits 4 (one line on stderr) unless the base, its parents and all beneath it are
+# root's alone. The mutex serialises taking the lock against reading it, so a reader never
+# sees a lock without its owner.
+_PRELUDE = r"""
+set -u
+base=$1
+field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
+unsafe() { echo "$1" >&2; exit 4; }
+check_dir() {
+  [ -L "$1" ] && unsafe "$1 is a symlink"
+  s=$(stat -c '%u %a' -- "$1") || unsafe "cannot stat $1"
+  [ "${s% *}" = 0 ] || unsafe "$1 is owned by uid ${s% *}, not root"
+  [ $((0${s#* } & 022)) -eq 0 ] || unsafe "$1 is writable by group or others (mode ${s#* })"
+}
+check_base() {
+  d=$base
+  while [ -n "$d" ]; do
+    if [ -e "$d" ] || [ -L "$d" ]; then check_dir "$d"; fi
+    d=${d%/*}
+  done
+  [ -d "$base" ] || return 0
+  bad=$(find "$base" -mindepth 1 \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) \
+    -print 2>/dev/null | head -n 1)
+  [ -z "$bad" ] || unsafe "$(stat -c "%n is not root's alone (%F, owner uid %u, mode %a)" \
+    -- "$bad")"
+}
+mutex() {
+  command -v flock >/dev/null 2>&1 || return 0
+  if [ "$1" = -x ]; then exec 9>"$base/mutex"; else [ -e "$base/mutex" ] || return 0
+    exec 9<"$base/mutex"; fi
+  flock "$1" -w 30 9 || unsafe "cannot take $base/mutex within 30s"
+}
+holder_alive() {
+  set -- $(sed -n 's/^holder=//p' "$base/lock/owner" 2>/dev/null)
+  [ -n "${1:-}" ] && [ "$(field "$1" 20)" = "${2:-x}" ]
+}
+# $1: what to print if the lock is released meanwhile (an unlock does not take the mutex).
+report_held() {
+  i=0
+  while [ -d "$base/lock" ] && [ ! -s "$base/lock/owner" ] && [ "$i" -lt 20 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+  [ -d "$base/lock" ] || { echo "$1"; return 0; }
+  echo held; cat "$base/lock/owner" 2>/dev/null
+  if holder_alive; then echo alive=yes; else echo alive=no; fi
+}
+"""
+
+# $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone and
+# whose plan is $5 ("*": any plan). The lease is the SSH session this command runs under.
+LOCK_SCRIPT = (
+    _PRELUDE
+    + r"""
+umask 077
+check_base
+# Two first applies may race to create it: either one's mkdir will do.
+mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || unsafe "cannot create $base"
+check_dir "$base"
+mkdir -p "$base/journal" || unsafe "cannot create $base/journal"
+mutex -x
+p=$$
+# The lease is the SSH session: the sshd process above us, which OpenSSH 9.8 and later name
+# sshd-session (their "sshd" is the long-lived listener).
+session() {
+  case $(cat "/proc/$1/comm" 2>/dev/null) in sshd|sshd-session) return 0;; esac; return 1
+}
+while [ "$p" -gt 1 ] && ! session "$p"; do p=$(field "$p" 2); done
+me="$p $(field "$p" 20)"
+write_owner() { printf 'plan=%s\nnode=%s\nholder=%s\n' "$2" "$3" "$me" > "$base/lock/owner.new" &&
+  mv -f "$base/lock/owner.new" "$base/lock/owner"; }
+held_plan() { sed -n 's/^plan=//p' "$base/lock/owner" 2>/dev/null; }
+if mkdir "$base/lock" 2>/dev/null; then
+  write_owner "$@"; echo acquired
+elif [ "${4:-}" = takeover ] && ! holder_alive &&
+  { [ "${5:-}" = "*" ] || [ "$(held_plan)" = "${5:-}" ]; }; then
+  write_owner "$@"; echo acquired
+else
+  report_held held
+fi
+"""
+)
+
+# Prints the lock (as LOCK_SCRIPT does when held, else "free"), then the current plan id.
+PEEK_SCRIPT = (
+    _PRELUDE
+    + r"""
+check_base
+mutex -s
+if [ -d "$base/lock" ]; then report_held free; else echo free; fi
+echo "current=$(cat "$base/current" 2>/dev/null)"
+"""
+)
+
+# $2.. journal files: read as READ_SCRIPT does, after the checks, refusing any symlink.
+JOURNAL_READ_SCRIPT = (
+    _PRELUDE
+    + r"""
+check_base
+shift
+for p do [ -L "$p" ] && unsafe "$p is a symlink"; done
+"""
+    + READ_SCRIPT
+)
+
+# $1 journal directory, $2 bytes to reserve.
+PREPARE_SCRIPT = r"""
+umask 077
+mkdir -p "$1/orig" "$1/drift" && head -c "$2" /dev/zero > "$1/reserve"
+"""
+
+# $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,
+# never pasted into the script, so a hostile plan id cannot run anything.
+UNLOCK_SCRIPT = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
