@@ -185,6 +185,7 @@ def test_transport_is_byte_exact_with_become(make_lab: LabFactory, ansible_facto
         assert sorted(result["missing"]) == ["/etc", f"/etc/postfix/migrator-{name}.missing"]
         assert "did not finish within 1 s" in result["timed_out"]
         assert result["lease_alive"] and result["released"], "the lock outlives its command"
+        assert result["refused_stale_write"], "compare-and-swap refused the write"
     # One round trip per operation, as migrator's SSH transport; copying stdin costs one
     # more per copy, and one for Ansible's remote temp directory.
     assert ran.result(host.name, "inline")["round_trips"] == 4

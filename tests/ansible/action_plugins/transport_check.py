@@ -2,7 +2,8 @@
 
 Writes ``content_b64`` to ``path`` (root:mail 0640), reads it back with ``read_files`` (with
 a missing path and a directory), cats it with ``run``, runs a command past its timeout, and
-takes migrator's host lock to see its lease alive from the next command.
+takes migrator's host lock to see its lease alive from the next command, and tries a write
+that expects another sha256 (refused, file kept).
 ``inline`` false sends stdin as a copied file instead of with the command.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.migrator.mail.plugins.module_utils.transport import AnsibleTransport
-from migrator.errors import TransportError
+from migrator.errors import PlanDriftError, TransportError
 from migrator.executor.journal import Journal, peek
 
 
@@ -42,6 +43,14 @@ class ActionModule(ActionBase):
             lock, _ = peek(transport)
             journal.unlock()
             released, _ = peek(transport)
+            try:
+                transport.write_atomic(
+                    path, b"lost", owner="root", group="mail", mode=0o640, expected_sha256="0" * 64
+                )
+                swapped = ""
+            except PlanDriftError as exc:
+                swapped = str(exc)
+            kept = transport.read_files([path])[path].content == content
         read = files[path]
         result.update(
             changed=False,
@@ -55,5 +64,6 @@ class ActionModule(ActionBase):
             round_trips=trips,
             lease_alive=lock.held and lock.alive,
             released=not released.held,
+            refused_stale_write=bool(swapped) and kept,
         )
         return result
