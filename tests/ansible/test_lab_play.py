@@ -6,6 +6,7 @@ and state rolled_back restores every byte and the LDA delivers again."""
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,12 @@ def test_become_and_ansible_runner(
     host = lab.hosts[0]
     ansible = ansible_factory(lab.ssh_config)
     inventory = ansible.inventory({host.name: {"ansible_user": "deploy"}})
-    book = play(lmtp_task(tmp_path / "plans"), become=True)
+    keys = {name: tmp_path / f"{name}.key" for name in ("ours", "other")}
+    for path in keys.values():
+        path.write_bytes(os.urandom(32))
+        path.chmod(0o600)
+    signing = f"        plan_key: {keys['ours']}\n"
+    book = play(lmtp_task(tmp_path / "plans") + signing, become=True)
 
     checked = ansible.play(inventory, book, "--check", "--diff")
     assert checked.rc == 0, checked.output
@@ -125,13 +131,17 @@ def test_become_and_ansible_runner(
     paths = [d["after_header"] for d in expected["diff"]]
     before = file_states(lab, host, paths)
 
-    # The plan the check saved, reviewed, is what gets applied.
+    # The plan the check saved and signed, reviewed, is what gets applied: only with its key.
     reviewed = tmp_path / "plans" / host.name / f"{expected['plan_id']}.json"
-    apply_book = play(
-        "    - name: lmtp\n      migrator.mail.lmtp:\n"
-        f"        plan: {reviewed}\n        test_recipient: {RECIPIENT}\n",
-        become=True,
+    apply_task = (
+        "    - name: lmtp\n      migrator.mail.lmtp:\n        require_signature: true\n"
+        f"        plan: {reviewed}\n        test_recipient: {RECIPIENT}\n"
     )
+    wrong = ansible.play(inventory, play(apply_task + signing.replace("ours", "other")))
+    refused = wrong.result(host.name)
+    assert refused["_status"] == "failed" and "not with the given key" in refused["msg"]
+    assert file_states(lab, host, paths) == before
+    apply_book = play(apply_task + signing, become=True)
     applied = ansible.runner(inventory, apply_book)
     assert applied["rc"] == 0, applied
     [event] = [r for r in applied["results"] if r["task"] == "lmtp"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 
 try:
@@ -19,12 +20,13 @@ try:
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
-    from migrator.errors import MigratorError
+    from migrator.errors import MigratorError, UsageError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
     from migrator.executor.status import HostState, host_status
     from migrator.plan.build import build_plan
     from migrator.plan.document import Plan
+    from migrator.plan.signature import PlanTrust, read_key
     from migrator.plan.store import load_plan, save_plan
     from migrator.rules.switch import Options
 except ImportError as exc:  # the controller's Python lacks migrator: say so in one line
@@ -39,6 +41,13 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "plan": {"type": "path"},
     "proof": {"type": "bool", "default": True},
     "plans_dir": {"type": "path"},
+    # As migrator's --plan-key and --require-signature (and their environment variables).
+    "plan_key": {"type": "path", "fallback": (env_fallback, ["MIGRATOR_PLAN_KEY_FILE"])},
+    "require_signature": {
+        "type": "bool",
+        "default": False,
+        "fallback": (env_fallback, ["MIGRATOR_REQUIRE_SIGNATURE"]),
+    },
 }
 
 
@@ -97,13 +106,18 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         return {**results.apply_result(report), **diff}
 
     def _plan(self, transport: AnsibleTransport, args: dict[str, Any]) -> Plan:
-        """The reviewed plan given, else a fresh one (saved under plans_dir when given)."""
+        """The reviewed plan given (its signature checked), else a fresh one (saved, signed
+        with plan_key when given, under plans_dir). Raises PlanError, UsageError."""
+        key = read_key(Path(args["plan_key"])) if args["plan_key"] else None
         if args["plan"]:
-            return load_plan(Path(args["plan"]), host=transport.host)
+            if args["require_signature"] and key is None:
+                raise UsageError("require_signature needs plan_key", host=transport.host)
+            trust = PlanTrust(key, args["require_signature"])
+            return load_plan(Path(args["plan"]), host=transport.host, trust=trust)
         options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
         plan = build_plan(transport, options)
         if args["plans_dir"] and plan.has_changes:
-            save_plan(plan, Path(args["plans_dir"]))
+            save_plan(plan, Path(args["plans_dir"]), key)
         return plan
 
     def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:

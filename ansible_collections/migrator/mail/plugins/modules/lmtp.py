@@ -43,6 +43,18 @@ options:
   plans_dir:
     description: Controller directory where fresh plans are saved (plans_dir/HOST/PLAN_ID.json).
     type: path
+  plan_key:
+    description:
+      - Controller file of at least 32 random bytes, mode 0600, as migrator's C(--plan-key).
+      - Fresh plans saved under O(plans_dir) are signed with it; a O(plan) given is verified.
+      - Defaults to the controller's E(MIGRATOR_PLAN_KEY_FILE).
+    type: path
+  require_signature:
+    description:
+      - Refuse a O(plan) not signed with O(plan_key), as migrator's C(--require-signature).
+      - Defaults to the controller's E(MIGRATOR_REQUIRE_SIGNATURE).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
