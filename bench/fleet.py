@@ -4,12 +4,15 @@ Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 10 50]
 
 For each (hosts, forks): a fresh virtual-lda lab, each host with its own myhostname; wall
 seconds of
-  `migrator plan -i` vs `ansible-playbook --check --diff` (nothing changes), then
+  `migrator plan -i` vs `ansible-playbook --check --diff` of the plain play and of the
+  collection migrator.mail (nothing changes), then
   `migrator apply -i --yes --rollback-on-fail` (plans, applies, proves delivery with a test
-  message) vs the real `ansible-playbook` run, after `migrator rollback -i` put the hosts back.
+  message) vs the collection's run (the same, over Ansible's connection) vs the plain play's
+  run, each after `migrator rollback -i` put the hosts back.
 Afterwards `migrator plan -i` must find nothing to change on the hosts Ansible switched.
-Ansible (ansible-core) goes into bench/.venv-ansible, made here with pip; it is never a
-dependency of migrator. The play is bench/ansible/lmtp.yml.
+Ansible (ansible-core, and migrator for the collection) goes into bench/.venv-ansible, made
+here with pip; it is never a dependency of migrator. The plays are bench/ansible/lmtp.yml
+(plain) and bench/ansible/collection.yml.
 """
 
 from __future__ import annotations
@@ -32,16 +35,19 @@ ROOT = BENCH.parent
 MIGRATOR = ROOT / ".venv" / "bin" / "migrator"
 ANSIBLE_VENV = BENCH / ".venv-ansible"
 PLAYBOOK = BENCH / "ansible" / "lmtp.yml"
+COLLECTION_PLAY = BENCH / "ansible" / "collection.yml"
 RECIPIENT = "alice@example.test"
 
 
 def ensure_ansible() -> Path:
     """ansible-playbook from the benchmark-only virtualenv, made on first use."""
     playbook = ANSIBLE_VENV / "bin" / "ansible-playbook"
-    if not playbook.exists():
+    python = ANSIBLE_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import ansible, migrator"]
+    if not playbook.exists() or subprocess.run(probe, capture_output=True).returncode:
         subprocess.run([sys.executable, "-m", "venv", str(ANSIBLE_VENV)], check=True)
-        pip = [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", "ansible-core"]
-        subprocess.run(pip, check=True)
+        pip = [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q"]
+        subprocess.run([*pip, "ansible-core", "-e", str(ROOT)], check=True)
     return playbook
 
 
@@ -85,17 +91,24 @@ def _measure(lab: Lab, forks: int, playbook: Path, work: Path) -> dict[str, floa
     common += ["--plans-dir", str(work / "plans"), "--test-recipient", RECIPIENT]
     env = {**os.environ, "ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1"}
     env["ANSIBLE_HOME"] = str(work / "ansible-home")
-    play = [str(playbook), "-i", str(ansible_inventory), str(PLAYBOOK), "-f", str(forks)]
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT)
+    play = [str(playbook), "-i", str(ansible_inventory), "-f", str(forks)]
     migrator = str(MIGRATOR)
+    rollback = [migrator, "rollback", *common[:6]]
     result = {
         "migrator plan": timed([migrator, "plan", *common, "--detailed-exitcode"], log, 2),
-        "ansible --check --diff": timed([*play, "--check", "--diff"], log, 0, env),
+        "ansible --check --diff": timed([*play, str(PLAYBOOK), "--check", "--diff"], log, 0, env),
+        "collection --check --diff": timed(
+            [*play, str(COLLECTION_PLAY), "--check", "--diff"], log, 0, env
+        ),
         "migrator apply": timed(
             [migrator, "apply", *common, "--yes", "--rollback-on-fail"], log, 0
         ),
     }
-    timed([migrator, "rollback", *common[:6]], log, 0)
-    result["ansible run"] = timed(play, log, 0, env)
+    timed(rollback, log, 0)
+    result["collection run"] = timed([*play, str(COLLECTION_PLAY)], log, 0, env)
+    timed(rollback, log, 0)
+    result["ansible run"] = timed([*play, str(PLAYBOOK)], log, 0, env)
     # Ansible's edit is the same switch: migrator finds nothing left to change.
     timed([migrator, "plan", *common, "--detailed-exitcode", "--no-save"], log, 0)
     return result
@@ -109,18 +122,20 @@ def main() -> None:
     playbook = ensure_ansible()
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     print(f"logs under {work}")
-    print("| hosts | forks | migrator plan | ansible --check --diff | plan speed-up "
-          "| migrator apply (+ test delivery) | ansible run | apply speed-up |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| hosts | forks | migrator plan | collection --check --diff | ansible --check --diff "
+          "| migrator apply (+ test delivery) | collection run (+ test delivery) | ansible run "
+          "| collection / migrator apply |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for hosts in args.hosts:
         for forks in args.forks:
             t = run_one(hosts, forks, playbook, work)
             print(
                 f"| {hosts} | {forks} | {t['migrator plan']:.1f} s "
+                f"| {t['collection --check --diff']:.1f} s "
                 f"| {t['ansible --check --diff']:.1f} s "
-                f"| {t['ansible --check --diff'] / t['migrator plan']:.1f}x "
-                f"| {t['migrator apply']:.1f} s | {t['ansible run']:.1f} s "
-                f"| {t['ansible run'] / t['migrator apply']:.1f}x |",
+                f"| {t['migrator apply']:.1f} s | {t['collection run']:.1f} s "
+                f"| {t['ansible run']:.1f} s "
+                f"| {t['collection run'] / t['migrator apply']:.2f}x |",
                 flush=True,
             )
 

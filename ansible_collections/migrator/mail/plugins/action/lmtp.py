@@ -1,0 +1,152 @@
+"""migrator.mail.lmtp: switch a host from Dovecot LDA to LMTP delivery, or roll it back.
+
+An action plugin: it runs on the controller (or in the execution environment), where
+migrator, Augeas and the plans live, and reaches the host through the task's own
+connection (``AnsibleTransport``), with become. The mail host needs nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import env_fallback
+from ansible.plugins.action import ActionBase
+
+try:
+    from ansible_collections.migrator.mail.plugins.module_utils import results
+    from ansible_collections.migrator.mail.plugins.module_utils.transport import (
+        AnsibleTransport,
+    )
+    from migrator.errors import MigratorError, UsageError
+    from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
+    from migrator.executor.rollback import NothingToRollBackError, rollback_latest
+    from migrator.executor.status import HostState, host_status
+    from migrator.plan.build import build_plan
+    from migrator.plan.document import Plan
+    from migrator.plan.signature import PlanTrust, read_key
+    from migrator.plan.store import load_plan, save_plan
+    from migrator.rules.switch import Options
+except ImportError as exc:  # the controller's Python lacks migrator: say so in one line
+    MIGRATOR_MISSING: ImportError | None = exc
+else:
+    MIGRATOR_MISSING = None
+
+ARGUMENT_SPEC: dict[str, Any] = {
+    "state": {"type": "str", "default": "migrated", "choices": ["migrated", "rolled_back"]},
+    "test_recipient": {"type": "str"},
+    "lmtp": {"type": "str", "default": "unix"},
+    "plan": {"type": "path"},
+    "proof": {"type": "bool", "default": True},
+    "plans_dir": {"type": "path"},
+    # As migrator's --plan-key and --require-signature (and their environment variables).
+    "plan_key": {"type": "path", "fallback": (env_fallback, ["MIGRATOR_PLAN_KEY_FILE"])},
+    "require_signature": {
+        "type": "bool",
+        "default": False,
+        "fallback": (env_fallback, ["MIGRATOR_REQUIRE_SIGNATURE"]),
+    },
+}
+
+
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
+    """Plan on the controller, apply over Ansible's connection, prove delivery."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The task's result. Raises AnsibleActionFail, one line, for bad parameters and for
+        errors that left the host unchanged (unreachable, refused, drifted, locked)."""
+        result: dict[str, Any] = super().run(tmp, task_vars)
+        if MIGRATOR_MISSING is not None:
+            raise AnsibleActionFail(
+                f"migrator is not importable on the controller ({MIGRATOR_MISSING}): "
+                "install the migrator package into Ansible's Python"
+            )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        host = str((task_vars or {}).get("inventory_hostname", self._play_context.remote_addr))
+        try:
+            with AnsibleTransport(self, host) as transport:
+                if args["state"] == "rolled_back":
+                    result.update(self._roll_back(transport, args["test_recipient"]))
+                else:
+                    result.update(self._migrate(transport, args))
+                result["round_trips"] = transport.round_trips
+        except MigratorError as exc:
+            raise AnsibleActionFail(_one_line(str(exc), host)) from exc
+        return result
+
+    def _migrate(self, transport: AnsibleTransport, args: dict[str, Any]) -> dict[str, Any]:
+        plan = self._plan(transport, args)
+        if not args["proof"]:
+            # No test message; the LMTP probe before Postfix switches still runs.
+            plan = replace(plan, steps=tuple(s for s in plan.steps if s.action != "test_delivery"))
+        diff = {"diff": results.file_diffs(plan)} if self._task.diff else {}
+        if args["plan"] and plan.has_changes and _applied(transport, plan):
+            # The reviewed plan is already on the host: a second run changes nothing.
+            return {"changed": False, "outcome": "already applied", "plan_id": plan.plan_id}
+        if self._task.check_mode or not plan.has_changes:
+            if self._task.check_mode and args["plan"] and plan.has_changes:
+                check_drift(transport, plan)
+            return {
+                "changed": plan.has_changes,
+                "outcome": "changes planned" if plan.has_changes else "no changes",
+                "plan_id": plan.plan_id,
+                "steps": [],
+                "proof": None,
+                "rolled_back": False,
+                **diff,
+            }
+        options = ApplyOptions(rollback_on_fail=True, test_recipient=args["test_recipient"])
+        report = apply_plan(transport, plan, options)
+        return {**results.apply_result(report), **diff}
+
+    def _plan(self, transport: AnsibleTransport, args: dict[str, Any]) -> Plan:
+        """The reviewed plan given (its signature checked), else a fresh one (saved, signed
+        with plan_key when given, under plans_dir). Raises PlanError, UsageError."""
+        key = read_key(Path(args["plan_key"])) if args["plan_key"] else None
+        if args["plan"]:
+            if args["require_signature"] and key is None:
+                raise UsageError("require_signature needs plan_key", host=transport.host)
+            trust = PlanTrust(key, args["require_signature"])
+            return load_plan(Path(args["plan"]), host=transport.host, trust=trust)
+        options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
+        plan = build_plan(transport, options)
+        if args["plans_dir"] and plan.has_changes:
+            save_plan(plan, Path(args["plans_dir"]), key)
+        return plan
+
+    def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:
+        if self._task.check_mode:
+            status = host_status(transport)
+            return {
+                "changed": status.state
+                not in (HostState.CLEAN, HostState.PLANNED, HostState.ROLLED_BACK),
+                "outcome": str(status.state),
+                "plan_id": status.plan_id,
+            }
+        try:
+            report = rollback_latest(transport, test_recipient=recipient)
+        except NothingToRollBackError:
+            return {"changed": False, "outcome": "nothing to roll back", "plan_id": ""}
+        if report is None:
+            return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
+        return results.rollback_result(report)
+
+
+def _applied(transport: AnsibleTransport, plan: Plan) -> bool:
+    """True when every file of the plan already has its planned content (one read)."""
+    current = transport.read_files([f.path for f in plan.files])
+    return all(current[f.path].sha256 == f.sha256_after for f in plan.files)
+
+
+def _one_line(message: str, host: str) -> str:
+    """The error on one line, naming the host once."""
+    line = " ".join(message.split())
+    return (
+        line if line.startswith(f"{host}: ") or line.startswith(f"{host} ") else f"{host}: {line}"
+    )

@@ -1,0 +1,76 @@
+"""The collection itself: its version follows migrator's, it builds, bad parameters fail
+with one line and change nothing (no host needed: validation comes first)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import migrator
+
+from .conftest import ROOT, Ansible, play
+
+COLLECTION = ROOT / "ansible_collections" / "migrator" / "mail"
+
+
+def test_galaxy_version_follows_the_package() -> None:
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert galaxy["version"] == migrator.__version__ == project["version"]
+    assert (galaxy["namespace"], galaxy["name"]) == ("migrator", "mail")
+
+
+# Not pure: these need the test-only Ansible virtualenv (made with pip on first use), so
+# they run with the lab tests, not in the `-m 'not lab'` inner loop.
+@pytest.mark.lab
+def test_collection_builds(ansible_bin: Path, tmp_path: Path) -> None:
+    argv = [str(ansible_bin / "ansible-galaxy"), "collection", "build", str(COLLECTION)]
+    done = subprocess.run([*argv, "--output-path", str(tmp_path)], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    built = tmp_path / f"migrator-mail-{migrator.__version__}.tar.gz"
+    with tarfile.open(built) as tar:
+        names = set(tar.getnames())
+        manifest = json.load(tar.extractfile("MANIFEST.json"))  # type: ignore[arg-type]
+    assert {"plugins/action/lmtp.py", "plugins/action/lmtp_info.py"} <= names
+    assert "plugins/module_utils/transport.py" in names
+    assert manifest["collection_info"]["version"] == migrator.__version__
+
+
+@pytest.mark.lab
+def test_execution_environment_builds_its_context(ansible_bin: Path, tmp_path: Path) -> None:
+    """ansible-builder makes the image's build context (no container engine needed)."""
+    definition = COLLECTION / "execution-environment.yml"
+    argv = [str(ansible_bin / "ansible-builder"), "create", "-f", str(definition)]
+    done = subprocess.run([*argv, "-c", str(tmp_path)], capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    bindep = (tmp_path / "_build" / "bindep.txt").read_text().splitlines()
+    assert {"libaugeas0 [platform:dpkg]", "augeas-lenses [platform:dpkg]"} <= set(bindep)
+    assert "migrator" in (tmp_path / "_build" / "requirements.txt").read_text().split()
+    assert "migrator.mail" in (tmp_path / "_build" / "requirements.yml").read_text()
+
+
+@pytest.mark.lab
+def test_bad_parameters_fail_with_one_line(ansible_bin: Path, tmp_path: Path) -> None:
+    ansible = Ansible(ansible_bin, tmp_path, tmp_path / "no-ssh-config")
+    inventory = ansible.inventory({"here": {"ansible_connection": "local"}})
+    try:
+        cases = {
+            "state: finished": "state",
+            "lmtp: unix\n        colour: red": "colour",
+            f"plan: {tmp_path / 'missing.json'}": "missing.json",
+        }
+        for params, named in cases.items():
+            run = ansible.play(
+                inventory, play(f"    - name: lmtp\n      migrator.mail.lmtp:\n        {params}\n")
+            )
+            result = run.result("here")
+            assert run.rc == 2 and result["_status"] == "failed", run.output
+            assert named in result["msg"] and "\n" not in result["msg"], result["msg"]
+    finally:
+        ansible.close()
