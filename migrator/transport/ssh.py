@@ -17,6 +17,7 @@ import re
 import select
 import shlex
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -322,14 +323,23 @@ def _open_client(
         ) from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise TransportError(
-            f"cannot connect to {where}: {_reason(exc, spec)}", host=spec.name
+            f"cannot connect to {where}: {_reason(exc, spec, sock)}", host=spec.name
         ) from exc
 
 
-def _reason(exc: BaseException, spec: HostSpec) -> str:
-    """A connection failure in words; a dead ProxyCommand names the command, not its argv."""
+def _reason(exc: BaseException, spec: HostSpec, sock: Any = None) -> str:
+    """A connection failure in words; a dead ProxyCommand names the command, not its argv,
+    whether paramiko saw it die or only saw no banner come (which one is a race)."""
     if isinstance(exc, paramiko.ProxyCommandFailure):
         return f"ProxyCommand failed ({exc.error}): {spec.proxy_command}"
+    process = getattr(sock, "process", None)
+    if isinstance(sock, paramiko.ProxyCommand) and process is not None:
+        try:
+            code = process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code:
+            return f"ProxyCommand failed (exit {code}): {spec.proxy_command}"
     return str(exc) or type(exc).__name__
 
 
