@@ -12,6 +12,7 @@ OpenSSH hands it the command line, quoted with ``shlex.join``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import select
@@ -65,7 +66,7 @@ class _Connection:
 
     def close(self) -> None:
         for item in reversed([*self.stack, self.client]):
-            item.close()
+            _close(item)
 
 
 class SSHTransport(ClosingTransport):
@@ -244,7 +245,7 @@ class SSHTransport(ClosingTransport):
             stack.pop()  # the client itself, last on the stack
         except BaseException:
             for item in reversed(stack):
-                item.close()
+                _close(item)
             raise
         finally:
             agent.close()
@@ -325,6 +326,12 @@ def _open_client(
         raise TransportError(
             f"cannot connect to {where}: {_reason(exc, spec, sock)}", host=spec.name
         ) from exc
+
+
+def _close(item: Any) -> None:
+    """Close a client or proxy command; a proxy command already gone (and reaped) is closed."""
+    with contextlib.suppress(ProcessLookupError):
+        item.close()
 
 
 def _reason(exc: BaseException, spec: HostSpec, sock: Any = None) -> str:

@@ -48,7 +48,15 @@ def test_ctrl_c_mid_apply_rolls_back_and_exits_130(make_lab: LabFactory, tmp_pat
     argv = [sys.executable, "-m", "migrator.cli.main_entry", "apply", host.name, "--plan"]
     argv += [str(cli.latest_plan(host)), "--rollback-on-fail", "--ssh-config", str(lab.ssh_config)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    # Ctrl-C as a terminal sends it: the driver must not inherit an ignored SIGINT (a shell
+    # starting this suite in the background ignores it for the whole tree).
+    driver = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert driver.stdout is not None
     # The step line of main.cf's write comes out as that step ends: Postfix's checks and
     # reload (seconds) are still to come, whatever the machine's load.

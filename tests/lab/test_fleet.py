@@ -214,7 +214,12 @@ def test_ctrl_c_lets_the_host_in_flight_finish_and_starts_no_other(
     argv += ["-i", ",".join(names), "--saved-plans", "--rollback-on-fail", "--wave", "1"]
     argv += ["--ssh-config", str(fleet.ssh_config), "--plans-dir", str(fleet.plans)]
     argv += ["--report-json", str(report)]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as run:
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as run:
         assert run.stdout is not None
         for line in run.stdout:
             if b"started" in line:
