@@ -70,8 +70,9 @@ module Migrator_Dovecot =
  * Group: REGULAR EXPRESSIONS
  ************************************************************************)
 
-(* Variable: word  Setting keys and block names, as Rx.word *)
-let word = /[A-Za-z0-9_.-]+/
+(* Variable: word  Setting keys and block names, as Rx.word, and 2.4's "field:default"
+   keys inside a userdb's or passdb's "fields { }" ("uid:default = vmail") *)
+let word = /[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?/
 
 (* Variable: setting_key  "include" keys belong to "!include" lines *)
 let setting_key = word - /include|include_try/

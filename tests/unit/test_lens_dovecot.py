@@ -461,3 +461,43 @@ def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path:
     changed = {b.split(b"=")[0].strip() for a, b in zip(old, new, strict=True) if a != b}
     assert b"login_greeting" in changed
     assert changed <= {b"login_greeting", b"imap_client_workarounds"}
+
+
+FIELDS_24 = """\
+userdb userdb-default {
+  driver = passwd-file
+  passwd_file_path = /etc/dovecot/userdb
+  fields {
+    uid:default = docker
+    gid:default = docker
+    home:default = /var/mail/%{user | domain}/%{user}/home/
+  }
+}
+"""
+
+
+def test_dovecot_24_field_defaults_read_round_trip_and_take_an_edit(tmp_path: Path) -> None:
+    """2.4's "name:default" keys in a userdb's fields (docker-mailserver) are settings."""
+    fpath = "/etc/dovecot/conf.d/auth-passwdfile.conf.ext"
+    dest = tmp_path / fpath.lstrip("/")
+    dest.parent.mkdir(parents=True)
+    dest.write_text(FIELDS_24)
+    aug = _mine(tmp_path, fpath)
+    assert _errors(aug) == []
+    node = f"/files{fpath}/userdb/fields"
+    assert aug.get(f"{node}/uid:default") == "docker"
+    _rewrite(aug, fpath)
+    assert dest.read_text() == FIELDS_24
+    aug.set(f"{node}/gid:default", "mail")
+    aug.save()
+    assert _errors(aug) == []
+    assert dest.read_text() == FIELDS_24.replace("gid:default = docker", "gid:default = mail")
+    judged = ReleaseTools("trixie", tmp_path)
+    conf = tmp_path / "etc/dovecot/dovecot.conf"
+    conf.write_text(
+        "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+        f"!include {MOUNT}{fpath}\n"
+    )
+    assert "gid:default = mail" in judged.run(
+        ["doveconf", "-c", f"{MOUNT}/etc/dovecot/dovecot.conf", "-n"]
+    )
