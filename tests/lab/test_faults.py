@@ -118,6 +118,7 @@ def test_lmtp_binary_gone_after_planning_is_rolled_back(planned: Host) -> None:
     planned.assert_restored()
 
 
+@pytest.mark.parametrize("planned", ["bookworm", "trixie"], indirect=True)
 def test_dovecot_rejects_the_new_config(planned: Host) -> None:
     broken = content_after(planned.plan, LMTP_CONF) + "protocol lmtp {\n"
     report = planned.apply(with_content(planned.plan, LMTP_CONF, broken))
@@ -126,6 +127,7 @@ def test_dovecot_rejects_the_new_config(planned: Host) -> None:
     planned.assert_restored()
 
 
+@pytest.mark.parametrize("planned", ["bookworm", "trixie"], indirect=True)
 def test_socket_with_the_wrong_owner(planned: Host) -> None:
     wrong = content_after(planned.plan, MASTER_CONF).replace("user = postfix", "user = nobody")
     report = planned.apply(with_content(planned.plan, MASTER_CONF, wrong))
@@ -134,6 +136,7 @@ def test_socket_with_the_wrong_owner(planned: Host) -> None:
     planned.assert_restored()
 
 
+@pytest.mark.parametrize("planned", ["bookworm", "trixie"], indirect=True)
 def test_postfix_check_fails(planned: Host) -> None:
     broken = content_after(planned.plan, MAIN_CF) + "this line is not a parameter\n"
     report = planned.apply(with_content(planned.plan, MAIN_CF, broken))
