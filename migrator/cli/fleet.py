@@ -20,12 +20,20 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
+from migrator.cli.run_log import RunLog
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
 from migrator.fleet.report import to_json, to_junit
-from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
+from migrator.fleet.rollout import (
+    FleetObserver,
+    FleetReport,
+    HostOutcome,
+    HostResult,
+    Rollout,
+    run_rollout,
+)
 from migrator.fleet.schedule import Amount, fail_budget, schedule
 from migrator.fleet.work import (
     Reacher,
@@ -55,9 +63,26 @@ _COMMON = (
     click.option(
         "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
     ),
-    click.option("--forks", type=click.IntRange(1, 500), default=10, show_default=True),
-    click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path)),
-    click.option("--report-junit", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option(
+        "-f",
+        "--forks",
+        type=click.IntRange(1, 500),
+        default=10,
+        show_default=True,
+        help="Hosts at once.",
+    ),
+    click.option(
+        "--report-json",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Write a JSON report: per host its outcome, exit code, steps with timings, error.",
+    ),
+    click.option(
+        "--report-junit",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Write a JUnit XML report: one test case per host.",
+    ),
 )
 
 
@@ -146,6 +171,7 @@ class HostOptions:
     plan_key: Path | None = None
     require_signature: bool = False
     force: bool = False
+    run_log: RunLog | None = None
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -184,6 +210,11 @@ def _inventory(fleet: FleetOptions, single: HostOptions) -> Inventory:
 
 def _reach(single: HostOptions) -> Reacher:
     return Reacher(single.ssh_config, single.accept_new_host_key)
+
+
+def _observed(progress: FleetProgress, single: HostOptions) -> FleetObserver:
+    """What the run tells: the progress shown, and the run log when there is one."""
+    return progress if single.run_log is None else single.run_log.observing(progress)
 
 
 def _forbid(single: HostOptions, *names: str) -> None:
@@ -240,7 +271,8 @@ def _plan_phase(
     plans_dir = None if single.no_save else single.plans_dir
     work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
-    with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
+    with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
+        progress = _observed(shown, single)
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
@@ -272,7 +304,8 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
         rollback_on_fail=single.rollback_on_fail,
         test_recipient=single.test_recipient,  # an inventory's per-host one beats it
     )
-    with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
+    with FleetProgress(console, "apply", todo) as shown, _ctrl_c_stops() as stop:
+        progress = _observed(shown, single)
         work = apply_work(_reach(single), plans, options, progress)
         report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False)
@@ -328,9 +361,10 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
     inventory = _inventory(fleet, single)
     rollout = _rollout(fleet, list(inventory.names), len(inventory.hosts))
     with (
-        FleetProgress(console, "rollback", list(inventory.names)) as progress,
+        FleetProgress(console, "rollback", list(inventory.names)) as shown,
         _ctrl_c_stops() as stop,
     ):
+        progress = _observed(shown, single)
         work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False)

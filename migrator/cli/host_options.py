@@ -17,6 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SSH_OPTIONS = (
     click.option(
+        "-F",
         "--ssh-config",
         type=click.Path(dir_okay=False, path_type=Path),
         help="OpenSSH client config to read (like ssh -F).",
