@@ -214,7 +214,8 @@ def _reach(single: HostOptions) -> Reacher:
 
 def _observed(progress: FleetProgress, single: HostOptions) -> FleetObserver:
     """What the run tells: the progress shown, and the run log when there is one."""
-    return progress if single.run_log is None else single.run_log.observing(progress)
+    log = single.run_log
+    return progress if log is None else log.observing(progress, progress.action)
 
 
 def _forbid(single: HostOptions, *names: str) -> None:
@@ -224,8 +225,12 @@ def _forbid(single: HostOptions, *names: str) -> None:
             raise UsageError(f"{flag} does not go with -i INVENTORY")
 
 
-def _finish(report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool) -> None:
+def _finish(
+    report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool, log: RunLog | None
+) -> None:
     render_summary(report, console, detailed=detailed)
+    if log is not None:
+        log.rest(report)
     if fleet.report_json:
         _write(fleet.report_json, to_json(report, detailed=detailed))
     if fleet.report_junit:
@@ -281,7 +286,7 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     _forbid(single, "root", "as_json", "facts_file")
     console = Console(highlight=False)
     report = _plan_phase(_inventory(fleet, single), single, fleet.forks, console)
-    _finish(report, fleet, console, single.detailed_exitcode)
+    _finish(report, fleet, console, single.detailed_exitcode, single.run_log)
 
 
 def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
@@ -308,7 +313,7 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
         progress = _observed(shown, single)
         work = apply_work(_reach(single), plans, options, progress)
         report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
-    _finish(report, fleet, console, False)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
@@ -367,7 +372,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         progress = _observed(shown, single)
         work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
-    _finish(report, fleet, console, False)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 _RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {

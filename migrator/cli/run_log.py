@@ -27,7 +27,7 @@ from migrator import __version__
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.step_log import Notify, StepEvent
 from migrator.exit_status import ExitStatus
-from migrator.fleet.rollout import FleetObserver, HostResult
+from migrator.fleet.rollout import FleetObserver, FleetReport, HostResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,11 +45,13 @@ class RunLog:
     half written): the first failure is kept in ``error`` and said when the run ends.
     """
 
-    def __init__(self, stream: IO[str], path: Path) -> None:
+    def __init__(self, stream: IO[str], path: Path, command: str = "") -> None:
         self.path = path
+        self.command = command
         self.error = ""
         self._stream = stream
         self._lock = threading.Lock()
+        self._hosts: set[tuple[str, str]] = set()  # (phase, host) already logged
 
     def record(self, event: str, **fields: object) -> None:
         """Write one line: the time, the event and its fields."""
@@ -75,9 +77,41 @@ class RunLog:
             fields.update(seconds=round(event.seconds, 3), ok=event.ok, detail=event.detail)
         self.record("step", **fields)
 
-    def host(self, name: str, outcome: str, exit_code: int, **fields: object) -> None:
-        """A host's result: its outcome and exit code, and what else the run knows."""
-        self.record("host", host=name, outcome=outcome, exit_code=exit_code, **fields)
+    def host(
+        self, name: str, outcome: str, exit_code: int, phase: str = "", **fields: object
+    ) -> None:
+        """A host's result in a phase (plan, apply, rollback: by default the command's): its
+        outcome and exit code, and what else the run knows."""
+        phase = phase or self.command
+        with self._lock:
+            self._hosts.add((phase, name))
+        fields = {"phase": phase, "outcome": outcome, "exit_code": exit_code, **fields}
+        self.record("host", host=name, **fields)
+
+    def result(self, result: HostResult, phase: str) -> None:
+        """A fleet host's result, as the fleet report has it."""
+        seconds = None if result.seconds is None else round(result.seconds, 3)
+        self.host(
+            result.host,
+            result.outcome.value,
+            int(result.exit_code),
+            phase,
+            plan_id=result.plan_id,
+            plan_path=result.plan_path,
+            failed_step=result.failed_step,
+            error=result.error,
+            batch=result.batch,
+            seconds=seconds,
+        )
+
+    def rest(self, report: FleetReport) -> None:
+        """The results of a fleet report's hosts not logged yet: those decided before the
+        rollout (no plan, refused) and those never started."""
+        with self._lock:
+            logged = set(self._hosts)
+        for result in report.results:
+            if (report.action, result.host) not in logged:
+                self.result(result, report.action)
 
     def notifying(self, notify: Notify) -> Notify:
         """A Notify that tells both notify and this log."""
@@ -88,15 +122,16 @@ class RunLog:
 
         return both
 
-    def observing(self, observer: FleetObserver) -> FleetObserver:
-        """A FleetObserver that tells both observer and this log."""
-        return _Observed(observer, self)
+    def observing(self, observer: FleetObserver, phase: str) -> FleetObserver:
+        """A FleetObserver that tells both observer and this log, of a phase's hosts."""
+        return _Observed(observer, self, phase)
 
 
 class _Observed:
-    def __init__(self, shown: FleetObserver, log: RunLog) -> None:
+    def __init__(self, shown: FleetObserver, log: RunLog, phase: str) -> None:
         self.shown = shown
         self.log = log
+        self.phase = phase
 
     def started(self, host: str, batch: str) -> None:
         self.shown.started(host, batch)
@@ -108,18 +143,7 @@ class _Observed:
 
     def finished(self, result: HostResult) -> None:
         self.shown.finished(result)
-        seconds = None if result.seconds is None else round(result.seconds, 3)
-        self.log.host(
-            result.host,
-            result.outcome.value,
-            int(result.exit_code),
-            plan_id=result.plan_id,
-            plan_path=result.plan_path,
-            failed_step=result.failed_step,
-            error=result.error,
-            batch=result.batch,
-            seconds=seconds,
-        )
+        self.log.result(result, self.phase)
 
 
 @contextlib.contextmanager
@@ -136,7 +160,7 @@ def open_run_log(path: Path | None, command: str) -> Iterator[RunLog]:
     except OSError as exc:
         raise UsageError(f"cannot write the run log: {exc.strerror}", path=str(target)) from exc
     with os.fdopen(descriptor, "a", encoding="utf-8") as stream:
-        log = RunLog(stream, target)
+        log = RunLog(stream, target, command)
         log.record("run", command=command, migrator=__version__, user=_user(), pid=os.getpid())
         ending: dict[str, object] = {"exit_code": int(ExitStatus.SUCCESS)}
         try:
