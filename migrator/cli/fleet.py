@@ -20,20 +20,13 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
-from migrator.cli.run_log import RunLog
+from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
 from migrator.fleet.report import to_json, to_junit
-from migrator.fleet.rollout import (
-    FleetObserver,
-    FleetReport,
-    HostOutcome,
-    HostResult,
-    Rollout,
-    run_rollout,
-)
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
 from migrator.fleet.schedule import Amount, fail_budget, schedule
 from migrator.fleet.work import (
     Reacher,
@@ -212,12 +205,6 @@ def _reach(single: HostOptions) -> Reacher:
     return Reacher(single.ssh_config, single.accept_new_host_key)
 
 
-def _observed(progress: FleetProgress, single: HostOptions) -> FleetObserver:
-    """What the run tells: the progress shown, and the run log when there is one."""
-    log = single.run_log
-    return progress if log is None else log.observing(progress, progress.action)
-
-
 def _forbid(single: HostOptions, *names: str) -> None:
     for name in names:
         if getattr(single, name):
@@ -277,7 +264,7 @@ def _plan_phase(
     work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
-        progress = _observed(shown, single)
+        progress = observed(shown, single.run_log)
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
@@ -310,7 +297,7 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
         test_recipient=single.test_recipient,  # an inventory's per-host one beats it
     )
     with FleetProgress(console, "apply", todo) as shown, _ctrl_c_stops() as stop:
-        progress = _observed(shown, single)
+        progress = observed(shown, single.run_log)
         work = apply_work(_reach(single), plans, options, progress)
         report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False, single.run_log)
@@ -369,7 +356,7 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
         FleetProgress(console, "rollback", list(inventory.names)) as shown,
         _ctrl_c_stops() as stop,
     ):
-        progress = _observed(shown, single)
+        progress = observed(shown, single.run_log)
         work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
     _finish(report, fleet, console, False, single.run_log)

@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from migrator import __version__
+from migrator.cli.fleet_view import FleetProgress
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.step_log import Notify, StepEvent
 from migrator.exit_status import ExitStatus
@@ -125,6 +126,11 @@ class RunLog:
     def observing(self, observer: FleetObserver, phase: str) -> FleetObserver:
         """A FleetObserver that tells both observer and this log, of a phase's hosts."""
         return _Observed(observer, self, phase)
+
+
+def observed(progress: FleetProgress, log: RunLog | None) -> FleetObserver:
+    """What a fleet run tells: the progress shown, and the run log when there is one."""
+    return progress if log is None else log.observing(progress, progress.action)
 
 
 class _Observed:
