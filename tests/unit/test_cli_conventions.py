@@ -91,3 +91,13 @@ def test_no_color_and_NO_COLOR_take_the_colors_out() -> None:
     plain = _colored("--no-color", "config")
     assert not COLOR.search(plain) and "plans_dir" in plain
     assert not COLOR.search(_colored("config", no_color="1"))
+
+
+def test_shell_completion_as_the_readme_says() -> None:
+    env = {"_MIGRATOR_COMPLETE": "bash_complete", "COMP_WORDS": "migrator apply --li"}
+    result = CliRunner().invoke(main, [], env={**env, "COMP_CWORD": "2"}, prog_name="migrator")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["plain,--list-hosts", "plain,--limit"]
+    env = {"_MIGRATOR_COMPLETE": "bash_source"}
+    script = CliRunner().invoke(main, [], env=env, prog_name="migrator").output
+    assert "_migrator_completion()" in script
