@@ -99,14 +99,13 @@ def plan(
         result = build_plan(transport, options, overrides=overrides)
     saved = None if no_save else save_plan(result, plans_dir, key)
     outcome = "changes" if result.has_changes else "no changes"
-    run_log.host(result.host, outcome, 0, plan_id=result.plan_id, plan_path=str(saved or ""))
+    code = ExitStatus.CHANGES if detailed_exitcode and result.has_changes else ExitStatus.SUCCESS
+    run_log.host(result.host, outcome, code, plan_id=result.plan_id, plan_path=str(saved or ""))
     if as_json:
         click.echo(result.to_masked_json(), nl=False)
     else:
         _render(result, str(saved) if saved else None)
-    if detailed_exitcode and result.has_changes:
-        sys.exit(ExitStatus.CHANGES)
-    sys.exit(ExitStatus.SUCCESS)
+    sys.exit(code)
 
 
 def _overrides(path: Path | None, root: Path | None) -> FactOverrides | None:

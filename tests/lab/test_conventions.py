@@ -52,6 +52,9 @@ def test_config_defaults_and_the_run_log_on_a_live_host(
     assert {s.args["recipient"] for s in plan.steps if "recipient" in s.args} == {
         "alice@example.test"
     }
+    [planned_host] = [x for x in _log(tmp_path / "plan.jsonl") if x["event"] == "host"]
+    assert (planned_host["outcome"], planned_host["exit_code"]) == ("changes", 2)
+    assert planned_host["plan_path"] == str(saved)
     before = file_states(lab, host, [f.path for f in plan.files])
 
     applied = _cli(
