@@ -78,15 +78,10 @@ def apply(
         notify = run_log.notifying(step_printer(console))
         report = apply_plan(transport, the_plan, options_, notify)
     _show_apply(report, console)
-    run_log.host(
-        report.host,
-        report.outcome.value,
-        int(report.outcome.exit_status),
-        plan_id=report.plan_id,
-        failed_step=report.failed_step,
-        error=report.error,
-    )
-    sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
+    code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
+    details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
+    run_log.host(report.host, report.outcome, code, **details)
+    sys.exit(code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from migrator.cli.host_options import reach, recipient_option, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
-from migrator.executor.rollback import rollback_latest
+from migrator.executor.rollback import RollbackReport, rollback_latest
 from migrator.exit_status import ExitStatus
+from migrator.fleet.rollout import HostOutcome
 
 
 @click.command()
@@ -50,10 +51,7 @@ def rollback(
     notify = run_log.notifying(step_printer(console))
     with reach(host, ssh_config, accept_new_host_key) as transport:
         report = rollback_latest(transport, plan_id, notify, test_recipient, force=force)
-    if report is not None:
-        code = ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION
-        outcome = "rolled back" if report.ok else "rollback failed"
-        run_log.host(host, outcome, int(code), plan_id=report.plan_id, error=report.error)
+    _log(run_log, host, report)
     if report is None:
         console.print(f"{host}: already rolled back, nothing to do")
         sys.exit(ExitStatus.SUCCESS)
@@ -65,3 +63,13 @@ def rollback(
         sys.exit(ExitStatus.SUCCESS)
     console.print(f"[bold red]{host}: rollback failed: {report.error}[/]")
     sys.exit(ExitStatus.NEEDS_ATTENTION)
+
+
+def _log(run_log: RunLog, host: str, report: RollbackReport | None) -> None:
+    """The host's line in the run log, in the words of a fleet rollback's report."""
+    if report is None:
+        run_log.host(host, HostOutcome.NOTHING_TO_DO, ExitStatus.SUCCESS)
+        return
+    outcome = HostOutcome.ROLLED_BACK if report.ok else HostOutcome.NEEDS_ATTENTION
+    code = ExitStatus.SUCCESS if report.ok else ExitStatus.NEEDS_ATTENTION
+    run_log.host(host, outcome, code, plan_id=report.plan_id, error=report.error)
