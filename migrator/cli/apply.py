@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
@@ -74,7 +74,8 @@ def apply(
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
             fresh = _FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
-        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
+        override = recipient_override(test_recipient)  # a fresh plan recorded the default
+        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
         notify = run_log.notifying(step_printer(console))
         report = apply_plan(transport, the_plan, options_, notify)
     _show_apply(report, console)

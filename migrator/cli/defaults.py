@@ -73,6 +73,9 @@ SETTINGS: Mapping[str, Callable[[object, Path], Value]] = {
     "test_recipient": _recipient,
     "proof": _proof,
 }
+# Commands a setting must not reach: rollback's test recipient is, by default, the one its
+# journal recorded for that host; a site-wide default must never replace it.
+_NOT_FOR: Mapping[str, frozenset[str]] = {"test_recipient": frozenset({"rollback"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +101,14 @@ class Defaults:
     def default_map(self, commands: Iterable[str]) -> dict[str, dict[str, Value]]:
         """click's default_map: every setting for every command (click skips the
         options a command does not have)."""
-        values = {setting.name: setting.value for setting in self.settings}
-        return {command: dict(values) for command in commands}
+        return {
+            command: {
+                s.name: s.value
+                for s in self.settings
+                if command not in _NOT_FOR.get(s.name, frozenset())
+            }
+            for command in commands
+        }
 
 
 def config_files(environ: Mapping[str, str], cwd: Path) -> tuple[Path, ...]:

@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
+from migrator.cli.host_options import recipient_override
 from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.errors import MigratorError, UsageError
@@ -294,7 +295,8 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
     rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
         rollback_on_fail=single.rollback_on_fail,
-        test_recipient=single.test_recipient,  # an inventory's per-host one beats it
+        # An inventory's per-host one beats it; a config default only went into fresh plans.
+        test_recipient=recipient_override(single.test_recipient),
     )
     with FleetProgress(console, "apply", todo) as shown, _ctrl_c_stops() as stop:
         progress = observed(shown, single.run_log)

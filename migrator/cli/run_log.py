@@ -51,7 +51,9 @@ class RunLog:
         self.command = command
         self.error = ""
         self._stream = stream
-        self._lock = threading.Lock()
+        # Re-entrant: a Ctrl-C raised between taking it and the with block's first line
+        # must not leave the main thread locked out of logging its own rollback.
+        self._lock = threading.RLock()
         self._hosts: set[tuple[str, str]] = set()  # (phase, host) already logged
 
     def record(self, event: str, **fields: object) -> None:

@@ -57,6 +57,10 @@ def test_config_defaults_and_the_run_log_on_a_live_host(
     assert planned_host["plan_path"] == str(saved)
     before = file_states(lab, host, [f.path for f in plan.files])
 
+    # A default stays a default: the recipient the reviewed plan (then the journal) recorded
+    # beats the one the file names now, for which no mailbox on the host answers.
+    toml = Path("migrator.toml")
+    toml.write_text(toml.read_text().replace("alice@", "nobody@"))
     applied = _cli(
         "apply", host.name, "--plan", str(saved), "--rollback-on-fail", "--log", "a.jsonl"
     )
@@ -77,6 +81,10 @@ def test_config_defaults_and_the_run_log_on_a_live_host(
     assert lines[-1]["event"] == "end" and lines[-1]["exit_code"] == 0
     text = (tmp_path / "a.jsonl").read_text()
     assert all(f.content_after not in text for f in plan.files)  # no file's content
+
+    # check takes the default (its probe has no record to beat it), and nobody@ is refused.
+    probed = _cli("check", host.name, "--json")
+    assert "nobody@example.test" in probed.output and probed.exit_code == 2, probed.output
 
     # A fleet rollback with no --log: its log is a new file under the state directory.
     rolled = _cli("rollback", "-i", f"{host.name},")

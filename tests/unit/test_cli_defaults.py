@@ -152,3 +152,10 @@ def test_config_shows_each_value_and_where_it_came_from(
     assert data["run_logs"].endswith("/migrator/runs")
     code, table = _invoke("config", env={"COLUMNS": "300"})
     assert code == 0 and "$MIGRATOR_PROOF" not in table and "migrator.toml:2" in table
+
+
+def test_rollbacks_recipient_stays_the_journals(tmp_path: Path) -> None:
+    (tmp_path / "migrator.toml").write_text('test_recipient = "postmaster@example.test"\n')
+    defaults = load_defaults({"XDG_CONFIG_HOME": str(tmp_path / "xdg")}, tmp_path)
+    shown = defaults.default_map(["plan", "apply", "check", "rollback"])
+    assert [c for c in shown if "test_recipient" in shown[c]] == ["plan", "apply", "check"]
