@@ -136,6 +136,8 @@ def observed(progress: FleetProgress, log: RunLog | None) -> FleetObserver:
 
 
 class _Observed:
+    """A FleetObserver telling the progress view first, then the run log."""
+
     def __init__(self, shown: FleetObserver, log: RunLog, phase: str) -> None:
         self.shown = shown
         self.log = log
