@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from migrator import __version__
-from migrator.cli.defaults import DefaultsError, current_defaults
 from migrator.errors import MigratorError
 from migrator.exit_status import ExitStatus
 
@@ -63,6 +62,8 @@ class MigratorGroup(click.Group):
             sys.exit(ExitStatus.USAGE)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from migrator.cli.defaults import DefaultsError  # not for --version and --help
+
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # BadParameter too: a subcommand's options
@@ -92,6 +93,8 @@ def main(ctx: click.Context, debug: bool, no_color: bool) -> None:
     Defaults for --plans-dir, --forks, --ssh-config, --test-recipient and --proof come from
     MIGRATOR_* variables, ./migrator.toml and the user's config.toml: see `migrator config`.
     """
+    from migrator.cli.defaults import current_defaults
+
     if no_color:
         # rich reads NO_COLOR when each Console is made: every view, and our children, agree.
         os.environ["NO_COLOR"] = "1"
