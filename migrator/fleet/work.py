@@ -29,8 +29,9 @@ from migrator.transport.base import Transport
 
 @dataclass(frozen=True, slots=True)
 class Reacher:
-    """How to reach an inventory host: ``--ssh-config`` (else the config that listed the
-    host, else ssh's own files) and the inventory's hostname/port/user overrides."""
+    """How to reach an inventory host: an ``-F`` in its ssh args variables, else
+    ``--ssh-config``, else the config that listed the host, else ssh's own files; and the
+    inventory's hostname/port/user overrides and ssh options."""
 
     ssh_config: Path | None = None
     accept_new_host_key: bool = False
@@ -41,11 +42,12 @@ class Reacher:
             raise UsageError(host.problem, host=host.name)
         return connect(
             host.name,
-            ssh_config=self.ssh_config or host.ssh_config,
+            ssh_config=host.ssh_config_arg or self.ssh_config or host.ssh_config,
             accept_new_host_key=self.accept_new_host_key,
             user=host.user,
             hostname=host.hostname,
             port=host.port,
+            options=host.ssh_options,
         )
 
 
