@@ -66,7 +66,8 @@ def _assignment(word: str, source: str, number: int) -> tuple[str, Var]:
     key, sep, value = word.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"{source}:{number}: expected key=value, got {word!r}")
-    return key.strip(), Var(_ini_value(value.split(" #")[0].strip()), f"{source}:{number}")
+    # A vars line keeps " # ..." in its value, as in Ansible (host lines lose it to shlex).
+    return key.strip(), Var(_ini_value(value.strip()), f"{source}:{number}")
 
 
 def _ini_value(text: str) -> object:

@@ -79,10 +79,8 @@ def inventory_host(host: ResolvedHost) -> InventoryHost:
     Raises UsageError naming the file and line for a port that is not a number.
     """
     found = _canonical(host.variables)
-    name, port = _split_port(host.name)
-    port_var = found.get("ansible_port")
-    if port_var is not None:
-        port = _port(port_var, name)
+    name = host.name
+    port = _port(found["ansible_port"], name) if "ansible_port" in found else None
     text = {key: str(var.value) for key, var in found.items() if not isinstance(var.value, Vault)}
     made = InventoryHost(
         name,
@@ -110,13 +108,6 @@ def _canonical(variables: Vars) -> Vars:
         if canonical == key or canonical not in variables:
             found[canonical] = var
     return found
-
-
-def _split_port(name: str) -> tuple[str, int | None]:
-    if name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit():
-        host, port = name.rsplit(":", 1)
-        return host, int(port)
-    return name, None
 
 
 def _port(var: Var, name: str) -> int:

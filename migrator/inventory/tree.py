@@ -14,6 +14,8 @@ from pathlib import Path
 
 from migrator.inventory.variables import Var, Vars, adjacent_vars
 
+_PRIORITY = "ansible_group_priority"
+
 
 @dataclass(slots=True)
 class Group:
@@ -42,6 +44,11 @@ class Tree:
         return self.groups.setdefault(name, Group())
 
     def add_host(self, group: str, name: str, variables: Vars, line: int) -> None:
+        """Add NAME to GROUP; ``host:port`` sets ``ansible_port`` as a host variable (which
+        the host's own ``ansible_port`` beats), as Ansible's parsers do."""
+        if name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit():
+            name, port = name.rsplit(":", 1)
+            variables = {"ansible_port": Var(int(port), f"{self.source}:{line}"), **variables}
         self.group(group).hosts.setdefault(name, {}).update(variables)
         if name not in self.lines:
             self.order.append(name)
@@ -77,10 +84,11 @@ def resolve(tree: Tree) -> list[ResolvedHost]:
         groups = _ancestors(direct, parents)
         if len(groups - {"all"}) > 1:
             groups.discard("ungrouped")  # Ansible's ungrouped: hosts in no other group
-        ordered = sorted(groups - {"all"}, key=lambda g: rank.get(g, (1, 1, g)))
+        # A host in no group but all is in ungrouped, for its group_vars too.
+        ordered = sorted(groups - {"all"}, key=lambda g: rank.get(g, (1, 1, g))) or ["ungrouped"]
         variables = _host_vars(tree, host, direct, ordered, group_files)
         where = f"{tree.source}:{tree.lines.get(host, 0)}"
-        resolved.append(ResolvedHost(host, tuple(ordered) or ("ungrouped",), variables, where))
+        resolved.append(ResolvedHost(host, tuple(ordered), variables, where))
     return resolved
 
 
@@ -99,7 +107,8 @@ def _host_vars(
     variables: Vars = {}
     variables.update(tree.groups["all"].vars if "all" in tree.groups else {})
     for name in ordered:
-        variables.update(tree.groups[name].vars)
+        variables.update(tree.groups[name].vars if name in tree.groups else {})
+    variables.pop(_PRIORITY, None)  # a group's setting, not a variable (as in Ansible)
     variables.update(files("group_vars", "all"))
     for name in ordered:
         variables.update(files("group_vars", name))
@@ -111,7 +120,7 @@ def _host_vars(
 
 def _priority(tree: Tree, name: str) -> int:
     """``ansible_group_priority`` (inventory only, as in Ansible); 1 when unset or not a number."""
-    found = tree.groups[name].vars.get("ansible_group_priority", Var(1, ""))
+    found = tree.groups[name].vars.get(_PRIORITY, Var(1, ""))
     try:
         return int(str(found.value))
     except ValueError:
