@@ -2,7 +2,7 @@
 
 Honoured: ``ansible_host``, ``ansible_port``, ``ansible_user`` (and their ``ansible_ssh_*``
 names), ``ansible_ssh_private_key_file``, ``ansible_ssh_common_args``/``_extra_args``/
-``ansible_ssh_args`` (``ssh_args.py``), ``ansible_timeout``, ``ansible_host_key_checking``,
+``ansible_ssh_args`` (``ssh_args.py``), ``ansible_ssh_timeout``, ``ansible_host_key_checking``,
 ``ansible_connection`` (ssh), ``ansible_become*`` (sudo to root: migrator's own way),
 ``migrator_test_recipient``. Ignored because they cannot change how migrator reaches a host
 or what it runs: HARMLESS. Every other ``ansible_*`` or ``migrator_*`` variable, a Jinja2
@@ -28,7 +28,6 @@ _ALIASES = {
     "ansible_ssh_port": "ansible_port",
     "ansible_ssh_user": "ansible_user",
     "ansible_private_key_file": "ansible_ssh_private_key_file",
-    "ansible_ssh_timeout": "ansible_timeout",
     "ansible_ssh_host_key_checking": "ansible_host_key_checking",
 }
 HONOURED = frozenset(
@@ -36,6 +35,7 @@ HONOURED = frozenset(
         *_ALIASES,
         *_ALIASES.values(),
         "ansible_user",
+        "ansible_ssh_timeout",
         "ansible_ssh_common_args",
         "ansible_ssh_extra_args",
         "ansible_ssh_args",
@@ -58,6 +58,13 @@ HARMLESS = frozenset(
         "ansible_scp_if_ssh",
         "ansible_sftp_batch_mode",
         "ansible_managed",
+        "ansible_control_path",
+        "ansible_control_path_dir",
+        "ansible_ssh_verbosity",
+        "ansible_scp_executable",
+        "ansible_sftp_executable",
+        "ansible_scp_extra_args",
+        "ansible_sftp_extra_args",
     }
 )
 _REASONS = {
@@ -91,6 +98,7 @@ def inventory_host(host: ResolvedHost) -> InventoryHost:
         test_recipient=text.get("migrator_test_recipient"),
     )
     try:
+        _refuse_conflicts(host.variables)
         _check_names(made, found, host.where)
         _refuse_unsupported(host.variables)
         _check_connection(found, made.user, name)
@@ -98,6 +106,18 @@ def inventory_host(host: ResolvedHost) -> InventoryHost:
     except UsageError as exc:
         return replace(made, problem=str(exc))
     return replace(made, ssh_options=options, ssh_config_arg=config)
+
+
+def _refuse_conflicts(variables: Vars) -> None:
+    """Raises UsageError when a variable and its other name are both set, differently:
+    which one Ansible takes has changed between versions, so migrator takes neither."""
+    for old, new in _ALIASES.items():
+        both = old in variables and new in variables
+        if both and variables[old].value != variables[new].value:
+            raise UsageError(
+                f"{variables[new].where}: {new} and {old} ({variables[old].where}) are "
+                "both set, to different values: keep one"
+            )
 
 
 def _canonical(variables: Vars) -> Vars:
@@ -198,10 +218,10 @@ def _fixed_options(found: Vars) -> list[tuple[str, str]]:
     key_file = found.get("ansible_ssh_private_key_file")
     if key_file is not None and key_file.value:
         options.append(("IdentityFile", str(_plain("ansible_ssh_private_key_file", key_file))))
-    timeout = found.get("ansible_timeout")
+    timeout = found.get("ansible_ssh_timeout")
     if timeout is not None:
         if not str(timeout.value).isdigit():
-            raise UsageError(f"{timeout.where}: ansible_timeout is not a number of seconds")
+            raise UsageError(f"{timeout.where}: ansible_ssh_timeout is not a number of seconds")
         options.append(("ConnectTimeout", str(timeout.value)))
     return options
 
