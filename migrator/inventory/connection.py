@@ -121,9 +121,12 @@ def _refuse_conflicts(variables: Vars) -> None:
 
 
 def _canonical(variables: Vars) -> Vars:
-    """Variables under their current names; the newer name wins when both are set."""
+    """Variables under their current names (set to equal values when both are set); a
+    variable set to null is unset, as in Ansible."""
     found: Vars = {}
     for key, var in variables.items():
+        if var.value is None:
+            continue
         canonical = _ALIASES.get(key, key)
         if canonical == key or canonical not in variables:
             found[canonical] = var

@@ -164,13 +164,14 @@ def test_harmless_and_sudo_to_root_are_accepted(tmp_path: Path) -> None:
         {
             "hosts.ini": "[mx]\nmx1 ansible_become=True ansible_become_user=root\n",
             "group_vars/all.yml": (
-                "ansible_python_interpreter: auto\nansible_pipelining: true\n"
+                "ansible_python_interpreter: auto\nansible_pipelining: true\nansible_host:\n"
                 "ansible_connection: ssh\nansible_become_method: sudo\nsite_name: anything\n"
                 "ansible_ssh_args: -C -o ControlMaster=auto -o ControlPersist=60s\n"
             ),
         },
     )
-    assert _hosts(inventory)["mx1"].problem is None
+    host = _hosts(inventory)["mx1"]
+    assert host.problem is None and host.hostname is None  # null is unset, not "None"
 
 
 def test_a_vault_encrypted_vars_file_fails_the_hosts_it_applies_to(tmp_path: Path) -> None:
