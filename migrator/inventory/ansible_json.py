@@ -28,6 +28,18 @@ def is_list_output(root: yaml.Node | None) -> bool:
     return False
 
 
+def plugin_line(root: yaml.Node | None) -> int | None:
+    """The line of ``plugin:`` when ROOT is an inventory plugin's configuration (whose hosts
+    exist only once Ansible runs the plugin), else None."""
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        named = isinstance(key, yaml.ScalarNode) and key.value == "plugin"
+        if named and isinstance(value, yaml.ScalarNode):
+            return int(key.start_mark.line) + 1
+    return None
+
+
 def read_list_output(root: yaml.MappingNode, tree: Tree) -> Tree:
     """TREE with the groups, hosts and host variables of ROOT read in. Raises UsageError."""
     hostvars: dict[str, yaml.Node] = {}

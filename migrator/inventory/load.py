@@ -25,6 +25,10 @@ from migrator.inventory.variables import compose
 
 _SSH_FIRST = re.compile(r"^\s*(host|match|include)(\s*=|\s)", re.IGNORECASE)
 _YAML_FIRST = re.compile(r"^[A-Za-z0-9_.-]+:\s*(#.*)?$")
+_RUN_IT = (
+    "migrator does not run inventories: give it the output of "
+    "`ansible-inventory -i {path} --list > fleet.json`"
+)
 
 
 def load_inventory(sources: Sequence[str]) -> Inventory:
@@ -77,14 +81,24 @@ def _read(path: Path, source: str) -> str:
 
 
 def _read_tree(path: Path, text: str) -> Tree:
-    """The groups and hosts of an Ansible inventory file, with its directory's vars files."""
+    """The groups and hosts of an Ansible inventory file, with its directory's vars files.
+
+    Raises UsageError for a malformed file, and for a dynamic inventory (a script, a plugin
+    configuration) saying how to give migrator its output instead.
+    """
     tree = Tree(str(path), base=path.parent)
+    if text.startswith("#!"):
+        raise UsageError(f"{path}:1: an inventory script; {_RUN_IT.format(path=path)}")
     if detect_format(path, text) == "ini":
         return ansible.read_ini(text, tree)
     root = compose(text, str(path))
     if ansible_json.is_list_output(root):
         assert isinstance(root, yaml.MappingNode)
         return ansible_json.read_list_output(root, tree)
+    plugin = ansible_json.plugin_line(root)
+    if plugin:
+        where = f"{path}:{plugin}"
+        raise UsageError(f"{where}: an inventory plugin configuration; {_RUN_IT.format(path=path)}")
     return ansible.read_yaml(root, tree)
 
 

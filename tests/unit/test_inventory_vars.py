@@ -237,3 +237,21 @@ def test_list_json_with_a_bad_shape_names_file_and_line(tmp_path: Path) -> None:
     path.write_text('{\n  "_meta": {"hostvars": {}},\n  "mail": {"hosts": {"mx1": 1}}\n}\n')
     with pytest.raises(UsageError, match=r"fleet\.json:3: hosts of 'mail' must be a list"):
         load_inventory([str(path)])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("ec2.py", "#!/usr/bin/env python3\nprint('{}')\n", 1),
+        ("aws_ec2.yml", "# dynamic\nplugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n", 2),
+    ],
+)
+def test_a_dynamic_inventory_is_refused_saying_how_to_give_its_output(
+    tmp_path: Path, name: str, text: str, line: int
+) -> None:
+    path = _tree(tmp_path, {name: text})
+    with pytest.raises(UsageError) as caught:
+        load_inventory([str(path)])
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: an inventory ")
+    assert message.endswith(f"`ansible-inventory -i {path} --list > fleet.json`")
