@@ -255,3 +255,21 @@ def test_a_dynamic_inventory_is_refused_saying_how_to_give_its_output(
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}: an inventory ")
     assert message.endswith(f"`ansible-inventory -i {path} --list > fleet.json`")
+
+
+def test_an_ini_proxy_command_in_common_args_reaches_the_spec(tmp_path: Path) -> None:
+    inventory = _tree(
+        tmp_path,
+        {
+            "hosts.ini": (
+                "[mx]\nmx1 ansible_host=192.0.2.1\n[mx:vars]\n"
+                "ansible_ssh_common_args='-o ProxyCommand=\"ssh -W %h:%p -q bastion\"'\n"
+            ),
+            "empty_config": "",
+        },
+    )
+    host = _hosts(inventory)["mx1"]
+    assert host.ssh_options == (("ProxyCommand", "ssh -W %h:%p -q bastion"),)
+    transport = Reacher(ssh_config=tmp_path / "empty_config")(host)
+    assert isinstance(transport, SSHTransport)
+    assert transport.spec.proxy_command == "ssh -W 192.0.2.1:22 -q bastion"
