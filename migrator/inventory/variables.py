@@ -67,10 +67,23 @@ def compose(text: str, source: str) -> yaml.Node | None:
 def value(node: yaml.Node, source: str) -> object:
     """The Python value of NODE, as Ansible's loader makes it. Raises UsageError."""
     try:
-        return _Loader("").construct_object(node, deep=True)
+        return _tagged(_Loader("").construct_object(node, deep=True))
     except yaml.YAMLError as exc:
         line = node.start_mark.line + 1
         raise UsageError(f"{source}:{line}: cannot read value: {exc}") from exc
+
+
+def _tagged(found: object) -> object:
+    """``ansible-inventory`` JSON spells ``!unsafe``/``!vault`` as one-key mappings."""
+    if isinstance(found, dict):
+        if len(found) == 1 and "__ansible_unsafe" in found:
+            return str(found["__ansible_unsafe"])
+        if len(found) == 1 and "__ansible_vault" in found:
+            return Vault()
+        return {key: _tagged(item) for key, item in found.items()}
+    if isinstance(found, list):
+        return [_tagged(item) for item in found]
+    return found
 
 
 def mapping_vars(node: yaml.Node | None, source: str, what: str) -> Vars:

@@ -35,6 +35,15 @@ def _ansible_list(ansible_bin: Path, inventory: Path) -> dict[str, Any]:
     return listed
 
 
+def _plain(found: Any) -> Any:
+    """Ansible's JSON spelling of ``!unsafe`` text, as the text (migrator reads it so)."""
+    if isinstance(found, dict):
+        if list(found) == ["__ansible_unsafe"]:
+            return found["__ansible_unsafe"]
+        return {key: _plain(item) for key, item in found.items()}
+    return [_plain(item) for item in found] if isinstance(found, list) else found
+
+
 def _inventory(case: Path) -> Path:
     [found] = [path for path in case.iterdir() if path.name.startswith("inventory.")]
     return found
@@ -49,7 +58,7 @@ def test_host_vars_equal_ansible_inventory_list(
 ) -> None:
     inventory = _inventory(case)
     listed = _ansible_list(ansible_bin, inventory)
-    expected = listed["_meta"]["hostvars"]
+    expected = _plain(listed["_meta"]["hostvars"])
     assert expected, "the case must define some variables"
     assert load_variables(str(inventory)) == expected
     exported = tmp_path / "fleet.json"  # away from the case's group_vars, as a dynamic one
