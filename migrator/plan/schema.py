@@ -73,6 +73,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "wait_port": frozenset(("address", "port")),
     "probe_lmtp": frozenset(("endpoint", "recipient")),
     "test_delivery": frozenset(("recipient",)),
+    "check_queue": frozenset(("services",)),
 }
 
 
@@ -226,6 +227,8 @@ def _check_steps(
         _ARG_CHECKS[action](check, f"{where}.args", args, files, endpoint)
         if action == "write_file":
             written.append(args["path"])
+        if action == "check_queue" and index != 0:
+            raise check.fail(f"{where}.action", "check_queue must come before everything else")
     if sorted(written) != sorted(files) or len(set(written)) != len(written):
         raise check.fail("steps", "must write each file of the plan exactly once")
     if bool(files) != bool(value):
@@ -301,6 +304,17 @@ def _delivery_args(
     check.text(f"{where}.recipient", args["recipient"], RECIPIENT)
 
 
+def _queue_args(
+    check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
+) -> None:
+    """The services whose queued mail blocks the plan: master.cf names, each once."""
+    names = args["services"].split(" ")
+    for name in names:
+        check.text(f"{where}.services", name, SERVICE)
+    if len(set(names)) != len(names):
+        raise check.fail(f"{where}.services", "names a service twice")
+
+
 _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     **{action: _argv_args(action) for action in FIXED_ARGV},
     "write_file": _write_args,
@@ -309,6 +323,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "wait_port": _port_args,
     "probe_lmtp": _probe_args,
     "test_delivery": _delivery_args,
+    "check_queue": _queue_args,
 }
 
 
