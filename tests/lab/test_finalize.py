@@ -85,7 +85,9 @@ def test_finalize_removes_the_pipe_proves_delivery_and_rolls_back(pair: Pair) ->
     assert "dovecot/unix" not in _services(pair, host)
     assert "dovecot-lda" not in sh(lab, host, "postconf -M")
     assert LIMIT not in sh(lab, host, "postconf -n")
-    assert sh(lab, host, "postconf -h virtual_transport").strip() == "lmtp:unix:private/dovecot-lmtp"
+    assert (
+        sh(lab, host, "postconf -h virtual_transport").strip() == "lmtp:unix:private/dovecot-lmtp"
+    )
     status = cli("status", host.name)
     assert f"migrated (plan {finalize_id})" in status.output, status.output
     # Planned again: nothing left to remove, nothing changes; the switch has nothing to do.
