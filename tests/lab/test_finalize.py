@@ -5,9 +5,11 @@ refused with nothing changed."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,20 @@ def test_mail_held_for_the_pipe_refuses_with_the_count_until_delivered(pair: Pai
     done = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert done.exit_code == 0, done.output
     assert "dovecot/unix" not in _services(pair, host)
+
+
+def test_finalize_over_an_inventory_with_the_fleet_options(pair: Pair, tmp_path: Path) -> None:
+    lab, cli = pair.lab, pair.cli
+    # By now: the migrated host has its pipe back (rolled back), the other is finalized.
+    assert "dovecot/unix" in _services(pair, pair.migrated)
+    report = tmp_path / "finalize.json"
+    inventory = f"{pair.migrated.name},{pair.lda.name},"
+    done = cli(
+        "finalize", "-i", inventory, "--yes", "--test-recipient", RECIPIENT, "--canary", "1",
+        "--report-json", str(report),
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    outcomes = {h["host"]: h["outcome"] for h in json.loads(report.read_text())["hosts"]}
+    assert outcomes == {pair.migrated.name: "applied", pair.lda.name: "no changes"}
+    assert "dovecot/unix" not in _services(pair, pair.migrated)
+    assert LIMIT not in sh(lab, pair.migrated, "postconf -n")
