@@ -86,15 +86,7 @@ def apply_plan(
     """
     if not plan.has_changes:
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
-    recipient = options.test_recipient or _planned_recipient(plan)
-    if not recipient:
-        raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
-    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
-    check_recipient(recipient, host=transport.host)
-    # The host, not the plan, says where its configs live: refuse before the lock.
-    scope.check_scope(transport, plan)
-    # A finalize cleans up after the apply that migrated the host, and only after it.
-    follows = require_migrated(transport).plan_id if plan.finalizes else ""
+    recipient, follows = _before_the_lock(transport, plan, options)
     journal = Journal(transport, plan.plan_id)
     journal.lock(options.node)
     log = StepLog(transport.host, notify)
@@ -117,6 +109,24 @@ def apply_plan(
         return run.fail(exc, options.rollback_on_fail)
     quietly(journal.unlock)
     return run.report(Outcome.APPLIED)
+
+
+def _before_the_lock(transport: Transport, plan: Plan, options: ApplyOptions) -> tuple[str, str]:
+    """The test recipient, and (a finalize) the plan id of the apply it follows.
+
+    Raises UsageError (no or a bad recipient), PlanError (files outside the host's config
+    directories), RefusedError (a finalize on a host not migrated), JournalError, TransportError.
+    """
+    recipient = options.test_recipient or _planned_recipient(plan)
+    if not recipient:
+        raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
+    check_recipient(recipient, host=transport.host)
+    # The host, not the plan, says where its configs live: refuse before the lock.
+    scope.check_scope(transport, plan)
+    # A finalize cleans up after the apply that migrated the host, and only after it.
+    follows = require_migrated(transport).plan_id if plan.finalizes else ""
+    return recipient, follows
 
 
 # Steps that change nothing and run before the journal opens: their refusal leaves the host

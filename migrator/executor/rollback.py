@@ -84,11 +84,9 @@ def rollback_host(
             transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
     done = state.with_step("done", JournalStatus.ROLLED_BACK)
-    unrecorded = quietly(lambda: journal.write_state(done, reserve=True))
-    if state.follows and not unrecorded:
-        # A finalize undone: the apply it cleaned up after is the host's current one again.
-        follows = Journal(transport, state.follows)
-        unrecorded = quietly(follows.point_current)
+    unrecorded = quietly(lambda: journal.write_state(done, reserve=True)) or _point_back(
+        transport, state
+    )
     quietly(journal.release_reserve)
     quietly(journal.unlock)
     error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
@@ -96,6 +94,14 @@ def rollback_host(
     return RollbackReport(
         transport.host, state.plan_id, not error, tuple(restored), timings, error, record
     )
+
+
+def _point_back(transport: Transport, state: JournalState) -> str:
+    """A finalize undone: the apply it cleaned up after is the host's current one again
+    ('' when done, or nothing to do; else why not)."""
+    if not state.follows:
+        return ""
+    return quietly(Journal(transport, state.follows).point_current)
 
 
 def _with_recipient(state: JournalState, given: str | None, host: str) -> JournalState:
