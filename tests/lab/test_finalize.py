@@ -52,11 +52,14 @@ class Pair:
     lda: LabHost
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    name = f"fn{os.getpid() % 10000}"
+@pytest.fixture(scope="module", params=["bookworm", "trixie"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """Two virtual-lda hosts of a release (Postfix 3.7 and 3.10): one migrated, one not."""
+    name = f"fn{request.param[0]}{os.getpid() % 10000}"
     try:
-        lab = lifecycle.bring_up("virtual-lda", 2, name)
+        lab = lifecycle.bring_up("virtual-lda", 2, name, release=request.param)
         cli = LabCli(lab, tmp_path_factory.mktemp("plans"))
         migrated, lda = lab.hosts
         cli.plan(migrated, RECIPIENT)
