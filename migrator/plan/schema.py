@@ -147,6 +147,7 @@ def check_plan_data(data: Mapping[str, Any], host: str | None, source: str | Non
     if not isinstance(data["settings_diff"], dict):
         raise check.fail("settings_diff", "must be an object")
     _check_steps(check, data["steps"], files, endpoint)
+    _check_finalize(check, data["steps"], data["lda_services"])
     for index, warning in enumerate(check.items("warnings", data["warnings"])):
         check.text(f"warnings[{index}]", warning)
 
@@ -233,6 +234,13 @@ def _check_steps(
         raise check.fail("steps", "must write each file of the plan exactly once")
     if bool(files) != bool(value):
         raise check.fail("steps", "a plan has steps exactly when it has files")
+
+
+def _check_finalize(check: _Check, steps: list[Any], services: list[str]) -> None:
+    """A finalize plan's queue check covers exactly the services it removes."""
+    for index, step in enumerate(steps):
+        if step["action"] == "check_queue" and step["args"]["services"].split(" ") != services:
+            raise check.fail(f"steps[{index}].args.services", "are not the plan's lda_services")
 
 
 _ArgCheck = Callable[

@@ -38,7 +38,7 @@ def finalize_edits(facts: Facts, config: HostConfig) -> RuleResult:
     edits: list[Edit] = []
     for service in services:
         edits.extend(_removal(config, service))
-    warnings = list(facts_warnings(facts))
+    warnings = [*facts_warnings(facts), *_leftovers(config, services)]
     if not services:
         warnings.append("no LDA pipe service is left in master.cf: nothing to finalize")
     inventory = delivery_inventory(
@@ -118,6 +118,18 @@ def _names(value: str, service: str) -> bool:
     """Whether a Postfix value names the transport ``service`` (``service`` or ``service:x``)."""
     words = value.replace(",", " ").replace("=", " ").split()
     return any(word == service or word.startswith(f"{service}:") for word in words)
+
+
+def _leftovers(config: HostConfig, services: list[LdaService]) -> list[str]:
+    """Other per-transport parameters of the removed services: named, left to the admin."""
+    return [
+        f"{name} (main.cf line {config.main_lines.get(name)}) is a setting of the removed "
+        f"service {service.name}: nothing uses it any more; remove it by hand if you like"
+        for service in services
+        for name in sorted(config.main)
+        if name.startswith(f"{service.name}_")
+        and name != f"{service.name}_destination_recipient_limit"
+    ]
 
 
 def _removal(config: HostConfig, service: LdaService) -> Iterator[Edit]:

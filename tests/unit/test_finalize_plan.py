@@ -107,6 +107,15 @@ def test_the_schema_refuses_a_queue_check_out_of_place_or_malformed(tmp_path: Pa
     with pytest.raises(PlanError, match=r"steps\[0\].args.services: 'dovecot;rm' is not"):
         Plan.from_dict(_resealed(plan, forge), host=plan.host)
 
+    def other(data: dict[str, Any]) -> None:
+        data["steps"][0]["args"]["services"] = "maildrop"
+        data["steps"][0]["description"] = data["steps"][0]["description"].replace(
+            "dovecot", "maildrop"
+        )
+
+    with pytest.raises(PlanError, match=r"services: are not the plan's lda_services"):
+        Plan.from_dict(_resealed(plan, other), host=plan.host)
+
 
 def test_finalizing_the_result_again_changes_nothing(tmp_path: Path) -> None:
     plan = finalize_plan(tree(tmp_path))
@@ -165,3 +174,13 @@ def test_the_queue_fact_names_each_message_and_its_content_filter() -> None:
     assert bound_to(messages, ["dovecot"]) == [messages[0]]
     assert bound_to(messages, ["smtp", "dovecot"]) == [messages[0], messages[2]]
     assert bound_to(messages, ["lda"]) == []
+
+
+def test_other_settings_of_the_removed_service_are_named_not_removed(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    main = root / "etc/postfix/main.cf"
+    main.write_text(main.read_text() + "dovecot_time_limit = 600s\n")
+    plan = finalize_plan(root)
+    after = next(f.content_after for f in plan.files if f.path == "/etc/postfix/main.cf")
+    assert "dovecot_time_limit = 600s\n" in after and LIMIT not in after
+    assert any(w.startswith("dovecot_time_limit (main.cf line ") for w in plan.warnings)
