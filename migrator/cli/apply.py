@@ -93,7 +93,8 @@ class FreshPlan:
         return fresh
 
 
-def show_apply(report: ApplyReport, console: Console) -> None:
+def show_apply(report: ApplyReport, console: Console, restored: str = "LDA delivers again") -> None:
+    """Print how the apply ended; ``restored`` says what delivers after its rollback."""
     if report.outcome is Outcome.APPLIED:
         console.print(f"[bold green]{report.host}: applied plan {report.plan_id}[/]")
     elif report.outcome is Outcome.NO_CHANGES:
@@ -101,7 +102,7 @@ def show_apply(report: ApplyReport, console: Console) -> None:
     elif report.outcome is Outcome.ROLLED_BACK:
         console.print(
             f"[bold yellow]{report.host}: apply failed at {report.failed_step} "
-            f"({report.error}); rolled back, LDA delivers again[/]"
+            f"({report.error}); rolled back, {restored}[/]"
         )
     else:
         hint = f"migrator rollback {report.host} --plan {report.plan_id}"

@@ -67,5 +67,5 @@ def finalize(
             the_plan = fresh.make(transport, Options(test_recipient=test_recipient), console)
         options = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
         report = apply_plan(transport, the_plan, options, step_printer(console))
-    show_apply(report, console)
+    show_apply(report, console, restored="the pipe service is back, LMTP delivers")
     sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
