@@ -28,6 +28,7 @@ COMMANDS = {
     "status": "migrator.cli.status:status",
     "check": "migrator.cli.check:check",
     "show": "migrator.cli.show:show",
+    "finalize": "migrator.cli.finalize:finalize",
 }
 
 

@@ -37,6 +37,7 @@ from migrator.inventory.limit import limit
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import Inventory
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanTrust
 from migrator.plan.store import latest_plan, load_plan
 from migrator.rules.switch import Options
 
@@ -105,7 +106,7 @@ _ROLLBACK_WAVES = _wave_options(
     ),
 )
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
-_EXTRA_OPTIONS = {"apply": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
+_EXTRA_OPTIONS = {"apply": _ROLLOUT, "finalize": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def _plan_phase(
-    inventory: Inventory, single: HostOptions, forks: int, console: Console
+    inventory: Inventory,
+    single: HostOptions,
+    forks: int,
+    console: Console,
+    finalize: bool = False,
 ) -> FleetReport:
     options = Options(
         lmtp=single.lmtp,
@@ -238,7 +243,8 @@ def _plan_phase(
         test_recipient=single.test_recipient,
     )
     plans_dir = None if single.no_save else single.plans_dir
-    work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
+    key = signing_key(single.plan_key)
+    work = plan_work(_reach(single), options, plans_dir, key, finalize=finalize)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
@@ -252,12 +258,13 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     _finish(report, fleet, console, single.detailed_exitcode)
 
 
-def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
-    """`apply -i`: plan (or load saved plans), confirm, then canary, waves, budget."""
+def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
+    """`apply -i` (`finalize -i`): plan (or load saved plans), confirm, then canary, waves,
+    budget."""
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    plans, prior = _plans(inventory, fleet, single, console)
+    plans, prior = _plans(inventory, fleet, single, console, finalize)
     if not fleet.saved_plans and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
         _confirm(len([p for p in plans.values() if p.has_changes]), single.yes)
@@ -272,9 +279,10 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
         rollback_on_fail=single.rollback_on_fail,
         test_recipient=single.test_recipient,  # an inventory's per-host one beats it
     )
-    with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
+    verb = "finalize" if finalize else "apply"
+    with FleetProgress(console, verb, todo) as progress, _ctrl_c_stops() as stop:
         work = apply_work(_reach(single), plans, options, progress)
-        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
+        report = run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False)
 
 
@@ -287,7 +295,11 @@ def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
 
 
 def _plans(
-    inventory: Inventory, fleet: FleetOptions, single: HostOptions, console: Console
+    inventory: Inventory,
+    fleet: FleetOptions,
+    single: HostOptions,
+    console: Console,
+    finalize: bool = False,
 ) -> tuple[dict[str, Plan], list[HostResult]]:
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
@@ -296,11 +308,11 @@ def _plans(
     if fleet.saved_plans:
         for name in inventory.names:
             try:
-                plans[name] = latest_plan(single.plans_dir, name, trust)
+                plans[name] = _saved(single.plans_dir, name, trust, finalize)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
-    planned = _plan_phase(inventory, single, fleet.forks, console)
+    planned = _plan_phase(inventory, single, fleet.forks, console, finalize)
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
@@ -310,6 +322,19 @@ def _plans(
     if planned.interrupted:
         raise KeyboardInterrupt
     return plans, failed
+
+
+def _saved(plans_dir: Path, host: str, trust: PlanTrust, finalize: bool) -> Plan:
+    """The host's latest saved plan, which must be of the kind the command runs.
+
+    Raises PlanError (from the store), UsageError for a plan of the other kind.
+    """
+    plan = latest_plan(plans_dir, host, trust)
+    if plan.has_changes and bool(plan.finalizes) != finalize:
+        kind = "a finalize plan" if plan.finalizes else "a migration plan"
+        command = "finalize" if plan.finalizes else "apply"
+        raise UsageError(f"the latest saved plan is {kind}: use `migrator {command}`", host=host)
+    return plan
 
 
 def _confirm(count: int, yes: bool) -> None:
@@ -339,5 +364,6 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
 _RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {
     "plan": run_plan,
     "apply": run_apply,
+    "finalize": functools.partial(run_apply, finalize=True),
     "rollback": run_rollback,
 }
