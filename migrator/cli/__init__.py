@@ -29,6 +29,7 @@ COMMANDS = {
     "status": "migrator.cli.status:status",
     "check": "migrator.cli.check:check",
     "show": "migrator.cli.show:show",
+    "finalize": "migrator.cli.finalize:finalize",
     "config": "migrator.cli.config_command:config",
 }
 

@@ -72,13 +72,13 @@ def apply(
     with reach(host, ssh_config, accept_new_host_key) as transport:
         if the_plan is None:
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
-            fresh = _FreshPlan(plans_dir, trust, yes)
+            fresh = FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
         override = recipient_override(test_recipient)  # a fresh plan recorded the default
         options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
         notify = run_log.notifying(step_printer(console))
         report = apply_plan(transport, the_plan, options_, notify)
-    _show_apply(report, console)
+    show_apply(report, console)
     code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
     details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
     run_log.host(report.host, report.outcome, code, **details)
@@ -86,17 +86,18 @@ def apply(
 
 
 @dataclass(frozen=True, slots=True)
-class _FreshPlan:
+class FreshPlan:
     """Plan now, save (signed with the key, if any), show, and ask unless --yes."""
 
     plans_dir: Path
     trust: PlanTrust
     yes: bool
+    finalize: bool = False
 
     def make(self, transport: Transport, options: Options, console: Console) -> Plan:
         from migrator.cli.plan_view import render_plan
 
-        fresh = build_plan(transport, options)
+        fresh = build_plan(transport, options, finalize=self.finalize)
         saved = save_plan(fresh, self.plans_dir, self.trust.key)
         render_plan(fresh, console, saved_to=str(saved))
         if not fresh.has_changes or self.yes:
@@ -108,7 +109,8 @@ class _FreshPlan:
         return fresh
 
 
-def _show_apply(report: ApplyReport, console: Console) -> None:
+def show_apply(report: ApplyReport, console: Console, restored: str = "LDA delivers again") -> None:
+    """Print how the apply ended; ``restored`` says what delivers after its rollback."""
     if report.outcome is Outcome.APPLIED:
         console.print(f"[bold green]{report.host}: applied plan {report.plan_id}[/]")
     elif report.outcome is Outcome.NO_CHANGES:
@@ -116,7 +118,7 @@ def _show_apply(report: ApplyReport, console: Console) -> None:
     elif report.outcome is Outcome.ROLLED_BACK:
         console.print(
             f"[bold yellow]{report.host}: apply failed at {report.failed_step} "
-            f"({report.error}); rolled back, LDA delivers again[/]"
+            f"({report.error}); rolled back, {restored}[/]"
         )
     else:
         hint = f"migrator rollback {report.host} --plan {report.plan_id}"

@@ -39,11 +39,13 @@ from migrator.inventory.limit import limit
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import Inventory
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanTrust
 from migrator.plan.store import latest_plan, load_plan
 from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FILE = click.Path(dir_okay=False, path_type=Path)
 _COMMON = (
     click.option(
         "-i",
@@ -66,17 +68,9 @@ _COMMON = (
         help="Hosts at once.",
     ),
     click.option(
-        "--report-json",
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help="Write a JSON report: per host its outcome, exit code, steps with timings, error.",
+        "--report-json", type=_FILE, help="Write per host: outcome, exit code, steps, error (JSON)."
     ),
-    click.option(
-        "--report-junit",
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help="Write a JUnit XML report: one test case per host.",
-    ),
+    click.option("--report-junit", type=_FILE, help="Write a JUnit XML report: a case per host."),
 )
 
 
@@ -124,7 +118,7 @@ _ROLLBACK_WAVES = _wave_options(
     ),
 )
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
-_EXTRA_OPTIONS = {"apply": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
+_EXTRA_OPTIONS = {"apply": _ROLLOUT, "finalize": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +248,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def _plan_phase(
-    inventory: Inventory, single: HostOptions, forks: int, console: Console
+    inventory: Inventory,
+    single: HostOptions,
+    forks: int,
+    console: Console,
+    finalize: bool = False,
 ) -> FleetReport:
     options = Options(
         lmtp=single.lmtp,
@@ -262,7 +260,8 @@ def _plan_phase(
         test_recipient=single.test_recipient,
     )
     plans_dir = None if single.no_save else single.plans_dir
-    work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
+    key = signing_key(single.plan_key)
+    work = plan_work(_reach(single), options, plans_dir, key, finalize=finalize)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
         progress = observed(shown, single.run_log)
@@ -277,12 +276,13 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     _finish(report, fleet, console, single.detailed_exitcode, single.run_log)
 
 
-def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
-    """`apply -i`: plan (or load saved plans), confirm, then canary, waves, budget."""
+def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
+    """`apply -i` (`finalize -i`): plan (or load saved plans), confirm, then canary, waves,
+    budget."""
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    plans, prior = _plans(inventory, fleet, single, console)
+    plans, prior = _plans(inventory, fleet, single, console, finalize)
     if not fleet.saved_plans and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
         _confirm(len([p for p in plans.values() if p.has_changes]), single.yes)
@@ -298,10 +298,11 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
         # An inventory's per-host one beats it; a config default only went into fresh plans.
         test_recipient=recipient_override(single.test_recipient),
     )
-    with FleetProgress(console, "apply", todo) as shown, _ctrl_c_stops() as stop:
+    verb = "finalize" if finalize else "apply"
+    with FleetProgress(console, verb, todo) as shown, _ctrl_c_stops() as stop:
         progress = observed(shown, single.run_log)
         work = apply_work(_reach(single), plans, options, progress)
-        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
+        report = run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
     _finish(report, fleet, console, False, single.run_log)
 
 
@@ -314,7 +315,11 @@ def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
 
 
 def _plans(
-    inventory: Inventory, fleet: FleetOptions, single: HostOptions, console: Console
+    inventory: Inventory,
+    fleet: FleetOptions,
+    single: HostOptions,
+    console: Console,
+    finalize: bool = False,
 ) -> tuple[dict[str, Plan], list[HostResult]]:
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
@@ -323,11 +328,11 @@ def _plans(
     if fleet.saved_plans:
         for name in inventory.names:
             try:
-                plans[name] = latest_plan(single.plans_dir, name, trust)
+                plans[name] = _saved(single.plans_dir, name, trust, finalize)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
-    planned = _plan_phase(inventory, single, fleet.forks, console)
+    planned = _plan_phase(inventory, single, fleet.forks, console, finalize)
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
@@ -337,6 +342,19 @@ def _plans(
     if planned.interrupted:
         raise KeyboardInterrupt
     return plans, failed
+
+
+def _saved(plans_dir: Path, host: str, trust: PlanTrust, finalize: bool) -> Plan:
+    """The host's latest saved plan, which must be of the kind the command runs.
+
+    Raises PlanError (from the store), UsageError for a plan of the other kind.
+    """
+    plan = latest_plan(plans_dir, host, trust)
+    if plan.has_changes and bool(plan.finalizes) != finalize:
+        kind = "a finalize plan" if plan.finalizes else "a migration plan"
+        command = "finalize" if plan.finalizes else "apply"
+        raise UsageError(f"the latest saved plan is {kind}: use `migrator {command}`", host=host)
+    return plan
 
 
 def _confirm(count: int, yes: bool) -> None:
@@ -367,5 +385,6 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
 _RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {
     "plan": run_plan,
     "apply": run_apply,
+    "finalize": functools.partial(run_apply, finalize=True),
     "rollback": run_rollback,
 }

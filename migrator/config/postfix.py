@@ -93,6 +93,23 @@ def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:
     tree.remove(f"{tree.file_node(path)}/{name}")
 
 
+def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> None:
+    """Remove the master.cf service ``name`` of type ``kind`` (its continuation lines too).
+
+    Raises ConfigParseError unless exactly one service has that name and type.
+    """
+    nodes = [
+        node
+        for node in tree.match(f"{tree.file_node(path)}/*[type = {_quote(kind)}]")
+        if _unescape_label(node.rsplit("/", 1)[1]) == name
+    ]
+    if len(nodes) != 1:
+        raise ConfigParseError(
+            f"expected one service {name} ({kind}), found {len(nodes)}", host=tree.host, path=path
+        )
+    tree.remove(nodes[0])
+
+
 def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
     """Every service in master.cf; the opaque command string parsed with shlex (reading only).
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from migrator.cli import main
 from migrator.exit_status import ExitStatus
 
-FLEET_COMMANDS = ["plan", "apply", "rollback", "status", "check"]
+FLEET_COMMANDS = ["plan", "apply", "finalize", "rollback", "status", "check"]
 COLOR = re.compile(r"\x1b\[(3[0-7]|9[0-7]|38;)")  # a foreground color, not bold or dim
 
 

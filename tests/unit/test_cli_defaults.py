@@ -82,7 +82,9 @@ def _invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["plan", "apply", "rollback", "status", "check", "config"])
+@pytest.mark.parametrize(
+    "command", ["plan", "apply", "finalize", "rollback", "status", "check", "config"]
+)
 def test_every_command_refuses_a_bad_config_with_exit_64(
     tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,7 +97,7 @@ def test_every_command_refuses_a_bad_config_with_exit_64(
     assert line == f"migrator: error: {tmp_path}/{expected}"
 
 
-@pytest.mark.parametrize("command", ["plan", "apply", "rollback", "status", "check"])
+@pytest.mark.parametrize("command", ["plan", "apply", "finalize", "rollback", "status", "check"])
 def test_defaults_reach_each_commands_options(
     tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
