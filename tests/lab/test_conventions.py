@@ -32,10 +32,11 @@ def _ended_steps(lines: list[dict[str, object]], host: str) -> list[dict[str, ob
     return [x for x in lines if x["event"] == "step" and x["host"] == host and "seconds" in x]
 
 
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
 def test_config_defaults_and_the_run_log_on_a_live_host(
-    make_lab: LabFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_lab: LabFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, release: str
 ) -> None:
-    lab = make_lab("virtual-lda", prefix="cv")
+    lab = make_lab("virtual-lda", prefix="cv", release=release)
     host = lab.hosts[0]
     monkeypatch.chdir(tmp_path)
     Path("migrator.toml").write_text(
