@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -229,7 +230,8 @@ def postconf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, s
 def _postconf_services(out: str) -> dict[str, list[str]]:
     """``postconf -M`` output: "name/type" -> its fields and command, blanks gone."""
     services = {}
-    for line in out.splitlines():
+    # a brace group ("-o { a = b }") is printed as written, continuation lines included
+    for line in re.sub(r"\n(?=[ \t])", " ", out).splitlines():
         name, *fields = line.split(maxsplit=7)
         services[f"{name}/{fields[0]}"] = [*fields[:6], "".join(fields[6].split())]
     return services
