@@ -66,6 +66,7 @@ MAIN_NAMES = [
     "local_custom",
     "a.b:c",
     "x#y",
+    "a[1]",
 ]
 """Known and unknown names; no value refers to one of them ("$myhostname" in myhostname is a
 loop postconf refuses: a fact about the values, not the syntax)."""
@@ -213,6 +214,8 @@ def draw_dovecot_conf(seed: int, v24: bool) -> Drawn:
             "",
             "a#b",
             '"a \\" b"',
+            "it's # all one value",
+            'a"b # c',
         ]
     )
     mechanisms = rnd.choice(["plain", "plain login", "plain \\\n  login", "plain\t\\\n\tlogin"])
