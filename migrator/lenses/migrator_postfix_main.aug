@@ -37,10 +37,12 @@ Module: Migrator_Postfix_Main
   continuation line starts with "#", fails the save (Postfix would read
   another parameter, or a comment).
 
+  A last line without a newline reads (Augeas adds one as it loads the
+  file): saved, the file ends with a newline.
+
   Not supported (Postfix reads them):
   - a parameter name holding "/" (Augeas labels cannot hold one);
-  - a first line that starts with a blank (Postfix warns and skips it);
-  - a last line without a newline.
+  - a first line that starts with a blank (Postfix warns and skips it).
 *)
 module Migrator_Postfix_Main =
 

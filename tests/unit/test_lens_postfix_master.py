@@ -259,6 +259,24 @@ def test_services_as_postfix_reads_them(
     assert _lens_services(_mine(tmp_path)) == _postconf_services(out)
 
 
+RELEASES = {"debian11": "bullseye", "debian12": "bookworm", "debian13": "trixie"}
+
+
+@pytest.mark.parametrize("src", STOCK, ids=_release)
+def test_stock_services_as_their_own_release_reads_them(src: Path, tmp_path: Path) -> None:
+    """Each release's stock master.cf by that release's own ``postconf -M`` (Postfix 3.5,
+    3.7, 3.10)."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    shutil.copyfile(src, conf / "master.cf")
+    (conf / "main.cf").write_text("")
+    tools = ReleaseTools(RELEASES[_release(src)], tmp_path)
+    done = tools.attempt_many({"M": ["postconf", "-c", f"{MOUNT}/conf", "-M"]})["M"]
+    assert done.returncode == 0, done.stderr
+    _copy_in(src, tmp_path)
+    assert _lens_services(_mine(tmp_path)) == _postconf_services(done.stdout)
+
+
 @pytest.mark.parametrize("key", sorted(GENERATED))
 def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
     key: str, tmp_path: Path, postconf: dict[str, tuple[int, str]]
