@@ -464,3 +464,63 @@ def test_the_drawn_files_cover_every_class(cases: dict[str, list[Case]]) -> None
             kind,
             mistakes,
         )
+
+
+EDITABLE = set(MAIN_NAMES[:10])
+"""The known names: the ones migrator's rules set or remove are all of this kind."""
+
+
+def _edited(case: Case) -> tuple[bytes, dict[str, str]] | None:
+    """The main.cf after migrator's own writer set its first known parameter (cut by comment
+    lines or not) and virtual_transport, and removed its last known one; and the parameters
+    Postfix must then read. None for a file with no known parameter."""
+    fpath = case.kind.fpath
+    with ConfigTree("h", {fpath: case.drawn.text}, {fpath: postfix.MAIN_LENS}) as tree:
+        params = postfix.main_params(tree, fpath)
+        known = [name for name in params if name in EDITABLE]
+        if not known:
+            return None
+        expected = {**params, known[0]: "edited $mail_name"}
+        postfix.set_main_param(tree, fpath, known[0], expected[known[0]])
+        expected["virtual_transport"] = "lmtp:unix:private/dovecot-lmtp"
+        postfix.set_main_param(tree, fpath, "virtual_transport", expected["virtual_transport"])
+        gone = known[-1] if known[-1] not in (known[0], "virtual_transport") else None
+        if gone:
+            postfix.remove_main_param(tree, fpath, gone)
+            del expected[gone]
+        return tree.save()[fpath], expected
+
+
+def test_edits_by_migrators_writer_are_what_postfix_reads(
+    cases: dict[str, list[Case]], tmp_path: Path
+) -> None:
+    """set_main_param and remove_main_param on every valid drawn main.cf: postconf -n of the
+    same release reads the new values and every other parameter as before."""
+    edited: dict[str, dict[str, tuple[Case, bytes, dict[str, str]]]] = {}
+    for case in cases["main.cf"]:
+        if case.daemon.returncode or case.drawn.unsupported or case.drawn.mistake:
+            continue
+        done = _edited(case)
+        if done is not None:
+            edited.setdefault(case.key.split("/")[1], {})[case.key] = (case, *done)
+    assert sum(len(by_key) for by_key in edited.values()) >= 40
+    found = []
+    for release, by_key in edited.items():
+        tree = tmp_path / release
+        tree.mkdir()
+        commands = {}
+        for n, (key, (_, text, _)) in enumerate(by_key.items()):
+            (tree / f"c{n}").mkdir()
+            (tree / f"c{n}" / "main.cf").write_bytes(text)
+            (tree / f"c{n}" / "master.cf").write_text("")
+            commands[key] = ["postconf", "-c", f"{MOUNT}/c{n}", "-n"]
+        _age(tree)
+        for key, run in ReleaseTools(release, tree).attempt_many(commands).items():
+            case, text, expected = by_key[key]
+            ours, theirs = _main_cf_params(Case(key, case.kind, Drawn(text), run))
+            known = {k: " ".join(v.split()) for k, v in expected.items() if k in EDITABLE}
+            if run.returncode or ours != theirs:
+                found.append(f"{key}: migrator reads {ours}, postconf {theirs} {run.stderr}")
+            elif {k: v for k, v in theirs.items() if k in EDITABLE} != known:
+                found.append(f"{key}: postconf reads {theirs}, expected {known}")
+    assert found == [], "\n".join(found[:5])
