@@ -238,11 +238,13 @@ def _postconf_services(out: str) -> dict[str, list[str]]:
 
 
 def _lens_services(aug: Augeas) -> dict[str, list[str]]:
-    """The same from the tree: every "command" node of a service joined."""
+    """The same from the tree: every "command" node of a service joined (a word in braces
+    with no blank inside, "{x}", as postconf prints it: "x")."""
     seen = {}
     for node in aug.match(f"/files{FPATH}/*[type]"):
         fields = [aug.get(f"{node}/{f}") or "" for f in FIELDS]
         command = " ".join(aug.get(c) or "" for c in aug.match(f"{node}/command"))
+        command = re.sub(r"(?<!\S)\{(\S*)\}(?!\S)", r"\1", command)
         seen[f"{aug.label(node)}/{fields[0]}"] = [*fields, "".join(command.split())]
     return seen
 
@@ -275,6 +277,41 @@ def test_stock_services_as_their_own_release_reads_them(src: Path, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     _copy_in(src, tmp_path)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(done.stdout)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURE_FILES = sorted(FIXTURES.glob("*/*/**/postfix/master.cf"))
+
+
+@pytest.fixture(scope="module")
+def fixtures_postconf(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[Path, subprocess.CompletedProcess[str]]:
+    """``postconf -M`` on every fixture host's and corpus case's master.cf, by Debian 12's
+    Postfix, all in one chroot."""
+    tree = tmp_path_factory.mktemp("fixtures")
+    commands = {}
+    for index, src in enumerate(FIXTURE_FILES):
+        (tree / f"c{index}").mkdir()
+        shutil.copyfile(src, tree / f"c{index}/master.cf")
+        (tree / f"c{index}/main.cf").write_text("")
+        commands[str(src)] = ["postconf", "-c", f"{MOUNT}/c{index}", "-M"]
+    done = ReleaseTools("bookworm", tree).attempt_many(commands)
+    return {Path(key): run for key, run in done.items()}
+
+
+@pytest.mark.parametrize("src", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_fixture_services_as_postfix_reads_them(
+    src: Path, tmp_path: Path, fixtures_postconf: dict[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    done = fixtures_postconf[src]
+    assert done.returncode == 0, done.stderr
+    dest = _copy_in(src, tmp_path)
+    aug = _mine(tmp_path)
+    assert _errors(aug) == []
+    assert _lens_services(aug) == _postconf_services(done.stdout)
+    _rewrite(aug)
+    assert dest.read_bytes() == src.read_bytes()
 
 
 @pytest.mark.parametrize("key", sorted(GENERATED))

@@ -145,6 +145,7 @@ MASTER_ARGS = [
     "-o syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/$service_name",
     "flags=DRhu user=vmail argv=/usr/lib/dovecot/dovecot-lda -f ${sender} -d ${recipient}",
     "-o content_filter=",
+    "argv=/usr/bin/spamc -e /usr/lib/dovecot/deliver -f {sender}",
     "-o milter_macro_daemon_name=ORIGINATING#not-a-comment",
     "-o {smtpd_recipient_restrictions =\n  # inside braces\n\n   permit_mynetworks, reject}",
 ]
@@ -406,6 +407,7 @@ def _master_services(aug: Augeas, node: str) -> dict[str, list[str]]:
     for service in aug.match(f"{node}/*[type]"):
         fields = [aug.get(f"{service}/{f}") or "" for f in MASTER_FIELDS]
         command = " ".join(aug.get(c) or "" for c in aug.match(f"{service}/command"))
+        command = re.sub(r"(?<!\S)\{(\S*)\}(?!\S)", r"\1", command)  # postconf: "{x}" is x
         seen[f"{aug.label(service)}/{fields[0]}"] = [*fields, "".join(command.split())]
     return seen
 
