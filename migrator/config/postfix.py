@@ -70,7 +70,7 @@ def main_params(tree: ConfigTree, path: str) -> dict[str, str]:
     """
     params: dict[str, str] = {}
     for node in tree.match(f"{tree.file_node(path)}/*"):
-        label = _param_name(node)
+        label = _node_name(node)
         if label.startswith("#"):
             continue
         parts = [
@@ -87,7 +87,7 @@ def main_param_lines(tree: ConfigTree, path: str) -> dict[str, int]:
     for node in tree.match(f"{tree.file_node(path)}/*[label() != '#comment']"):
         line = tree.line(node)
         if line is not None:
-            lines[_param_name(node)] = line
+            lines[_node_name(node)] = line
     return lines
 
 
@@ -123,7 +123,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
     """
     entries = []
     for node in tree.match(f"{tree.file_node(path)}/*[type]"):
-        name = node.rsplit("/", 1)[1]
+        name = _node_name(node)
         # A comment line inside a service splits its command into several nodes (the lens
         # keeps the comment where it is); the command Postfix runs is all of them in order.
         command = " ".join(tree.get(part) or "" for part in tree.match(f"{node}/command"))
@@ -137,7 +137,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
         attributes, argv = _split_daemon_args(words[1:])
         entries.append(
             MasterEntry(
-                name=_unescape_label(name),
+                name=name,
                 type=tree.get(f"{node}/type") or "",
                 unprivileged=tree.get(f"{node}/unprivileged") or "",
                 chroot=tree.get(f"{node}/chroot") or "",
@@ -193,8 +193,10 @@ def _split_daemon_args(words: list[str]) -> tuple[tuple[tuple[str, str], ...], t
     return tuple(attributes), ()
 
 
-def _param_name(node: str) -> str:
-    """A main.cf node's parameter name: a name set twice comes as "name[2]" from match."""
+def _node_name(node: str) -> str:
+    """The parameter or service name of a main.cf or master.cf node: match gives "name[2]"
+    for a name that labels several nodes (a parameter set twice, "smtp inet" and "smtp
+    unix")."""
     return _unescape_label(re.sub(r"\[[0-9]+\]$", "", node.rsplit("/", 1)[1]))
 
 

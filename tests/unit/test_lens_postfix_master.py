@@ -482,3 +482,16 @@ def test_config_tree_reads_a_command_cut_by_comments_whole() -> None:
     assert entries["dovecot"].program == "pipe"
     assert entries["dovecot"].argv[:1] == ("/usr/lib/dovecot/dovecot-lda",)
     assert entries["dovecot"].attribute("user") == "vmail:vmail"
+
+
+def test_config_tree_names_services_that_share_a_name() -> None:
+    """Debian's "smtp inet" and "smtp unix" are two nodes labelled "smtp": match names them
+    "smtp[1]" and "smtp[2]", which master_entries took for the services' names."""
+    content = (SAMPLES / "stock/debian12/master.cf").read_bytes()
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        entries = postfix.master_entries(tree, FPATH)
+    assert [(e.type, e.program) for e in entries if e.name == "smtp"] == [
+        ("inet", "smtpd"),
+        ("unix", "smtp"),
+    ]
+    assert not [e.name for e in entries if "[" in e.name]
