@@ -124,7 +124,7 @@ def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> 
     nodes = [
         node
         for node in tree.match(f"{tree.file_node(path)}/*[type = {_quote(kind)}]")
-        if _unescape_label(node.rsplit("/", 1)[1]) == name
+        if _node_name(node) == name
     ]
     if len(nodes) != 1:
         raise ConfigParseError(

@@ -495,3 +495,20 @@ def test_config_tree_names_services_that_share_a_name() -> None:
         ("unix", "smtp"),
     ]
     assert not [e.name for e in entries if "[" in e.name]
+
+
+def test_removing_a_service_whose_name_another_service_shares() -> None:
+    """A pipe named like another service ("dovecot unix" beside "dovecot inet"): removal
+    finds it by name and type, not by the "[2]" match gives the second node."""
+    content = (SAMPLES / "stock/debian12/master.cf").read_bytes() + (
+        b"dovecot   inet  n       -       n       -       -       smtpd\n"
+        b"dovecot   unix  -       n       n       -       -       pipe\n"
+        b"  flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/deliver -d ${recipient}\n"
+    )
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        postfix.remove_master_service(tree, FPATH, "dovecot", "unix")
+        entries = postfix.master_entries(tree, FPATH)
+        postfix.remove_master_service(tree, FPATH, "smtp", "unix")
+        after = postfix.master_entries(tree, FPATH)
+    assert [(e.name, e.type) for e in entries if e.name == "dovecot"] == [("dovecot", "inet")]
+    assert [(e.name, e.type) for e in after if e.name == "smtp"] == [("smtp", "inet")]
