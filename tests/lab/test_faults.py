@@ -287,11 +287,10 @@ def test_postfix_config_dir_unwritable(planned: Host, fault: str) -> None:
     if fault == "read-only":
         setup = "mount --bind /etc/postfix /etc/postfix && mount -o remount,ro,bind /etc/postfix"
     else:
-        # The host's /tmp is this machine's: a copy of its own, removed once laid over.
         setup = (
-            "keep=$(mktemp -d) && cp -a /etc/postfix/. $keep/ && "
-            "mount -t tmpfs -o size=1m tmpfs /etc/postfix && cp -a $keep/. /etc/postfix/ && "
-            "rm -rf $keep && dd if=/dev/zero of=/etc/postfix/filler bs=4k 2>/dev/null; true"
+            "cp -a /etc/postfix /tmp/pf && mount -t tmpfs -o size=1m tmpfs /etc/postfix && "
+            "cp -a /tmp/pf/. /etc/postfix/ && "
+            "dd if=/dev/zero of=/etc/postfix/filler bs=4k 2>/dev/null; true"
         )
     sh(planned.lab, planned.host, setup)
     report = planned.apply()
