@@ -30,13 +30,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from migrator.errors import JournalError, MigratorError
+from migrator.errors import JournalError, MigratorError, TransportError
 from migrator.executor.journal_scripts import (
     JOURNAL_READ_SCRIPT,
     LOCK_SCRIPT,
     PEEK_SCRIPT,
     PREPARE_SCRIPT,
     UNLOCK_SCRIPT,
+    WRITE_STATES_SCRIPT,
 )
 from migrator.transport.base import FileData, Transport
 from migrator.transport.remote_scripts import StreamError, parse_read_stream
@@ -260,6 +261,23 @@ class Journal:
         Raises TransportError when it cannot be written.
         """
         self._write("state.json", state_to_json(state), reserve=reserve)
+
+    def write_states(self, states: Sequence[JournalState]) -> None:
+        """Write state.json once per state, in order, in one round trip (states recorded at
+        one moment: a step's end and the next step's start).
+
+        Raises TransportError when one cannot be written (those after it are not).
+        """
+        if len(states) == 1:
+            self.write_state(states[0])
+            return
+        path = f"{self.directory}/state.json"
+        contents = [state_to_json(state).decode() for state in states]
+        argv = ["sh", "-c", WRITE_STATES_SCRIPT, "sh", path, *contents]
+        result = self.transport.run(argv, timeout=30)
+        if not result.ok:
+            detail = result.err.strip() or f"exit {result.rc}"
+            raise TransportError(f"cannot write: {detail}", host=self.host, path=path)
 
     def read_state(self) -> JournalState | None:
         """This plan's state (None when it has none). Raises JournalError."""

@@ -123,6 +123,19 @@ umask 077
 mkdir -p "$1/orig" "$1/drift" && head -c "$2" /dev/zero > "$1/reserve"
 """
 
+# $1 a journal file, $2.. its contents, written in turn (0600, each by rename): states recorded
+# at one moment (a step's end, the next step's start) in one round trip. Exit 5, naming the
+# file on stderr, when one cannot be written; those after it are not.
+WRITE_STATES_SCRIPT = r"""
+umask 077
+p=$1
+shift
+for c do
+  t=$(mktemp "$p.XXXXXX") && printf '%s' "$c" > "$t" && mv -f -- "$t" "$p" ||
+    { [ -z "${t:-}" ] || rm -f -- "$t"; echo "cannot write $p" >&2; exit 5; }
+done
+"""
+
 # $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,
 # never pasted into the script, so a hostile plan id cannot run anything.
 UNLOCK_SCRIPT = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'

@@ -16,7 +16,12 @@ import pytest
 
 from migrator.delivery import scripts as delivery_scripts
 from migrator.executor.journal import parse_lock
-from migrator.executor.journal_scripts import JOURNAL_READ_SCRIPT, LOCK_SCRIPT, PEEK_SCRIPT
+from migrator.executor.journal_scripts import (
+    JOURNAL_READ_SCRIPT,
+    LOCK_SCRIPT,
+    PEEK_SCRIPT,
+    WRITE_STATES_SCRIPT,
+)
 from migrator.transport.remote_scripts import (
     CHANGED_RC,
     READ_SCRIPT,
@@ -152,3 +157,23 @@ def test_a_folded_message_id_is_found_in_a_queue_file() -> None:
     assert found.returncode == 0
     other = sh(unfold + 'unfold | grep -qiF "message-id: $1"', "<other@mx1>", stdin=headers)
     assert other.returncode == 1
+
+
+def test_states_of_one_moment_are_written_in_turn_in_one_command(base: Path) -> None:
+    journal = base / "journal" / "plan-1"
+    journal.mkdir(parents=True)
+    state = journal / "state.json"
+    # Each content is written whole by rename: what a reader meanwhile sees is one of them.
+    done = sh(WRITE_STATES_SCRIPT, str(state), '{"step": "a"}\n', '{"step": "b"}\n')
+    assert done.returncode == 0, done.stderr
+    assert state.read_text() == '{"step": "b"}\n'
+    assert (state.stat().st_mode & 0o777, state.stat().st_uid) == (0o600, 0)
+    assert [p.name for p in journal.iterdir()] == ["state.json"]
+
+
+def test_a_state_that_cannot_be_written_is_named_and_stops_the_rest(base: Path) -> None:
+    state = base / "journal" / "gone" / "state.json"
+    done = sh(WRITE_STATES_SCRIPT, str(state), "{}\n", "{}\n")
+    assert done.returncode == 5
+    assert done.stderr.decode().splitlines()[-1] == f"cannot write {state}"
+    assert not state.parent.exists()
