@@ -185,8 +185,6 @@ class _Opened:
 
 
 def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState:
-    journal.prepare()
-    journal.save_originals(opened.originals)
     after = {f.path: f.sha256_after for f in plan.files}
     state = JournalState(
         plan_id=plan.plan_id,
@@ -209,8 +207,7 @@ def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState
         lmtp_endpoint=plan.endpoint if opened.follows else "",
         queue_directory=str(plan.facts.get("queue_directory", "")) if opened.follows else "",
     )
-    journal.write_state(state)
-    journal.point_current()
+    journal.open(opened.originals, state)
     return state
 
 

@@ -340,7 +340,7 @@ def classify(argv: Sequence[str]) -> str:
             id(journal_scripts.LOCK_SCRIPT): "lock",
             id(journal_scripts.PEEK_SCRIPT): "peek",
             id(journal_scripts.JOURNAL_READ_SCRIPT): "journal_read",
-            id(journal_scripts.PREPARE_SCRIPT): "prepare",
+            id(journal_scripts.OPEN_SCRIPT): "prepare",
             id(journal_scripts.UNLOCK_SCRIPT): "unlock",
             id(services.RUNTIME_SCRIPT): "runtime",
             id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
