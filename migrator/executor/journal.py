@@ -285,7 +285,8 @@ class Journal:
         argv = ["sh", "-c", WRITE_STATES_SCRIPT, "sh", path, *contents]
         result = self.transport.run(argv, timeout=30)
         if not result.ok:
-            detail = result.err.strip() or f"exit {result.rc}"
+            lines = result.err.strip().splitlines()
+            detail = lines[-1] if lines else f"exit {result.rc}"
             raise TransportError(f"cannot write: {detail}", host=self.host, path=path)
 
     def read_state(self) -> JournalState | None:

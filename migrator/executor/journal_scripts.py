@@ -129,8 +129,8 @@ set -u
 j=$1 size=$2 state=$3 current=$4 plan=$5
 shift 5
 put() {
-  t=$(mktemp "$1.XXXXXX") && printf '%s' "$2" > "$t" && mv -f -- "$t" "$1" ||
-    { echo "cannot write $1" >&2; exit 5; }
+  t=$(mktemp "$1.XXXXXX") || exit 5
+  printf '%s' "$2" | cat > "$t" && mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 5; }
 }
 mkdir -p "$j/orig" "$j/drift" && head -c "$size" /dev/zero > "$j/reserve" ||
   { echo "cannot make $j and its reserve" >&2; exit 5; }
@@ -148,15 +148,16 @@ put "$current" "$plan
 """
 
 # $1 a journal file, $2.. its contents, written in turn (0600, each by rename): states recorded
-# at one moment (a step's end, the next step's start) in one round trip. Exit 5, naming the
-# file on stderr, when one cannot be written; those after it are not.
+# at one moment (a step's end, the next step's start) in one round trip. Exit 5 when one
+# cannot be written (the failing command's error last on stderr); those after it are not.
 WRITE_STATES_SCRIPT = r"""
 umask 077
 p=$1
 shift
 for c do
-  t=$(mktemp "$p.XXXXXX") && printf '%s' "$c" > "$t" && mv -f -- "$t" "$p" ||
-    { [ -z "${t:-}" ] || rm -f -- "$t"; echo "cannot write $p" >&2; exit 5; }
+  t=$(mktemp "$p.XXXXXX") || exit 5
+  # cat, not printf alone, says why a write failed (a full disk), as WRITE_SCRIPT does.
+  printf '%s' "$c" | cat > "$t" && mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 5; }
 done
 """
 

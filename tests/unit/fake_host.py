@@ -147,10 +147,10 @@ class FakeTransport(JournalScripts, Daemons):
         for content in args[5:]:
             try:
                 self.write_atomic(path, content.encode(), owner="root", group="root", mode=0o600)
-            except TransportError:
+            except TransportError as exc:
                 if not self.connected:
                     raise
-                return self._result(args, 5, "", f"cannot write {path}\n")
+                return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
         return self._result(args, 0, "", "")
 
     def close(self) -> None:

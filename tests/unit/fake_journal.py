@@ -129,10 +129,10 @@ class JournalScripts:
         for target, content in writes:
             try:
                 self.write_atomic(target, content, owner="root", group="root", mode=0o600)
-            except TransportError:
+            except TransportError as exc:
                 if not self.connected:
                     raise
-                return 5, "", f"cannot write {target}\n"
+                return 5, "", f"{exc.message.removeprefix('cannot write: ')}\n"
         return 0, "", ""
 
     def _unlock(self, argv: tuple[str, ...], stdin: bytes | None) -> Answer:

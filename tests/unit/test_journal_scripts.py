@@ -176,7 +176,8 @@ def test_a_state_that_cannot_be_written_is_named_and_stops_the_rest(base: Path) 
     state = base / "journal" / "gone" / "state.json"
     done = sh(WRITE_STATES_SCRIPT, str(state), "{}\n", "{}\n")
     assert done.returncode == 5
-    assert done.stderr.decode().splitlines()[-1] == f"cannot write {state}"
+    why = done.stderr.decode().splitlines()[-1]
+    assert str(state) in why and "No such file or directory" in why, why
     assert not state.parent.exists()
 
 
