@@ -104,7 +104,8 @@ def apply_plan(
         for step in plan.steps:
             run.step(step)
         # Recording "applied" is part of the transaction: if it fails, the apply fails.
-        journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
+        run.state = run.state.with_step("done", JournalStatus.APPLIED)
+        journal.write_states([*run.unwritten, run.state])
     except (MigratorError, KeyboardInterrupt) as exc:
         return run.fail(exc, options.rollback_on_fail)
     quietly(journal.unlock)
@@ -184,8 +185,6 @@ class _Opened:
 
 
 def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState:
-    journal.prepare()
-    journal.save_originals(opened.originals)
     after = {f.path: f.sha256_after for f in plan.files}
     state = JournalState(
         plan_id=plan.plan_id,
@@ -208,8 +207,7 @@ def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState
         lmtp_endpoint=plan.endpoint if opened.follows else "",
         queue_directory=str(plan.facts.get("queue_directory", "")) if opened.follows else "",
     )
-    journal.write_state(state)
-    journal.point_current()
+    journal.open(opened.originals, state)
     return state
 
 
@@ -232,6 +230,7 @@ class _Run:
         self.delivery_timeout = options.delivery_timeout
         self.log = log
         self.current = ""
+        self.unwritten: list[JournalState] = []
         self.record: proof.DeliveryRecord | None = None
         self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
         self.actions: dict[str, Callable[[Step], None]] = {
@@ -255,11 +254,16 @@ class _Run:
         with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
-        self._journal(step.action)
+        self._journal(step.action, at_end=True)
 
-    def _journal(self, action: str) -> None:
+    def _journal(self, action: str, *, at_end: bool = False) -> None:
+        """Record the state before a step, or at its end: that one goes with the next state
+        (the next step's start, or "done"), in the same round trip (``write_states``)."""
         self.state = self.state.with_step(action)
-        self.journal.write_state(self.state)
+        self.unwritten.append(self.state)
+        if not at_end:
+            states, self.unwritten = self.unwritten, []
+            self.journal.write_states(states)
 
     def _write_file(self, step: Step) -> None:
         change = self.files[step.args["path"]]

@@ -43,7 +43,8 @@ stat -L -c "$f" -- "$@" || exit 3
 # $1 path, $2 owner, $3 group, $4 octal mode, $5 expected sha256 ("" for any); content on
 # stdin. A symlink stays one: the real file is written. The temp file sits in the real file's
 # directory so the rename is atomic; it is removed on any failure. The sha256 is compared
-# right before the rename (exit 9 and the sha256 found on stderr when it differs).
+# right before the rename (exit 9 and the sha256 found on stderr when it differs). Its mtime
+# is two seconds back (see below).
 WRITE_SCRIPT = """\
 set -e
 p=$1
@@ -59,6 +60,10 @@ if [ -n "${5:-}" ]; then
   now=${now%% *}
   if [ "$now" != "$5" ]; then echo "sha256 is now $now" >&2; exit 9; fi
 fi
+# Postfix's programs (postconf, postfix check, sendmail) nap, up to two seconds each, while
+# main.cf is younger than two seconds, lest they read a file still being written. This file
+# appears whole, by rename: dated two seconds back, it is read at once.
+touch -d "@$(($(date +%s) - 2))" -- "$t" 2>/dev/null || :
 mv -f -- "$t" "$p"
 trap - EXIT
 """

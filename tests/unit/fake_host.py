@@ -96,6 +96,8 @@ class FakeTransport(JournalScripts, Daemons):
     ) -> RunResult:
         self._check_connected()
         args = tuple(argv)
+        if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.WRITE_STATES_SCRIPT:
+            return self._write_states(args)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -137,6 +139,19 @@ class FakeTransport(JournalScripts, Daemons):
         self.state.writes.append(Write(self.session, path, content, owner, group, mode))
         self.state.events.append(("write", path))
         self.state.files[path] = FileData(path, content, owner, group, mode)
+
+    def _write_states(self, args: tuple[str, ...]) -> RunResult:
+        """WRITE_STATES_SCRIPT: each content written in turn, as ``write_atomic`` writes (a
+        journal write of its own, not a command of a step); the first failure stops it."""
+        path = args[4]
+        for content in args[5:]:
+            try:
+                self.write_atomic(path, content.encode(), owner="root", group="root", mode=0o600)
+            except TransportError as exc:
+                if not self.connected:
+                    raise
+                return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
+        return self._result(args, 0, "", "")
 
     def close(self) -> None:
         self.connected = False
@@ -325,7 +340,7 @@ def classify(argv: Sequence[str]) -> str:
             id(journal_scripts.LOCK_SCRIPT): "lock",
             id(journal_scripts.PEEK_SCRIPT): "peek",
             id(journal_scripts.JOURNAL_READ_SCRIPT): "journal_read",
-            id(journal_scripts.PREPARE_SCRIPT): "prepare",
+            id(journal_scripts.OPEN_SCRIPT): "prepare",
             id(journal_scripts.UNLOCK_SCRIPT): "unlock",
             id(services.RUNTIME_SCRIPT): "runtime",
             id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
