@@ -214,7 +214,8 @@ class EquivalenceRules:
 
     def _vsz_limit(self) -> None:
         raw = self.dovecot.block_settings(SERVICE_LMTP).get("vsz_limit")
-        raw = raw if raw is not None else self.dovecot.value("default_vsz_limit")
+        if raw is None or raw.strip() == "$default_vsz_limit":  # 2.3's stock comment, uncommented
+            raw = self.dovecot.value("default_vsz_limit")
         try:
             limit = DEFAULT_VSZ if raw is None else dovecot_size(raw)
         except ValueError:
@@ -273,12 +274,15 @@ class EquivalenceRules:
     def _quota(self) -> None:
         if "quota" not in lda_plugins(self.config, self.syntax):
             return
-        tempfail = (self.dovecot.value("quota_full_tempfail") or "no") == "yes"
+        said = self.dovecot.value("quota_full_tempfail", PROTOCOL_LDA)
+        said = said if said is not None else self.dovecot.value("quota_full_tempfail")
+        tempfail = (said or "no") == "yes"
         outcome = (
-            "both paths defer it (quota_full_tempfail = yes)"
+            "both paths defer it (quota_full_tempfail = yes, carried to protocol lmtp)"
             if tempfail
-            else "the LDA sent Dovecot's own rejection and Postfix logged the mail delivered; "
-            "LMTP answers 552 and Postfix bounces it with its own DSN"
+            else "the LDA sent Dovecot's own rejection from <> and Postfix logged the mail "
+            "sent; LMTP answers 552 5.2.2 and Postfix bounces it with its own DSN (measured on "
+            "2.3.19); lmtp_rcpt_check_quota = yes would refuse it at RCPT, before queueing"
         )
         self._warnings.append(f"quota: a message to a user over quota: {outcome}")
 
