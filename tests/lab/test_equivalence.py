@@ -1,0 +1,114 @@
+"""LMTP after `migrator apply` delivers each message kind as the LDA did (issue 13, item 2).
+
+Every kind is sent through the LDA, the host is planned and applied, and the same kinds are sent
+through LMTP. Where the plan equalises a difference the outcomes must match; where it only
+warns, LMTP's outcome must be exactly the consequence the warning names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.lab import lifecycle
+from migrator.lab.state import Lab, LabHost
+
+from .conftest import LabFactory
+from .hostfiles import LabCli
+from .messages import Kind, Outcome, outcome, send
+
+pytestmark = pytest.mark.lab
+
+MESSAGE_SIZE_LIMIT = 10240000  # the lab's Postfix default
+AT_LIMIT = MESSAGE_SIZE_LIMIT - MESSAGE_SIZE_LIMIT // 100
+KINDS = (
+    Kind("plain"),
+    Kind("eightbit", subject="caf\u00e9", body="caf\u00e9 \u00fcber\n"),
+    Kind("multi", to=("alice@example.test", "bob@example.test")),
+    Kind("alias", to=("team@example.test",)),
+    Kind("smtputf8", sender="t\u00ebst@migrator.lab", subject="h\u00e9llo", smtputf8=True),
+    Kind("detail", to=("alice+news@example.test",)),
+    # The limit counts Postfix's queue file (records around each line): 1% under it fits.
+    Kind("at_size_limit", size=AT_LIMIT),
+)
+BOUNCED_UTF8 = (("alice", "bounced", "5.6.7"),)
+
+
+def _send_all(lab: Lab, host: LabHost, tag: str) -> dict[str, Outcome]:
+    return {kind.name: outcome(lab, host, send(host, kind, tag)) for kind in KINDS}
+
+
+def _apply(lab: Lab, host: LabHost, tmp_path: Path) -> list[str]:
+    """Plan and apply the host; the plan's warnings and change summaries."""
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 0, applied.output
+    return [*plan.warnings, *(c.summary for c in plan.changes)]
+
+
+@pytest.mark.parametrize("release", ["bullseye", "bookworm", "trixie"])
+def test_lmtp_delivers_each_kind_as_the_lda_did(
+    make_lab: LabFactory, tmp_path: Path, release: str
+) -> None:
+    lab = make_lab("virtual-lda", release=release, prefix="eq")
+    host = lab.hosts[0]
+    lda = _send_all(lab, host, "lda")
+    assert lda["smtputf8"].statuses == (("alice", "sent", "2.0.0"),)
+    assert lda["detail"].statuses == (("alice+news", "bounced", "5.1.1"),)
+    said = _apply(lab, host, tmp_path)
+    lmtp = _send_all(lab, host, "lmtp")
+
+    # Equalised by the plan: one recipient per transaction keeps Delivered-To on each copy.
+    assert any("set lmtp_destination_recipient_limit = 1" in s for s in said), said
+    for kind in ("plain", "eightbit", "multi", "alias", "at_size_limit"):
+        assert lmtp[kind] == lda[kind], (kind, lda[kind], lmtp[kind])
+    assert lmtp["multi"].copies[0][1] == ("Delivered-To: alice@example.test",)
+
+    # SMTPUTF8: equalised on Dovecot 2.4; on 2.3 the warned bounce is exactly what happens.
+    if release == "trixie":
+        assert any("set mail_utf8_extensions = yes in protocol lmtp" in s for s in said), said
+        assert lmtp["smtputf8"] == lda["smtputf8"]
+    else:
+        assert any("will bounce 5.6.7" in s for s in said), said
+        assert lmtp["smtputf8"] == Outcome(BOUNCED_UTF8)
+
+    # +detail: the LDA bounced it (-d ${recipient}); LMTP delivers it, as the plan says.
+    assert any("mail to user+detail@ bounced" in s for s in said), said
+    assert lmtp["detail"].statuses == (("alice+news", "sent", "2.0.0"),)
+    assert [folder for folder, _ in lmtp["detail"].copies] == ["alice/Maildir"]
+
+
+def _lhlo_fails(lab: Lab, host: LabHost) -> bool:
+    """Whether Dovecot's own LMTP socket fails to greet (its process cannot start)."""
+    probe = (
+        "import socket\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect('/var/run/dovecot/lmtp')\n"
+        "s.settimeout(5)\n"
+        "print(s.recv(200).decode()[:3] or 'closed')\n"
+    )
+    done = lifecycle.run_in_host(host, lab, ["python3", "-c", probe], capture=True)
+    return done.stdout.decode().strip() != "220"
+
+
+def test_a_small_lmtp_vsz_limit_is_raised_and_a_message_at_the_limit_arrives(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """Dovecot 2.4.1's lmtp does not start with vsz_limit = 48M (the LDA had no limit): the
+    plan raises it, and a message at message_size_limit is delivered over LMTP."""
+    lab = make_lab("virtual-lda", release="trixie", prefix="vz")
+    host = lab.hosts[0]
+    limit = "service lmtp {\n  vsz_limit = 48M\n}\n"
+    script = f"printf '{limit}' >> /etc/dovecot/local.conf && doveadm reload && sleep 1"
+    lifecycle.run_in_host(host, lab, ["sh", "-c", script], capture=True)
+    assert _lhlo_fails(lab, host)
+    big = Kind("at_size_limit", size=AT_LIMIT)
+    lda = outcome(lab, host, send(host, big, "lda"))
+    assert lda.statuses == (("alice", "sent", "2.0.0"),)
+
+    said = _apply(lab, host, tmp_path)
+    assert any("set vsz_limit = 74M in service lmtp" in s for s in said), said
+    assert not _lhlo_fails(lab, host)
+    assert outcome(lab, host, send(host, big, "lmtp")) == lda
