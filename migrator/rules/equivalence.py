@@ -30,9 +30,16 @@ from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
 from migrator.rules.dovecot import PROTOCOL_LDA, PROTOCOL_LMTP, SERVICE_LMTP
-from migrator.rules.hooks import Hook, HookKind, LdaService
+from migrator.rules.hooks import (
+    Hook,
+    HookKind,
+    LdaService,
+    mailbox_command_argv,
+    parse_lda_argv,
+)
 from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax
+from migrator.rules.userdb import userdb_uids
 
 MIB = 1024 * 1024
 LMTP_BASELINE = 64 * MIB
@@ -127,7 +134,9 @@ class EquivalenceRules:
         self._warnings: list[str] = []
 
     def result(self) -> Equivalence:
-        """Every rule, in a fixed order."""
+        """Every rule, in a fixed order. Raises RefusedError where LMTP would fail mail the
+        LDA delivered and no edit can make it equal."""
+        self._home()
         self._smtputf8()
         self._recipient_limit()
         self._vsz_limit()
@@ -152,6 +161,43 @@ class EquivalenceRules:
             if files:
                 return files[-1]
         return self.dovecot.root
+
+    def _home(self) -> None:
+        """mailbox_command ran the LDA without -d: it took the user's home from local(8)'s
+        HOME. LMTP takes it from the userdb; with none, Sieve's ~/ scripts fail (2.3.19: the
+        message is deferred) and the duplicate database is off."""
+        command = next(
+            (
+                h
+                for h in self.hooks
+                if h.kind is HookKind.MAILBOX_COMMAND
+                and parse_lda_argv(mailbox_command_argv(h.value)).destination is None
+            ),
+            None,
+        )
+        if command is None or self.dovecot.value("mail_home"):
+            return
+        answer = self.facts.userdb
+        if answer is not None and answer.exists and answer.home is not None:
+            none = [] if answer.home else [f"the userdb's answer for {answer.recipient}"]
+        else:
+            none = [u.describe() for u in userdb_uids(self.dovecot) if u.returns_home is False]
+        if not none:
+            return
+        why = (
+            "mailbox_command ran the LDA without -d, with local(8)'s HOME; LMTP takes the home "
+            f"from the userdb, and {none[0]} gives none"
+        )
+        if "sieve" not in lda_plugins(self.config, self.syntax):
+            self._warnings.append(f"{why}: the duplicate database is off under LMTP")
+            return
+        raise RefusedError(
+            f"{why}: Sieve's personal scripts would fail (mail deferred) and the duplicate "
+            "database switch off; set mail_home (e.g. mail_home = /home/%n) and plan again",
+            host=self.facts.host,
+            path=self.config.main_file,
+            line=command.line,
+        )
 
     def _smtputf8(self) -> None:
         enabled = smtputf8_enabled(self.main, self.facts.postfix_version)
@@ -315,6 +361,7 @@ def equivalence(
     hooks: Sequence[Hook],
     planned: Sequence[Edit],
 ) -> Equivalence:
-    """The edits and warnings that make LMTP deliver every message kind as the LDA did; never
-    raises (a value migrator cannot read becomes a warning)."""
+    """The edits and warnings that make LMTP deliver every message kind as the LDA did (a value
+    migrator cannot read becomes a warning). Raises RefusedError where LMTP would fail mail the
+    LDA delivered and no edit can make it equal (a home only local(8) gave)."""
     return EquivalenceRules(facts, config, syntax, endpoint, services, hooks, planned).result()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from migrator.errors import RefusedError
+from migrator.host.facts import parse_userdb
 from migrator.plan.document import Plan
 from migrator.rules.equivalence import dovecot_size, smtputf8_enabled
 from migrator.rules.params import MainParams
@@ -214,3 +216,46 @@ def test_a_per_user_lmtp_concurrency_limit_is_named(tmp_path: Path) -> None:
         "dovecot24-virtual-lda", tmp_path, **{lmtp: "lmtp_user_concurrency_limit = 5\n"}
     )
     assert _warned(plan, "lmtp_user_concurrency_limit = 5")
+
+
+def test_the_userdb_home_is_read_from_doveadm_user() -> None:
+    table = ["field\tvalue", "uid\t1000", "home\t/home/bob", "rc=0"]
+    assert parse_userdb("bob", table).home == "/home/bob"
+    assert parse_userdb("bob", ["field\tvalue", "uid\t1000", "home\t", "rc=0"]).home == ""
+
+
+def _system_host(tmp_path: Path, userdb: dict[str, str], appended: str = "") -> FixtureHost:
+    host = HOSTS["system-lda"]
+    root = tmp_path / "system-lda"
+    shutil.copytree(host.root, root)
+    auth = root / "etc/dovecot/conf.d/10-auth.conf"
+    auth.write_text(auth.read_text() + appended)
+    facts = {**host.spec["facts"], "userdb": {"recipient": "alice@example.test", **userdb}}
+    return FixtureHost(host.name, root, {**host.spec, "facts": facts})
+
+
+def test_a_home_only_local8_gave_is_refused_when_sieve_needs_it(tmp_path: Path) -> None:
+    host = _system_host(tmp_path, {"uid": "1000", "home": ""})
+    with pytest.raises(RefusedError) as caught:
+        host.plan()
+    assert "the userdb's answer for alice@example.test gives none" in str(caught.value)
+    assert "Sieve's personal scripts would fail" in str(caught.value)
+    assert caught.value.path == "/etc/postfix/main.cf"
+    fixed = _system_host(tmp_path / "fixed", {"uid": "1000", "home": ""}, "mail_home = /home/%n\n")
+    assert fixed.plan().has_changes
+    known = _system_host(tmp_path / "known", {"uid": "1000", "home": "/home/alice"})
+    assert known.plan().has_changes
+
+
+def test_a_static_userdb_without_home_is_read_off_its_definition(tmp_path: Path) -> None:
+    static = "userdb {\n  driver = static\n  args = uid=1000 gid=1000\n}\n"
+    host = _system_host(tmp_path, {"uid": "1000"}, static)
+    host = FixtureHost(
+        host.name,
+        host.root,
+        {**host.spec, "facts": {k: v for k, v in host.spec["facts"].items() if k != "userdb"}},
+    )
+    with pytest.raises(
+        RefusedError, match=r"userdb static \(/etc/dovecot/conf.d/10-auth.conf:\d+\) gives none"
+    ):
+        host.plan()
