@@ -164,8 +164,8 @@ class EquivalenceRules:
 
     def _home(self) -> None:
         """mailbox_command ran the LDA without -d: it took the user's home from local(8)'s
-        HOME. LMTP takes it from the userdb; with none, Sieve's ~/ scripts fail (2.3.19: the
-        message is deferred) and the duplicate database is off."""
+        HOME. LMTP takes it from the userdb; with none, a ~/ mail location or Sieve's ~/
+        scripts fail (2.3.19: 451 4.3.0, deferred) and the duplicate database is off."""
         command = next(
             (
                 h
@@ -188,12 +188,17 @@ class EquivalenceRules:
             "mailbox_command ran the LDA without -d, with local(8)'s HOME; LMTP takes the home "
             f"from the userdb, and {none[0]} gives none"
         )
-        if "sieve" not in lda_plugins(self.config, self.syntax):
+        location = self.dovecot.value("mail_location") or self.dovecot.value("mail_path") or ""
+        fails = [f"the mail location {location} needs ~/ (every delivery deferred, 4.3.0)"]
+        fails = fails if "~" in location else []
+        if "sieve" in lda_plugins(self.config, self.syntax):
+            fails.append("Sieve's personal scripts fail")
+        if not fails:
             self._warnings.append(f"{why}: the duplicate database is off under LMTP")
             return
         raise RefusedError(
-            f"{why}: Sieve's personal scripts would fail (mail deferred) and the duplicate "
-            "database switch off; set mail_home (e.g. mail_home = /home/%n) and plan again",
+            f"{why}: {' and '.join(fails)} under LMTP; set mail_home (e.g. mail_home = "
+            "/home/%n) and plan again",
             host=self.facts.host,
             path=self.config.main_file,
             line=command.line,

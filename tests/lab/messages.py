@@ -31,6 +31,7 @@ class Kind:
     smtputf8: bool = False
     size: int = 0
     """Pad the body to this many bytes (0: no padding)."""
+    list_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,8 @@ def send(host: LabHost, kind: Kind, tag: str) -> mail.Sent:
     head = (
         f"From: {kind.sender}\r\nTo: {', '.join(kind.to)}\r\nSubject: {kind.subject}\r\n"
         f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + (f"List-Id: {kind.list_id}\r\n" if kind.list_id else "")
+        + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
     )
     raw = (head + kind.body).encode()
     if kind.size > len(raw):

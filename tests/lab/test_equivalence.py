@@ -39,10 +39,12 @@ def _send_all(lab: Lab, host: LabHost, tag: str) -> dict[str, Outcome]:
     return {kind.name: outcome(lab, host, send(host, kind, tag)) for kind in KINDS}
 
 
-def _apply(lab: Lab, host: LabHost, tmp_path: Path) -> list[str]:
+def _apply(
+    lab: Lab, host: LabHost, tmp_path: Path, recipient: str = "alice@example.test"
+) -> list[str]:
     """Plan and apply the host; the plan's warnings and change summaries."""
     cli = LabCli(lab, tmp_path)
-    plan = cli.plan(host)
+    plan = cli.plan(host, recipient)
     applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
     assert applied.exit_code == 0, applied.output
     return [*plan.warnings, *(c.summary for c in plan.changes)]
@@ -112,3 +114,34 @@ def test_a_small_lmtp_vsz_limit_is_raised_and_a_message_at_the_limit_arrives(
     assert any("set vsz_limit = 74M in service lmtp" in s for s in said), said
     assert not _lhlo_fails(lab, host)
     assert outcome(lab, host, send(host, big, "lmtp")) == lda
+
+
+def test_a_home_only_local8_gave_is_refused_and_mail_home_fixes_it(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """System users whose userdb returns no home: the LDA (mailbox_command, no -d) used
+    local(8)'s HOME; LMTP would defer every message (~/Maildir). Planning refuses, saying so;
+    with mail_home set, LMTP files list mail as the LDA did."""
+    lab = make_lab("system-lda", release="bookworm", prefix="hm")
+    host = lab.hosts[0]
+    no_home = (
+        "sed -i '/^  driver = passwd/a\\  override_fields = home=' "
+        "/etc/dovecot/conf.d/auth-system.conf.ext && doveadm reload"
+    )
+    lifecycle.run_in_host(host, lab, ["sh", "-c", no_home], capture=True)
+    listed = Kind("list", to=("bob@example.test",), subject="news", list_id="<news.example.test>")
+    lda = outcome(lab, host, send(host, listed, "lda"))
+    assert [folder for folder, _ in lda.copies] == ["bob/Maildir/.Lists"]
+
+    cli = LabCli(lab, tmp_path)
+    refused = cli("plan", host.name, "--test-recipient", "bob@example.test")
+    assert refused.exit_code == 1, refused.output
+    assert "needs ~/ (every delivery deferred, 4.3.0)" in refused.output
+    assert "set mail_home" in refused.output
+
+    fix = "echo 'mail_home = /home/%n' >> /etc/dovecot/local.conf && doveadm reload"
+    lifecycle.run_in_host(host, lab, ["sh", "-c", fix], capture=True)
+    _apply(lab, host, tmp_path, "bob@example.test")
+    lmtp = outcome(lab, host, send(host, listed, "lmtp"))
+    assert [folder for folder, _ in lmtp.copies] == ["bob/Maildir/.Lists"]
+    assert lmtp.statuses == lda.statuses

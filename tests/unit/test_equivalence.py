@@ -239,7 +239,8 @@ def test_a_home_only_local8_gave_is_refused_when_sieve_needs_it(tmp_path: Path) 
     with pytest.raises(RefusedError) as caught:
         host.plan()
     assert "the userdb's answer for alice@example.test gives none" in str(caught.value)
-    assert "Sieve's personal scripts would fail" in str(caught.value)
+    assert "the mail location maildir:~/Maildir needs ~/" in str(caught.value)
+    assert "and Sieve's personal scripts fail under LMTP" in str(caught.value)
     assert caught.value.path == "/etc/postfix/main.cf"
     fixed = _system_host(tmp_path / "fixed", {"uid": "1000", "home": ""}, "mail_home = /home/%n\n")
     assert fixed.plan().has_changes
