@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import smtplib
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
@@ -40,10 +41,14 @@ class Outcome:
 
     statuses: tuple[tuple[str, str, str], ...]
     copies: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    replies: int = 0
+    """Messages Postfix took for the sender afterwards (a Sieve vacation reply)."""
 
 
 def send(host: LabHost, kind: Kind, tag: str) -> mail.Sent:
-    """Send KIND (its Message-ID carries TAG). Raises AssertionError if Postfix refuses it."""
+    """Send KIND (its Message-ID, and a ``{tag}`` in its sender, carry TAG). Raises
+    AssertionError if Postfix refuses it."""
+    kind = replace(kind, sender=kind.sender.replace("{tag}", tag))
     message_id = f"<{kind.name}.{tag}.{uuid.uuid4().hex[:12]}@migrator.lab>"
     head = (
         f"From: {kind.sender}\r\nTo: {', '.join(kind.to)}\r\nSubject: {kind.subject}\r\n"
@@ -69,11 +74,30 @@ def send(host: LabHost, kind: Kind, tag: str) -> mail.Sent:
     return mail.Sent(queued.group(1), message_id)
 
 
-def outcome(lab: Lab, host: LabHost, sent: mail.Sent) -> Outcome:
-    """The message's outcome once Postfix is done with it. Raises LabError on a timeout."""
+def outcome(lab: Lab, host: LabHost, sent: mail.Sent, replies_to: str = "") -> Outcome:
+    """The message's outcome once Postfix is done with it, with the messages Postfix then took
+    for REPLIES_TO (a vacation reply to the sender, a redirected copy). Raises LabError on a
+    timeout."""
     done = mail.wait_delivered(lab, host, sent, timeout=60)
     statuses = sorted((d.recipient.split("@")[0], d.status, _dsn_class(lab, host, d)) for d in done)
-    return Outcome(tuple(statuses), _copies(lab, host, sent.message_id))
+    replies = _replies(lab, host, replies_to, sent.queue_id) if replies_to else 0
+    return Outcome(tuple(statuses), _copies(lab, host, sent.message_id), replies)
+
+
+def _replies(lab: Lab, host: LabHost, address: str, own: str, wait: float = 10.0) -> int:
+    """Other queue ids delivered or tried to ADDRESS since OWN entered the active queue."""
+    deadline = time.monotonic() + wait
+    while True:
+        log = mail.postfix_log(lab, host)
+        since = log[log.find(f" {own}: from=") :]
+        found = {
+            line.split(": to=")[0].split()[-1]
+            for line in since.splitlines()
+            if f": to=<{address}>" in line and f" {own}: " not in line
+        }
+        if found or time.monotonic() > deadline:
+            return len(found)
+        time.sleep(0.1)
 
 
 def _dsn_class(lab: Lab, host: LabHost, delivery: mail.Delivery) -> str:

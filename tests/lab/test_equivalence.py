@@ -35,8 +35,40 @@ KINDS = (
 BOUNCED_UTF8 = (("alice", "bounced", "5.6.7"),)
 
 
+# bob's own Sieve script: replies, redirects and files by envelope recipient.
+BOB_SIEVE = """require ["envelope", "fileinto", "mailbox", "vacation"];
+if header :contains "subject" "vacation-test" { vacation :days 1 "away"; }
+if header :contains "subject" "redirect-test" { redirect "alice@example.test"; }
+if envelope :is "to" "bob@example.test" { fileinto :create "ToBob"; }
+"""
+SIEVE_KINDS = (
+    Kind(
+        "vacation",
+        to=("bob@example.test",),
+        sender="away-{tag}@migrator.lab",
+        subject="vacation-test",
+    ),
+    Kind("redirect", to=("bob@example.test",), subject="redirect-test"),
+)
+
+
 def _send_all(lab: Lab, host: LabHost, tag: str) -> dict[str, Outcome]:
-    return {kind.name: outcome(lab, host, send(host, kind, tag)) for kind in KINDS}
+    found = {kind.name: outcome(lab, host, send(host, kind, tag)) for kind in KINDS}
+    vacation, redirect = SIEVE_KINDS
+    away = vacation.sender.replace("{tag}", tag)
+    found["vacation"] = outcome(lab, host, send(host, vacation, tag), replies_to=away)
+    found["redirect"] = outcome(lab, host, send(host, redirect, tag), "alice@example.test")
+    return found
+
+
+def _bob_sieve(lab: Lab, host: LabHost) -> None:
+    home = "/var/vmail/example.test/bob"
+    script = (
+        f'mkdir -p {home} && printf %s "$1" > {home}/.dovecot.sieve'
+        " && chown -R vmail:vmail /var/vmail/example.test"
+    )
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", script, "sh", BOB_SIEVE], capture=True)
+    assert done.returncode == 0, done.stderr
 
 
 def _apply(
@@ -56,6 +88,7 @@ def test_lmtp_delivers_each_kind_as_the_lda_did(
 ) -> None:
     lab = make_lab("virtual-lda", release=release, prefix="eq")
     host = lab.hosts[0]
+    _bob_sieve(lab, host)
     lda = _send_all(lab, host, "lda")
     assert lda["smtputf8"].statuses == (("alice", "sent", "2.0.0"),)
     assert lda["detail"].statuses == (("alice+news", "bounced", "5.1.1"),)
@@ -64,9 +97,15 @@ def test_lmtp_delivers_each_kind_as_the_lda_did(
 
     # Equalised by the plan: one recipient per transaction keeps Delivered-To on each copy.
     assert any("set lmtp_destination_recipient_limit = 1" in s for s in said), said
-    for kind in ("plain", "eightbit", "multi", "alias", "at_size_limit"):
+    for kind in ("plain", "eightbit", "multi", "alias", "at_size_limit", "vacation", "redirect"):
         assert lmtp[kind] == lda[kind], (kind, lda[kind], lmtp[kind])
     assert lmtp["multi"].copies[0][1] == ("Delivered-To: alice@example.test",)
+    # Sieve's own mail, sent as the mail user either way: a vacation reply, a redirected copy.
+    assert lmtp["vacation"].replies == lmtp["redirect"].replies == 1
+    assert (
+        "alice/Maildir",
+        ("Delivered-To: alice@example.test", "Delivered-To: bob@example.test"),
+    ) in lmtp["redirect"].copies
 
     # SMTPUTF8: equalised on Dovecot 2.4; on 2.3 the warned bounce is exactly what happens.
     if release == "trixie":
