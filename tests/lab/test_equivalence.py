@@ -184,3 +184,53 @@ def test_a_home_only_local8_gave_is_refused_and_mail_home_fixes_it(
     lmtp = outcome(lab, host, send(host, listed, "lmtp"))
     assert [folder for folder, _ in lmtp.copies] == ["bob/Maildir/.Lists"]
     assert lmtp.statuses == lda.statuses
+
+
+SYSTEM_KINDS = (
+    Kind("plain", to=("bob@example.test",)),
+    Kind("multi", to=("alice@example.test", "bob@example.test")),
+    Kind("alias", to=("team@example.test",)),
+    Kind("detail", to=("bob+news@example.test",)),
+    Kind("list", to=("bob@example.test",), list_id="<news.example.test>"),
+    Kind("smtputf8", to=("bob@example.test",), sender="t\u00ebst@migrator.lab", smtputf8=True),
+)
+
+
+def _without(outcome: Outcome, header: str) -> Outcome:
+    copies = tuple(
+        (folder, tuple(h for h in headers if not h.lower().startswith(header)))
+        for folder, headers in outcome.copies
+    )
+    return Outcome(outcome.statuses, copies, outcome.replies)
+
+
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
+def test_system_users_get_their_mail_and_lose_only_the_headers_the_plan_names(
+    make_lab: LabFactory, tmp_path: Path, release: str
+) -> None:
+    """mailbox_command hosts: local(8) wrote X-Original-To and the original Delivered-To;
+    through mailbox_transport LMTP sees only the expanded address, as the plan warns."""
+    lab = make_lab("system-lda", release=release, prefix="sy")
+    host = lab.hosts[0]
+    lda = {k.name: outcome(lab, host, send(host, k, "lda")) for k in SYSTEM_KINDS}
+    said = _apply(lab, host, tmp_path, "bob@example.test")
+    lmtp = {k.name: outcome(lab, host, send(host, k, "lmtp")) for k in SYSTEM_KINDS}
+
+    assert any("no X-Original-To, Delivered-To names the final recipient" in s for s in said)
+    assert not any("destination_recipient_limit" in s for s in said), said
+    for name in ("plain", "multi", "detail", "list"):
+        assert lmtp[name] == _without(lda[name], "x-original-to"), (name, lda[name], lmtp[name])
+    assert [f for f, _ in lmtp["list"].copies] == ["bob/Maildir/.Lists"]
+    # An alias: same mailboxes, but Delivered-To now names each user, not team@.
+    assert [f for f, _ in lmtp["alias"].copies] == [f for f, _ in lda["alias"].copies]
+    assert all(
+        h == ("Delivered-To: team@example.test",) for _, h in _without(lda["alias"], "x-").copies
+    )
+    assert all(
+        h[0].startswith(("Delivered-To: alice@", "Delivered-To: bob@"))
+        for _, h in lmtp["alias"].copies
+    )
+    if release == "trixie":
+        assert lmtp["smtputf8"] == _without(lda["smtputf8"], "x-original-to")
+    else:
+        assert lmtp["smtputf8"].statuses == (("bob", "bounced", "5.6.7"),)
