@@ -224,11 +224,13 @@ def test_the_userdb_home_is_read_from_doveadm_user() -> None:
     assert parse_userdb("bob", ["field\tvalue", "uid\t1000", "home\t", "rc=0"]).home == ""
 
 
-def _system_host(tmp_path: Path, userdb: dict[str, str], appended: str = "") -> FixtureHost:
+def _system_host(
+    tmp_path: Path, userdb: dict[str, str], appended: str = "", conf: str = "10-auth.conf"
+) -> FixtureHost:
     host = HOSTS["system-lda"]
     root = tmp_path / "system-lda"
     shutil.copytree(host.root, root)
-    auth = root / "etc/dovecot/conf.d/10-auth.conf"
+    auth = root / "etc/dovecot/conf.d" / conf
     auth.write_text(auth.read_text() + appended)
     facts = {**host.spec["facts"], "userdb": {"recipient": "alice@example.test", **userdb}}
     return FixtureHost(host.name, root, {**host.spec, "facts": facts})
@@ -260,3 +262,11 @@ def test_a_static_userdb_without_home_is_read_off_its_definition(tmp_path: Path)
         RefusedError, match=r"userdb static \(/etc/dovecot/conf.d/10-auth.conf:\d+\) gives none"
     ):
         host.plan()
+
+
+def test_without_sieve_or_a_home_mail_location_only_the_duplicate_db_is_named(
+    tmp_path: Path,
+) -> None:
+    plain = "mail_location = maildir:/var/mail/%n\nprotocol lda {\n  mail_plugins = quota\n}\n"
+    plan = _system_host(tmp_path, {"uid": "1000", "home": ""}, plain, "90-sieve.conf").plan()
+    assert _warned(plan, "gives none: the duplicate database is off under LMTP")
