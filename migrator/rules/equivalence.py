@@ -166,15 +166,7 @@ class EquivalenceRules:
         """mailbox_command ran the LDA without -d: it took the user's home from local(8)'s
         HOME. LMTP takes it from the userdb; with none, a ~/ mail location or Sieve's ~/
         scripts fail (2.3.19: 451 4.3.0, deferred) and the duplicate database is off."""
-        command = next(
-            (
-                h
-                for h in self.hooks
-                if h.kind is HookKind.MAILBOX_COMMAND
-                and parse_lda_argv(mailbox_command_argv(h.value)).destination is None
-            ),
-            None,
-        )
+        command = self._command_without_destination()
         if command is None or self.dovecot.value("mail_home"):
             return
         answer = self.facts.userdb
@@ -203,6 +195,13 @@ class EquivalenceRules:
             path=self.config.main_file,
             line=command.line,
         )
+
+    def _command_without_destination(self) -> Hook | None:
+        for hook in self.hooks:
+            argv = mailbox_command_argv(hook.value)
+            if hook.kind is HookKind.MAILBOX_COMMAND and parse_lda_argv(argv).destination is None:
+                return hook
+        return None
 
     def _smtputf8(self) -> None:
         enabled = smtputf8_enabled(self.main, self.facts.postfix_version)
