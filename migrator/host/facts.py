@@ -55,6 +55,9 @@ class UserdbAnswer:
     # True when only the local part is known (system users: passwd knows "bob", not
     # "bob@example.test"), so LMTP needs auth_username_format = %Ln to find the user.
     by_local_part: bool = False
+    home: str | None = None
+    """The home the userdb returns: "" none (Sieve and the duplicate DB are then off), None
+    not known (a fixture's facts that do not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class Facts:
                 "uid": self.userdb.uid,
                 "gid": self.userdb.gid,
                 "by_local_part": self.userdb.by_local_part,
+                "home": self.userdb.home,
             },
             "unknown": list(self.unknown),
         }
@@ -151,7 +155,13 @@ def parse_userdb(recipient: str, lines: list[str]) -> UserdbAnswer:
         if rc == 67 or any("doesn't exist" in line for line in lines):
             return UserdbAnswer(recipient, exists=False)
         raise FactError(f"doveadm user {recipient} failed: {' '.join(lines).strip()}")
-    return UserdbAnswer(recipient, exists=True, uid=fields.get("uid"), gid=fields.get("gid"))
+    return UserdbAnswer(
+        recipient,
+        exists=True,
+        uid=fields.get("uid"),
+        gid=fields.get("gid"),
+        home=fields.get("home", ""),
+    )
 
 
 def _userdb(recipient: str | None, sections: dict[str, list[str]]) -> UserdbAnswer | None:
@@ -285,6 +295,7 @@ def overrides_from_mapping(data: dict[str, object]) -> FactOverrides:
                 exists=bool(userdb.get("exists", True)),
                 uid=None if userdb.get("uid") is None else str(userdb["uid"]),
                 gid=None if userdb.get("gid") is None else str(userdb["gid"]),
+                home=None if userdb.get("home") is None else str(userdb["home"]),
             )
         except KeyError as exc:
             raise FactError(f"userdb override lacks {exc}") from exc

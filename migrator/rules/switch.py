@@ -33,6 +33,7 @@ from migrator.rules.dovecot import (
     PROTOCOL_LMTP,
     DovecotRules,
 )
+from migrator.rules.equivalence import equivalence
 from migrator.rules.hooks import (
     Destination,
     Hook,
@@ -95,13 +96,16 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
     dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
+    same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
+    edits.extend(same.edits)
     kept = [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
         "must still be delivered, and rollback needs it; `migrator finalize` removes it "
         "once nothing is queued for it"
         for service in used
     ]
-    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config), *kept]
+    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
+    warnings.extend(kept)
     return RuleResult(
         tuple(edits),
         tuple(dict.fromkeys(postmaps)),
