@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> 
     nodes = [
         node
         for node in tree.match(f"{tree.file_node(path)}/*[type = {_quote(kind)}]")
-        if _unescape_label(node.rsplit("/", 1)[1]) == name
+        if _unescape_label(_service_label(node)) == name
     ]
     if len(nodes) != 1:
         raise ConfigParseError(
@@ -117,7 +118,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
     """
     entries = []
     for node in tree.match(f"{tree.file_node(path)}/*[type]"):
-        name = node.rsplit("/", 1)[1]
+        name = _service_label(node)
         # A comment line inside a service splits its command into several nodes (the lens
         # keeps the comment where it is); the command Postfix runs is all of them in order.
         command = " ".join(tree.get(part) or "" for part in tree.match(f"{node}/command"))
@@ -185,6 +186,13 @@ def _split_daemon_args(words: list[str]) -> tuple[tuple[tuple[str, str], ...], t
         else:
             attributes.append((word, ""))
     return tuple(attributes), ()
+
+
+def _service_label(node: str) -> str:
+    """A master.cf service's label without Augeas's position: two services of one name
+    (``smtp inet`` and ``smtp unix``) match as ``smtp`` and ``smtp[2]``, and ``smtp[2]`` is no
+    service Postfix knows (a queue check for it would miss mail queued for ``smtp``)."""
+    return re.sub(r"(?<!\\)\[\d+\]$", "", node.rsplit("/", 1)[1])
 
 
 def _unescape_label(label: str) -> str:

@@ -148,6 +148,7 @@ def check_plan_data(data: Mapping[str, Any], host: str | None, source: str | Non
         raise check.fail("settings_diff", "must be an object")
     _check_steps(check, data["steps"], files, endpoint)
     _check_finalize(check, data["steps"], data["lda_services"])
+    _check_removed_services(check, data["steps"], files.get(f"{dirs[0]}/master.cf"))
     for index, warning in enumerate(check.items("warnings", data["warnings"])):
         check.text(f"warnings[{index}]", warning)
 
@@ -241,6 +242,41 @@ def _check_finalize(check: _Check, steps: list[Any], services: list[str]) -> Non
     for index, step in enumerate(steps):
         if step["action"] == "check_queue" and step["args"]["services"].split(" ") != services:
             raise check.fail(f"steps[{index}].args.services", "are not the plan's lda_services")
+
+
+def _check_removed_services(
+    check: _Check, steps: list[Any], master: Mapping[str, str] | None
+) -> None:
+    """A master.cf service the plan removes must be one its first step checks the queue
+    for: mail queued for a removed service is deferred ("mail transport unavailable"), and
+    only finalize removes a service, after that check. A forged migration plan (no queue
+    check) or a finalize plan checking another service cannot drop the pipe unchecked."""
+    if master is None:
+        return
+    removed = _master_services(master["content_before"]) - _master_services(master["content_after"])
+    checked = {
+        name
+        for step in steps
+        if step["action"] == "check_queue"
+        for name in step["args"]["services"].split(" ")
+    }
+    for name, kind in sorted(removed):
+        if name not in checked:
+            raise check.fail(
+                "files.master.cf",
+                f"removes the master.cf service {_shown(name)} ({_shown(kind)}) without "
+                "checking the queue for it first (only finalize removes a service)",
+            )
+
+
+def _master_services(text: str) -> set[tuple[str, str]]:
+    """The (service, type) pairs master.cf defines: each line not indented or a comment."""
+    found = set()
+    for line in text.split("\n"):
+        fields = line.split()
+        if fields and not line[0].isspace() and not line.startswith("#"):
+            found.add((fields[0], fields[1] if len(fields) > 1 else ""))
+    return found
 
 
 _ArgCheck = Callable[
