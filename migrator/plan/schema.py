@@ -29,8 +29,9 @@ DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
-# C0 and C1 controls and DEL (a tab is harmless): nothing may rewrite a reviewer's terminal.
-CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
+# (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _FORMS = {
     PLAN_ID: "YYYYMMDDTHHMMSSZ-xxxxxxxx",
