@@ -12,7 +12,9 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from click.testing import CliRunner
 
+from migrator.cli import main
 from migrator.errors import UsageError
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import InventoryHost
@@ -217,3 +219,22 @@ def test_a_port_in_other_digits_is_not_a_port(tmp_path: Path) -> None:
     """``str.isdigit`` takes '\u00b2': int() then raised ValueError, a traceback."""
     host = _host(_write(tmp_path, {"hosts": "h1:\u00b2\n"}), "h1:\u00b2")
     assert host.port is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "~("], "migrator: error: --limit: ~( is not a regular expression"),
+        (["--limit", "h1"], "migrator: error: cannot read inventory {fifo}: not a regular file"),
+    ],
+)
+def test_the_cli_refuses_in_one_line_before_any_host_is_reached(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    source = "h1," if "~(" in args else str(fifo)
+    result = CliRunner().invoke(main, ["status", "-i", source, *args])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == result.output.strip().splitlines()[0]
+    assert result.output.startswith(message.format(fifo=fifo)), result.output
