@@ -18,6 +18,7 @@ from migrator.cli import main
 from migrator.errors import UsageError
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import InventoryHost
+from migrator.transport.ssh_config import resolve_host
 
 _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
@@ -238,3 +239,13 @@ def test_the_cli_refuses_in_one_line_before_any_host_is_reached(
     assert result.exit_code == 1, result.output
     assert result.output.strip() == result.output.strip().splitlines()[0]
     assert result.output.startswith(message.format(fifo=fifo)), result.output
+
+
+def test_an_ssh_config_including_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    config = _write(tmp_path, {"ssh_config": f"Host a1\nInclude {fifo}\n"})
+    _refused(config, rf"cannot read SSH config {fifo}: not a regular file")
+    with pytest.raises(UsageError, match=r"cannot read SSH config .*fifo: not a regular file"):
+        resolve_host("a1", config=fifo)
+    assert resolve_host("a1", config=Path(os.devnull)).hostname == "a1"  # -F none
