@@ -149,7 +149,10 @@ def check_plan_data(data: Mapping[str, Any], host: str | None, source: str | Non
         raise check.fail("settings_diff", "must be an object")
     _check_steps(check, data["steps"], files, endpoint)
     _check_finalize(check, data["steps"], data["lda_services"])
-    _check_removed_services(check, data["steps"], files.get(f"{dirs[0]}/master.cf"))
+    for path, change in files.items():
+        # Every master.cf, not only the facts' config_directory's: facts are the plan's word.
+        if posixpath.basename(path) == "master.cf":
+            _check_removed_services(check, data["steps"], change)
     for index, warning in enumerate(check.items("warnings", data["warnings"])):
         check.text(f"warnings[{index}]", warning)
 
@@ -245,15 +248,11 @@ def _check_finalize(check: _Check, steps: list[Any], services: list[str]) -> Non
             raise check.fail(f"steps[{index}].args.services", "are not the plan's lda_services")
 
 
-def _check_removed_services(
-    check: _Check, steps: list[Any], master: Mapping[str, str] | None
-) -> None:
+def _check_removed_services(check: _Check, steps: list[Any], master: Mapping[str, str]) -> None:
     """A master.cf service the plan removes must be one its first step checks the queue
     for: mail queued for a removed service is deferred ("mail transport unavailable"), and
     only finalize removes a service, after that check. A forged migration plan (no queue
     check) or a finalize plan checking another service cannot drop the pipe unchecked."""
-    if master is None:
-        return
     removed = _master_services(master["content_before"]) - _master_services(master["content_after"])
     checked = {
         name
@@ -264,7 +263,7 @@ def _check_removed_services(
     for name, kind in sorted(removed):
         if name not in checked:
             raise check.fail(
-                "files.master.cf",
+                f"files {master['path']}",
                 f"removes the master.cf service {_shown(name)} ({_shown(kind)}) without "
                 "checking the queue for it first (only finalize removes a service)",
             )

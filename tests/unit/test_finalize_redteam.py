@@ -111,3 +111,16 @@ def test_a_pipe_service_named_like_a_postfix_builtin_is_not_removed(
     )
     with pytest.raises(RefusedError, match=rf"the LDA pipe service is named {name}, a ser"):
         finalize_plan(root)
+
+
+def test_forged_facts_do_not_hide_master_cf_from_the_removal_check(tmp_path: Path) -> None:
+    """config_directory moved, Dovecot's config put beside master.cf: still checked."""
+    plan = finalize_plan(tree(tmp_path))
+
+    def forge(data: dict[str, Any]) -> None:
+        data["facts"]["config_directory"] = "/etc/postfix-elsewhere"
+        data["facts"]["dovecot_config"] = "/etc/postfix/dovecot.conf"
+        data["steps"].pop(0)
+
+    with pytest.raises(PlanError, match=r"files /etc/postfix/master.cf: removes the master.cf"):
+        Plan.from_dict(_resealed(plan, forge), host=plan.host)
