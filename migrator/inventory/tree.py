@@ -154,12 +154,21 @@ def _priority(tree: Tree, name: str) -> int:
 
 
 def _depth(name: str, parents: dict[str, set[str]], depths: dict[str, int]) -> int:
-    """How far below ``all`` NAME is, memoised: groups with many parents each must not make
-    this exponential (``Tree.add_child`` refused loops, so this terminates)."""
-    if name not in depths:
-        depths[name] = 0  # while climbing: a loop (none was let in) would end here
-        above = parents.get(name, set()) - {"all"}
-        depths[name] = 1 + max((_depth(p, parents, depths) for p in above), default=0)
+    """How far below ``all`` NAME is, memoised and without recursion: groups with many
+    parents must not make this exponential, nor a chain of thousands of INI groups overflow
+    the stack. (``Tree.add_child`` refused loops; one would count as depth 0 here.)"""
+    stack: list[tuple[str, bool]] = [(name, False)]
+    expanding: set[str] = set()  # groups whose parents are on the stack above them
+    while stack:
+        group, ready = stack.pop()
+        above = parents.get(group, set()) - {"all"}
+        if ready:
+            depths[group] = 1 + max((depths.get(p, 0) for p in above), default=0)
+            expanding.discard(group)
+        elif group not in depths and group not in expanding:
+            expanding.add(group)
+            stack.append((group, True))
+            stack.extend((p, False) for p in sorted(above) if p not in depths)
     return depths[name]
 
 

@@ -249,3 +249,11 @@ def test_an_ssh_config_including_a_fifo_is_refused_without_blocking(tmp_path: Pa
     with pytest.raises(UsageError, match=r"cannot read SSH config .*fifo: not a regular file"):
         resolve_host("a1", config=fifo)
     assert resolve_host("a1", config=Path(os.devnull)).hostname == "a1"  # -F none
+
+
+def test_a_chain_of_thousands_of_ini_groups_does_not_overflow_the_stack(tmp_path: Path) -> None:
+    lines = ["[g0]", "h1"]
+    for level in range(3000):
+        lines += [f"[g{level + 1}:children]", f"g{level}"]
+    host = _host(_write(tmp_path, {"hosts": "\n".join(lines) + "\n"}))
+    assert len(host.groups) == 3001 and host.groups[0] == "g3000"  # shallowest first
