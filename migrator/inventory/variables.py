@@ -240,6 +240,8 @@ def _vars_files(directory: Path, name: str) -> list[Path]:
             return [candidate]
         if kind == "other":
             raise UsageError(f"cannot read vars file {candidate}: not a regular file")
+        if os.path.islink(candidate):
+            raise UsageError(f"cannot read vars file {candidate}: a symlink to nothing")
     return []
 
 

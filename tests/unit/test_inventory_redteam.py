@@ -257,3 +257,10 @@ def test_a_chain_of_thousands_of_ini_groups_does_not_overflow_the_stack(tmp_path
         lines += [f"[g{level + 1}:children]", f"g{level}"]
     host = _host(_write(tmp_path, {"hosts": "\n".join(lines) + "\n"}))
     assert len(host.groups) == 3001 and host.groups[0] == "g3000"  # shallowest first
+
+
+def test_a_vars_file_linked_to_nothing_is_named_not_skipped(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"hosts": "h1\n"})
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars/h1.yml").symlink_to(tmp_path / "gone.yml")
+    _refused(path, r"host_vars/h1\.yml: a symlink to nothing")
