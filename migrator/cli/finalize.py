@@ -10,7 +10,9 @@ from rich.console import Console
 
 from migrator.cli.apply import FreshPlan, show_apply
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
+from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
 from migrator.errors import UsageError
@@ -40,6 +42,8 @@ from migrator.rules.switch import Options
 @plan_key_option
 @require_signature_option
 @ssh_options
+@list_hosts_option
+@run_log_option("finalize")
 @fleet_options("finalize")
 def finalize(
     host: str,
@@ -52,6 +56,7 @@ def finalize(
     plans_dir: Path,
     plan_key: Path | None,
     require_signature: bool,
+    run_log: RunLog,
 ) -> None:
     """On a migrated HOST with nothing queued for the old LDA transport, remove its pipe
     service from master.cf (and its recipient limit), then prove delivery over LMTP."""
@@ -65,7 +70,11 @@ def finalize(
             require_migrated(transport)
             fresh = FreshPlan(plans_dir, trust, yes, finalize=True)
             the_plan = fresh.make(transport, Options(test_recipient=test_recipient), console)
-        options = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
-        report = apply_plan(transport, the_plan, options, step_printer(console))
+        override = recipient_override(test_recipient)  # a fresh plan recorded the default
+        options = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
+        report = apply_plan(transport, the_plan, options, run_log.notifying(step_printer(console)))
     show_apply(report, console, restored="the pipe service is back, LMTP delivers")
-    sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
+    code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
+    details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
+    run_log.host(report.host, report.outcome, code, **details)
+    sys.exit(code)

@@ -20,6 +20,8 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
+from migrator.cli.host_options import recipient_override
+from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
@@ -43,6 +45,7 @@ from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FILE = click.Path(dir_okay=False, path_type=Path)
 _COMMON = (
     click.option(
         "-i",
@@ -56,9 +59,18 @@ _COMMON = (
     click.option(
         "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
     ),
-    click.option("--forks", type=click.IntRange(1, 500), default=10, show_default=True),
-    click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path)),
-    click.option("--report-junit", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option(
+        "-f",
+        "--forks",
+        type=click.IntRange(1, 500),
+        default=10,
+        show_default=True,
+        help="Hosts at once.",
+    ),
+    click.option(
+        "--report-json", type=_FILE, help="Write per host: outcome, exit code, steps, error (JSON)."
+    ),
+    click.option("--report-junit", type=_FILE, help="Write a JUnit XML report: a case per host."),
 )
 
 
@@ -147,6 +159,7 @@ class HostOptions:
     plan_key: Path | None = None
     require_signature: bool = False
     force: bool = False
+    run_log: RunLog | None = None
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -194,8 +207,12 @@ def _forbid(single: HostOptions, *names: str) -> None:
             raise UsageError(f"{flag} does not go with -i INVENTORY")
 
 
-def _finish(report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool) -> None:
+def _finish(
+    report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool, log: RunLog | None
+) -> None:
     render_summary(report, console, detailed=detailed)
+    if log is not None:
+        log.rest(report)
     if fleet.report_json:
         _write(fleet.report_json, to_json(report, detailed=detailed))
     if fleet.report_junit:
@@ -246,7 +263,8 @@ def _plan_phase(
     key = signing_key(single.plan_key)
     work = plan_work(_reach(single), options, plans_dir, key, finalize=finalize)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
-    with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
+    with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
+        progress = observed(shown, single.run_log)
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
@@ -255,7 +273,7 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     _forbid(single, "root", "as_json", "facts_file")
     console = Console(highlight=False)
     report = _plan_phase(_inventory(fleet, single), single, fleet.forks, console)
-    _finish(report, fleet, console, single.detailed_exitcode)
+    _finish(report, fleet, console, single.detailed_exitcode, single.run_log)
 
 
 def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
@@ -277,13 +295,15 @@ def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) 
     rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
         rollback_on_fail=single.rollback_on_fail,
-        test_recipient=single.test_recipient,  # an inventory's per-host one beats it
+        # An inventory's per-host one beats it; a config default only went into fresh plans.
+        test_recipient=recipient_override(single.test_recipient),
     )
     verb = "finalize" if finalize else "apply"
-    with FleetProgress(console, verb, todo) as progress, _ctrl_c_stops() as stop:
+    with FleetProgress(console, verb, todo) as shown, _ctrl_c_stops() as stop:
+        progress = observed(shown, single.run_log)
         work = apply_work(_reach(single), plans, options, progress)
         report = run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
-    _finish(report, fleet, console, False)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
@@ -353,12 +373,13 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
     inventory = _inventory(fleet, single)
     rollout = _rollout(fleet, list(inventory.names), len(inventory.hosts))
     with (
-        FleetProgress(console, "rollback", list(inventory.names)) as progress,
+        FleetProgress(console, "rollback", list(inventory.names)) as shown,
         _ctrl_c_stops() as stop,
     ):
+        progress = observed(shown, single.run_log)
         work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
-    _finish(report, fleet, console, False)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 _RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {
