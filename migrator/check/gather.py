@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from migrator.executor.services import RUNTIME_SCRIPT, Runtime, parse_runtime
 from migrator.transport.base import Transport
+from migrator.transport.remote_scripts import PORTABLE_SH
 
 POSTFIX_PARAMS = (
     "virtual_transport",
@@ -45,11 +46,13 @@ echo '== queue'; postqueue -j 2>/dev/null | head -n {QUEUE_LIMIT}
 
 # $1 Postfix's log ("" none, "journald", or a file), $2 Dovecot's log file (or ""), $3 window,
 # $4 since, $5 lines, then the paths to stat.
-STATE_SCRIPT = r"""
+STATE_SCRIPT = (
+    PORTABLE_SH
+    + r"""
 log=$1 dlog=$2 window=$3 since=$4 lines=$5; shift 5
 echo '== now'; date '+%s %z %Y'
 echo '== stat'; for p in "$@"; do
-  stat -c '%F|%U|%G|%a|%n' -- "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
+  fstat '%F|%U|%G|%a|%n' "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
 echo '== listen'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
 echo '== log'
 where='postfix/(lmtp|pipe|local|virtual)|dovecot|lmtp|deliver'
@@ -60,6 +63,7 @@ elif [ -n "$log" ] && [ -f "$log" ]; then tail -c "$window" "$log"
 fi; if [ -n "$dlog" ] && [ "$dlog" != "$log" ] && [ -f "$dlog" ]; then tail -c "$window" "$dlog"
 fi; } | grep -E "$where" | grep -Ei "$what" | tail -n "$lines"
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +179,7 @@ def parse_state(output: str) -> HostState:
     paths = {}
     for line in sections.get("stat", []):
         kind, owner, group, mode, path = [*line.split("|", 4), "", "", "", ""][:5]
-        kind = kind or "missing"
+        kind = kind.lower() or "missing"  # a BSD stat says "Socket"
         octal = int(mode, 8) if mode.isdigit() else 0
         paths[path] = PathState(path, kind, owner, group, octal)
     listeners = tuple(
