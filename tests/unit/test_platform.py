@@ -1,0 +1,94 @@
+"""The OS family a host is, read from what it says, and the refusal that names its package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import FactError
+from migrator.host.facts import SCRIPT, overrides_from_mapping, parse_script_output
+from migrator.host.platform import OsFamily, detect_family, lmtp_missing
+
+ROCKY = 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
+DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n'
+UBUNTU = "ID=ubuntu\nID_LIKE=debian\n"
+ALPINE = "ID=alpine\n"
+
+
+@pytest.mark.parametrize(
+    ("uname", "release", "family"),
+    [
+        ("FreeBSD", "", OsFamily.FREEBSD),
+        ("Linux", DEBIAN, OsFamily.DEBIAN),
+        ("Linux", UBUNTU, OsFamily.DEBIAN),
+        ("Linux", ROCKY, OsFamily.RHEL),
+        ("Linux", "ID=fedora\n", OsFamily.RHEL),
+        ("", "ID=freebsd\n", OsFamily.FREEBSD),
+        ("Linux", ALPINE, None),
+        ("Linux", "", None),
+    ],
+)
+def test_the_family_from_uname_and_os_release(
+    uname: str, release: str, family: OsFamily | None
+) -> None:
+    assert detect_family(uname, release) is family
+
+
+def test_the_refusal_names_the_family_package_and_path() -> None:
+    assert lmtp_missing(OsFamily.DEBIAN) == (
+        "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp): install it first (debian): "
+        "`apt install dovecot-lmtpd`"
+    )
+    assert "(/usr/libexec/dovecot/lmtp)" in lmtp_missing(OsFamily.RHEL)
+    assert "`dnf install dovecot`" in lmtp_missing(OsFamily.RHEL)
+    assert "`pkg install dovecot`" in lmtp_missing(OsFamily.FREEBSD)
+    unknown = lmtp_missing(None)
+    for said in ("apt install dovecot-lmtpd", "dnf install dovecot", "pkg install dovecot"):
+        assert said in unknown
+
+
+def test_a_fixture_names_only_a_known_family() -> None:
+    assert overrides_from_mapping({"os_family": "rhel"}).os_family is OsFamily.RHEL
+    with pytest.raises(FactError, match="os_family 'suse' is not one of debian, rhel, freebsd"):
+        overrides_from_mapping({"os_family": "suse"})
+
+
+def _stub(directory: Path, name: str, text: str) -> None:
+    (directory / name).write_text(f"#!/bin/sh\n{text}\n")
+    (directory / name).chmod(0o755)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes an LMTP binary under /opt as on a host")
+def test_the_lmtp_binary_is_found_beside_the_lda_postfix_runs(tmp_path: Path) -> None:
+    """The fact script for real (dash), with a postconf that answers as a host with Dovecot
+    built into a prefix of its own does: its lmtp is found beside its dovecot-lda."""
+    opt = f"/opt/migrator-unit-{os.getpid()}"
+    prefix = Path(opt)
+    (prefix / "libexec/dovecot").mkdir(parents=True)
+    try:
+        _stub(prefix / "libexec/dovecot", "lmtp", "exit 0")
+        tools = tmp_path / "bin"
+        tools.mkdir()
+        master = f"dovecot unix - n n - - pipe flags=DRhu user=vmail:vmail argv={opt}/"
+        master += "libexec/dovecot/dovecot-lda -f ${sender} -d ${recipient}"
+        _stub(
+            tools,
+            "postconf",
+            f"""case "$*" in
+  -M) echo '{master}';;
+  "-h mailbox_command") echo;;
+  *) printf '3.7.11\\n/etc/postfix\\n/var/spool/postfix\\npostfix\\n';;
+esac""",
+        )
+        env = {"PATH": f"{tools}:/usr/bin:/bin"}
+        done = subprocess.run(
+            ["dash", "-c", SCRIPT, "sh", ""], capture_output=True, text=True, env=env, check=False
+        )
+        facts = parse_script_output("h", done.stdout, None)
+        assert facts.lmtp_binary == f"{opt}/libexec/dovecot/lmtp", done.stdout
+        assert facts.os_family is detect_family("Linux", Path("/etc/os-release").read_text())
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(prefix)], check=True)
