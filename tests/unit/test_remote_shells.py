@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from migrator.check import gather
 from migrator.delivery import scripts as delivery
+from migrator.delivery.parse import parse_transcript, probe_commands, probe_failure
 from migrator.executor import actions, services
 from migrator.executor import journal_scripts as js
 from migrator.executor.journal import parse_lock
@@ -268,3 +270,64 @@ def test_runtime_and_facts_run_to_their_end(shell: Shell) -> None:
     assert set(managers) <= {"systemd", "service", "direct"} and len(managers) == 2, runtime
     found = shell.run(facts.SCRIPT, "")
     assert found.stdout.decode().rstrip().endswith("==migrator:end==")
+
+
+def _lmtp_server(path: str, transcript: list[str]) -> threading.Thread:
+    """A one-connection LMTP server on a unix socket: 250 to everything, 221 to QUIT."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 fake LMTP\r\n")
+            for raw in lines:
+                command = raw.decode().rstrip("\r\n")
+                transcript.append(command)
+                if command.startswith("LHLO"):
+                    connection.sendall(b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif command == "QUIT":
+                    connection.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    connection.sendall(b"250 ok\r\n")
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_nc_client_speaks_lmtp_where_there_is_no_perl_or_python(
+    shell: Shell, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "lmtp")
+    sent: list[str] = []
+    server = _lmtp_server(path, sent)
+    commands = probe_commands(["alice@example.test"])
+    done = shell.run(delivery.PROBE_SH, "nc", "unix", path, "5", *commands)
+    interpreter, replies, error = parse_transcript(done.stdout.decode())
+    if "busybox" in shell.argv[0]:  # busybox's nc has no -U: no client, said so
+        assert done.stdout.endswith(b"error no LMTP client: none of 'nc' is installed\n")
+        with socket.socket(socket.AF_UNIX) as end:  # let the server end
+            end.connect(path)
+            end.sendall(b"QUIT\r\n")
+            assert end.recv(100).startswith(b"220")
+        server.join(10)
+        return
+    server.join(10)
+    assert done.returncode == 0 and interpreter == "nc", done
+    assert probe_failure(path, commands, replies, error) is None, done.stdout
+    assert [r.code for r in replies] == [220, 250, 250, 250, 250, 221]
+    assert sent == commands
+
+
+def test_the_nc_client_names_a_connect_error(shell: Shell, tmp_path: Path) -> None:
+    if "busybox" in shell.argv[0]:
+        pytest.skip("busybox's nc has no -U")
+    path = str(tmp_path / "none")
+    done = shell.run(delivery.PROBE_SH, "nc", "unix", path, "5", "LHLO x")
+    _, replies, error = parse_transcript(done.stdout.decode())
+    assert done.returncode == 2 and replies == () and error is not None, done
+    assert error.startswith(f"connect to {path}: ") and "No such file" in error, error
