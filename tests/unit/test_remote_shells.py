@@ -20,7 +20,7 @@ import pytest
 from migrator.check import gather
 from migrator.delivery import scripts as delivery
 from migrator.delivery.parse import parse_transcript, probe_commands, probe_failure
-from migrator.executor import actions, services
+from migrator.executor import actions, scope, services
 from migrator.executor import journal_scripts as js
 from migrator.executor.journal import parse_lock
 from migrator.host import facts
@@ -82,7 +82,7 @@ def base() -> Iterator[Path]:
 
 def _scripts() -> dict[str, str]:
     found = {}
-    for module in (actions, services, js, facts, delivery, gather):
+    for module in (actions, services, js, facts, delivery, gather, scope):
         for name, value in vars(module).items():
             if name.isupper() and name.endswith(("SCRIPT", "_SH")) and isinstance(value, str):
                 found[f"{module.__name__}.{name}"] = value
