@@ -10,7 +10,9 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
+from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
 from migrator.errors import UsageError
@@ -26,7 +28,13 @@ from migrator.transport.base import Transport
 
 @click.command()
 @click.argument("host", required=False)
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="The saved plan to apply (default: plan now, show it and ask).",
+)
 @click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
 @click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option(
@@ -39,6 +47,8 @@ from migrator.transport.base import Transport
 @plan_key_option
 @require_signature_option
 @ssh_options
+@list_hosts_option
+@run_log_option("apply")
 @fleet_options("apply")
 def apply(
     host: str,
@@ -52,6 +62,7 @@ def apply(
     plans_dir: Path,
     plan_key: Path | None,
     require_signature: bool,
+    run_log: RunLog,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
     console = Console(highlight=False, soft_wrap=True)
@@ -61,26 +72,32 @@ def apply(
     with reach(host, ssh_config, accept_new_host_key) as transport:
         if the_plan is None:
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
-            fresh = _FreshPlan(plans_dir, trust, yes)
+            fresh = FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
-        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
-        report = apply_plan(transport, the_plan, options_, step_printer(console))
-    _show_apply(report, console)
-    sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
+        override = recipient_override(test_recipient)  # a fresh plan recorded the default
+        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
+        notify = run_log.notifying(step_printer(console))
+        report = apply_plan(transport, the_plan, options_, notify)
+    show_apply(report, console)
+    code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
+    details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
+    run_log.host(report.host, report.outcome, code, **details)
+    sys.exit(code)
 
 
 @dataclass(frozen=True, slots=True)
-class _FreshPlan:
+class FreshPlan:
     """Plan now, save (signed with the key, if any), show, and ask unless --yes."""
 
     plans_dir: Path
     trust: PlanTrust
     yes: bool
+    finalize: bool = False
 
     def make(self, transport: Transport, options: Options, console: Console) -> Plan:
         from migrator.cli.plan_view import render_plan
 
-        fresh = build_plan(transport, options)
+        fresh = build_plan(transport, options, finalize=self.finalize)
         saved = save_plan(fresh, self.plans_dir, self.trust.key)
         render_plan(fresh, console, saved_to=str(saved))
         if not fresh.has_changes or self.yes:
@@ -92,7 +109,8 @@ class _FreshPlan:
         return fresh
 
 
-def _show_apply(report: ApplyReport, console: Console) -> None:
+def show_apply(report: ApplyReport, console: Console, restored: str = "LDA delivers again") -> None:
+    """Print how the apply ended; ``restored`` says what delivers after its rollback."""
     if report.outcome is Outcome.APPLIED:
         console.print(f"[bold green]{report.host}: applied plan {report.plan_id}[/]")
     elif report.outcome is Outcome.NO_CHANGES:
@@ -100,7 +118,7 @@ def _show_apply(report: ApplyReport, console: Console) -> None:
     elif report.outcome is Outcome.ROLLED_BACK:
         console.print(
             f"[bold yellow]{report.host}: apply failed at {report.failed_step} "
-            f"({report.error}); rolled back, LDA delivers again[/]"
+            f"({report.error}); rolled back, {restored}[/]"
         )
     else:
         hint = f"migrator rollback {report.host} --plan {report.plan_id}"

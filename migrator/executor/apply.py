@@ -20,8 +20,10 @@ from migrator.errors import MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, scope, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.executor.status import require_migrated
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.exit_status import ExitStatus
+from migrator.host.queue import check_queue
 from migrator.plan.document import FileChange, Plan, Step
 from migrator.transport.base import FileData, Transport
 
@@ -84,23 +86,20 @@ def apply_plan(
     """
     if not plan.has_changes:
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
-    recipient = options.test_recipient or _planned_recipient(plan)
-    if not recipient:
-        raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
-    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
-    check_recipient(recipient, host=transport.host)
-    # The host, not the plan, says where its configs live: refuse before the lock.
-    scope.check_scope(transport, plan)
+    recipient, follows = _before_the_lock(transport, plan, options)
     journal = Journal(transport, plan.plan_id)
     journal.lock(options.node)
+    log = StepLog(transport.host, notify)
     try:
         originals = check_drift(transport, plan)
+        _preconditions(transport, plan, log)
         runtime = services.read_runtime(transport)
-        state = _open_journal(journal, plan, originals, recipient, runtime, options.node)
+        opened = _Opened(originals, recipient, runtime, options.node, follows)
+        state = _open_journal(journal, plan, opened)
     except BaseException:
         journal.unlock()
         raise
-    run = _Run(transport, plan, runtime, journal, state, notify, options)
+    run = _Run(transport, plan, runtime, journal, state, log, options)
     try:
         for step in plan.steps:
             run.step(step)
@@ -110,6 +109,37 @@ def apply_plan(
         return run.fail(exc, options.rollback_on_fail)
     quietly(journal.unlock)
     return run.report(Outcome.APPLIED)
+
+
+def _before_the_lock(transport: Transport, plan: Plan, options: ApplyOptions) -> tuple[str, str]:
+    """The test recipient, and (a finalize) the plan id of the apply it follows.
+
+    Raises UsageError (no or a bad recipient), PlanError (files outside the host's config
+    directories), RefusedError (a finalize on a host not migrated), JournalError, TransportError.
+    """
+    recipient = options.test_recipient or _planned_recipient(plan)
+    if not recipient:
+        raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
+    # Checked here, before the lock, whatever it came from (option, inventory, plan file).
+    check_recipient(recipient, host=transport.host)
+    # The host, not the plan, says where its configs live: refuse before the lock.
+    scope.check_scope(transport, plan)
+    # A finalize cleans up after the apply that migrated the host, and only after it.
+    follows = require_migrated(transport).plan_id if plan.finalizes else ""
+    return recipient, follows
+
+
+# Steps that change nothing and run before the journal opens: their refusal leaves the host
+# as it was (exit 1), right before the first write.
+PRECONDITIONS = frozenset({"check_queue"})
+
+
+def _preconditions(transport: Transport, plan: Plan, log: StepLog) -> None:
+    """Run the plan's preconditions, timed. Raises RefusedError, FactError, TransportError."""
+    for step in plan.steps:
+        if step.action == "check_queue":
+            with log.step(step.action, plan.describe(step)):
+                check_queue(transport, plan.finalizes)
 
 
 def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
@@ -142,33 +172,41 @@ def _planned_recipient(plan: Plan) -> str:
     return ""
 
 
-def _open_journal(
-    journal: Journal,
-    plan: Plan,
-    originals: Mapping[str, FileData],
-    recipient: str,
-    runtime: services.Runtime,
-    node: str,
-) -> JournalState:
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What the journal records besides the plan: the host's files and runtime, who applies."""
+
+    originals: Mapping[str, FileData]
+    recipient: str
+    runtime: services.Runtime
+    node: str
+    follows: str
+
+
+def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState:
     journal.prepare()
-    journal.save_originals(originals)
+    journal.save_originals(opened.originals)
     after = {f.path: f.sha256_after for f in plan.files}
     state = JournalState(
         plan_id=plan.plan_id,
         host=plan.host,
         status=JournalStatus.APPLYING,
         step="start",
-        node=node,
+        node=opened.node,
         started=now(),
         updated=now(),
         originals=tuple(
             Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p], d.link, d.target)
-            for p, d in sorted(originals.items())
+            for p, d in sorted(opened.originals.items())
         ),
         postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
-        test_recipient=recipient,
+        test_recipient=opened.recipient,
         lda_relays=plan.lda_services or ("local",),
-        log_path=runtime.log_path,
+        log_path=opened.runtime.log_path,
+        follows=opened.follows,
+        # Rolled back, a finalized host still delivers over LMTP: that is what rollback proves.
+        lmtp_endpoint=plan.endpoint if opened.follows else "",
+        queue_directory=str(plan.facts.get("queue_directory", "")) if opened.follows else "",
     )
     journal.write_state(state)
     journal.point_current()
@@ -185,14 +223,14 @@ class _Run:
         runtime: services.Runtime,
         journal: Journal,
         state: JournalState,
-        notify: Notify,
+        log: StepLog,
         options: ApplyOptions,
     ) -> None:
         self.transport, self.plan, self.runtime = transport, plan, runtime
         self.journal, self.state = journal, state
         self.recipient = state.test_recipient
         self.delivery_timeout = options.delivery_timeout
-        self.log = StepLog(transport.host, notify)
+        self.log = log
         self.current = ""
         self.record: proof.DeliveryRecord | None = None
         self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
@@ -210,6 +248,8 @@ class _Run:
         }
 
     def step(self, step: Step) -> None:
+        if step.action in PRECONDITIONS:
+            return  # already run, right before the journal opened
         self.current = step.action
         self._journal(step.action)
         with self.log.step(step.action, self.plan.describe(step)):

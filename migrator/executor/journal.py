@@ -98,6 +98,11 @@ class JournalState:
     log_path: str = ""
     error: str = ""
     steps_done: tuple[str, ...] = field(default=())
+    follows: str = ""
+    """A finalize's: the plan id of the apply it cleans up after (current again on rollback)."""
+    lmtp_endpoint: str = ""
+    """A finalize's: the LMTP next hop the host delivers over once rolled back (not the LDA)."""
+    queue_directory: str = ""
 
     def with_step(self, step: str, status: JournalStatus | None = None) -> JournalState:
         return replace(self, step=step, status=status or self.status, updated=now())

@@ -15,6 +15,7 @@ from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, RefusedError, UsageError
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
+from migrator.executor.status import require_migrated
 from migrator.exit_status import ExitStatus
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.model import InventoryHost
@@ -95,13 +96,16 @@ class _Planning:
     plans_dir: Path | None
     cache: ParseCache
     key: PlanKey | None = None
+    finalize: bool = False
 
     def __call__(self, host: InventoryHost, batch: str) -> HostResult:
         started = time.time()
         options, plans_dir = self.options, self.plans_dir
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         with self.reach(host) as transport:
-            plan = build_plan(transport, wanted, cache=self.cache)
+            if self.finalize:
+                require_migrated(transport)
+            plan = build_plan(transport, wanted, cache=self.cache, finalize=self.finalize)
         saved = save_plan(plan, plans_dir, self.key) if plans_dir is not None else None
         outcome = HostOutcome.CHANGES if plan.has_changes else HostOutcome.NO_CHANGES
         code = ExitStatus.CHANGES if plan.has_changes else ExitStatus.SUCCESS
@@ -118,12 +122,17 @@ class _Planning:
 
 
 def plan_work(
-    reach: Reacher, options: Options, plans_dir: Path | None, key: PlanKey | None = None
+    reach: Reacher,
+    options: Options,
+    plans_dir: Path | None,
+    key: PlanKey | None = None,
+    *,
+    finalize: bool = False,
 ) -> Work:
-    """Work that plans one host and saves its plan (unless plans_dir is None; signed with
-    key, if any). Its hosts share one parse cache: run it in threads, so a fleet's common
-    files parse once."""
-    return Guarded(_Planning(reach, options, plans_dir, ParseCache(), key))
+    """Work that plans one host (with finalize: the removal of its LDA pipe, once migrated)
+    and saves its plan (unless plans_dir is None; signed with key, if any). Its hosts share
+    one parse cache: run it in threads, so a fleet's common files parse once."""
+    return Guarded(_Planning(reach, options, plans_dir, ParseCache(), key, finalize))
 
 
 def apply_work(

@@ -27,6 +27,7 @@ from migrator.delivery import scripts
 from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
+from migrator.host import queue
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
 from migrator.transport.remote_scripts import CHANGED_RC
@@ -285,6 +286,7 @@ class FakeTransport(JournalScripts, Daemons):
             "confirm": self._confirm,
             "remove": lambda a, s: (0, f"user {a[5]}\nexpunge 0\n", ""),
             "rm": self._rm,
+            "queue": lambda a, s: (0, "".join(f"{line}\n" for line in self.state.queue), ""),
         }
         handler = handlers.get(kind)
         if handler is None:
@@ -334,6 +336,7 @@ def classify(argv: Sequence[str]) -> str:
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
             id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
+            id(queue.QUEUE_SCRIPT): "queue",
         }
         if id(script) in known:
             return known[id(script)]
