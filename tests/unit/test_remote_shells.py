@@ -5,7 +5,9 @@ The lock's lease is also taken where /proc is absent (ps says who the sshd is)."
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+import pkgutil
 import shutil
 import socket
 import subprocess
@@ -17,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from migrator.check import gather
+import migrator
 from migrator.delivery import scripts as delivery
 from migrator.delivery.parse import parse_transcript, probe_commands, probe_failure
-from migrator.executor import actions, scope, services
+from migrator.executor import actions, services
 from migrator.executor import journal_scripts as js
 from migrator.executor.journal import parse_lock
 from migrator.host import facts
@@ -81,13 +83,25 @@ def base() -> Iterator[Path]:
 
 
 def _scripts() -> dict[str, str]:
+    """Every shell script a module of migrator sends to a host (``*_SCRIPT``, ``*_SH``); the
+    lab's own run on this machine, not on hosts."""
     found = {}
-    for module in (actions, services, js, facts, delivery, gather, scope):
+    for info in pkgutil.walk_packages(migrator.__path__, "migrator."):
+        if info.name.startswith("migrator.lab"):
+            continue
+        module = importlib.import_module(info.name)
+        source = Path(module.__file__ or "").read_text()
         for name, value in vars(module).items():
-            if name.isupper() and name.endswith(("SCRIPT", "_SH")) and isinstance(value, str):
-                found[f"{module.__name__}.{name}"] = value
-    found["transport.READ_SCRIPT"], found["transport.WRITE_SCRIPT"] = READ_SCRIPT, WRITE_SCRIPT
+            script = name.isupper() and name.endswith(("SCRIPT", "_SH"))
+            if script and isinstance(value, str) and f"\n{name} = " in source:  # defined here
+                found[f"{info.name}.{name}"] = value
     return found
+
+
+def test_the_scripts_are_found() -> None:
+    names = set(_scripts())
+    for expected in ("transport.remote_scripts.READ_SCRIPT", "host.queue.QUEUE_SCRIPT"):
+        assert f"migrator.{expected}" in names
 
 
 @pytest.mark.parametrize("name", sorted(_scripts()))
