@@ -53,7 +53,9 @@ log=$1 dlog=$2 window=$3 since=$4 lines=$5; shift 5
 echo '== now'; date '+%s %z %Y'
 echo '== stat'; for p in "$@"; do
   fstat '%F|%U|%G|%a|%n' "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
-echo '== listen'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
+echo '== listen'; if [ -r /proc/net/tcp ]; then
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
+else netstat -an -p tcp 2>/dev/null | awk '$NF == "LISTEN" {print "bsd " $4}'; fi
 echo '== log'
 where='postfix/(lmtp|pipe|local|virtual)|dovecot|lmtp|deliver'
 what="permission denied|user doesn.t exist|quota|uid 0 not permitted|connection refused"
@@ -193,7 +195,11 @@ def parse_state(output: str) -> HostState:
 def _listener(hex_address: str) -> str:
     """``/proc/net/tcp{,6}``'s ``0100007F:0018`` as ``127.0.0.1:24`` (``[::1]:24`` for IPv6):
     the address is 32-bit words in the host's byte order (little-endian on Linux' common
-    machines), the port big-endian hex."""
+    machines), the port big-endian hex. Without /proc (the BSDs), netstat's ``127.0.0.1.24``
+    (``bsd`` first) is ``127.0.0.1:24``, ``*.24`` is ``*:24``."""
+    if hex_address.startswith("bsd "):
+        shown, _, number = hex_address[4:].rpartition(".")
+        return f"[{shown}]:{number}" if ":" in shown else f"{shown}:{number}"
     address, _, port = hex_address.partition(":")
     try:
         raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.check import gather
 from migrator.errors import FactError
 from migrator.host.facts import SCRIPT, overrides_from_mapping, parse_script_output
 from migrator.host.platform import OsFamily, detect_family, lmtp_missing
@@ -92,3 +93,27 @@ esac""",
         assert facts.os_family is detect_family("Linux", Path("/etc/os-release").read_text())
     finally:
         subprocess.run(["rm", "-rf", "--", str(prefix)], check=True)
+
+
+FREEBSD_NETSTAT = """\
+Active Internet connections (including servers)
+Proto Recv-Q Send-Q Local Address          Foreign Address        (state)
+tcp4       0      0 127.0.0.1.24           *.*                    LISTEN
+tcp6       0      0 ::1.24                 *.*                    LISTEN
+tcp4       0      0 *.25                   *.*                    LISTEN
+tcp4       0      0 10.0.0.5.22            10.0.0.9.51234         ESTABLISHED
+"""
+
+
+def test_listeners_without_proc_come_from_netstat(tmp_path: Path) -> None:
+    """STATE_SCRIPT's listen section for real (dash) where /proc is absent: FreeBSD's
+    netstat output (a stub prints it) read as the judge reads Linux's."""
+    _stub(tmp_path, "netstat", f"cat <<'EOF'\n{FREEBSD_NETSTAT}EOF")
+    probe = "if [ -r /proc/net/tcp ]; then"
+    assert probe in gather.STATE_SCRIPT
+    script = gather.STATE_SCRIPT.replace(probe, "if [ -r /nonexistent/net/tcp ]; then")
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    argv = ["dash", "-c", script, "sh", "", "", "1024", "-1h", "10"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    state = gather.parse_state(done.stdout)
+    assert state.listeners == ("127.0.0.1:24", "[::1]:24", "*:25"), done.stdout
