@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from migrator.check import gather
 from migrator.errors import FactError
 from migrator.host.facts import SCRIPT, overrides_from_mapping, parse_script_output
 from migrator.host.platform import OsFamily, detect_family, lmtp_missing
+from migrator.transport.remote_scripts import PORTABLE_SH
 
 ROCKY = 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n'
@@ -117,3 +119,19 @@ def test_listeners_without_proc_come_from_netstat(tmp_path: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     state = gather.parse_state(done.stdout)
     assert state.listeners == ("127.0.0.1:24", "[::1]:24", "*:25"), done.stdout
+
+
+def test_a_bsd_stat_is_asked_in_its_own_letters(tmp_path: Path) -> None:
+    """PORTABLE_SH where stat has no -c (FreeBSD's stat(1), a stub that prints its argv):
+    fstat turns GNU's letters into -f's, and sha256 falls back to sha256 -q."""
+    _stub(tmp_path, "stat", 'case $1 in -c) exit 1;; esac; printf "%s|" "$@"')
+    _stub(tmp_path, "sha256", 'printf "sha256 %s\\n" "$*"')
+    (tmp_path / "sed").symlink_to(shutil.which("sed") or "/bin/sed")
+    env = {"PATH": str(tmp_path)}  # no sha256sum
+    script = PORTABLE_SH + "fstat -L '%a %U %G %s %i %Y %u %n %F' /x; echo; sha256 </dev/null"
+    argv = [shutil.which("dash") or "/bin/dash", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert done.stdout.splitlines() == [
+        "-L|-f|%Mp%Lp %Su %Sg %z %i %m %u %N %HT|--|/x|",
+        "sha256 -q",
+    ], done
