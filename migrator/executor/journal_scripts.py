@@ -135,7 +135,7 @@ for p do [ -L "$p" ] && unsafe "$p is a symlink"; done
 # sha256 is not the one the drift check read is refused (exit 9, "changed: PATH" on stderr:
 # the file changed meanwhile). Then state.json, then the current plan. Every file 0600, each
 # in place by rename; exit 5 naming what could not be made.
-OPEN_SCRIPT = r"""
+OPEN_SCRIPT = PORTABLE_SH + r"""
 umask 077
 set -u
 j=$1 size=$2 state=$3 current=$4 plan=$5
@@ -149,7 +149,7 @@ mkdir -p "$j/orig" "$j/drift" && head -c "$size" /dev/zero > "$j/reserve" ||
 while [ "$#" -ge 3 ]; do
   o=$j/orig/$1
   cp -- "$2" "$o.new" || { echo "cannot copy $2" >&2; exit 5; }
-  now=$(sha256sum < "$o.new") && now=${now%% *} || exit 5
+  now=$(sha256 < "$o.new") || exit 5
   [ "$now" = "$3" ] || { rm -f -- "$o.new"; echo "changed: $2" >&2; exit 9; }
   mv -f -- "$o.new" "$o" || { echo "cannot write $o" >&2; exit 5; }
   shift 3

@@ -156,8 +156,36 @@ def test_lock_peek_read_and_unlock(shell: Shell, base: Path) -> None:
     read = shell.run(js.JOURNAL_READ_SCRIPT, str(base), str(base / "current"))
     assert parse_read_stream([str(base / "current")], read.stdout)[str(base / "current")].content
     journal = base / "journal/plan-1"
-    assert shell.run(js.PREPARE_SCRIPT, str(journal), "1024").returncode == 0
+    original = base / "main.cf"
+    original.write_bytes(b"x = 1\n")
+    digest = hashlib.sha256(b"x = 1\n").hexdigest()
+    opened = shell.run(
+        js.OPEN_SCRIPT,
+        str(journal),
+        "1024",
+        "{}",
+        str(base / "current"),
+        "plan-1",
+        "0",
+        str(original),
+        digest,
+    )
+    assert opened.returncode == 0, opened.stderr
     assert (journal / "reserve").stat().st_size == 1024
+    assert (journal / "orig/0").read_bytes() == b"x = 1\n"
+    assert (journal / "state.json").read_bytes() == b"{}"
+    changed = shell.run(
+        js.OPEN_SCRIPT,
+        str(journal),
+        "1024",
+        "{}",
+        str(base / "current"),
+        "plan-1",
+        "1",
+        str(original),
+        "0" * 64,
+    )
+    assert changed.returncode == 9 and f"changed: {original}".encode() in changed.stderr
     assert shell.run(js.UNLOCK_SCRIPT, str(base), "plan-1").returncode == 0
     assert not (base / "lock").exists()
 
@@ -182,12 +210,15 @@ def _without_proc(script: str) -> str:
     return script.replace(probe, 'if [ -r "/nonexistent/$$/stat" ]; then')
 
 
-@pytest.mark.parametrize("proc", ["/proc", "ps"])
+# busybox's ps reads /proc itself and has no -p: the ps walk is for hosts without /proc.
+@pytest.mark.parametrize(
+    ("shell", "proc"),
+    [("dash", "/proc"), ("busybox", "/proc"), ("dash", "ps")],
+    indirect=["shell"],
+)
 def test_the_lease_is_the_sshd_above_with_or_without_proc(
     shell: Shell, base: Path, tmp_path: Path, proc: str
 ) -> None:
-    if proc == "ps" and "busybox" in shell.argv[0]:
-        pytest.skip("busybox's ps reads /proc itself and has no -p")
     lock, peek = js.LOCK_SCRIPT, js.PEEK_SCRIPT
     if proc == "ps":
         lock, peek = _without_proc(lock), _without_proc(peek)
@@ -337,9 +368,8 @@ def test_the_nc_client_speaks_lmtp_where_there_is_no_perl_or_python(
     assert sent == commands
 
 
+@pytest.mark.parametrize("shell", ["dash"], indirect=True)  # busybox's nc has no -U
 def test_the_nc_client_names_a_connect_error(shell: Shell, tmp_path: Path) -> None:
-    if "busybox" in shell.argv[0]:
-        pytest.skip("busybox's nc has no -U")
     path = str(tmp_path / "none")
     done = shell.run(delivery.PROBE_SH, "nc", "unix", path, "5", "LHLO x")
     _, replies, error = parse_transcript(done.stdout.decode())
