@@ -98,7 +98,8 @@ if [ -n "$log" ]; then
 fi
 held | sed 's/^/queue /'
 query() {
-  doveadm -f pager fetch -u "$1" "$2" "(" header message-id "$token" OR header references "$token" ")"
+  doveadm -f pager fetch -u "$1" "$2" \
+    "(" header message-id "$token" OR header references "$token" ")"
 }
 for u in $users; do
   query "$u" 'mailbox flags hdr' 2>/dev/null | awk -v u="$u" '{ print "fetch " u "\t" $0 }'
