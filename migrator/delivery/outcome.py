@@ -82,6 +82,22 @@ class KindProof:
     def same(self) -> bool:
         return self.after is not None and not self.differences
 
+    @property
+    def improved(self) -> bool:
+        """The LDA did not deliver it and LMTP does, over LMTP (a +detail the LDA bounced):
+        a difference, shown, that loses no mail."""
+        return (
+            self.after is not None
+            and not self.before.status.startswith("delivered")
+            and self.after.status.startswith("delivered")
+            and not any(d.startswith("not over LMTP") for d in self.differences)
+        )
+
+    @property
+    def verdict(self) -> str:
+        """ "same", "improved" or "differs"."""
+        return "same" if self.same else "improved" if self.improved else "differs"
+
 
 def compare(
     before: Mapping[str, MailOutcome], after: Mapping[str, MailOutcome]

@@ -73,6 +73,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "wait_port": frozenset(("address", "port")),
     "probe_lmtp": frozenset(("endpoint", "recipient")),
     "test_delivery": frozenset(("recipient",)),
+    "proof_before": frozenset(("recipient",)),
 }
 
 
@@ -309,6 +310,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "wait_port": _port_args,
     "probe_lmtp": _probe_args,
     "test_delivery": _delivery_args,
+    "proof_before": _delivery_args,
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from migrator.delivery import scripts
+from migrator.delivery import batch_scripts, scripts
 from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
@@ -283,6 +283,7 @@ class FakeTransport(JournalScripts, Daemons):
             "probe_lmtp": self._probe,
             "sendmail": self._sendmail,
             "confirm": self._confirm,
+            "batch": self._batch,
             "remove": lambda a, s: (0, f"user {a[5]}\nexpunge 0\n", ""),
             "rm": self._rm,
         }
@@ -332,6 +333,7 @@ def classify(argv: Sequence[str]) -> str:
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
+            id(batch_scripts.BATCH_SH): "batch",
             id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
         }
         if id(script) in known:
