@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from migrator.cli.fleet import fleet_options
+from migrator.cli.fleet import fleet_options, write_report
 from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.proof_view import show_proof
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
+from migrator.delivery.ab import ProofMode
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.exit_status import ExitStatus
+from migrator.fleet.rollout import FleetReport
+from migrator.fleet.work import apply_result
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
 from migrator.plan.signature import PlanTrust
@@ -36,6 +41,14 @@ from migrator.transport.base import Transport
     help="Recipient of the test messages.",
 )
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
+@click.option(
+    "--proof",
+    type=click.Choice([m.value for m in ProofMode]),
+    default=ProofMode.AB.value,
+    show_default=True,
+    help="ab: the proof messages through the LDA before, through LMTP after, compared; "
+    "basic: one test message after the switch.",
+)
 @plan_key_option
 @require_signature_option
 @ssh_options
@@ -47,11 +60,13 @@ def apply(
     yes: bool,
     test_recipient: str | None,
     lmtp: str,
+    proof: str,
     ssh_config: Path | None,
     accept_new_host_key: bool,
     plans_dir: Path,
     plan_key: Path | None,
     require_signature: bool,
+    report_json: Path | None = None,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
     console = Console(highlight=False, soft_wrap=True)
@@ -63,9 +78,21 @@ def apply(
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
             fresh = _FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
-        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=test_recipient)
+        options_ = ApplyOptions(
+            rollback_on_fail=rollback_on_fail,
+            test_recipient=test_recipient,
+            proof=ProofMode(proof),
+        )
+        started = time.time()
         report = apply_plan(transport, the_plan, options_, step_printer(console))
+    show_proof(report, console)
     _show_apply(report, console)
+    if report_json is not None:
+        result = apply_result(report.host, report, "", started)
+        write_report(
+            report_json,
+            FleetReport("apply", (result,), report.interrupted, False, started, time.time()),
+        )
     sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
 
 

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.trust_options import plan_trust, signing_key
+from migrator.delivery.ab import ProofMode
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
@@ -137,6 +138,7 @@ class HostOptions:
     no_save: bool = False
     detailed_exitcode: bool = False
     rollback_on_fail: bool = False
+    proof: str = "ab"
     yes: bool = False
     root: Path | None = None
     as_json: bool = False
@@ -166,6 +168,8 @@ def fleet_options(command: str) -> Callable[[F], F]:
                 return _RUNNERS[command](fleet, HostOptions(**kwargs))
             if command != "plan" and not kwargs.get("host"):
                 raise UsageError("give a HOST, or -i INVENTORY for a fleet")
+            if command == "apply":  # a single host's report, in the fleet's format
+                kwargs["report_json"] = fleet.report_json
             return function(**kwargs)
 
         decorated: Any = wrapper
@@ -222,6 +226,11 @@ def _ctrl_c_stops() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def write_report(path: Path, report: FleetReport) -> None:
+    """Write REPORT's JSON to PATH. Raises UsageError naming the path when it cannot."""
+    _write(path, to_json(report))
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -269,6 +278,7 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
     todo = [name for name in inventory.names if name in plans and plans[name].has_changes]
     rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
+        proof=ProofMode(single.proof),
         rollback_on_fail=single.rollback_on_fail,
         test_recipient=single.test_recipient,  # an inventory's per-host one beats it
     )
