@@ -121,12 +121,23 @@ def _over_lmtp(proof: KindProof, expect: RelayCheck, logged: bool) -> KindProof:
 
 
 def proof_failure(proofs: Sequence[KindProof]) -> str | None:
-    """Why the proofs fail the apply (each kind that differs, in one line), or None."""
+    """Why the proofs fail the apply (each kind that differs, in one short line), or None.
+
+    The full differences are in the proofs themselves (the table, the JSON report).
+    """
     failed = [p for p in proofs if not p.same and not p.improved]
     if not failed:
         return None
-    said = "; ".join(f"{p.kind}: {', '.join(p.differences)}" for p in failed)
+    said = "; ".join(f"{p.kind}: {_difference(p)}" for p in failed)
     return f"LMTP delivered {len(failed)} kind(s) unlike the LDA: {said}"
+
+
+def _difference(proof: KindProof) -> str:
+    if proof.after is None:
+        return "not sent after the switch"
+    if proof.before.summary != proof.after.summary:
+        return f"{proof.before.summary} -> {proof.after.summary}"
+    return "differs in " + ", ".join(d.split(":", 1)[0] for d in proof.differences)
 
 
 def improvement_note(proofs: Sequence[KindProof]) -> str:

@@ -157,7 +157,8 @@ def test_compare_names_each_differing_field() -> None:
     assert proofs[0].differences[0] == "status: delivered 2.0.0 -> bounced 5.6.7"
     failure = proof_failure(proofs)
     assert failure is not None and failure.startswith(
-        "LMTP delivered 1 kind(s) unlike the LDA: plain: status"
+        "LMTP delivered 1 kind(s) unlike the LDA: "
+        "plain: delivered 2.0.0: alice@example.test INBOX -> bounced 5.6.7"
     )
     assert "detail" not in failure
     assert improvement_note(proofs) == "detail: bounced 5.1.1 -> delivered"
