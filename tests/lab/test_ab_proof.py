@@ -12,7 +12,7 @@ from migrator.lab import lifecycle
 from migrator.lab.state import Lab, LabHost
 
 from .conftest import LabFactory
-from .hostfiles import LabCli, file_states
+from .hostfiles import LabCli
 
 pytestmark = pytest.mark.lab
 
