@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from migrator.address import check_recipient
 from migrator.delivery.batch_scripts import BATCH_SH
-from migrator.delivery.corpus import TestMail
+from migrator.delivery.corpus import ProofMail
 from migrator.delivery.outcome import BatchReport, parse_batch
 from migrator.delivery.parse import one_line
 from migrator.errors import DeliveryError
@@ -30,7 +30,7 @@ class Batch:
     """What a batch sends and where it looks: the token, the mails, the mailbox owners."""
 
     token: str
-    mails: tuple[TestMail, ...]
+    mails: tuple[ProofMail, ...]
     mailboxes: tuple[str, ...]  # recipients whose mailboxes are searched and cleaned
 
     @property
@@ -73,7 +73,7 @@ def send_batch(
     return report, seconds
 
 
-def pack(mails: Sequence[TestMail]) -> bytes:
+def pack(mails: Sequence[ProofMail]) -> bytes:
     """The tar the batch script reads: ``manifest`` and one file ``m<index>`` per mail."""
     lines = [
         f"m{i} {int(m.smtputf8)} {m.sender or '-'} {' '.join(m.recipients)}\n"

@@ -65,7 +65,7 @@ class HostTraits:
 
 
 @dataclass(frozen=True, slots=True)
-class TestMail:
+class ProofMail:
     """One message of a batch: its kind, envelope and bytes (sendmail reads them)."""
 
     kind: Kind
@@ -124,7 +124,7 @@ def build_mail(
     *,
     sender: str = "",
     size: int = 0,
-) -> TestMail:
+) -> ProofMail:
     """The message of KIND to RECIPIENTS, marked with TOKEN. SIZE pads SIZE_LIMIT's body.
 
     Raises UsageError for a token that is not [a-z0-9]{6,32}.
@@ -143,7 +143,7 @@ def build_mail(
     _set_body(message, kind, size)
     utf8 = kind is Kind.SMTPUTF8
     content = message.as_bytes(policy=SMTPUTF8.clone(linesep="\n"))
-    return TestMail(kind, message_id, sender, tuple(recipients), utf8, content)
+    return ProofMail(kind, message_id, sender, tuple(recipients), utf8, content)
 
 
 _FROM = {Kind.SMTPUTF8: "Jörg Prüfer <jörg@bücher.example>"}
