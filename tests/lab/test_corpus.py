@@ -39,13 +39,19 @@ if allof (header :matches "X-Migrator-Proof" "* redirect",
 """
 SIZE = 10240000 - 8192  # Postfix's default message_size_limit, less what Postfix adds
 
-# (profile, release) -> the kinds LMTP delivers unlike the LDA there.
+# (profile, release) -> the kinds LMTP delivers unlike the LDA there (before the equalising
+# rules of the plan): SMTPUTF8 bounces 5.6.7 (no Dovecot LMTP here offers SMTPUTF8, 2.4.1
+# neither); +detail: the LDA's -d ${recipient} bounces 5.1.1, LMTP delivers; a message with
+# several recipients in one LMTP transaction gets no Delivered-To; local(8)'s X-Original-To
+# is gone once mailbox_transport is LMTP (system users: every kind).
+_VIRTUAL = {"smtputf8", "detail", "alias", "many-recipients"}
+_SYSTEM = {"plain", "8bit", "smtputf8", "detail", "list", "alias", "many-recipients"}
 DIFFERS: Mapping[tuple[str, str], set[str]] = {
-    ("virtual-lda", "bookworm"): {"smtputf8", "detail"},
-    ("virtual-lda", "trixie"): {"detail"},
-    ("virtual-lda", "bullseye"): {"smtputf8", "detail"},
-    ("system-lda", "bookworm"): {"smtputf8"},
-    ("virtual-lda-nolog", "bookworm"): {"smtputf8", "detail"},
+    ("virtual-lda", "bookworm"): _VIRTUAL,
+    ("virtual-lda", "trixie"): _VIRTUAL,
+    ("virtual-lda", "bullseye"): _VIRTUAL,
+    ("system-lda", "bookworm"): _SYSTEM | {"unknown-recipient", "redirect", "vacation"},
+    ("virtual-lda-nolog", "bookworm"): _VIRTUAL,
 }
 
 
@@ -119,5 +125,7 @@ def test_corpus_before_and_after_the_switch(
 def _show(profile: str, release: str, proofs: tuple[KindProof, ...]) -> None:
     """What differs, on the test's output (pytest -s): the issue note is made from it."""
     for proof in proofs:
+        after = proof.after.summary if proof.after else "-"
+        print(f"{profile}/{release} {proof.kind}: {proof.before.summary} | {after}")
         if not proof.same:
-            print(f"{profile}/{release} {proof.kind}: {'; '.join(proof.differences)}")
+            print(f"  {'; '.join(proof.differences)}")
