@@ -37,7 +37,9 @@ if header :matches "X-Migrator-Proof" "* vacation" {
 if allof (header :matches "X-Migrator-Proof" "* redirect",
           envelope :localpart :is "to" "alice") { redirect "bob@example.test"; }
 """
-SIZE = 10240000 - 8192  # Postfix's default message_size_limit, less what Postfix adds
+# Near Postfix's default message_size_limit (10240000): the queue file's per-line record
+# overhead counts too, so a body much closer is refused by postdrop ("File too large").
+SIZE = 9_700_000
 
 # (profile, release) -> the kinds LMTP delivers unlike the LDA there (before the equalising
 # rules of the plan): SMTPUTF8 bounces 5.6.7 (no Dovecot LMTP here offers SMTPUTF8, 2.4.1
@@ -116,8 +118,10 @@ def test_corpus_before_and_after_the_switch(
         "alice",
         "bob",
     ]
-    assert [e.split("@")[0] for e in by_kind["vacation"].before.side_effects] == ["reply in bob"]
-    assert len(by_kind["redirect"].before.copies) == 2
+    assert [e.split(" ")[2] for e in by_kind["vacation"].before.side_effects] in (["bob"], [BOB])
+    assert [c.split(" ")[0].split("@")[0] for c in by_kind["redirect"].before.copies] == ["bob"]
+    delivered = [p.after for p in proofs if p.after and p.after.status.startswith("delivered")]
+    assert all(v.startswith("lmtp") or "dovecot-lmtp" in v for a in delivered for v in a.via)
     assert by_kind["unknown-recipient"].before.status.startswith("bounced 5.1.1")
     assert by_kind["size-limit"].before.status.startswith("delivered")
 
@@ -126,6 +130,7 @@ def _show(profile: str, release: str, proofs: tuple[KindProof, ...]) -> None:
     """What differs, on the test's output (pytest -s): the issue note is made from it."""
     for proof in proofs:
         after = proof.after.summary if proof.after else "-"
-        print(f"{profile}/{release} {proof.kind}: {proof.before.summary} | {after}")
+        via = proof.after.via if proof.after else ()
+        print(f"{profile}/{release} {proof.kind}: {proof.before.summary} | {after} {via}")
         if not proof.same:
             print(f"  {'; '.join(proof.differences)}")
