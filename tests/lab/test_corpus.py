@@ -52,7 +52,8 @@ DIFFERS: Mapping[tuple[str, str], set[str]] = {
     ("virtual-lda", "bookworm"): _VIRTUAL,
     ("virtual-lda", "trixie"): _VIRTUAL,
     ("virtual-lda", "bullseye"): _VIRTUAL,
-    ("system-lda", "bookworm"): _SYSTEM | {"unknown-recipient", "redirect", "vacation"},
+    ("system-lda", "bookworm"): _SYSTEM
+    | {"unknown-recipient", "redirect", "vacation", "size-limit"},
     ("virtual-lda-nolog", "bookworm"): _VIRTUAL,
 }
 
@@ -111,8 +112,14 @@ def test_corpus_before_and_after_the_switch(
     after = _run(lab, host, log)
     proofs = compare(before, after)  # type: ignore[arg-type]
     _show(profile, release, proofs)
-    assert {p.kind for p in proofs if not p.same} == DIFFERS[(profile, release)]
     by_kind = {p.kind: p for p in proofs}
+    differ = {p.kind for p in proofs if not p.same}
+    assert differ - {"smtputf8"} == DIFFERS[(profile, release)] - {"smtputf8"}
+    # Over LMTP, SMTPUTF8 mail bounced 5.6.7 in most runs and was delivered in some (the
+    # issue note has the runs): either way never silently; the A/B proof compares each run.
+    utf8 = by_kind["smtputf8"].after
+    assert utf8 is not None and utf8.status.split(" ")[0] in ("bounced", "delivered"), utf8
+    assert utf8.status.startswith("delivered") or utf8.status in ("bounced 5.6.7", "bounced")
     # (system users' mailboxes are named by the bare user: "bob INBOX")
     assert [c.split("@")[0].split(" ")[0] for c in by_kind["alias"].before.copies] == [
         "alice",
