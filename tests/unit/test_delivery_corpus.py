@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from migrator.cli.proof_view import show_proof
 from migrator.delivery.ab import improvement_note, production_batch, proof_failure
 from migrator.delivery.batch import pack
 from migrator.delivery.corpus import (
@@ -22,6 +25,10 @@ from migrator.delivery.corpus import (
 )
 from migrator.delivery.outcome import MailOutcome, compare, parse_batch
 from migrator.errors import UsageError
+from migrator.executor.apply import ApplyReport, Outcome
+from migrator.exit_status import ExitStatus
+from migrator.fleet.report import to_json
+from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 from tests.unit.test_plan_readme import EXAMPLE
 
 TOKEN = "48c5cf9356fc"
@@ -77,8 +84,6 @@ def test_only_kinds_the_host_applies_are_sent(traits: HostTraits, kinds: list[st
 
 
 def test_traits_come_from_the_plans_facts() -> None:
-    import json
-
     facts = json.loads(EXAMPLE.read_text())["facts"]
     assert traits_from_facts(facts, smtputf8=True) == HostTraits(True, "+", True)
     assert traits_from_facts({}, smtputf8=False) == HostTraits()
@@ -172,3 +177,29 @@ def test_a_kind_missing_after_the_switch_differs() -> None:
         proof_failure([proof])
         == "LMTP delivered 1 kind(s) unlike the LDA: plain: not sent after the switch"
     )
+
+
+def test_the_report_json_and_the_table_carry_the_proof() -> None:
+    lda = parse_batch(CAPTURED_LDA, TOKEN, ["plain", "detail"]).outcomes
+    lmtp = {
+        "plain": replace(lda["plain"], via=("h[private/dovecot-lmtp]",)),
+        "detail": replace(lda["plain"], headers=("To: alice+migrator-proof@example.test",)),
+    }
+    proofs = compare(lda, lmtp)
+    result = HostResult("mx1", HostOutcome.APPLIED, ExitStatus.SUCCESS, proof=proofs)
+    [host] = json.loads(to_json(FleetReport("apply", (result,))))["hosts"]
+    assert [(p["kind"], p["same"], p["verdict"]) for p in host["proof"]] == [
+        ("plain", True, "same"),
+        ("detail", False, "improved"),
+    ]
+    assert host["proof"][0]["before"]["via"] == ["dovecot"]
+    assert host["proof"][1]["after"]["status"] == "delivered 2.0.0"
+    assert host["proof"][1]["differences"][0] == "status: bounced 5.1.1 -> delivered 2.0.0"
+    console = Console(record=True, width=200)
+    report = ApplyReport("mx1", "p1", Outcome.APPLIED, proof=proofs, proof_skipped=("x: y",))
+    show_proof(report, console)
+    text = console.export_text()
+    assert "mx1: A/B proof" in text and "not sent: x: y" in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert "plain" in rows[0] and rows[0].rstrip("│ ").endswith("yes")
+    assert "detail" in rows[1] and "bounced 5.1.1" in rows[1] and "improved" in rows[1]
