@@ -129,7 +129,10 @@ def test_corpus_before_and_after_the_switch(
     assert [c.split(" ")[0].split("@")[0] for c in by_kind["redirect"].before.copies] == ["bob"]
     delivered = [p.after for p in proofs if p.after and p.after.status.startswith("delivered")]
     assert all(v.startswith("lmtp") or "dovecot-lmtp" in v for a in delivered for v in a.via)
-    assert by_kind["unknown-recipient"].before.status.startswith("bounced 5.1.1")
+    # Virtual: the LDA bounces 5.1.1 (no log: "bounced"); system users: local(8) runs the
+    # LDA, which tempfails (4.3.0), and LMTP defers too (4.2.0): never delivered.
+    unknown = by_kind["unknown-recipient"].before.status
+    assert unknown in ("bounced 5.1.1", "bounced", "deferred"), unknown
     assert by_kind["size-limit"].before.status.startswith("delivered")
 
 
