@@ -88,11 +88,7 @@ def apply(
     show_proof(report, console)
     _show_apply(report, console)
     if report_json is not None:
-        result = apply_result(report.host, report, "", started)
-        write_report(
-            report_json,
-            FleetReport("apply", (result,), report.interrupted, False, started, time.time()),
-        )
+        _write_report(report_json, report, started)
     sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
 
 
@@ -117,6 +113,13 @@ class _FreshPlan:
         if not click.confirm(f"Apply this plan to {fresh.host}?", default=False):
             raise UsageError("not applied: you said no", host=fresh.host)
         return fresh
+
+
+def _write_report(path: Path, report: ApplyReport, started: float) -> None:
+    """One host's apply as a fleet report (the same JSON, ``proof`` included)."""
+    result = apply_result(report.host, report, "", started)
+    fleet = FleetReport("apply", (result,), report.interrupted, False, started, time.time())
+    write_report(path, fleet)
 
 
 def _show_apply(report: ApplyReport, console: Console) -> None:

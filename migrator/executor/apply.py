@@ -94,8 +94,7 @@ def apply_plan(
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
     # Checked here, before the lock, whatever it came from (option, inventory, plan file).
-    check_recipient(recipient, host=transport.host)
-    _check_proof(plan, options.proof, transport.host)
+    _check_inputs(plan, options.proof, recipient, transport.host)
     # The host, not the plan, says where its configs live: refuse before the lock.
     scope.check_scope(transport, plan)
     journal = Journal(transport, plan.plan_id)
@@ -142,9 +141,11 @@ def _unchanged(data: FileData, change: FileChange) -> bool:
     return found == (True, change.sha256_before, change.owner, change.group, change.mode)
 
 
-def _check_proof(plan: Plan, mode: ab.ProofMode, host: str) -> None:
-    """The A/B proof needs the plan's proof_before step (its "before", taken before the
-    first write). Raises UsageError for a plan made before it existed."""
+def _check_inputs(plan: Plan, mode: ab.ProofMode, recipient: str, host: str) -> None:
+    """The recipient is an address; the A/B proof needs the plan's proof_before step (its
+    "before", taken before the first write). Raises UsageError: a bad recipient, or a plan
+    made before the proof existed."""
+    check_recipient(recipient, host=host)
     if mode is ab.ProofMode.AB and not any(s.action == "proof_before" for s in plan.steps):
         raise UsageError(
             f"plan {plan.plan_id} has no proof_before step (made by an older migrator): "
