@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from migrator.delivery.ab import ProofMode
 from migrator.errors import JournalError, PlanDriftError, UsageError
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus
@@ -301,3 +302,23 @@ def test_the_journal_refuses_an_unsafe_base_directory(how: str) -> None:
     for attempt in (host_status, rollback_latest):
         with pytest.raises(JournalError, match=why):
             attempt(fake.connect_again())
+
+
+def test_a_plan_without_proof_before_needs_proof_basic() -> None:
+    fake, plan = host()
+    old = replace(plan, steps=tuple(s for s in plan.steps if s.action != "proof_before"))
+    with pytest.raises(UsageError, match=r"no proof_before step .* --proof basic"):
+        apply_plan(fake, old, APPLY)
+    assert fake.state.commands == []
+    report = apply_plan(fake, old, replace(APPLY, proof=ProofMode.BASIC))
+    assert report.outcome is Outcome.APPLIED and report.proof == ()
+    assert report.delivery is not None and report.delivery.message_id in fake.state.messages
+    assert "batch" not in fake.kinds()
+
+
+def test_proof_basic_sends_no_batch_even_with_proof_before() -> None:
+    fake, plan = host()
+    report = apply_plan(fake, plan, replace(APPLY, proof=ProofMode.BASIC))
+    assert report.outcome is Outcome.APPLIED and report.proof == ()
+    assert [t.action for t in report.steps][0] == "proof_before"
+    assert fake.kinds().count("sendmail") == 1 and "batch" not in fake.kinds()
