@@ -320,5 +320,5 @@ def test_proof_basic_sends_no_batch_even_with_proof_before() -> None:
     fake, plan = host()
     report = apply_plan(fake, plan, replace(APPLY, proof=ProofMode.BASIC))
     assert report.outcome is Outcome.APPLIED and report.proof == ()
-    assert [t.action for t in report.steps][0] == "proof_before"
+    assert report.steps[0].action == "proof_before"
     assert fake.kinds().count("sendmail") == 1 and "batch" not in fake.kinds()
