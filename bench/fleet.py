@@ -1,31 +1,45 @@
-"""Benchmark fleet runs: migrator vs an Ansible play for the same edit, on the same lab hosts.
+"""Benchmark fleet runs: migrator vs pyinfra (and, with --ansible, Ansible) for the same edit,
+on the same lab hosts, in the same run.
 
-Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 10 50]
+Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 20] [--rounds 3]
 
-For each (hosts, forks): a fresh virtual-lda lab, each host with its own myhostname; wall
-seconds of
-  `migrator plan -i` vs `ansible-playbook --check --diff` of the plain play and of the
-  collection migrator.mail (nothing changes), then
+For each fleet size: a fresh virtual-lda lab, each host with its own myhostname. Each round
+times, one after the other on the same hosts,
+  `migrator plan -i` vs `pyinfra --dry --diff` (no `-y`: facts gathered, changes detected
+  and printed, nothing changed), then
   `migrator apply -i --yes --rollback-on-fail` (plans, applies, proves delivery with a test
-  message) vs the collection's run (the same, over Ansible's connection) vs the plain play's
-  run, each after `migrator rollback -i` put the hosts back.
-Afterwards `migrator plan -i` must find nothing to change on the hosts Ansible switched.
-Ansible (ansible-core, and migrator for the collection) goes into bench/.venv-ansible, made
-here with pip; it is never a dependency of migrator. The plays are bench/ansible/lmtp.yml
-(plain) and bench/ansible/collection.yml.
+  message) vs `pyinfra -y` running bench/pyinfra/lmtp.py.
+After each tool's run `migrator plan -i --detailed-exitcode` must find nothing left to change
+(else the benchmark stops), then every host gets its original files back (copied aside at
+the start, mtime kept: Postfix naps while main.cf is younger than two seconds, which no
+host planned in real life is) and Postfix and Dovecot reload. The table shows the median of
+the rounds, the ratios of those medians, the control node's CPU per host for a plan, the
+delivery proof's share of a host's apply, the SSH round trips one host's apply takes, and the
+load average (2 cores shared with the lab hosts and other work: only ratios from one run
+compare).
+
+pyinfra (and Ansible) go into benchmark-only virtualenvs made here with pip from PyPI
+(bench/.venv-pyinfra, bench/.venv-ansible); they are never dependencies of migrator.
+pyinfra needs no Python on the hosts (its operations are shell commands).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from labhosts import distinct_hostnames
+from roundtrips import apply_round_trips
 
 from migrator.lab import lifecycle
 from migrator.lab.state import Lab
@@ -33,111 +47,227 @@ from migrator.lab.state import Lab
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MIGRATOR = ROOT / ".venv" / "bin" / "migrator"
+PYINFRA_VENV = BENCH / ".venv-pyinfra"
+PYINFRA_DEPLOY = BENCH / "pyinfra" / "lmtp.py"
 ANSIBLE_VENV = BENCH / ".venv-ansible"
 PLAYBOOK = BENCH / "ansible" / "lmtp.yml"
 COLLECTION_PLAY = BENCH / "ansible" / "collection.yml"
 RECIPIENT = "alice@example.test"
+# The files the switch edits, copied aside on each host so every run starts from the LDA.
+EDITED = ("/etc/postfix/main.cf", "/etc/dovecot/conf.d/10-master.conf")
+EDITED += ("/etc/dovecot/conf.d/20-lmtp.conf",)
+SAVED = "/root/bench-orig.tar"
 
 
-def ensure_ansible() -> Path:
-    """ansible-playbook from the benchmark-only virtualenv, made on first use."""
-    playbook = ANSIBLE_VENV / "bin" / "ansible-playbook"
-    python = ANSIBLE_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import ansible, migrator"]
-    if not playbook.exists() or subprocess.run(probe, capture_output=True).returncode:
-        subprocess.run([sys.executable, "-m", "venv", str(ANSIBLE_VENV)], check=True)
-        pip = [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q"]
-        subprocess.run([*pip, "ansible-core", "-e", str(ROOT)], check=True)
-    return playbook
+def ensure_venv(venv: Path, probe: str, packages: list[str]) -> Path:
+    """The benchmark-only virtualenv VENV with PACKAGES (pip, PyPI), made on first use."""
+    python = venv / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", probe]).returncode:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], check=True)
+    return venv / "bin"
 
 
-def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = None) -> float:
-    """Wall seconds of one command; its output goes to log. Exits if the code is unexpected."""
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One command: wall seconds and the CPU seconds it used on the control node."""
+
+    seconds: float
+    cpu: float
+
+
+def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = None) -> Timed:
+    """Wall and CPU seconds of one command; its output goes to log. Exits if its code is not
+    EXPECT (the benchmark then proves nothing)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != expect:
         sys.exit(f"{argv[0]} exited {done.returncode}, expected {expect}: see {log}")
-    return seconds
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Timed(seconds, cpu)
 
 
-def run_one(hosts: int, forks: int, playbook: Path, work: Path) -> dict[str, float]:
-    """Every timing for one fleet size and fork count, on a fresh lab."""
-    name = f"bf{hosts}x{forks}"[:8]
-    lab = lifecycle.bring_up("virtual-lda", hosts, name)
-    try:
-        return _measure(lab, forks, playbook, work / name)
-    finally:
-        lifecycle.tear_down(name)
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """A lab prepared for the tools: inventories, common arguments, where logs go."""
+
+    lab: Lab
+    work: Path
+    forks: int
+
+    @property
+    def names(self) -> list[str]:
+        return [host.name for host in self.lab.hosts]
+
+    @property
+    def log(self) -> Path:
+        return self.work / "log.txt"
+
+    def migrator(self, *args: str) -> list[str]:
+        common = ["-i", str(self.work / "hosts"), "--ssh-config", str(self.lab.ssh_config)]
+        common += ["--forks", str(self.forks), "--test-recipient", RECIPIENT]
+        return [str(MIGRATOR), args[0], *common, *args[1:]]
+
+    def pyinfra(self, *args: str) -> list[str]:
+        data = {"ssh_user": "root", "ssh_key": str(self.lab.client_key)}
+        data |= {"ssh_known_hosts_file": str(self.lab.known_hosts)}
+        data |= {"ssh_strict_host_key_checking": "yes"}
+        options = [item for key, value in data.items() for item in ("--data", f"{key}={value}")]
+        inventory = str(self.work / "pyinfra_inventory.py")
+        command = [str(PYINFRA_VENV / "bin" / "pyinfra"), "--parallel", str(self.forks)]
+        return [*command, *options, *args, inventory, str(PYINFRA_DEPLOY)]
+
+    def ssh_all(self, command: str) -> None:
+        """Run COMMAND on every host (in parallel); exit the benchmark if one fails."""
+        config = str(self.lab.ssh_config)
+
+        def one(name: str) -> int:
+            return subprocess.run(["ssh", "-F", config, name, command]).returncode
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            if any(pool.map(one, self.names)):
+                sys.exit(f"a host failed: {command}")
 
 
-def _measure(lab: Lab, forks: int, playbook: Path, work: Path) -> dict[str, float]:
+def prepare(lab: Lab, work: Path, forks: int) -> Fleet:
+    """Inventories for each tool, distinct hostnames, the original files copied aside."""
     work.mkdir(parents=True)
-    log = work / "log.txt"
-    names = [host.name for host in lab.hosts]
-    distinct_hostnames(names, lab.ssh_config)
-    inventory = work / "hosts"
-    inventory.write_text("\n".join(names) + "\n")
-    ansible_inventory = work / "ansible.ini"
-    ansible_inventory.write_text(
-        "[mail]\n" + "\n".join(names) + "\n\n[mail:vars]\n"
+    fleet = Fleet(lab, work, forks)
+    distinct_hostnames(fleet.names, lab.ssh_config)
+    (work / "hosts").write_text("\n".join(fleet.names) + "\n")
+    hosts = ", ".join(f"({h.name!r}, {{'ssh_hostname': {h.address!r}}})" for h in lab.hosts)
+    (work / "pyinfra_inventory.py").write_text(f"hosts = [{hosts}]\n")
+    (work / "ansible.ini").write_text(
+        "[mail]\n" + "\n".join(fleet.names) + "\n\n[mail:vars]\n"
         f"ansible_ssh_common_args=-F {lab.ssh_config}\n"
         "ansible_python_interpreter=/usr/bin/python3\n"
     )
-    common = ["-i", str(inventory), "--ssh-config", str(lab.ssh_config), "--forks", str(forks)]
-    common += ["--plans-dir", str(work / "plans"), "--test-recipient", RECIPIENT]
-    env = {**os.environ, "ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1"}
-    env["ANSIBLE_HOME"] = str(work / "ansible-home")
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT)
-    play = [str(playbook), "-i", str(ansible_inventory), "-f", str(forks)]
-    migrator = str(MIGRATOR)
-    rollback = [migrator, "rollback", *common[:6]]
+    fleet.ssh_all(f"tar -C / -cf {SAVED} {' '.join(p[1:] for p in EDITED)}")
+    return fleet
+
+
+def reset(fleet: Fleet) -> None:
+    """Put every host back on the LDA: original files (mtime kept), Dovecot and Postfix
+    reloaded."""
+    fleet.ssh_all(f"tar -C / -xpf {SAVED} && doveadm reload && postfix reload 2>/dev/null")
+    time.sleep(1)  # Dovecot's listeners are back
+
+
+def settled(fleet: Fleet) -> None:
+    """migrator finds nothing left to change: the tool just timed made the whole switch."""
+    timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), fleet.log, 0)
+
+
+def one_round(fleet: Fleet, ansible: Path | None) -> dict[str, Timed]:
+    """Every timing of one round; the hosts end on the LDA, as they began."""
+    log, report = fleet.log, fleet.work / "apply.json"
     result = {
-        "migrator plan": timed([migrator, "plan", *common, "--detailed-exitcode"], log, 2),
-        "ansible --check --diff": timed([*play, str(PLAYBOOK), "--check", "--diff"], log, 0, env),
-        "collection --check --diff": timed(
-            [*play, str(COLLECTION_PLAY), "--check", "--diff"], log, 0, env
-        ),
+        "migrator plan": timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), log, 2),
+        "pyinfra --dry --diff": timed(fleet.pyinfra("--dry", "--diff"), log, 0),
         "migrator apply": timed(
-            [migrator, "apply", *common, "--yes", "--rollback-on-fail"], log, 0
+            fleet.migrator("apply", "--yes", "--rollback-on-fail", "--report-json", str(report)),
+            log,
+            0,
         ),
     }
-    timed(rollback, log, 0)
-    result["collection run"] = timed([*play, str(COLLECTION_PLAY)], log, 0, env)
-    timed(rollback, log, 0)
-    result["ansible run"] = timed([*play, str(PLAYBOOK)], log, 0, env)
-    # Ansible's edit is the same switch: migrator finds nothing left to change.
-    timed([migrator, "plan", *common, "--detailed-exitcode", "--no-save"], log, 0)
+    settled(fleet)
+    result["proof share"] = Timed(proof_share(report), 0.0)
+    reset(fleet)
+    result["pyinfra run"] = timed(fleet.pyinfra("-y"), log, 0)
+    settled(fleet)
+    reset(fleet)
+    if ansible is not None:
+        result |= ansible_round(fleet, ansible)
     return result
+
+
+def ansible_round(fleet: Fleet, ansible: Path) -> dict[str, Timed]:
+    """The plain play and the collection migrator.mail: check, then run (each settled)."""
+    log = fleet.log
+    play = [str(ansible / "ansible-playbook"), "-i", str(fleet.work / "ansible.ini")]
+    play += ["-f", str(fleet.forks)]
+    env = {**os.environ, "ANSIBLE_PIPELINING": "1", "ANSIBLE_NOCOLOR": "1"}
+    env |= {"ANSIBLE_HOME": str(fleet.work / "ansible-home")}
+    env |= {"ANSIBLE_COLLECTIONS_PATH": str(ROOT)}
+    result = {}
+    for label, playbook in (("ansible", PLAYBOOK), ("collection", COLLECTION_PLAY)):
+        result[f"{label} --check --diff"] = timed([*play, str(playbook), "-C", "-D"], log, 0, env)
+        result[f"{label} run"] = timed([*play, str(playbook)], log, 0, env)
+        settled(fleet)
+        reset(fleet)
+    return result
+
+
+def proof_share(report: Path) -> float:
+    """The median share of a host's apply spent proving delivery (the test message)."""
+    hosts = json.loads(report.read_text())["hosts"]
+    shares = []
+    for host in hosts:
+        proof = sum(s["seconds"] for s in host["steps"] if s["action"] == "test_delivery")
+        shares.append(proof / host["seconds"])
+    return statistics.median(shares)
+
+
+def run_size(hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None) -> None:
+    """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down."""
+    name = f"bf{hosts}"
+    lab = lifecycle.bring_up("virtual-lda", hosts, name)
+    try:
+        fleet = prepare(lab, work / name, forks)
+        runs = [one_round(fleet, ansible) for _ in range(rounds)]
+        trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT)
+        reset(fleet)
+    finally:
+        lifecycle.tear_down(name)
+    print_row(hosts, forks, runs, trips)
+
+
+def print_row(hosts: int, forks: int, runs: list[dict[str, Timed]], trips: int) -> None:
+    def median(key: str) -> float:
+        return statistics.median(run[key].seconds for run in runs)
+
+    plan, dry = median("migrator plan"), median("pyinfra --dry --diff")
+    apply, run = median("migrator apply"), median("pyinfra run")
+    cpu = statistics.median(r["migrator plan"].cpu for r in runs) / hosts
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    row = [f"{hosts}", f"{forks}", f"{plan:.2f} s", f"{dry:.2f} s", f"{dry / plan:.2f}x"]
+    row += [f"{cpu:.3f} s", f"{apply:.2f} s", f"{run:.2f} s", f"{run / apply:.2f}x"]
+    row += [f"{100 * median('proof share'):.0f}%", f"{trips}", load]
+    for tool in ("ansible", "collection") if "ansible run" in runs[0] else ():
+        row += [f"{median(f'{tool} --check --diff'):.1f} s / {median(f'{tool} run'):.1f} s"]
+    print(f"| {' | '.join(row)} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hosts", type=int, nargs="+", default=[10, 50])
-    parser.add_argument("--forks", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--forks", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ansible", action="store_true", help="also time the Ansible play")
     args = parser.parse_args()
-    playbook = ensure_ansible()
+    ensure_venv(PYINFRA_VENV, "import pyinfra", ["pyinfra>=3.10,<4"])
+    ansible = None
+    if args.ansible:
+        packages = ["ansible-core", "-e", str(ROOT)]
+        ansible = ensure_venv(ANSIBLE_VENV, "import ansible, migrator", packages)
+    # As pip compiles an installed package's modules (pyinfra's included); an editable
+    # checkout under PYTHONDONTWRITEBYTECODE would compile them again at every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "migrator")], check=True)
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    print(f"logs under {work}")
-    print("| hosts | forks | migrator plan | collection --check --diff | ansible --check --diff "
-          "| migrator apply (+ test delivery) | collection run (+ test delivery) | ansible run "
-          "| collection / migrator apply |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"logs under {work}; median of {args.rounds} rounds")
+    header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
+    header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
+    header += ["proof share", "apply round trips/host", "load 1/5/15"]
+    header += ["ansible check / run", "collection check / run"] if ansible else []
+    print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
     for hosts in args.hosts:
-        for forks in args.forks:
-            t = run_one(hosts, forks, playbook, work)
-            print(
-                f"| {hosts} | {forks} | {t['migrator plan']:.1f} s "
-                f"| {t['collection --check --diff']:.1f} s "
-                f"| {t['ansible --check --diff']:.1f} s "
-                f"| {t['migrator apply']:.1f} s | {t['collection run']:.1f} s "
-                f"| {t['ansible run']:.1f} s "
-                f"| {t['collection run'] / t['migrator apply']:.2f}x |",
-                flush=True,
-            )
+        run_size(hosts, args.forks, args.rounds, work, ansible)
 
 
 if __name__ == "__main__":

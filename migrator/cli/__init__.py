@@ -9,6 +9,7 @@ bad value) exits 64, never 2, which means "the plan has changes"; Ctrl-C exits 1
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -28,6 +29,8 @@ COMMANDS = {
     "status": "migrator.cli.status:status",
     "check": "migrator.cli.check:check",
     "show": "migrator.cli.show:show",
+    "finalize": "migrator.cli.finalize:finalize",
+    "config": "migrator.cli.config_command:config",
 }
 
 
@@ -60,10 +63,15 @@ class MigratorGroup(click.Group):
             sys.exit(ExitStatus.USAGE)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from migrator.cli.defaults import DefaultsError  # not for --version and --help
+
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # BadParameter too: a subcommand's options
             exc.show()
+            sys.exit(ExitStatus.USAGE)
+        except DefaultsError as exc:  # a config file or MIGRATOR_* variable: usage, too
+            click.echo(f"migrator: error: {exc}", err=True)
             sys.exit(ExitStatus.USAGE)
         except MigratorError as exc:
             if ctx.params.get("debug"):
@@ -78,5 +86,18 @@ class MigratorGroup(click.Group):
 @click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migrator")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def main(debug: bool) -> None:
-    """Move Postfix + Dovecot hosts from Dovecot LDA to LMTP delivery, safely."""
+@click.option("--no-color", is_flag=True, help="No colors in the output (as NO_COLOR=1 does).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, no_color: bool) -> None:
+    """Move Postfix + Dovecot hosts from Dovecot LDA to LMTP delivery, safely.
+
+    Defaults for --plans-dir, --forks, --ssh-config, --test-recipient and --proof come from
+    MIGRATOR_* variables, ./migrator.toml and the user's config.toml: see `migrator config`.
+    """
+    from migrator.cli.defaults import current_defaults
+
+    if no_color:
+        # rich reads NO_COLOR when each Console is made: every view, and our children, agree.
+        os.environ["NO_COLOR"] = "1"
+    # Raises DefaultsError (exit 64) before any command runs, --help included.
+    ctx.default_map = current_defaults().default_map(c for c in COMMANDS if c != "lab")

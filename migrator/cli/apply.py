@@ -11,8 +11,10 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet import fleet_options, write_report
-from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
 from migrator.cli.proof_view import show_proof
+from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
 from migrator.delivery.ab import ProofMode
@@ -31,7 +33,13 @@ from migrator.transport.base import Transport
 
 @click.command()
 @click.argument("host", required=False)
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="The saved plan to apply (default: plan now, show it and ask).",
+)
 @click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
 @click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option(
@@ -52,6 +60,8 @@ from migrator.transport.base import Transport
 @plan_key_option
 @require_signature_option
 @ssh_options
+@list_hosts_option
+@run_log_option("apply")
 @fleet_options("apply")
 def apply(
     host: str,
@@ -66,6 +76,7 @@ def apply(
     plans_dir: Path,
     plan_key: Path | None,
     require_signature: bool,
+    run_log: RunLog,
     report_json: Path | None = None,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
@@ -76,34 +87,45 @@ def apply(
     with reach(host, ssh_config, accept_new_host_key) as transport:
         if the_plan is None:
             options = Options(lmtp=lmtp, test_recipient=test_recipient)
-            fresh = _FreshPlan(plans_dir, trust, yes)
+            fresh = FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
+        override = recipient_override(test_recipient)  # a fresh plan recorded the default
         options_ = ApplyOptions(
-            rollback_on_fail=rollback_on_fail,
-            test_recipient=test_recipient,
-            proof=ProofMode(proof),
+            rollback_on_fail=rollback_on_fail, test_recipient=override, proof=ProofMode(proof)
         )
+        notify = run_log.notifying(step_printer(console))
         started = time.time()
-        report = apply_plan(transport, the_plan, options_, step_printer(console))
+        report = apply_plan(transport, the_plan, options_, notify)
+    sys.exit(_finish(report, console, run_log, report_json, started))
+
+
+def _finish(
+    report: ApplyReport, console: Console, run_log: RunLog, report_json: Path | None, started: float
+) -> ExitStatus:
+    """Show the proof and the outcome, log it, write the report; return the exit code."""
     show_proof(report, console)
-    _show_apply(report, console)
+    show_apply(report, console)
+    code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
+    details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
+    run_log.host(report.host, report.outcome, code, **details)
     if report_json is not None:
         _write_report(report_json, report, started)
-    sys.exit(ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status)
+    return code
 
 
 @dataclass(frozen=True, slots=True)
-class _FreshPlan:
+class FreshPlan:
     """Plan now, save (signed with the key, if any), show, and ask unless --yes."""
 
     plans_dir: Path
     trust: PlanTrust
     yes: bool
+    finalize: bool = False
 
     def make(self, transport: Transport, options: Options, console: Console) -> Plan:
         from migrator.cli.plan_view import render_plan
 
-        fresh = build_plan(transport, options)
+        fresh = build_plan(transport, options, finalize=self.finalize)
         saved = save_plan(fresh, self.plans_dir, self.trust.key)
         render_plan(fresh, console, saved_to=str(saved))
         if not fresh.has_changes or self.yes:
@@ -122,7 +144,8 @@ def _write_report(path: Path, report: ApplyReport, started: float) -> None:
     write_report(path, fleet)
 
 
-def _show_apply(report: ApplyReport, console: Console) -> None:
+def show_apply(report: ApplyReport, console: Console, restored: str = "LDA delivers again") -> None:
+    """Print how the apply ended; ``restored`` says what delivers after its rollback."""
     if report.outcome is Outcome.APPLIED:
         console.print(f"[bold green]{report.host}: applied plan {report.plan_id}[/]")
     elif report.outcome is Outcome.NO_CHANGES:
@@ -130,7 +153,7 @@ def _show_apply(report: ApplyReport, console: Console) -> None:
     elif report.outcome is Outcome.ROLLED_BACK:
         console.print(
             f"[bold yellow]{report.host}: apply failed at {report.failed_step} "
-            f"({report.error}); rolled back, LDA delivers again[/]"
+            f"({report.error}); rolled back, {restored}[/]"
         )
     else:
         hint = f"migrator rollback {report.host} --plan {report.plan_id}"

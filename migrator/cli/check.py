@@ -21,6 +21,7 @@ from migrator.check.findings import HostCheck, Status, unreachable, worst
 from migrator.check.output import to_json, to_nagios, to_prometheus
 from migrator.check.run import CheckOptions, check_host
 from migrator.cli.host_options import recipient_option, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, UsageError
 from migrator.fleet.parallel import each_host
@@ -45,6 +46,7 @@ _FORMATS = ("table", "json", "nagios", "prometheus")
 )
 @click.option("--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x.")
 @click.option(
+    "-f",
     "--forks",
     type=click.IntRange(1, 500),
     default=10,
@@ -73,6 +75,7 @@ _FORMATS = ("table", "json", "nagios", "prometheus")
     help="Recipient the LMTP probe asks about (RCPT TO; nothing is delivered).",
 )
 @ssh_options
+@list_hosts_option
 def check(
     host: str | None,
     inventory: tuple[str, ...],

@@ -20,6 +20,8 @@ import click
 from rich.console import Console
 
 from migrator.cli.fleet_view import FleetProgress, render_summary
+from migrator.cli.host_options import recipient_override
+from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.delivery.ab import ProofMode
 from migrator.errors import MigratorError, UsageError
@@ -38,11 +40,13 @@ from migrator.inventory.limit import limit
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import Inventory
 from migrator.plan.document import Plan
+from migrator.plan.signature import PlanTrust
 from migrator.plan.store import latest_plan, load_plan
 from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FILE = click.Path(dir_okay=False, path_type=Path)
 _COMMON = (
     click.option(
         "-i",
@@ -56,9 +60,18 @@ _COMMON = (
     click.option(
         "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
     ),
-    click.option("--forks", type=click.IntRange(1, 500), default=10, show_default=True),
-    click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path)),
-    click.option("--report-junit", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option(
+        "-f",
+        "--forks",
+        type=click.IntRange(1, 500),
+        default=10,
+        show_default=True,
+        help="Hosts at once.",
+    ),
+    click.option(
+        "--report-json", type=_FILE, help="Write per host: outcome, exit code, steps, error (JSON)."
+    ),
+    click.option("--report-junit", type=_FILE, help="Write a JUnit XML report: a case per host."),
 )
 
 
@@ -106,7 +119,7 @@ _ROLLBACK_WAVES = _wave_options(
     ),
 )
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
-_EXTRA_OPTIONS = {"apply": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
+_EXTRA_OPTIONS = {"apply": _ROLLOUT, "finalize": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +161,7 @@ class HostOptions:
     plan_key: Path | None = None
     require_signature: bool = False
     force: bool = False
+    run_log: RunLog | None = None
 
 
 _FLEET_KEYS = frozenset(f.name for f in fields(FleetOptions))
@@ -197,8 +211,12 @@ def _forbid(single: HostOptions, *names: str) -> None:
             raise UsageError(f"{flag} does not go with -i INVENTORY")
 
 
-def _finish(report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool) -> None:
+def _finish(
+    report: FleetReport, fleet: FleetOptions, console: Console, detailed: bool, log: RunLog | None
+) -> None:
     render_summary(report, console, detailed=detailed)
+    if log is not None:
+        log.rest(report)
     if fleet.report_json:
         _write(fleet.report_json, to_json(report, detailed=detailed))
     if fleet.report_junit:
@@ -239,7 +257,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def _plan_phase(
-    inventory: Inventory, single: HostOptions, forks: int, console: Console
+    inventory: Inventory,
+    single: HostOptions,
+    forks: int,
+    console: Console,
+    finalize: bool = False,
 ) -> FleetReport:
     options = Options(
         lmtp=single.lmtp,
@@ -247,9 +269,11 @@ def _plan_phase(
         test_recipient=single.test_recipient,
     )
     plans_dir = None if single.no_save else single.plans_dir
-    work = plan_work(_reach(single), options, plans_dir, signing_key(single.plan_key))
+    key = signing_key(single.plan_key)
+    work = plan_work(_reach(single), options, plans_dir, key, finalize=finalize)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
-    with FleetProgress(console, "plan", list(inventory.names)) as progress, _ctrl_c_stops() as stop:
+    with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
+        progress = observed(shown, single.run_log)
         return run_rollout("plan", inventory.hosts, rollout, work, progress, stop=stop)
 
 
@@ -258,15 +282,16 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
     _forbid(single, "root", "as_json", "facts_file")
     console = Console(highlight=False)
     report = _plan_phase(_inventory(fleet, single), single, fleet.forks, console)
-    _finish(report, fleet, console, single.detailed_exitcode)
+    _finish(report, fleet, console, single.detailed_exitcode, single.run_log)
 
 
-def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
-    """`apply -i`: plan (or load saved plans), confirm, then canary, waves, budget."""
+def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
+    """`apply -i` (`finalize -i`): plan (or load saved plans), confirm, then canary, waves,
+    budget."""
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    plans, prior = _plans(inventory, fleet, single, console)
+    plans, prior = _plans(inventory, fleet, single, console, finalize)
     if not fleet.saved_plans and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
         _confirm(len([p for p in plans.values() if p.has_changes]), single.yes)
@@ -280,12 +305,15 @@ def run_apply(fleet: FleetOptions, single: HostOptions) -> None:
     options = ApplyOptions(
         proof=ProofMode(single.proof),
         rollback_on_fail=single.rollback_on_fail,
-        test_recipient=single.test_recipient,  # an inventory's per-host one beats it
+        # An inventory's per-host one beats it; a config default only went into fresh plans.
+        test_recipient=recipient_override(single.test_recipient),
     )
-    with FleetProgress(console, "apply", todo) as progress, _ctrl_c_stops() as stop:
+    verb = "finalize" if finalize else "apply"
+    with FleetProgress(console, verb, todo) as shown, _ctrl_c_stops() as stop:
+        progress = observed(shown, single.run_log)
         work = apply_work(_reach(single), plans, options, progress)
-        report = run_rollout("apply", inventory.hosts, rollout, work, progress, prior, stop)
-    _finish(report, fleet, console, False)
+        report = run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
@@ -297,7 +325,11 @@ def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
 
 
 def _plans(
-    inventory: Inventory, fleet: FleetOptions, single: HostOptions, console: Console
+    inventory: Inventory,
+    fleet: FleetOptions,
+    single: HostOptions,
+    console: Console,
+    finalize: bool = False,
 ) -> tuple[dict[str, Plan], list[HostResult]]:
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
@@ -306,11 +338,11 @@ def _plans(
     if fleet.saved_plans:
         for name in inventory.names:
             try:
-                plans[name] = latest_plan(single.plans_dir, name, trust)
+                plans[name] = _saved(single.plans_dir, name, trust, finalize)
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
-    planned = _plan_phase(inventory, single, fleet.forks, console)
+    planned = _plan_phase(inventory, single, fleet.forks, console, finalize)
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:
@@ -320,6 +352,19 @@ def _plans(
     if planned.interrupted:
         raise KeyboardInterrupt
     return plans, failed
+
+
+def _saved(plans_dir: Path, host: str, trust: PlanTrust, finalize: bool) -> Plan:
+    """The host's latest saved plan, which must be of the kind the command runs.
+
+    Raises PlanError (from the store), UsageError for a plan of the other kind.
+    """
+    plan = latest_plan(plans_dir, host, trust)
+    if plan.has_changes and bool(plan.finalizes) != finalize:
+        kind = "a finalize plan" if plan.finalizes else "a migration plan"
+        command = "finalize" if plan.finalizes else "apply"
+        raise UsageError(f"the latest saved plan is {kind}: use `migrator {command}`", host=host)
+    return plan
 
 
 def _confirm(count: int, yes: bool) -> None:
@@ -338,16 +383,18 @@ def run_rollback(fleet: FleetOptions, single: HostOptions) -> None:
     inventory = _inventory(fleet, single)
     rollout = _rollout(fleet, list(inventory.names), len(inventory.hosts))
     with (
-        FleetProgress(console, "rollback", list(inventory.names)) as progress,
+        FleetProgress(console, "rollback", list(inventory.names)) as shown,
         _ctrl_c_stops() as stop,
     ):
+        progress = observed(shown, single.run_log)
         work = rollback_work(_reach(single), progress, single.test_recipient, force=single.force)
         report = run_rollout("rollback", inventory.hosts, rollout, work, progress, stop=stop)
-    _finish(report, fleet, console, False)
+    _finish(report, fleet, console, False, single.run_log)
 
 
 _RUNNERS: dict[str, Callable[[FleetOptions, HostOptions], None]] = {
     "plan": run_plan,
     "apply": run_apply,
+    "finalize": functools.partial(run_apply, finalize=True),
     "rollback": run_rollback,
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from migrator.address import check_recipient
 from migrator.errors import UsageError
@@ -17,6 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SSH_OPTIONS = (
     click.option(
+        "-F",
         "--ssh-config",
         type=click.Path(dir_okay=False, path_type=Path),
         help="OpenSSH client config to read (like ssh -F).",
@@ -46,6 +48,15 @@ def ssh_options(function: F) -> F:
 def reach(host: str, ssh_config: Path | None, accept_new_host_key: bool) -> Transport:
     """The SSH transport to host (no network I/O until first use)."""
     return connect(host, ssh_config=ssh_config, accept_new_host_key=accept_new_host_key)
+
+
+def recipient_override(value: str | None) -> str | None:
+    """--test-recipient as apply's override of the recipient a saved plan recorded: only when
+    given on the command line. A config default fills the plans being made, and never
+    replaces what a reviewed plan says."""
+    source = click.get_current_context().get_parameter_source("test_recipient")
+    defaulted = source in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    return None if defaulted else value
 
 
 def recipient_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -22,7 +22,14 @@ def lab() -> None:
 
 @lab.command()
 @click.argument("profile")
-@click.option("--hosts", "count", type=click.IntRange(1, 200), default=1, show_default=True)
+@click.option(
+    "--hosts",
+    "count",
+    type=click.IntRange(1, 200),
+    default=1,
+    show_default=True,
+    help="How many hosts to bring up.",
+)
 @click.option(
     "--release",
     default=roots.DEFAULT_RELEASE,

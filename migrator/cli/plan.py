@@ -11,6 +11,8 @@ from rich.console import Console
 
 from migrator.cli.fleet import fleet_options
 from migrator.cli.host_options import reach, recipient_option, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
+from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.trust_options import plan_key_option, signing_key
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
@@ -66,6 +68,8 @@ from migrator.transport.local import LocalTransport
 )
 @plan_key_option
 @ssh_options
+@list_hosts_option
+@run_log_option("plan")
 @fleet_options("plan")
 def plan(
     host: str | None,
@@ -81,6 +85,7 @@ def plan(
     accept_new_host_key: bool,
     plans_dir: Path,
     plan_key: Path | None,
+    run_log: RunLog,
 ) -> None:
     """Plan the switch of HOST (or --root DIR) from Dovecot LDA to LMTP; change nothing.
 
@@ -93,13 +98,14 @@ def plan(
     with _transport(host, root, ssh_config, accept_new_host_key) as transport:
         result = build_plan(transport, options, overrides=overrides)
     saved = None if no_save else save_plan(result, plans_dir, key)
+    outcome = "changes" if result.has_changes else "no changes"
+    code = ExitStatus.CHANGES if detailed_exitcode and result.has_changes else ExitStatus.SUCCESS
+    run_log.host(result.host, outcome, code, plan_id=result.plan_id, plan_path=str(saved or ""))
     if as_json:
         click.echo(result.to_masked_json(), nl=False)
     else:
         _render(result, str(saved) if saved else None)
-    if detailed_exitcode and result.has_changes:
-        sys.exit(ExitStatus.CHANGES)
-    sys.exit(ExitStatus.SUCCESS)
+    sys.exit(code)
 
 
 def _overrides(path: Path | None, root: Path | None) -> FactOverrides | None:

@@ -22,10 +22,16 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
         _warnings(plan, console)
         return
     services = ", ".join(plan.lda_services) or "mailbox_command"
-    console.print(
-        f"[bold]{plan.host}[/bold]: switch delivery from Dovecot LDA ({services}) "
-        f"to LMTP ({plan.endpoint})"
-    )
+    if plan.finalizes:
+        console.print(
+            f"[bold]{plan.host}[/bold]: finalize: remove the LDA pipe service ({services}); "
+            f"delivery stays on LMTP ({plan.endpoint})"
+        )
+    else:
+        console.print(
+            f"[bold]{plan.host}[/bold]: switch delivery from Dovecot LDA ({services}) "
+            f"to LMTP ({plan.endpoint})"
+        )
     for file, changes in groupby(plan.changes, key=lambda c: c.file):
         console.print(Text(f"  {file}", style="bold"))
         for change in changes:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from migrator.cli.host_options import reach, ssh_options
+from migrator.cli.list_hosts import list_hosts_option
 from migrator.errors import UsageError
 from migrator.executor.status import HostState, StatusReport, host_status
 from migrator.exit_status import ExitStatus
@@ -40,10 +41,16 @@ _ATTENTION = (HostState.INTERRUPTED, HostState.FAILED, HostState.DRIFTED)
 )
 @click.option("--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x.")
 @click.option(
-    "--forks", type=click.IntRange(1, 500), default=10, show_default=True, help="Hosts at once."
+    "-f",
+    "--forks",
+    type=click.IntRange(1, 500),
+    default=10,
+    show_default=True,
+    help="Hosts at once.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of hosts with -i).")
 @ssh_options
+@list_hosts_option
 def status(
     host: str | None,
     inventory: tuple[str, ...],

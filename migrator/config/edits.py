@@ -60,7 +60,18 @@ class SetDovecotSetting:
         return f"{self.file}: set {self.key} = {self.value}{inside}"
 
 
-Edit = SetMainParam | RemoveMainParam | SetTransportEntry | SetDovecotSetting
+@dataclass(frozen=True, slots=True)
+class RemoveMasterService:
+    file: str
+    name: str
+    type: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.file}: remove service {self.name} ({self.type})"
+
+
+Edit = SetMainParam | RemoveMainParam | SetTransportEntry | SetDovecotSetting | RemoveMasterService
 
 
 def apply_edits(tree: ConfigTree, edits: Sequence[Edit]) -> None:
@@ -72,5 +83,7 @@ def apply_edits(tree: ConfigTree, edits: Sequence[Edit]) -> None:
             postfix.remove_main_param(tree, edit.file, edit.name)
         elif isinstance(edit, SetTransportEntry):
             postfix.set_transport_entry(tree, edit.file, edit.pattern, edit.transport)
+        elif isinstance(edit, RemoveMasterService):
+            postfix.remove_master_service(tree, edit.file, edit.name, edit.type)
         else:
             dovecot.set_setting(tree, edit.file, edit.chain, edit.key, edit.value)

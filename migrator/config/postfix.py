@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,13 +63,21 @@ def parse_main(tree: ConfigTree, path: str) -> MainFile:
 
 
 def main_params(tree: ConfigTree, path: str) -> dict[str, str]:
-    """Every parameter set in main.cf, continuation lines joined by one space."""
+    """Every parameter set in main.cf, continuation lines joined by one space.
+
+    A comment line inside a value cuts it (the lens keeps the comment where it is): the value
+    Postfix reads is the node's own text, then every "continued" part, in order.
+    """
     params: dict[str, str] = {}
     for node in tree.match(f"{tree.file_node(path)}/*"):
-        label = node.rsplit("/", 1)[1]
+        label = _node_name(node)
         if label.startswith("#"):
             continue
-        params[label] = " ".join((tree.get(node) or "").split())
+        parts = [
+            tree.get(node) or "",
+            *(tree.get(c) or "" for c in tree.match(f"{node}/continued")),
+        ]
+        params[label] = " ".join(" ".join(parts).split())
     return params
 
 
@@ -78,19 +87,50 @@ def main_param_lines(tree: ConfigTree, path: str) -> dict[str, int]:
     for node in tree.match(f"{tree.file_node(path)}/*[label() != '#comment']"):
         line = tree.line(node)
         if line is not None:
-            lines[node.rsplit("/", 1)[1]] = line
+            lines[_node_name(node)] = line
     return lines
 
 
 def set_main_param(tree: ConfigTree, path: str, name: str, value: str) -> None:
-    """Set a parameter in place (its last line, the one Postfix uses), or append it."""
+    """Set a parameter in place (its last line, the one Postfix uses), or append it.
+
+    A value is replaced whole: comment lines that were inside it follow the new value, in
+    order (a bare "#" goes with the old value); a value that started on the line after the
+    name still does. Raises ConfigParseError when the tree refuses the edit.
+    """
     found = tree.match(f"{tree.file_node(path)}/{name}")
-    tree.set(found[-1] if found else f"{tree.file_node(path)}/{name}", value)
+    node = found[-1] if found else f"{tree.file_node(path)}/{name}"
+    old = (tree.get(node) or "") if found else ""
+    if old[:1] in ("\r", "\n"):
+        value = old[: len(old) - len(old.lstrip())] + value
+    if found and tree.match(f"{node}/*"):
+        tree.remove(f"{node}/continued")
+        for comment in reversed(tree.match(f"{node}/#comment")):
+            if tree.get(comment) is None:
+                tree.remove(comment)
+    tree.set(node, value)
 
 
 def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:
-    """Remove every line that sets ``name``."""
+    """Remove every line that sets ``name`` (comment lines inside its value go with it)."""
     tree.remove(f"{tree.file_node(path)}/{name}")
+
+
+def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> None:
+    """Remove the master.cf service ``name`` of type ``kind`` (its continuation lines too).
+
+    Raises ConfigParseError unless exactly one service has that name and type.
+    """
+    nodes = [
+        node
+        for node in tree.match(f"{tree.file_node(path)}/*[type = {_quote(kind)}]")
+        if _node_name(node) == name
+    ]
+    if len(nodes) != 1:
+        raise ConfigParseError(
+            f"expected one service {name} ({kind}), found {len(nodes)}", host=tree.host, path=path
+        )
+    tree.remove(nodes[0])
 
 
 def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
@@ -100,7 +140,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
     """
     entries = []
     for node in tree.match(f"{tree.file_node(path)}/*[type]"):
-        name = node.rsplit("/", 1)[1]
+        name = _node_name(node)
         # A comment line inside a service splits its command into several nodes (the lens
         # keeps the comment where it is); the command Postfix runs is all of them in order.
         command = " ".join(tree.get(part) or "" for part in tree.match(f"{node}/command"))
@@ -114,7 +154,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
         attributes, argv = _split_daemon_args(words[1:])
         entries.append(
             MasterEntry(
-                name=_unescape_label(name),
+                name=name,
                 type=tree.get(f"{node}/type") or "",
                 unprivileged=tree.get(f"{node}/unprivileged") or "",
                 chroot=tree.get(f"{node}/chroot") or "",
@@ -168,6 +208,13 @@ def _split_daemon_args(words: list[str]) -> tuple[tuple[tuple[str, str], ...], t
         else:
             attributes.append((word, ""))
     return tuple(attributes), ()
+
+
+def _node_name(node: str) -> str:
+    """The parameter or service name of a main.cf or master.cf node: match gives "name[2]"
+    for a name that labels several nodes (a parameter set twice, "smtp inet" and "smtp
+    unix")."""
+    return _unescape_label(re.sub(r"\[[0-9]+\]$", "", node.rsplit("/", 1)[1]))
 
 
 def _unescape_label(label: str) -> str:

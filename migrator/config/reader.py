@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 from migrator.config import dovecot, postfix
-from migrator.config.dovecot import DovecotFile
+from migrator.config.dovecot import DovecotConfig, DovecotFile
 from migrator.config.edits import Edit, apply_edits
 from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
 from migrator.config.tree import ConfigTree
@@ -116,6 +116,31 @@ class Reader:
 
     def dovecot(self, path: str, content: bytes) -> DovecotFile:
         return cast(DovecotFile, self._one(path, content, dovecot.LENS))
+
+    def dovecot_config(
+        self, files: Mapping[str, DovecotFile], root: str, listing: Sequence[str]
+    ) -> DovecotConfig:
+        """``dovecot.read_config`` of parsed files, flattened once per run for each distinct
+        include graph (a fleet's hosts mostly share their Dovecot files, before and after the
+        edits). Raises ConfigParseError as read_config does, naming this host.
+        """
+        # Parsed files are the cache's own objects, kept for the whole run: their ids name
+        # their contents (each distinct content is parsed once).
+        graph = tuple(f"{path}\0{id(files[path])}" for path in sorted(files))
+        key: Key = ("dovecot-config", root, *listing, "\0", *graph)
+
+        def compute(todo: list[Key]) -> dict[Key, object]:
+            try:
+                return {key: dovecot.read_config(self.tree.host, files, root, listing)}
+            except ConfigParseError as exc:
+                return {key: exc}
+
+        found = self.cache.get_many([key], compute)[key]
+        if isinstance(found, ConfigParseError):
+            raise ConfigParseError(
+                found.message, host=self.tree.host, path=found.path, line=found.line
+            ) from found
+        return cast(DovecotConfig, found)
 
     def edit_files(
         self, contents: Mapping[str, bytes], lenses: Mapping[str, str], edits: Sequence[Edit]

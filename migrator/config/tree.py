@@ -18,13 +18,14 @@ from typing import Any
 import augeas
 
 from migrator.errors import ConfigParseError
-from migrator.lenses import POSTFIX_MASTER_LENS
+from migrator.lenses import POSTFIX_MAIN_LENS, POSTFIX_MASTER_LENS
 
 LENS_DIR = Path(__file__).resolve().parent.parent / "lenses"
 
-PROJECT_LENSES = {"Postfix_Master": POSTFIX_MASTER_LENS}
+PROJECT_LENSES = {"Postfix_Master": POSTFIX_MASTER_LENS, "Postfix_Main": POSTFIX_MAIN_LENS}
 """Stock lenses replaced by the project's own (in LENS_DIR): the stock Postfix_Master cannot
-read Debian 13's stock master.cf, nor comment lines inside a service, which Postfix accepts."""
+read Debian 13's stock master.cf, nor comment lines inside a service; the stock Postfix_Main
+cannot read comment or blank lines inside a continued value; Postfix accepts all of them."""
 
 AUGEAS_LOCK = threading.RLock()
 """Held by every libaugeas call in this process (see ``Serialised``)."""

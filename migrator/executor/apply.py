@@ -23,8 +23,10 @@ from migrator.errors import DeliveryError, MigratorError, PlanDriftError, UsageE
 from migrator.executor import actions, scope, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
+from migrator.executor.status import require_migrated
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.exit_status import ExitStatus
+from migrator.host.queue import check_queue
 from migrator.plan.document import FileChange, Plan, Step
 from migrator.transport.base import FileData, Transport
 
@@ -90,6 +92,38 @@ def apply_plan(
     """
     if not plan.has_changes:
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
+    recipient, follows = _before_the_lock(transport, plan, options)
+    journal = Journal(transport, plan.plan_id)
+    journal.lock(options.node)
+    log = StepLog(transport.host, notify)
+    try:
+        originals = check_drift(transport, plan)
+        _preconditions(transport, plan, log)
+        runtime = services.read_runtime(transport)
+        opened = _Opened(originals, recipient, runtime, options.node, follows)
+        state = _open_journal(journal, plan, opened)
+    except BaseException:
+        journal.unlock()
+        raise
+    run = _Run(transport, plan, runtime, journal, state, log, options)
+    try:
+        for step in plan.steps:
+            run.step(step)
+        # Recording "applied" is part of the transaction: if it fails, the apply fails.
+        run.state = run.state.with_step("done", JournalStatus.APPLIED)
+        journal.write_states([*run.unwritten, run.state])
+    except (MigratorError, KeyboardInterrupt) as exc:
+        return run.fail(exc, options.rollback_on_fail)
+    quietly(journal.unlock)
+    return run.report(Outcome.APPLIED)
+
+
+def _before_the_lock(transport: Transport, plan: Plan, options: ApplyOptions) -> tuple[str, str]:
+    """The test recipient, and (a finalize) the plan id of the apply it follows.
+
+    Raises UsageError (no or a bad recipient), PlanError (files outside the host's config
+    directories), RefusedError (a finalize on a host not migrated), JournalError, TransportError.
+    """
     recipient = options.test_recipient or _planned_recipient(plan)
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
@@ -97,25 +131,22 @@ def apply_plan(
     _check_inputs(plan, options.proof, recipient, transport.host)
     # The host, not the plan, says where its configs live: refuse before the lock.
     scope.check_scope(transport, plan)
-    journal = Journal(transport, plan.plan_id)
-    journal.lock(options.node)
-    try:
-        originals = check_drift(transport, plan)
-        runtime = services.read_runtime(transport)
-        state = _open_journal(journal, plan, originals, recipient, runtime, options.node)
-    except BaseException:
-        journal.unlock()
-        raise
-    run = _Run(transport, plan, runtime, journal, state, notify, options)
-    try:
-        for step in plan.steps:
-            run.step(step)
-        # Recording "applied" is part of the transaction: if it fails, the apply fails.
-        journal.write_state(run.state.with_step("done", JournalStatus.APPLIED))
-    except (MigratorError, KeyboardInterrupt) as exc:
-        return run.fail(exc, options.rollback_on_fail)
-    quietly(journal.unlock)
-    return run.report(Outcome.APPLIED)
+    # A finalize cleans up after the apply that migrated the host, and only after it.
+    follows = require_migrated(transport).plan_id if plan.finalizes else ""
+    return recipient, follows
+
+
+# Steps that change nothing and run before the journal opens: their refusal leaves the host
+# as it was (exit 1), right before the first write.
+PRECONDITIONS = frozenset({"check_queue"})
+
+
+def _preconditions(transport: Transport, plan: Plan, log: StepLog) -> None:
+    """Run the plan's preconditions, timed. Raises RefusedError, FactError, TransportError."""
+    for step in plan.steps:
+        if step.action == "check_queue":
+            with log.step(step.action, plan.describe(step)):
+                check_queue(transport, plan.finalizes)
 
 
 def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
@@ -146,7 +177,8 @@ def _check_inputs(plan: Plan, mode: ab.ProofMode, recipient: str, host: str) -> 
     "before", taken before the first write). Raises UsageError: a bad recipient, or a plan
     made before the proof existed."""
     check_recipient(recipient, host=host)
-    if mode is ab.ProofMode.AB and not any(s.action == "proof_before" for s in plan.steps):
+    needs = mode is ab.ProofMode.AB and not plan.finalizes  # a finalize switches nothing
+    if needs and not any(s.action == "proof_before" for s in plan.steps):
         raise UsageError(
             f"plan {plan.plan_id} has no proof_before step (made by an older migrator): "
             "plan again, or apply it with --proof basic",
@@ -161,36 +193,41 @@ def _planned_recipient(plan: Plan) -> str:
     return ""
 
 
-def _open_journal(
-    journal: Journal,
-    plan: Plan,
-    originals: Mapping[str, FileData],
-    recipient: str,
-    runtime: services.Runtime,
-    node: str,
-) -> JournalState:
-    journal.prepare()
-    journal.save_originals(originals)
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What the journal records besides the plan: the host's files and runtime, who applies."""
+
+    originals: Mapping[str, FileData]
+    recipient: str
+    runtime: services.Runtime
+    node: str
+    follows: str
+
+
+def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState:
     after = {f.path: f.sha256_after for f in plan.files}
     state = JournalState(
         plan_id=plan.plan_id,
         host=plan.host,
         status=JournalStatus.APPLYING,
         step="start",
-        node=node,
+        node=opened.node,
         started=now(),
         updated=now(),
         originals=tuple(
             Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p], d.link, d.target)
-            for p, d in sorted(originals.items())
+            for p, d in sorted(opened.originals.items())
         ),
         postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
-        test_recipient=recipient,
+        test_recipient=opened.recipient,
         lda_relays=plan.lda_services or ("local",),
-        log_path=runtime.log_path,
+        log_path=opened.runtime.log_path,
+        follows=opened.follows,
+        # Rolled back, a finalized host still delivers over LMTP: that is what rollback proves.
+        lmtp_endpoint=plan.endpoint if opened.follows else "",
+        queue_directory=str(plan.facts.get("queue_directory", "")) if opened.follows else "",
     )
-    journal.write_state(state)
-    journal.point_current()
+    journal.open(opened.originals, state)
     return state
 
 
@@ -204,7 +241,7 @@ class _Run:
         runtime: services.Runtime,
         journal: Journal,
         state: JournalState,
-        notify: Notify,
+        log: StepLog,
         options: ApplyOptions,
     ) -> None:
         self.transport, self.plan, self.runtime = transport, plan, runtime
@@ -212,8 +249,9 @@ class _Run:
         self.recipient = state.test_recipient
         self.delivery_timeout = options.delivery_timeout
         self.mode = options.proof
-        self.log = StepLog(transport.host, notify)
+        self.log = log
         self.current = ""
+        self.unwritten: list[JournalState] = []
         self.record: proof.DeliveryRecord | None = None
         self.before: ab.BeforeProof | None = None
         self.proofs: tuple[KindProof, ...] = ()
@@ -233,16 +271,23 @@ class _Run:
         }
 
     def step(self, step: Step) -> None:
+        if step.action in PRECONDITIONS:
+            return  # already run, right before the journal opened
         self.current = step.action
         self._journal(step.action)
         with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
-        self._journal(step.action)
+        self._journal(step.action, at_end=True)
 
-    def _journal(self, action: str) -> None:
+    def _journal(self, action: str, *, at_end: bool = False) -> None:
+        """Record the state before a step, or at its end: that one goes with the next state
+        (the next step's start, or "done"), in the same round trip (``write_states``)."""
         self.state = self.state.with_step(action)
-        self.journal.write_state(self.state)
+        self.unwritten.append(self.state)
+        if not at_end:
+            states, self.unwritten = self.unwritten, []
+            self.journal.write_states(states)
 
     def _write_file(self, step: Step) -> None:
         change = self.files[step.args["path"]]

@@ -30,16 +30,17 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from migrator.errors import JournalError, MigratorError
+from migrator.errors import JournalError, MigratorError, PlanDriftError, TransportError
 from migrator.executor.journal_scripts import (
     JOURNAL_READ_SCRIPT,
     LOCK_SCRIPT,
+    OPEN_SCRIPT,
     PEEK_SCRIPT,
-    PREPARE_SCRIPT,
     UNLOCK_SCRIPT,
+    WRITE_STATES_SCRIPT,
 )
 from migrator.transport.base import FileData, Transport
-from migrator.transport.remote_scripts import StreamError, parse_read_stream
+from migrator.transport.remote_scripts import CHANGED_RC, StreamError, parse_read_stream
 
 BASE = "/var/lib/migrator"
 # What rollback may still write on a full disk: its states and the drifted copies it keeps.
@@ -98,6 +99,11 @@ class JournalState:
     log_path: str = ""
     error: str = ""
     steps_done: tuple[str, ...] = field(default=())
+    follows: str = ""
+    """A finalize's: the plan id of the apply it cleans up after (current again on rollback)."""
+    lmtp_endpoint: str = ""
+    """A finalize's: the LMTP next hop the host delivers over once rolled back (not the LDA)."""
+    queue_directory: str = ""
 
     def with_step(self, step: str, status: JournalStatus | None = None) -> JournalState:
         return replace(self, step=step, status=status or self.status, updated=now())
@@ -220,21 +226,30 @@ class Journal:
         """Release the lock (only ours: the plan id must match)."""
         self.transport.run(["sh", "-c", UNLOCK_SCRIPT, "sh", BASE, self.plan_id], timeout=30)
 
-    def prepare(self) -> None:
-        """Create the journal directory (0700) and the space rollback will need.
+    def open(self, originals: Mapping[str, FileData], state: JournalState) -> None:
+        """Open this apply's journal in one round trip: the directory (0700) and the space
+        rollback will need, every original copied into orig/<n> (0600) by the host from its
+        own file, then state.json, then ``current`` names this plan. Before anything is written.
 
-        Raises JournalError (nothing changed yet) when the disk cannot hold the reserve.
+        Raises PlanDriftError when an original no longer has the sha256 read (it changed
+        since the drift check); JournalError when the journal cannot be opened.
         """
-        argv = ["sh", "-c", PREPARE_SCRIPT, "sh", self.directory, str(RESERVE_BYTES)]
-        result = self.transport.run(argv, timeout=30)
+        copies = [
+            item
+            for index, path in enumerate(sorted(originals))
+            if originals[path].exists
+            for item in (str(index), path, originals[path].sha256)
+        ]
+        argv = ["sh", "-c", OPEN_SCRIPT, "sh", self.directory, str(RESERVE_BYTES)]
+        argv += [state_to_json(state).decode(), f"{BASE}/current", self.plan_id, *copies]
+        result = self.transport.run(argv, timeout=60)
+        if result.rc == CHANGED_RC:
+            raise PlanDriftError(
+                f"changed since the plan was made: {result.err.strip().removeprefix('changed: ')}"
+                "; nothing was changed, plan again",
+                host=self.host,
+            )
         _check(self.host, result.rc, result.err, "cannot open the journal")
-
-    def save_originals(self, originals: Mapping[str, FileData]) -> None:
-        """Copy every original into orig/<n> (0600) before anything is written."""
-        for index, path in enumerate(sorted(originals)):
-            content = originals[path].content
-            if content is not None:
-                self._write(f"orig/{index}", content)
 
     def original_path(self, state: JournalState, path: str) -> str:
         return f"{self.directory}/orig/{self._index(state, path)}"
@@ -255,6 +270,24 @@ class Journal:
         Raises TransportError when it cannot be written.
         """
         self._write("state.json", state_to_json(state), reserve=reserve)
+
+    def write_states(self, states: Sequence[JournalState]) -> None:
+        """Write state.json once per state, in order, in one round trip (states recorded at
+        one moment: a step's end and the next step's start).
+
+        Raises TransportError when one cannot be written (those after it are not).
+        """
+        if len(states) == 1:
+            self.write_state(states[0])
+            return
+        path = f"{self.directory}/state.json"
+        contents = [state_to_json(state).decode() for state in states]
+        argv = ["sh", "-c", WRITE_STATES_SCRIPT, "sh", path, *contents]
+        result = self.transport.run(argv, timeout=30)
+        if not result.ok:
+            lines = result.err.strip().splitlines()
+            detail = lines[-1] if lines else f"exit {result.rc}"
+            raise TransportError(f"cannot write: {detail}", host=self.host, path=path)
 
     def read_state(self) -> JournalState | None:
         """This plan's state (None when it has none). Raises JournalError."""

@@ -117,10 +117,48 @@ for p do [ -L "$p" ] && unsafe "$p is a symlink"; done
     + READ_SCRIPT
 )
 
-# $1 journal directory, $2 bytes to reserve.
-PREPARE_SCRIPT = r"""
+# Opens an apply's journal in one round trip. $1 journal directory, $2 bytes to reserve, $3
+# state.json's content, $4 the file naming the current plan, $5 the plan id, then for each
+# original (n, path, sha256): the host copies its own file to orig/<n>, and a copy whose
+# sha256 is not the one the drift check read is refused (exit 9, "changed: PATH" on stderr:
+# the file changed meanwhile). Then state.json, then the current plan. Every file 0600, each
+# in place by rename; exit 5 naming what could not be made.
+OPEN_SCRIPT = r"""
 umask 077
-mkdir -p "$1/orig" "$1/drift" && head -c "$2" /dev/zero > "$1/reserve"
+set -u
+j=$1 size=$2 state=$3 current=$4 plan=$5
+shift 5
+put() {
+  t=$(mktemp "$1.XXXXXX") || exit 5
+  printf '%s' "$2" | cat > "$t" && mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 5; }
+}
+mkdir -p "$j/orig" "$j/drift" && head -c "$size" /dev/zero > "$j/reserve" ||
+  { echo "cannot make $j and its reserve" >&2; exit 5; }
+while [ "$#" -ge 3 ]; do
+  o=$j/orig/$1
+  cp -- "$2" "$o.new" || { echo "cannot copy $2" >&2; exit 5; }
+  now=$(sha256sum < "$o.new") && now=${now%% *} || exit 5
+  [ "$now" = "$3" ] || { rm -f -- "$o.new"; echo "changed: $2" >&2; exit 9; }
+  mv -f -- "$o.new" "$o" || { echo "cannot write $o" >&2; exit 5; }
+  shift 3
+done
+put "$j/state.json" "$state"
+put "$current" "$plan
+"
+"""
+
+# $1 a journal file, $2.. its contents, written in turn (0600, each by rename): states recorded
+# at one moment (a step's end, the next step's start) in one round trip. Exit 5 when one
+# cannot be written (the failing command's error last on stderr); those after it are not.
+WRITE_STATES_SCRIPT = r"""
+umask 077
+p=$1
+shift
+for c do
+  t=$(mktemp "$p.XXXXXX") || exit 5
+  # cat, not printf alone, says why a write failed (a full disk), as WRITE_SCRIPT does.
+  printf '%s' "$c" | cat > "$t" && mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 5; }
+done
 """
 
 # $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from migrator.address import check_recipient, recipient_problem
 from migrator.delivery import proof
+from migrator.endpoint import Endpoint
 from migrator.errors import JournalError, MigratorError, PlanDriftError, PlanError, UsageError
 from migrator.executor import actions, services
 from migrator.executor.journal import (
@@ -46,7 +47,10 @@ class RollbackReport:
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
-    """A predicate for Postfix's relay= of an LDA delivery: the pipe service or local(8)."""
+    """A predicate for Postfix's relay= of the delivery rollback proves: the pipe service or
+    local(8), or (a finalize rolled back) the LMTP next hop the host still delivers over."""
+    if state.lmtp_endpoint:
+        return Endpoint.from_postfix(state.lmtp_endpoint, state.queue_directory).relay_matches
     names = set(state.lda_relays)
     return lambda relay: relay in names
 
@@ -80,7 +84,9 @@ def rollback_host(
             transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
     done = state.with_step("done", JournalStatus.ROLLED_BACK)
-    unrecorded = quietly(lambda: journal.write_state(done, reserve=True))
+    unrecorded = quietly(lambda: journal.write_state(done, reserve=True)) or _point_back(
+        transport, state
+    )
     quietly(journal.release_reserve)
     quietly(journal.unlock)
     error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
@@ -88,6 +94,14 @@ def rollback_host(
     return RollbackReport(
         transport.host, state.plan_id, not error, tuple(restored), timings, error, record
     )
+
+
+def _point_back(transport: Transport, state: JournalState) -> str:
+    """A finalize undone: the apply it cleaned up after is the host's current one again
+    ('' when done, or nothing to do; else why not)."""
+    if not state.follows:
+        return ""
+    return quietly(Journal(transport, state.follows).point_current)
 
 
 def _with_recipient(state: JournalState, given: str | None, host: str) -> JournalState:
@@ -131,13 +145,14 @@ def _roll_back(
         _verify(transport, state.originals)
     if not state.test_recipient:
         return None
-    with log.step("test_delivery", "send a test message: the LDA delivers it again"):
+    path = "LMTP" if state.lmtp_endpoint else "the LDA"
+    with log.step("test_delivery", f"send a test message: {path} delivers it again"):
         return proof.prove_delivery(
             transport,
             state.test_recipient,
             log_path=state.log_path or runtime.log_path,
             expect_relay=expect_relay,
-            over_lmtp=False,
+            over_lmtp=bool(state.lmtp_endpoint),
             tag=f"rollback-{state.plan_id}",
         )
 

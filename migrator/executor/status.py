@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from migrator.errors import RefusedError
 from migrator.executor.journal import (
     SETTLED,
     Journal,
@@ -118,3 +119,20 @@ def _applied(transport: Transport, state: JournalState) -> StatusReport:
         )
         return StatusReport(transport.host, HostState.DRIFTED, state.plan_id, detail=detail)
     return StatusReport(transport.host, HostState.MIGRATED, state.plan_id)
+
+
+def require_migrated(transport: Transport) -> StatusReport:
+    """The host's status, when it is migrated and unchanged since (what finalize needs).
+
+    Raises RefusedError naming the state and why otherwise (clean, drifted, interrupted,
+    rolled back...), JournalError, TransportError.
+    """
+    report = host_status(transport)
+    if report.state is not HostState.MIGRATED:
+        raise RefusedError(
+            f"not migrated ({report.line().removeprefix(f'{transport.host}: ')}): finalize "
+            "only cleans up after a `migrator apply` that switched the host to LMTP and "
+            "whose files are unchanged since",
+            host=transport.host,
+        )
+    return report

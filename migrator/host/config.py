@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from migrator.config.dovecot import DovecotConfig, read_config
+from migrator.config.dovecot import DovecotConfig
 from migrator.config.postfix import MainFile, MasterEntry, TransportEntry
 from migrator.config.reader import Reader
 from migrator.host.snapshot import Snapshot, snapshot_lenses
@@ -59,7 +59,7 @@ def read_host_config(
     )
     parsed = {path: reader.dovecot(path, contents[path]) for path in snapshot.dovecot_files}
     config = (
-        read_config(snapshot.host, parsed, snapshot.dovecot_root, snapshot.dovecot_listing)
+        reader.dovecot_config(parsed, snapshot.dovecot_root, snapshot.dovecot_listing)
         if snapshot.dovecot_files
         else DovecotConfig(snapshot.dovecot_root, (), (), ())
     )

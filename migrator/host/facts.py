@@ -27,8 +27,11 @@ pf=$(postconf -h mail_version config_directory queue_directory mail_owner 2>/dev
 m postfix_version; echo "$pf" | sed -n 1p
 m postconf; echo "$pf" | sed -n 2,4p
 m mail_owner_group; id -gn "$(echo "$pf" | sed -n 4p)" 2>/dev/null
-m dovecot_version; dovecot --version 2>/dev/null
-m dovecot_config; doveconf -n 2>/dev/null | head -n 1
+dc=$(doveconf -n 2>/dev/null | head -n 1)
+# doveconf's first line is "# VERSION: CONFIG", VERSION as `dovecot --version` prints it.
+m dovecot_version; case $dc in "# "*": /"*) v=${dc#"# "}; echo "${v%%": /"*}";;
+  *) dovecot --version 2>/dev/null;; esac
+m dovecot_config; [ -z "$dc" ] || echo "$dc"
 m protocols_default; doveconf -d -h protocols 2>/dev/null
 m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
   [ -x "$f" ] && echo "$f"; done

@@ -1,67 +1,34 @@
-"""Ansible inventories (INI and YAML) as migrator inventories.
+"""Ansible inventories (INI and YAML) read into a ``Tree``.
 
 What we take from them: hosts (with ``web[01:20]`` ranges and ``host:port``), groups,
-``children``, ``vars`` and the connection variables ``ansible_host``, ``ansible_port``,
-``ansible_user`` (and their old ``ansible_ssh_*`` names). Variables resolve as Ansible's do:
-host vars beat group vars, a deeper group beats its parent, ``all`` is weakest. Every
-error names the file and line.
+``children`` and ``vars``, each variable with its file and line; ``tree.py`` resolves them
+(with ``group_vars/``/``host_vars/``), ``connection.py`` turns them into how a host is
+reached. INI values are read as Ansible's INI plugin reads them (a Python literal, else the
+text). Every error names the file and line.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 
 import yaml
 
-from migrator.address import check_hostname, check_recipient, check_user
 from migrator.errors import UsageError
-from migrator.inventory.model import Inventory, InventoryHost
+from migrator.inventory.tree import Tree
+from migrator.inventory.variables import Var, mapping_vars
 
-_CONNECTION_VARS = {
-    "ansible_host": "hostname",
-    "ansible_ssh_host": "hostname",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "migrator_test_recipient": "test_recipient",
-}
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 # Hosts one inventory word may expand to: a typo like x[0:99999999] must not eat memory.
 MAX_RANGE_HOSTS = 10_000
 
 
-@dataclass(slots=True)
-class _Group:
-    hosts: dict[str, dict[str, str]] = field(default_factory=dict)
-    vars: dict[str, str] = field(default_factory=dict)
-    children: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Tree:
-    """Groups as read, before variables are resolved; ``order`` keeps first appearance."""
-
-    source: str
-    groups: dict[str, _Group] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    lines: dict[str, int] = field(default_factory=dict)
-
-    def group(self, name: str) -> _Group:
-        return self.groups.setdefault(name, _Group())
-
-    def add_host(self, group: str, name: str, variables: dict[str, str], line: int) -> None:
-        self.group(group).hosts.setdefault(name, {}).update(variables)
-        if name not in self.lines:
-            self.order.append(name)
-            self.lines[name] = line
-
-
-def parse_ini(text: str, source: str) -> Inventory:
-    """An Ansible INI inventory (a plain hosts file is one too). Raises UsageError."""
-    tree = _Tree(source)
+def read_ini(text: str, tree: Tree) -> Tree:
+    """TREE with an Ansible INI inventory read in (a plain hosts file is one). Raises UsageError."""
+    source = tree.source
     section, kind = "ungrouped", "hosts"
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -85,7 +52,7 @@ def parse_ini(text: str, source: str) -> Inventory:
             variables = dict(_assignment(word, source, number) for word in words[1:])
             for name in expand_range(words[0], source, number):
                 tree.add_host(section, name, variables, number)
-    return _resolve(tree)
+    return tree
 
 
 def _split(line: str, source: str, number: int) -> list[str]:
@@ -95,14 +62,22 @@ def _split(line: str, source: str, number: int) -> list[str]:
         raise UsageError(f"{source}:{number}: {exc}") from exc
 
 
-def _assignment(word: str, source: str, number: int) -> tuple[str, str]:
+def _assignment(word: str, source: str, number: int) -> tuple[str, Var]:
     key, sep, value = word.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"{source}:{number}: expected key=value, got {word!r}")
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        value = value[1:-1]
-    return key.strip(), value.split(" #")[0].strip()
+    # A vars line keeps " # ..." in its value, as in Ansible (host lines lose it to shlex).
+    return key.strip(), Var(_ini_value(value.strip()), f"{source}:{number}")
+
+
+def _ini_value(text: str) -> object:
+    """As Ansible's INI plugin: a Python literal (``2222``, ``True``, ``'x'``), else the text."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
 
 
 def expand_range(word: str, source: str, number: int) -> list[str]:
@@ -160,35 +135,27 @@ class _HostRange:
         return [str(value).zfill(self.width) for value in self.numbers]
 
 
-def parse_yaml(text: str, source: str) -> Inventory:
-    """An Ansible YAML inventory (``all: {hosts, vars, children}``). Raises UsageError."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"{where}: not valid YAML: {problem}") from exc
-    tree = _Tree(source)
-    if root is None:
-        return _resolve(tree)
-    for key, value in _mapping(root, source, "the inventory"):
-        _yaml_group(tree, _scalar(key, source), value)
-    return _resolve(tree)
+def read_yaml(root: yaml.Node | None, tree: Tree) -> Tree:
+    """TREE with an Ansible YAML inventory (``all: {hosts, vars, children}``) read in.
+
+    Raises UsageError naming the file and line."""
+    for key, value in _mapping(root, tree.source, "the inventory") if root else ():
+        _yaml_group(tree, _scalar(key, tree.source), value)
+    return tree
 
 
-def _yaml_group(tree: _Tree, name: str, node: yaml.Node) -> None:
+def _yaml_group(tree: Tree, name: str, node: yaml.Node) -> None:
     group = tree.group(name)
     for key, value in _mapping(node, tree.source, f"group {name!r}"):
         section = _scalar(key, tree.source)
         if section == "hosts":
             for host_key, host_vars in _mapping(value, tree.source, f"hosts of {name!r}"):
                 line = host_key.start_mark.line + 1
-                variables = _yaml_vars(host_vars, tree.source)
+                variables = mapping_vars(host_vars, tree.source, "host vars")
                 for host in expand_range(_scalar(host_key, tree.source), tree.source, line):
                     tree.add_host(name, host, variables, line)
         elif section == "vars":
-            group.vars.update(_yaml_vars(value, tree.source))
+            group.vars.update(mapping_vars(value, tree.source, "vars"))
         elif section == "children":
             for child_key, child in _mapping(value, tree.source, f"children of {name!r}"):
                 child_name = _scalar(child_key, tree.source)
@@ -211,13 +178,6 @@ def _mapping(node: yaml.Node, source: str, what: str) -> list[tuple[yaml.Node, y
     return list(node.value)
 
 
-def _yaml_vars(node: yaml.Node, source: str) -> dict[str, str]:
-    return {
-        _scalar(key, source): _scalar(value, source) if isinstance(value, yaml.ScalarNode) else ""
-        for key, value in _mapping(node, source, "vars")
-    }
-
-
 def _scalar(node: yaml.Node, source: str) -> str:
     if not isinstance(node, yaml.ScalarNode):
         line = node.start_mark.line + 1
@@ -229,89 +189,3 @@ def _kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "mapping"
     return "list" if isinstance(node, yaml.SequenceNode) else "value"
-
-
-def _resolve(tree: _Tree) -> Inventory:
-    """Hosts with their groups (ancestors included) and connection variables resolved."""
-    parents: dict[str, set[str]] = {}
-    for name, group in tree.groups.items():
-        for child in group.children:
-            parents.setdefault(child, set()).add(name)
-    depth = {name: _depth(name, parents, set()) for name in tree.groups}
-    hosts = []
-    for host in tree.order:
-        direct = [name for name, group in tree.groups.items() if host in group.hosts]
-        groups = _ancestors(direct, parents)
-        if len(groups - {"all"}) > 1:
-            groups.discard("ungrouped")  # Ansible's ungrouped: hosts in no other group
-        ordered = sorted(groups - {"all"}, key=lambda g: (depth.get(g, 1), g))
-        variables: dict[str, str] = dict(tree.groups["all"].vars) if "all" in tree.groups else {}
-        for group_name in ordered:
-            variables.update(tree.groups[group_name].vars)
-        for group_name in direct:
-            variables.update(tree.groups[group_name].hosts[host])
-        hosts.append(_host(host, variables, tuple(ordered) or ("ungrouped",), tree))
-    return Inventory(tuple(hosts), (tree.source,))
-
-
-def _depth(name: str, parents: dict[str, set[str]], seen: set[str]) -> int:
-    if name in seen:
-        return 0  # a children loop; Ansible refuses it at parse time, we just stop climbing
-    above = parents.get(name, set()) - {"all"}
-    return 1 + max((_depth(p, parents, seen | {name}) for p in above), default=0)
-
-
-def _ancestors(direct: list[str], parents: dict[str, set[str]]) -> set[str]:
-    found: set[str] = set()
-    todo = list(direct)
-    while todo:
-        group = todo.pop()
-        if group not in found:
-            found.add(group)
-            todo.extend(parents.get(group, ()))
-    return found
-
-
-def _host(
-    name: str, variables: dict[str, str], groups: tuple[str, ...], tree: _Tree
-) -> InventoryHost:
-    original = name
-    settings: dict[str, str] = {}
-    for key, value in variables.items():
-        if key in _CONNECTION_VARS and value:
-            settings[_CONNECTION_VARS[key]] = value
-    port = None
-    hostname = settings.get("hostname")
-    if ":" in name and name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit():
-        name, port_text = name.rsplit(":", 1)
-        port = int(port_text)
-    if "port" in settings:
-        if not settings["port"].isdigit():
-            line = tree.lines.get(original, 0)
-            raise UsageError(f"{tree.source}:{line}: {name}: ansible_port is not a number")
-        port = int(settings["port"])
-    where = f"{tree.source}:{tree.lines.get(original, 0)}"
-    return InventoryHost(
-        name,
-        hostname,
-        port,
-        settings.get("user"),
-        groups,
-        test_recipient=settings.get("test_recipient"),
-        problem=_problem(name, settings, where),
-    )
-
-
-def _problem(name: str, settings: dict[str, str], where: str) -> str | None:
-    """Why this host must not be reached (a name OpenSSH refuses, a bad test recipient)."""
-    try:
-        check_hostname(name, where=where)
-        if "hostname" in settings:
-            check_hostname(settings["hostname"], where=f"{where}: ansible_host")
-        if "user" in settings:
-            check_user(settings["user"], where=f"{where}: ansible_user")
-        if "test_recipient" in settings:
-            check_recipient(settings["test_recipient"], where=f"{where}: migrator_test_recipient")
-    except UsageError as exc:
-        return str(exc)
-    return None

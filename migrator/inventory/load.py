@@ -2,8 +2,9 @@
 
 Sources: hosts on the command line (``-i a,b,``), a plain hosts file, an OpenSSH client
 config (its non-pattern ``Host`` names), Ansible inventories in INI and YAML
-(``ansible.py``); ``limit.py`` narrows the result with Ansible's pattern syntax.
-Pure apart from reading the files; never touches the network.
+(``ansible.py``) and ``ansible-inventory --list`` JSON (``ansible_json.py``), each with the
+``group_vars/`` and ``host_vars/`` beside it (``tree.py``); ``limit.py`` narrows the result
+with Ansible's pattern syntax. Pure apart from reading the files; never touches the network.
 """
 
 from __future__ import annotations
@@ -12,13 +13,22 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import yaml
+
 from migrator.address import check_hostname, check_user
 from migrator.errors import UsageError
-from migrator.inventory import ansible, openssh
+from migrator.inventory import ansible, ansible_json, openssh
+from migrator.inventory.connection import inventory_host
 from migrator.inventory.model import Inventory, InventoryHost
+from migrator.inventory.tree import Tree, resolve
+from migrator.inventory.variables import compose
 
 _SSH_FIRST = re.compile(r"^\s*(host|match|include)(\s*=|\s)", re.IGNORECASE)
 _YAML_FIRST = re.compile(r"^[A-Za-z0-9_.-]+:\s*(#.*)?$")
+_RUN_IT = (
+    "migrator does not run inventories: give it the output of "
+    "`ansible-inventory -i {path} --list > fleet.json`"
+)
 
 
 def load_inventory(sources: Sequence[str]) -> Inventory:
@@ -41,29 +51,65 @@ def from_names(names: Iterable[str], source: str = "command line") -> Inventory:
     return Inventory(hosts, (source,))
 
 
+def load_variables(source: str) -> dict[str, dict[str, object]]:
+    """Each host's resolved variables in the Ansible inventory file SOURCE, as Ansible's
+    ``ansible-inventory --list`` gives them in ``_meta.hostvars``. Raises UsageError."""
+    path = Path(source)
+    tree = _read_tree(path, _read(path, source))
+    return {
+        host.name: {key: var.value for key, var in host.variables.items()} for host in resolve(tree)
+    }
+
+
 def _load_one(source: str) -> Inventory:
     path = Path(source)
     if "," in source and not path.exists():
         return from_names(source.split(","))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read inventory {source}: {exc.strerror}") from exc
-    kind = detect_format(path, text)
-    if kind == "ssh":
+    text = _read(path, source)
+    if detect_format(path, text) == "ssh":
         return openssh.read_ssh_config_hosts(path)
-    if kind == "yaml":
-        return ansible.parse_yaml(text, source)
-    return ansible.parse_ini(text, source)
+    hosts = tuple(inventory_host(host) for host in resolve(_read_tree(path, text)))
+    return Inventory(hosts, (source,))
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot read inventory {source}: {reason}") from exc
+
+
+def _read_tree(path: Path, text: str) -> Tree:
+    """The groups and hosts of an Ansible inventory file, with its directory's vars files.
+
+    Raises UsageError for a malformed file, and for a dynamic inventory (a script, a plugin
+    configuration) saying how to give migrator its output instead.
+    """
+    tree = Tree(str(path), base=path.parent)
+    if text.startswith("#!"):
+        raise UsageError(f"{path}:1: an inventory script; {_RUN_IT.format(path=path)}")
+    if detect_format(path, text) == "ini":
+        return ansible.read_ini(text, tree)
+    root = compose(text, str(path))
+    if ansible_json.is_list_output(root):
+        assert isinstance(root, yaml.MappingNode)
+        return ansible_json.read_list_output(root, tree)
+    plugin = ansible_json.plugin_line(root)
+    if plugin:
+        where = f"{path}:{plugin}"
+        raise UsageError(f"{where}: an inventory plugin configuration; {_RUN_IT.format(path=path)}")
+    return ansible.read_yaml(root, tree)
 
 
 def detect_format(path: Path, text: str) -> str:
     """ "ssh", "yaml" or "ini" (which covers a plain hosts file) for an inventory file.
 
-    YAML by suffix or a first line ``---``/``name:``; an OpenSSH config when some line is a
-    ``Host``/``Match``/``Include`` keyword line and none an INI ``[section]``; else INI.
+    YAML (JSON too) by suffix or a first line ``---``/``name:``/``{``; an OpenSSH config when
+    some line is a ``Host``/``Match``/``Include`` keyword line and none an INI
+    ``[section]``; else INI.
     """
-    if path.suffix in (".yml", ".yaml", ".json"):
+    if path.suffix in (".yml", ".yaml", ".json") or text.lstrip().startswith("{"):
         return "yaml"
     lines = [
         line

@@ -14,6 +14,9 @@ class InventoryHost:
     the OpenSSH config, as Ansible passes them to ssh; None means "as ssh would resolve".
     ``ssh_config`` is the OpenSSH config the host was listed in, if any (it resolves there).
     ``test_recipient`` (Ansible var ``migrator_test_recipient``) beats ``--test-recipient``.
+    ``ssh_options`` are ``ssh -o`` settings from the inventory (the key file, the ssh args
+    variables), applied after hostname/port/user; ``ssh_config_arg`` is an ``-F`` given there,
+    which beats ``--ssh-config`` (inventory variables beat the command line, as in Ansible).
     ``problem`` says (naming the inventory file and line) why the host must not be reached,
     e.g. an ``ansible_host`` OpenSSH would refuse: that host fails, the others go on.
     """
@@ -26,6 +29,8 @@ class InventoryHost:
     ssh_config: Path | None = None
     test_recipient: str | None = None
     problem: str | None = None
+    ssh_options: tuple[tuple[str, str], ...] = ()
+    ssh_config_arg: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

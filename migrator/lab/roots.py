@@ -27,7 +27,8 @@ DEFAULT_ROOTS_DIR = "/var/cache/migrator-lab/roots"
 DEFAULT_RELEASE = "bookworm"
 MANIFEST = "manifest.json"
 # What a lab host runs (the daemons and their tools) and what migrator runs on a host:
-# perl (the LMTP probe; Essential, listed to say so) and python3 (the probe's twin).
+# perl (the LMTP probe; Essential, listed to say so) and python3 with its standard library
+# (the probe's twin, and what Ansible's modules need, as on a Debian server).
 PACKAGES = (
     "postfix",
     "dovecot-core",
@@ -37,7 +38,7 @@ PACKAGES = (
     "openssh-server",
     "sudo",
     "perl-base",
-    "python3-minimal",
+    "python3",
 )
 _RELEASE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 _SHOWN = {"dovecot": "dovecot-core", "postfix": "postfix", "openssh": "openssh-server"}

@@ -10,3 +10,6 @@ DOVECOT_LENS = "Migrator_Dovecot"
 
 POSTFIX_MASTER_LENS = "Migrator_Postfix_Master"
 """Module name of the project's master.cf lens (the tree shape of the stock Postfix_Master)."""
+
+POSTFIX_MAIN_LENS = "Migrator_Postfix_Main"
+"""Module name of the project's main.cf lens (the tree shape of the stock Postfix_Main)."""

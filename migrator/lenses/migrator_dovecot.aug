@@ -45,9 +45,8 @@ Module: Migrator_Dovecot
     (8 levels made both a third slower), so no deeper than Dovecot
     configs go;
   - a comment or blank line inside a continuation, "{" not ending its
-    line ("name { key = v }"): parse error;
-  - a value with an unclosed quote followed by "#": Dovecot keeps the
-    "#..." in the value, this lens makes it a comment;
+    line ("name { key = v }"): parse error (Dovecot 2.3 and 2.4 refuse
+    them too: "Expecting '{'", "Garbage after '{'");
   - a value of "" (what python-augeas's set() stores for None): put
     fails (put_failed), as for any value the lens cannot write. Augeas
     chooses among a union's alternatives by the node's children and by
@@ -83,11 +82,12 @@ let uc = /[^ \t\r\n"'#\\]/
 (* A complete quoted string; Dovecot honours backslash escapes inside *)
 let q = /"([^"\\\n]|\\\\.)*"/ | /'([^'\\\n]|\\\\.)*'/
 
-(* A quote never closed on its line ("it's"). Dovecot then strips no
-   comment; here a "#" after it still ends the value. When a value could
-   end at an unclosed quote or at a later closing one, Augeas's get takes
-   the longest store, as Dovecot does ('a # b' stays one value) *)
-let ut = /"(([^"\\\n#]|\\\\.)*[^ \t\r"\\\n#])?/ | /'(([^'\\\n#]|\\\\.)*[^ \t\r'\\\n#])?/
+(* A quote never closed on its line ("it's"): Dovecot then strips no
+   comment, so the rest of the line, "#" included, is the value ("it's #
+   fine" is one value). When a value could end at an unclosed quote or at
+   a later closing one, Augeas's get takes the longest store, as Dovecot
+   does ('a # b' stays one value) *)
+let ut = /"(([^"\\\n]|\\\\.)*[^ \t\r"\\\n])?/ | /'(([^'\\\n]|\\\\.)*[^ \t\r'\\\n])?/
 
 let x = uc | q
 

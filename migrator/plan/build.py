@@ -20,8 +20,10 @@ from migrator.endpoint import Endpoint
 from migrator.errors import FactError
 from migrator.host.config import HostConfig, read_host_config, settings_view
 from migrator.host.facts import FactOverrides, Facts
+from migrator.host.queue import check_queue
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
+from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
 
@@ -33,17 +35,25 @@ def build_plan(
     overrides: FactOverrides | None = None,
     now: datetime | None = None,
     cache: ParseCache | None = None,
+    finalize: bool = False,
 ) -> Plan:
-    """Read the host through ``transport`` and plan its switch. Never prints, never writes.
+    """Read the host through ``transport`` and plan its switch (with ``finalize``: the removal
+    of the LDA pipe services the switch left). Never prints, never writes.
 
     ``cache``, shared by the hosts of one run, parses and edits each distinct file once.
-    Raises FactError, TransportError, ConfigParseError, RefusedError, UsageError.
+    Raises FactError, TransportError, ConfigParseError, RefusedError (finalize: also while
+    mail is queued for a pipe service to remove, with the count), UsageError.
     """
     # One Augeas tree for reading and planning: each file is parsed once.
     with ConfigTree(transport.host, {}, {}) as tree:
         reader = Reader(tree, cache)
         facts, snapshot = read_host(transport, options.test_recipient, overrides, reader=reader)
-        return plan_from_snapshot(facts, snapshot, options, now=now, reader=reader)
+        plan = plan_from_snapshot(
+            facts, snapshot, options, now=now, reader=reader, finalize=finalize
+        )
+    if finalize and plan.has_changes:
+        check_queue(transport, plan.lda_services)
+    return plan
 
 
 def plan_from_snapshot(
@@ -53,6 +63,7 @@ def plan_from_snapshot(
     *,
     now: datetime | None = None,
     reader: Reader | None = None,
+    finalize: bool = False,
 ) -> Plan:
     """The pure part of planning: same facts and snapshot in, same plan out.
 
@@ -67,7 +78,7 @@ def plan_from_snapshot(
     with ExitStack() as stack:
         if reader is None:
             reader = Reader(stack.enter_context(ConfigTree(snapshot.host, {}, {})))
-        before, result, after_contents, after = _edit(reader, facts, snapshot, options)
+        before, result, after_contents, after = _edit(reader, facts, snapshot, options, finalize)
     files = tuple(
         _file_change(snapshot, path, originals[path], after_contents[path])
         for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
@@ -90,21 +101,19 @@ def plan_from_snapshot(
         changes=tuple(_changes(result.edits)),
         files=files,
         settings_diff=settings_diff,
-        steps=tuple(_steps(files, result, facts, options, _postfix_paths(snapshot)))
-        if files
-        else (),
+        steps=_plan_steps(files, result, facts, options, snapshot, finalize),
         warnings=result.warnings,
     )
 
 
 def _edit(
-    reader: Reader, facts: Facts, snapshot: Snapshot, options: Options
+    reader: Reader, facts: Facts, snapshot: Snapshot, options: Options, finalize: bool
 ) -> tuple[HostConfig, RuleResult, dict[str, bytes], HostConfig]:
     """Parse, plan the edits, apply them through the lenses, save, re-read the result."""
     lenses = snapshot_lenses(snapshot)
     originals = {path: snapshot.content(path) for path in lenses}
     before = read_host_config(reader, snapshot, originals)
-    result = plan_edits(facts, before, options)
+    result = finalize_edits(facts, before) if finalize else plan_edits(facts, before, options)
     after_contents = reader.edit_files(originals, lenses, result.edits)
     # The saved files must read back through their lenses: parsed afresh, not the edited tree.
     return before, result, after_contents, read_host_config(reader, snapshot, after_contents)
@@ -140,6 +149,35 @@ def _changes(edits: tuple[Edit, ...]) -> list[Change]:
             changes.append(Change(edit.file, edit.describe(), edit.reason))
     flush()
     return changes
+
+
+def _plan_steps(
+    files: tuple[FileChange, ...],
+    result: RuleResult,
+    facts: Facts,
+    options: Options,
+    snapshot: Snapshot,
+    finalize: bool,
+) -> tuple[Step, ...]:
+    """The ordered steps: none without files; the switch's, or finalize's."""
+    if not files:
+        return ()
+    if finalize:
+        return tuple(_finalize_steps(files, result, options))
+    return tuple(_steps(files, result, facts, options, _postfix_paths(snapshot)))
+
+
+def _finalize_steps(
+    files: tuple[FileChange, ...], result: RuleResult, options: Options
+) -> list[Step]:
+    """Nothing queued for the pipe services (checked again right before the write), Postfix's
+    files, postfix check, reload, and a test message proven delivered over LMTP."""
+    steps = [Step("check_queue", {"services": " ".join(result.lda_services)})]
+    steps.extend(_write_step(f) for f in files)
+    steps.append(Step("validate_postfix", {"argv": "postfix check"}))
+    steps.append(Step("reload_postfix", {"argv": "postfix reload"}))
+    steps.append(Step("test_delivery", {"recipient": options.test_recipient or ""}))
+    return steps
 
 
 def _steps(

@@ -85,6 +85,15 @@ class Plan:
         return bool(self.files)
 
     @property
+    def finalizes(self) -> tuple[str, ...]:
+        """The LDA pipe services a finalize plan removes (its ``check_queue`` step); () for
+        the switch itself."""
+        for step in self.steps:
+            if step.action == "check_queue":
+                return tuple(step.args["services"].split(" "))
+        return ()
+
+    @property
     def lmtp_endpoint(self) -> Endpoint:
         """The LMTP endpoint Postfix will use (a relative socket under the queue directory)."""
         return Endpoint.from_postfix(self.endpoint, str(self.facts.get("queue_directory", "")))
@@ -105,6 +114,8 @@ class Plan:
             return f"wait for LMTP on {args['address']}:{args['port']}"
         if step.action == "postmap":
             return f"postmap {args['map']}"
+        if step.action == "check_queue":
+            return f"refuse while the queue holds mail for {args['services']} (postqueue -j)"
         return _DESCRIPTIONS.get(step.action, step.action)
 
     def to_dict(self) -> dict[str, Any]:

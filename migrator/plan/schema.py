@@ -73,6 +73,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "wait_port": frozenset(("address", "port")),
     "probe_lmtp": frozenset(("endpoint", "recipient")),
     "test_delivery": frozenset(("recipient",)),
+    "check_queue": frozenset(("services",)),
     "proof_before": frozenset(("recipient",)),
 }
 
@@ -147,6 +148,7 @@ def check_plan_data(data: Mapping[str, Any], host: str | None, source: str | Non
     if not isinstance(data["settings_diff"], dict):
         raise check.fail("settings_diff", "must be an object")
     _check_steps(check, data["steps"], files, endpoint)
+    _check_finalize(check, data["steps"], data["lda_services"])
     for index, warning in enumerate(check.items("warnings", data["warnings"])):
         check.text(f"warnings[{index}]", warning)
 
@@ -227,10 +229,19 @@ def _check_steps(
         _ARG_CHECKS[action](check, f"{where}.args", args, files, endpoint)
         if action == "write_file":
             written.append(args["path"])
+        if action == "check_queue" and index != 0:
+            raise check.fail(f"{where}.action", "check_queue must come before everything else")
     if sorted(written) != sorted(files) or len(set(written)) != len(written):
         raise check.fail("steps", "must write each file of the plan exactly once")
     if bool(files) != bool(value):
         raise check.fail("steps", "a plan has steps exactly when it has files")
+
+
+def _check_finalize(check: _Check, steps: list[Any], services: list[str]) -> None:
+    """A finalize plan's queue check covers exactly the services it removes."""
+    for index, step in enumerate(steps):
+        if step["action"] == "check_queue" and step["args"]["services"].split(" ") != services:
+            raise check.fail(f"steps[{index}].args.services", "are not the plan's lda_services")
 
 
 _ArgCheck = Callable[
@@ -302,6 +313,17 @@ def _delivery_args(
     check.text(f"{where}.recipient", args["recipient"], RECIPIENT)
 
 
+def _queue_args(
+    check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
+) -> None:
+    """The services whose queued mail blocks the plan: master.cf names, each once."""
+    names = args["services"].split(" ")
+    for name in names:
+        check.text(f"{where}.services", name, SERVICE)
+    if len(set(names)) != len(names):
+        raise check.fail(f"{where}.services", "names a service twice")
+
+
 _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     **{action: _argv_args(action) for action in FIXED_ARGV},
     "write_file": _write_args,
@@ -310,6 +332,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "wait_port": _port_args,
     "probe_lmtp": _probe_args,
     "test_delivery": _delivery_args,
+    "check_queue": _queue_args,
     "proof_before": _delivery_args,
 }
 

@@ -97,8 +97,8 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits.extend(dovecot.edits())
     kept = [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
-        "must still be delivered, and rollback needs it; remove it later, once "
-        "`postqueue -j` shows nothing for it"
+        "must still be delivered, and rollback needs it; `migrator finalize` removes it "
+        "once nothing is queued for it"
         for service in used
     ]
     warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config), *kept]

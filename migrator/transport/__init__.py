@@ -19,14 +19,16 @@ def connect(
     user: str | None = None,
     hostname: str | None = None,
     port: int | None = None,
+    options: tuple[tuple[str, str], ...] = (),
 ) -> Transport:
     """The transport for HOST: a directory root when ROOT is given, else SSH.
 
     ``hostname``/``port``/``user`` are an inventory's overrides (Ansible's ``ansible_host``
     ...): as Ansible runs ``ssh -p PORT -l USER HOSTNAME``, the config is matched against
-    HOSTNAME when given, and the transport keeps the name HOST.
+    HOSTNAME when given, and the transport keeps the name HOST. ``options`` are ``ssh -o``
+    settings after those (see ``resolve_host``).
     No network I/O happens here: the SSH connection is made on first use. Raises UsageError
-    when the OpenSSH config cannot be read or resolved.
+    when the OpenSSH config cannot be read or resolved, or an option is not supported.
     """
     if root is not None:
         from migrator.transport.local import LocalTransport
@@ -35,7 +37,7 @@ def connect(
     from migrator.transport.ssh import SSHTransport
     from migrator.transport.ssh_config import resolve_host
 
-    spec = resolve_host(hostname or host, config=ssh_config, user=user, port=port)
+    spec = resolve_host(hostname or host, config=ssh_config, user=user, port=port, options=options)
     if hostname and hostname != host:
         spec = replace(spec, name=host)
     return SSHTransport(spec, accept_new_host_key=accept_new_host_key)

@@ -8,7 +8,14 @@ file changed in between (size, inode, mtime), else the caller reads again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from migrator.errors import PlanDriftError, TransportError
 from migrator.transport.base import FileData
+
+# Runs argv on the host with optional stdin; returns (rc, stdout, stderr). Each transport
+# supplies its own (SSH channel, Ansible connection) with its file timeout bound in.
+Exec = Callable[[list[str], bytes | None], tuple[int, bytes, bytes]]
 
 # Prints a start marker (anything a login shell's rc file printed before it is skipped), one
 # line per argument (F regular file, L symlink to one, followed by two lines: what the link
@@ -36,7 +43,8 @@ stat -L -c "$f" -- "$@" || exit 3
 # $1 path, $2 owner, $3 group, $4 octal mode, $5 expected sha256 ("" for any); content on
 # stdin. A symlink stays one: the real file is written. The temp file sits in the real file's
 # directory so the rename is atomic; it is removed on any failure. The sha256 is compared
-# right before the rename (exit 9 and the sha256 found on stderr when it differs).
+# right before the rename (exit 9 and the sha256 found on stderr when it differs). Its mtime
+# is two seconds back (see below).
 WRITE_SCRIPT = """\
 set -e
 p=$1
@@ -52,6 +60,10 @@ if [ -n "${5:-}" ]; then
   now=${now%% *}
   if [ "$now" != "$5" ]; then echo "sha256 is now $now" >&2; exit 9; fi
 fi
+# Postfix's programs (postconf, postfix check, sendmail) nap, up to two seconds each, while
+# main.cf is younger than two seconds, lest they read a file still being written. This file
+# appears whole, by rename: dated two seconds back, it is read at once.
+touch -d "@$(($(date +%s) - 2))" -- "$t" 2>/dev/null || :
 mv -f -- "$t" "$p"
 trap - EXIT
 """
@@ -60,6 +72,63 @@ CHANGED_RC = 9
 
 
 _MARKER = b"migrator-files-v1\n"
+
+
+def read_files(run: Exec, host: str, paths: Sequence[str]) -> dict[str, FileData]:
+    """Read PATHS with READ_SCRIPT through RUN: one round trip, two if a file changed
+    meanwhile; missing files and non-regular files read as content None.
+
+    Raises TransportError when the files cannot be read consistently.
+    """
+    unique = list(dict.fromkeys(paths))
+    if not unique:
+        return {}
+    for path in unique:
+        require_absolute(host, path)
+    for attempt in (1, 2):
+        rc, out, err = run(["sh", "-c", READ_SCRIPT, "sh", *unique], None)
+        if rc != 0 and attempt == 1:
+            continue  # a file vanished between test and read: read again, once
+        if rc != 0:
+            raise TransportError(f"reading files failed: {last_line(err, rc)}", host=host)
+        try:
+            return parse_read_stream(unique, out)
+        except StreamError as exc:
+            if attempt == 2:
+                raise TransportError(f"reading files failed: {exc}", host=host) from exc
+    raise AssertionError("unreachable")
+
+
+def write_file(
+    run: Exec, host: str, path: str, content: bytes, stat: tuple[str, str, int], expected: str
+) -> None:
+    """Write PATH (through a symlink) with WRITE_SCRIPT through RUN, in one round trip;
+    STAT is (owner, group, mode); EXPECTED the sha256 PATH must still have ("" for any).
+
+    Raises PlanDriftError when the file no longer has EXPECTED, TransportError (naming the
+    path) when any step fails; PATH is then unchanged.
+    """
+    require_absolute(host, path)
+    owner, group, mode = stat
+    argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o"), expected]
+    rc, _, err = run(argv, content)
+    if rc == CHANGED_RC:
+        detail = f"changed on the host since it was checked ({last_line(err, rc)}); not written"
+        raise PlanDriftError(detail, host=host, path=path)
+    if rc != 0:
+        raise TransportError(f"cannot write: {last_line(err, rc)}", host=host, path=path)
+
+
+def require_absolute(host: str, path: str) -> None:
+    """Raise TransportError unless PATH is absolute (every path on a host is)."""
+    if not path.startswith("/"):
+        raise TransportError("paths on a host must be absolute", host=host, path=path)
+
+
+def last_line(err: bytes, rc: int) -> str:
+    """The last line a failed remote command printed on stderr, or its exit status."""
+    text = err.decode("utf-8", "replace").strip()
+    return text.splitlines()[-1] if text else f"exit status {rc}"
 
 
 class StreamError(ValueError):

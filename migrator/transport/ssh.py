@@ -27,16 +27,10 @@ from typing import Any
 
 import paramiko
 
-from migrator.errors import HostKeyError, PlanDriftError, TransportError
+import migrator.transport.remote_scripts as remote_scripts
+from migrator.errors import HostKeyError, TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
 from migrator.transport.known_hosts import KnownHosts
-from migrator.transport.remote_scripts import (
-    CHANGED_RC,
-    READ_SCRIPT,
-    WRITE_SCRIPT,
-    StreamError,
-    parse_read_stream,
-)
 from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
 
@@ -122,24 +116,7 @@ class SSHTransport(ClosingTransport):
         Anything that is not a regular file (a directory, a socket) reads as missing.
         Raises TransportError when the files cannot be read consistently.
         """
-        paths = list(dict.fromkeys(paths))
-        if not paths:
-            return {}
-        for path in paths:
-            _require_absolute(self.host, path)
-        for attempt in (1, 2):
-            argv = ["sh", "-c", READ_SCRIPT, "sh", *paths]
-            rc, out, err = self._exec(argv, None, self.file_timeout)
-            if rc != 0 and attempt == 1:
-                continue  # a file vanished between test and read: read again, once
-            if rc != 0:
-                raise TransportError(f"reading files failed: {_last_line(err)}", host=self.host)
-            try:
-                return parse_read_stream(paths, out)
-            except StreamError as exc:
-                if attempt == 2:
-                    raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
-        raise AssertionError("unreachable")
+        return remote_scripts.read_files(self._run_file_script, self.host, paths)
 
     def write_atomic(
         self,
@@ -155,14 +132,13 @@ class SSHTransport(ClosingTransport):
 
         Raises PlanDriftError when the file no longer has ``expected_sha256``, TransportError
         (naming the path) when any step fails; PATH is then unchanged."""
-        _require_absolute(self.host, path)
-        argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        rc, _, err = self._exec([*argv, expected_sha256 or ""], content, self.file_timeout)
-        if rc == CHANGED_RC:
-            detail = f"changed on the host since it was checked ({_last_line(err)}); not written"
-            raise PlanDriftError(detail, host=self.host, path=path)
-        if rc != 0:
-            raise TransportError(f"cannot write: {_last_line(err)}", host=self.host, path=path)
+        stat = (owner, group, mode)
+        remote_scripts.write_file(
+            self._run_file_script, self.host, path, content, stat, expected_sha256 or ""
+        )
+
+    def _run_file_script(self, argv: list[str], stdin: bytes | None) -> tuple[int, bytes, bytes]:
+        return self._exec(argv, stdin, self.file_timeout)
 
     def close(self) -> None:
         """Close the connection and every hop under it."""
@@ -416,13 +392,3 @@ def _collect(channel: paramiko.Channel, timeout: float | None) -> tuple[int, byt
         raise EOFError("connection closed before the exit status came")
     # No exit status on a live connection: killed by a signal; -1, as paramiko reports it.
     return channel.exit_status, b"".join(out), b"".join(err)
-
-
-def _require_absolute(host: str, path: str) -> None:
-    if not path.startswith("/"):
-        raise TransportError("paths on a host must be absolute", host=host, path=path)
-
-
-def _last_line(err: bytes) -> str:
-    text = err.decode("utf-8", "replace").strip()
-    return text.splitlines()[-1] if text else "no error output"

@@ -30,9 +30,16 @@ from migrator.transport.ssh_config_file import (
     expand_tilde,
     glob_match,
     read_config_file,
+    set_command_line_option,
 )
 
-__all__ = ["HostSpec", "StrictHostKeyChecking", "glob_match", "resolve_host"]
+__all__ = [
+    "SUPPORTED_OPTIONS",
+    "HostSpec",
+    "StrictHostKeyChecking",
+    "glob_match",
+    "resolve_host",
+]
 
 DEFAULT_IDENTITY_FILES = (
     "~/.ssh/id_rsa",
@@ -47,6 +54,25 @@ DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 _MAX_JUMPS = 8
+# The options a HostSpec is made of: the only ones ``ssh -o`` (``options``) may set here.
+SUPPORTED_OPTIONS = frozenset(
+    {
+        "hostname",
+        "port",
+        "user",
+        "identityfile",
+        "identitiesonly",
+        "userknownhostsfile",
+        "globalknownhostsfile",
+        "stricthostkeychecking",
+        "hashknownhosts",
+        "hostkeyalias",
+        "proxyjump",
+        "proxycommand",
+        "connecttimeout",
+        "serveraliveinterval",
+    }
+)
 
 
 class StrictHostKeyChecking(Enum):
@@ -111,13 +137,21 @@ def resolve_host(
     user: str | None = None,
     port: int | None = None,
     home: Path | None = None,
+    options: tuple[tuple[str, str], ...] = (),
 ) -> HostSpec:
     """Resolve NAME (``[user@]host``) through CONFIG, else ``~/.ssh/config`` + the system file.
 
-    ``user``/``port`` act like ``ssh -l``/``-p``: they beat the config. Raises UsageError for
-    an unreadable config, a bad value, or a ProxyJump loop.
+    ``user``/``port`` act like ``ssh -l``/``-p``: they beat the config; ``options`` act like
+    ``ssh -o KEY=VALUE`` given after them (``identityfile`` adds a key, ``proxyjump`` is
+    ``-J``). Raises UsageError for an unreadable config, a bad value, an option not in
+    SUPPORTED_OPTIONS, or a ProxyJump loop.
     """
-    return _resolve(name, config, user, port, home or _home(), depth=0, jump_override=None)
+    for key, _ in options:
+        if key.lower() not in SUPPORTED_OPTIONS:
+            raise UsageError(f"ssh option {key} is not supported by migrator", host=name)
+    return _resolve(
+        name, config, user, port, home or _home(), depth=0, jump_override=None, options=options
+    )
 
 
 def _resolve(
@@ -129,6 +163,7 @@ def _resolve(
     *,
     depth: int,
     jump_override: str | None,
+    options: tuple[tuple[str, str], ...] = (),
 ) -> HostSpec:
     if depth > _MAX_JUMPS:
         raise UsageError(f"{name}: ProxyJump chain longer than {_MAX_JUMPS} hops (a loop?)")
@@ -147,6 +182,8 @@ def _resolve(
         ctx.options["port"] = [str(port)]
     if jump_override is not None:
         ctx.options["proxy"] = ["proxyjump", jump_override]
+    for key, value in options:
+        set_command_line_option(ctx.options, key, value)
     files = [(config, True)] if config else [(home / ".ssh/config", True), (SYSTEM_CONFIG, False)]
     for final in (False, True):
         if final and not ctx.wants_final:

@@ -117,6 +117,16 @@ def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, 
         options[key] = [" ".join(values)]
 
 
+def set_command_line_option(options: dict[str, list[str]], key: str, value: str) -> None:
+    """``ssh -o KEY=VALUE``: obtained before any config file, so it beats them (first wins).
+
+    Raises UsageError when a word-list value cannot be split (an unclosed quote).
+    """
+    key = key.lower()
+    rest = value if key in _VERBATIM else shlex.quote(value)
+    _set_option(options, key, rest, Path("command line"), 0)
+
+
 def include_paths(patterns: list[str], home: Path, user_config: bool) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:

@@ -12,6 +12,9 @@ from migrator.lab import lifecycle
 from migrator.lab.state import Lab, LabHost
 
 LabFactory = Callable[..., Lab]
+# The releases a fleet runs (Dovecot 2.3.13/2.3.19/2.4, Postfix 3.5/3.7/3.10, OpenSSH
+# 8.4/9.2/10): plan, apply, rollback, the fault matrix and the load test run on each.
+RELEASES = ("bullseye", "bookworm", "trixie")
 
 
 def _unique(prefix: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 from dataclasses import replace
@@ -19,6 +20,34 @@ def sh(lab: Lab, host: LabHost, script: str) -> str:
     done = lifecycle.run_in_host(host, lab, ["sh", "-c", script], capture=True)
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode()
+
+
+def dovecot_24(host: LabHost) -> bool:
+    """True when the host runs Dovecot 2.4 or later (its own setting names and syntax)."""
+    major, minor = (int(part) for part in host.versions.dovecot.split(".")[:2])
+    return (major, minor) >= (2, 4)
+
+
+def lmtp_mail_unusable(lab: Lab, host: LabHost) -> None:
+    """Give LMTP, not the LDA, a mail location it cannot create (outside the plan's files, in
+    the host's Dovecot syntax: 2.4 has no mail_location): its RCPT passes, delivery defers."""
+    setting = (
+        "mail_path = /proc/nowhere/%{user}"
+        if dovecot_24(host)
+        else "mail_location = maildir:/proc/nowhere/%u"
+    )
+    lines = shlex.join(["protocol lmtp {", f"  {setting}", "}"])
+    sh(lab, host, f"printf '%s\\n' {lines} >> /etc/dovecot/local.conf")
+
+
+def userdb_without_uid(lab: Lab, host: LabHost) -> None:
+    """Make the virtual userdb stop returning uid and gid (in the host's Dovecot syntax)."""
+    conf = "/etc/dovecot/conf.d/auth-vmail.conf.ext"
+    if dovecot_24(host):
+        edit = "-e '/^ *uid = vmail$/d' -e '/^ *gid = vmail$/d'"
+    else:
+        edit = "-e 's|args = uid=vmail gid=vmail home=|args = home=|'"
+    sh(lab, host, f"sed -i {edit} {conf} && ! grep -q uid {conf}")
 
 
 def with_content(plan: Plan, path: str, content: str) -> Plan:

@@ -19,7 +19,7 @@ from migrator.lab import mail
 from migrator.lab.state import Lab, LabHost
 from migrator.transport import connect
 
-from .conftest import LabFactory
+from .conftest import RELEASES, LabFactory
 from .faults import content_after, lock_holder, sh
 from .hostfiles import LabCli, file_states
 from .test_faults import MAIN_CF, Host, planned  # noqa: F401 (the fixture)
@@ -73,9 +73,11 @@ def test_a_symlink_inside_the_journal_is_refused(planned: Host) -> None:  # noqa
     planned.assert_untouched()
 
 
-@pytest.fixture
-def fresh(make_lab: LabFactory, tmp_path: Path) -> Iterator[tuple[Lab, LabHost, LabCli]]:
-    lab = make_lab("virtual-lda")
+@pytest.fixture(params=RELEASES)
+def fresh(
+    make_lab: LabFactory, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Lab, LabHost, LabCli]]:
+    lab = make_lab("virtual-lda", release=request.param)
     yield lab, lab.hosts[0], LabCli(lab, tmp_path)
 
 

@@ -17,8 +17,8 @@ from migrator.plan.document import Plan
 from migrator.transport import connect
 from migrator.transport.base import Transport
 
-from .conftest import LabFactory
-from .faults import sh
+from .conftest import RELEASES, LabFactory
+from .faults import lmtp_mail_unusable, sh
 from .hostfiles import LabCli
 from .mailstream import Stream, delivered, queue_empty
 
@@ -26,10 +26,11 @@ pytestmark = pytest.mark.lab
 _DELAY = re.compile(r" delay=([0-9.]+),")
 
 
+@pytest.mark.parametrize("release", RELEASES)
 def test_steady_stream_through_apply_rollback_and_failed_apply(
-    make_lab: LabFactory, tmp_path: Path
+    make_lab: LabFactory, tmp_path: Path, release: str
 ) -> None:
-    lab = make_lab("virtual-lda")
+    lab = make_lab("virtual-lda", release=release)
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     transport = connect(host.name, ssh_config=lab.ssh_config)
@@ -77,15 +78,10 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
 
 
 def _with_lmtp_deferring(lab: Lab, host: LabHost, plan: Plan, transport: Transport) -> ApplyReport:
-    """Apply while Dovecot's LMTP defers every delivery (a mail_location it cannot create,
+    """Apply while Dovecot's LMTP defers every delivery (a mail location it cannot create,
     set outside the plan's files): the probe passes, Postfix switches, real mail is
     deferred, the test message fails, and everything rolls back to the LDA."""
-    sh(
-        lab,
-        host,
-        "printf 'protocol lmtp {\\n  mail_location = maildir:/proc/nowhere/%u\\n}\\n'"
-        " >> /etc/dovecot/local.conf",
-    )
+    lmtp_mail_unusable(lab, host)
     try:
         options = ApplyOptions(rollback_on_fail=True, delivery_timeout=5.0)
         return apply_plan(transport, plan, options)

@@ -27,6 +27,7 @@ from migrator.delivery import batch_scripts, scripts
 from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
+from migrator.host import queue
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
 from migrator.transport.remote_scripts import CHANGED_RC
@@ -95,6 +96,8 @@ class FakeTransport(JournalScripts, Daemons):
     ) -> RunResult:
         self._check_connected()
         args = tuple(argv)
+        if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.WRITE_STATES_SCRIPT:
+            return self._write_states(args)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -136,6 +139,19 @@ class FakeTransport(JournalScripts, Daemons):
         self.state.writes.append(Write(self.session, path, content, owner, group, mode))
         self.state.events.append(("write", path))
         self.state.files[path] = FileData(path, content, owner, group, mode)
+
+    def _write_states(self, args: tuple[str, ...]) -> RunResult:
+        """WRITE_STATES_SCRIPT: each content written in turn, as ``write_atomic`` writes (a
+        journal write of its own, not a command of a step); the first failure stops it."""
+        path = args[4]
+        for content in args[5:]:
+            try:
+                self.write_atomic(path, content.encode(), owner="root", group="root", mode=0o600)
+            except TransportError as exc:
+                if not self.connected:
+                    raise
+                return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
+        return self._result(args, 0, "", "")
 
     def close(self) -> None:
         self.connected = False
@@ -286,6 +302,7 @@ class FakeTransport(JournalScripts, Daemons):
             "batch": self._batch,
             "remove": lambda a, s: (0, f"user {a[5]}\nexpunge 0\n", ""),
             "rm": self._rm,
+            "queue": lambda a, s: (0, "".join(f"{line}\n" for line in self.state.queue), ""),
         }
         handler = handlers.get(kind)
         if handler is None:
@@ -324,7 +341,7 @@ def classify(argv: Sequence[str]) -> str:
             id(journal_scripts.LOCK_SCRIPT): "lock",
             id(journal_scripts.PEEK_SCRIPT): "peek",
             id(journal_scripts.JOURNAL_READ_SCRIPT): "journal_read",
-            id(journal_scripts.PREPARE_SCRIPT): "prepare",
+            id(journal_scripts.OPEN_SCRIPT): "prepare",
             id(journal_scripts.UNLOCK_SCRIPT): "unlock",
             id(services.RUNTIME_SCRIPT): "runtime",
             id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
@@ -335,6 +352,7 @@ def classify(argv: Sequence[str]) -> str:
             id(scripts.REMOVE_SH): "remove",
             id(batch_scripts.BATCH_SH): "batch",
             id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
+            id(queue.QUEUE_SCRIPT): "queue",
         }
         if id(script) in known:
             return known[id(script)]

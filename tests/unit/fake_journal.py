@@ -10,10 +10,12 @@ unsafe (``FakeHost.dir_meta``, a file under the base not root's) is refused as f
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from migrator.errors import TransportError
 from migrator.transport.base import FileData
+from migrator.transport.remote_scripts import CHANGED_RC
 
 if TYPE_CHECKING:
     from tests.unit.fake_state import FakeHost
@@ -27,6 +29,8 @@ class JournalScripts:
 
     state: FakeHost
     session: str
+    connected: bool
+    write_atomic: Callable[..., None]
 
     def _unsafe(self, base: str) -> str:
         """Why check_base refuses the base ('' when it is root's alone)."""
@@ -106,11 +110,29 @@ class JournalScripts:
         return 0, read_stream(self.state, paths), ""
 
     def _prepare(self, argv: tuple[str, ...], stdin: bytes | None) -> Answer:
-        directory, size = argv[4], int(argv[5])
+        """OPEN_SCRIPT: the journal's directories and reserve, each original copied by the
+        host from its own file (refused when its sha256 is not the one given), the state,
+        the current plan; each file written as ``write_atomic`` writes it."""
+        directory, size, state, current, plan = argv[4:9]
         for sub in ("orig", "drift"):
             _mkdirs(self.state.dirs, f"{directory}/{sub}")
         path = f"{directory}/reserve"
-        self.state.files[path] = FileData(path, bytes(size), "root", "root", 0o600)
+        self.state.files[path] = FileData(path, bytes(int(size)), "root", "root", 0o600)
+        copies = argv[9:]
+        writes: list[tuple[str, bytes]] = []
+        for index, original, sha in zip(copies[::3], copies[1::3], copies[2::3], strict=True):
+            data = self.state.files.get(original, FileData(original, None))
+            if data.content is None or data.sha256 != sha:
+                return CHANGED_RC, "", f"changed: {original}\n"
+            writes.append((f"{directory}/orig/{index}", data.content))
+        writes += [(f"{directory}/state.json", state.encode()), (current, f"{plan}\n".encode())]
+        for target, content in writes:
+            try:
+                self.write_atomic(target, content, owner="root", group="root", mode=0o600)
+            except TransportError as exc:
+                if not self.connected:
+                    raise
+                return 5, "", f"{exc.message.removeprefix('cannot write: ')}\n"
         return 0, "", ""
 
     def _unlock(self, argv: tuple[str, ...], stdin: bytes | None) -> Answer:

@@ -133,6 +133,8 @@ class FakeHost:
     # Directories' (owner, mode, is a symlink) where not root's 0755.
     dir_meta: dict[str, tuple[str, int, bool]] = field(default_factory=dict)
     happenings: list[Happening] = field(default_factory=list)
+    # Postfix's queue as QUEUE_SCRIPT prints it: "message QUEUE_NAME ID CONTENT_FILTER" lines.
+    queue: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -64,7 +64,7 @@ def test_a_bad_test_recipient_fails_only_its_host(tmp_path: Path) -> None:
     yaml_path = tmp_path / "inventory.yml"
     yaml_path.write_text(YAML)
     problem = _hosts(yaml_path)["mx3"].problem or ""
-    assert f"{yaml_path}:9: migrator_test_recipient: test recipient" in problem
+    assert f"{yaml_path}:10: migrator_test_recipient: test recipient" in problem  # its line
     assert "control character" in problem and "\n" not in problem and "\r" not in problem
 
 

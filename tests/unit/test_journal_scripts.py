@@ -16,7 +16,13 @@ import pytest
 
 from migrator.delivery import scripts as delivery_scripts
 from migrator.executor.journal import parse_lock
-from migrator.executor.journal_scripts import JOURNAL_READ_SCRIPT, LOCK_SCRIPT, PEEK_SCRIPT
+from migrator.executor.journal_scripts import (
+    JOURNAL_READ_SCRIPT,
+    LOCK_SCRIPT,
+    OPEN_SCRIPT,
+    PEEK_SCRIPT,
+    WRITE_STATES_SCRIPT,
+)
 from migrator.transport.remote_scripts import (
     CHANGED_RC,
     READ_SCRIPT,
@@ -152,3 +158,59 @@ def test_a_folded_message_id_is_found_in_a_queue_file() -> None:
     assert found.returncode == 0
     other = sh(unfold + 'unfold | grep -qiF "message-id: $1"', "<other@mx1>", stdin=headers)
     assert other.returncode == 1
+
+
+def test_states_of_one_moment_are_written_in_turn_in_one_command(base: Path) -> None:
+    journal = base / "journal" / "plan-1"
+    journal.mkdir(parents=True)
+    state = journal / "state.json"
+    # Each content is written whole by rename: what a reader meanwhile sees is one of them.
+    done = sh(WRITE_STATES_SCRIPT, str(state), '{"step": "a"}\n', '{"step": "b"}\n')
+    assert done.returncode == 0, done.stderr
+    assert state.read_text() == '{"step": "b"}\n'
+    assert (state.stat().st_mode & 0o777, state.stat().st_uid) == (0o600, 0)
+    assert [p.name for p in journal.iterdir()] == ["state.json"]
+
+
+def test_a_state_that_cannot_be_written_is_named_and_stops_the_rest(base: Path) -> None:
+    state = base / "journal" / "gone" / "state.json"
+    done = sh(WRITE_STATES_SCRIPT, str(state), "{}\n", "{}\n")
+    assert done.returncode == 5
+    why = done.stderr.decode().splitlines()[-1]
+    assert str(state) in why and "No such file or directory" in why, why
+    assert not state.parent.exists()
+
+
+def _open(base: Path, config: Path, sha: str) -> subprocess.CompletedProcess[bytes]:
+    journal = base / "journal" / "plan-1"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    current = str(base / "current")
+    return sh(OPEN_SCRIPT, str(journal), "1024", "{}\n", current, "plan-1", "0", str(config), sha)
+
+
+def test_the_journal_opens_with_the_hosts_own_copy_of_each_original(base: Path) -> None:
+    config = base.parent / "main.cf"
+    config.write_bytes(b"virtual_transport = dovecot\n")
+    config.chmod(0o644)
+    done = _open(base, config, hashlib.sha256(config.read_bytes()).hexdigest())
+    assert done.returncode == 0, done.stderr
+    journal = base / "journal" / "plan-1"
+    copy = journal / "orig" / "0"
+    assert copy.read_bytes() == config.read_bytes()
+    assert (copy.stat().st_mode & 0o777, copy.stat().st_uid) == (0o600, 0)
+    assert len((journal / "reserve").read_bytes()) == 1024
+    assert (journal / "state.json").read_text() == "{}\n"
+    assert (base / "current").read_text() == "plan-1\n"
+    assert sorted(p.name for p in (journal / "orig").iterdir()) == ["0"]
+
+
+def test_an_original_changed_since_the_drift_check_opens_no_journal(base: Path) -> None:
+    config = base.parent / "main.cf"
+    config.write_bytes(b"edited meanwhile\n")
+    done = _open(base, config, hashlib.sha256(b"as the drift check read it\n").hexdigest())
+    assert done.returncode == CHANGED_RC
+    assert done.stderr.decode().strip() == f"changed: {config}"
+    journal = base / "journal" / "plan-1"
+    assert list((journal / "orig").iterdir()) == []
+    assert not (journal / "state.json").exists()
+    assert not (base / "current").exists()

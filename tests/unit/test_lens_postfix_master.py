@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -229,18 +230,21 @@ def postconf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, s
 def _postconf_services(out: str) -> dict[str, list[str]]:
     """``postconf -M`` output: "name/type" -> its fields and command, blanks gone."""
     services = {}
-    for line in out.splitlines():
+    # a brace group ("-o { a = b }") is printed as written, continuation lines included
+    for line in re.sub(r"\n(?=[ \t])", " ", out).splitlines():
         name, *fields = line.split(maxsplit=7)
         services[f"{name}/{fields[0]}"] = [*fields[:6], "".join(fields[6].split())]
     return services
 
 
 def _lens_services(aug: Augeas) -> dict[str, list[str]]:
-    """The same from the tree: every "command" node of a service joined."""
+    """The same from the tree: every "command" node of a service joined (a word in braces
+    with no blank inside, "{x}", as postconf prints it: "x")."""
     seen = {}
     for node in aug.match(f"/files{FPATH}/*[type]"):
         fields = [aug.get(f"{node}/{f}") or "" for f in FIELDS]
         command = " ".join(aug.get(c) or "" for c in aug.match(f"{node}/command"))
+        command = re.sub(r"(?<!\S)\{(\S*)\}(?!\S)", r"\1", command)
         seen[f"{aug.label(node)}/{fields[0]}"] = [*fields, "".join(command.split())]
     return seen
 
@@ -255,6 +259,59 @@ def test_services_as_postfix_reads_them(
     assert status == 0
     _copy_in(src, tmp_path)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(out)
+
+
+RELEASES = {"debian11": "bullseye", "debian12": "bookworm", "debian13": "trixie"}
+
+
+@pytest.mark.parametrize("src", STOCK, ids=_release)
+def test_stock_services_as_their_own_release_reads_them(src: Path, tmp_path: Path) -> None:
+    """Each release's stock master.cf by that release's own ``postconf -M`` (Postfix 3.5,
+    3.7, 3.10)."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    shutil.copyfile(src, conf / "master.cf")
+    (conf / "main.cf").write_text("")
+    tools = ReleaseTools(RELEASES[_release(src)], tmp_path)
+    done = tools.attempt_many({"M": ["postconf", "-c", f"{MOUNT}/conf", "-M"]})["M"]
+    assert done.returncode == 0, done.stderr
+    _copy_in(src, tmp_path)
+    assert _lens_services(_mine(tmp_path)) == _postconf_services(done.stdout)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURE_FILES = sorted(FIXTURES.glob("*/*/**/postfix/master.cf"))
+
+
+@pytest.fixture(scope="module")
+def fixtures_postconf(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[Path, subprocess.CompletedProcess[str]]:
+    """``postconf -M`` on every fixture host's and corpus case's master.cf, by Debian 12's
+    Postfix, all in one chroot."""
+    tree = tmp_path_factory.mktemp("fixtures")
+    commands = {}
+    for index, src in enumerate(FIXTURE_FILES):
+        (tree / f"c{index}").mkdir()
+        shutil.copyfile(src, tree / f"c{index}/master.cf")
+        (tree / f"c{index}/main.cf").write_text("")
+        commands[str(src)] = ["postconf", "-c", f"{MOUNT}/c{index}", "-M"]
+    done = ReleaseTools("bookworm", tree).attempt_many(commands)
+    return {Path(key): run for key, run in done.items()}
+
+
+@pytest.mark.parametrize("src", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_fixture_services_as_postfix_reads_them(
+    src: Path, tmp_path: Path, fixtures_postconf: dict[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    done = fixtures_postconf[src]
+    assert done.returncode == 0, done.stderr
+    dest = _copy_in(src, tmp_path)
+    aug = _mine(tmp_path)
+    assert _errors(aug) == []
+    assert _lens_services(aug) == _postconf_services(done.stdout)
+    _rewrite(aug)
+    assert dest.read_bytes() == src.read_bytes()
 
 
 @pytest.mark.parametrize("key", sorted(GENERATED))
@@ -425,3 +482,33 @@ def test_config_tree_reads_a_command_cut_by_comments_whole() -> None:
     assert entries["dovecot"].program == "pipe"
     assert entries["dovecot"].argv[:1] == ("/usr/lib/dovecot/dovecot-lda",)
     assert entries["dovecot"].attribute("user") == "vmail:vmail"
+
+
+def test_config_tree_names_services_that_share_a_name() -> None:
+    """Debian's "smtp inet" and "smtp unix" are two nodes labelled "smtp": match names them
+    "smtp[1]" and "smtp[2]", which master_entries took for the services' names."""
+    content = (SAMPLES / "stock/debian12/master.cf").read_bytes()
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        entries = postfix.master_entries(tree, FPATH)
+    assert [(e.type, e.program) for e in entries if e.name == "smtp"] == [
+        ("inet", "smtpd"),
+        ("unix", "smtp"),
+    ]
+    assert not [e.name for e in entries if "[" in e.name]
+
+
+def test_removing_a_service_whose_name_another_service_shares() -> None:
+    """A pipe named like another service ("dovecot unix" beside "dovecot inet"): removal
+    finds it by name and type, not by the "[2]" match gives the second node."""
+    content = (SAMPLES / "stock/debian12/master.cf").read_bytes() + (
+        b"dovecot   inet  n       -       n       -       -       smtpd\n"
+        b"dovecot   unix  -       n       n       -       -       pipe\n"
+        b"  flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/deliver -d ${recipient}\n"
+    )
+    with ConfigTree("h", {FPATH: content}, {FPATH: postfix.MASTER_LENS}) as tree:
+        postfix.remove_master_service(tree, FPATH, "dovecot", "unix")
+        entries = postfix.master_entries(tree, FPATH)
+        postfix.remove_master_service(tree, FPATH, "smtp", "unix")
+        after = postfix.master_entries(tree, FPATH)
+    assert [(e.name, e.type) for e in entries if e.name == "dovecot"] == [("dovecot", "inet")]
+    assert [(e.name, e.type) for e in after if e.name == "smtp"] == [("smtp", "inet")]

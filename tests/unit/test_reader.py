@@ -107,3 +107,33 @@ def test_threads_asking_at_once_compute_each_key_once() -> None:
     computed = sorted(key for batch in calls for key in batch)
     assert computed == [(f"k{n}",) for n in range(5)]
     assert cache.computed == 5
+
+
+def test_hosts_sharing_dovecot_files_flatten_their_include_graph_once() -> None:
+    cache = ParseCache()
+    root = "/etc/dovecot/dovecot.conf"
+    files = {root: b"!include conf.d/*.conf\n", CONF: CONF_TEXT}
+    listing = [root, CONF]
+    configs = []
+    for host in ("a", "b"):
+        with ConfigTree(host, {}, {}) as tree:
+            reader = Reader(tree, cache)
+            parsed = {path: reader.dovecot(path, content) for path, content in files.items()}
+            configs.append(reader.dovecot_config(parsed, root, listing))
+    assert configs[0] is configs[1]
+    assert configs[0].files == (root, CONF)
+    assert [str(b.chain[-1]) for b in configs[0].blocks] == ["service lmtp"]
+    assert cache.computed == 2 + 1  # two parses, one flattening
+
+
+def test_an_include_graph_that_fails_fails_for_every_host_with_its_name() -> None:
+    cache = ParseCache()
+    root = "/etc/dovecot/dovecot.conf"
+    for host in ("a", "b"):
+        with ConfigTree(host, {}, {}) as tree, pytest.raises(ConfigParseError) as caught:
+            reader = Reader(tree, cache)
+            parsed = {root: reader.dovecot(root, b"!include missing.conf\n")}
+            reader.dovecot_config(parsed, root, [root])
+        assert (caught.value.host, caught.value.path) == (host, root)
+        assert "!include /etc/dovecot/missing.conf: file not found" in caught.value.message
+    assert cache.computed == 2

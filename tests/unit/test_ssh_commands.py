@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,17 @@ def test_write_script_replaces_atomically_through_local_sh(tmp_path: Path) -> No
     assert target.read_bytes() == b"new\n"
     assert target.stat().st_mode & 0o7777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["main.cf"]
+
+
+def test_a_written_file_is_dated_back_past_postfixs_cool_down(tmp_path: Path) -> None:
+    """Postfix programs nap while main.cf is younger than two seconds (it might be half
+    written); a file written by rename never is, so it must not cost postfix check a nap."""
+    target = tmp_path / "main.cf"
+    before = time.time()
+    subprocess.run(
+        ["sh", "-c", WRITE_SCRIPT, "sh", str(target), "root", "root", "0644"],
+        input=b"new\n",
+        check=True,
+    )
+    assert target.read_bytes() == b"new\n"
+    assert target.stat().st_mtime <= before - 1

@@ -18,15 +18,9 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 
-from migrator.errors import PlanDriftError, TransportError
+import migrator.transport.remote_scripts as remote_scripts
+from migrator.errors import TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
-from migrator.transport.remote_scripts import (
-    CHANGED_RC,
-    READ_SCRIPT,
-    WRITE_SCRIPT,
-    StreamError,
-    parse_read_stream,
-)
 
 _TIMED_OUT = 124  # timeout(1)'s exit status when the command ran out of time
 _FILE_TIMEOUT = 120.0
@@ -86,23 +80,7 @@ class AnsibleTransport(ClosingTransport):
 
         Raises TransportError when the files cannot be read consistently.
         """
-        paths = list(dict.fromkeys(paths))
-        if not paths:
-            return {}
-        for path in paths:
-            _require_absolute(self.host, path)
-        for attempt in (1, 2):
-            result = self.run(["sh", "-c", READ_SCRIPT, "sh", *paths], timeout=_FILE_TIMEOUT)
-            if result.rc != 0 and attempt == 1:
-                continue  # a file vanished between test and read: read again, once
-            if result.rc != 0:
-                raise TransportError(f"reading files failed: {_last(result)}", host=self.host)
-            try:
-                return parse_read_stream(paths, result.stdout)
-            except StreamError as exc:
-                if attempt == 2:
-                    raise TransportError(f"reading files failed: {exc}", host=self.host) from exc
-        raise AssertionError("unreachable")
+        return remote_scripts.read_files(self._run_file_script, self.host, paths)
 
     def write_atomic(
         self,
@@ -119,14 +97,14 @@ class AnsibleTransport(ClosingTransport):
         Raises PlanDriftError when the file no longer has ``expected_sha256``, TransportError
         (naming the path) when any step fails; PATH is then unchanged.
         """
-        _require_absolute(self.host, path)
-        argv = ["sh", "-c", WRITE_SCRIPT, "sh", path, owner, group, format(mode, "04o")]
-        result = self.run([*argv, expected_sha256 or ""], stdin=content, timeout=_FILE_TIMEOUT)
-        if result.rc == CHANGED_RC:
-            detail = f"changed on the host since it was checked ({_last(result)}); not written"
-            raise PlanDriftError(detail, host=self.host, path=path)
-        if not result.ok:
-            raise TransportError(f"cannot write: {_last(result)}", host=self.host, path=path)
+        stat = (owner, group, mode)
+        remote_scripts.write_file(
+            self._run_file_script, self.host, path, content, stat, expected_sha256 or ""
+        )
+
+    def _run_file_script(self, argv: list[str], stdin: bytes | None) -> tuple[int, bytes, bytes]:
+        result = self.run(argv, stdin=stdin, timeout=_FILE_TIMEOUT)
+        return result.rc, result.stdout, result.stderr
 
     def close(self) -> None:
         """Nothing to release: the connection is Ansible's, and so is the remote temp
@@ -159,16 +137,6 @@ class AnsibleTransport(ClosingTransport):
                 f"cannot copy input: {_one_line(str(exc))}", host=self.host
             ) from exc
         return str(remote)
-
-
-def _require_absolute(host: str, path: str) -> None:
-    if not path.startswith("/"):
-        raise TransportError("paths on a host must be absolute", host=host, path=path)
-
-
-def _last(result: RunResult) -> str:
-    text = result.err.strip()
-    return text.splitlines()[-1] if text else f"exit status {result.rc}"
 
 
 def _one_line(text: str) -> str:

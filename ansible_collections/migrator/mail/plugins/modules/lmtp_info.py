@@ -4,8 +4,9 @@ DOCUMENTATION = r"""
 module: lmtp_info
 short_description: Report where a mail host stands in its LDA to LMTP switch
 description:
-  - migrator's C(status) for each host: clean, planned, migrated, drifted since apply,
-    rolled back, failed or interrupted. Reads the host's journal and files; changes nothing.
+  - migrator's C(status) for each host, one of clean, planned, migrated, drifted since
+    apply, rolled back, failed or interrupted. Reads the host's journal and files; changes
+    nothing.
 version_added: "0.1.0"
 author: migrator
 options:
