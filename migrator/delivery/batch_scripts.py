@@ -64,8 +64,9 @@ done < "$dir/manifest"
 set +f
 wait
 cat "$dir"/*.out
+# A showq that does not answer must not hang the batch: postqueue gets 5 s.
 held() {
-  postqueue -j 2>/dev/null | while IFS= read -r entry; do
+  timeout 5 postqueue -j 2>/dev/null | while IFS= read -r entry; do
     q=$(printf '%s' "$entry" | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p')
     at=$(printf '%s' "$entry" | sed -n 's/.*"arrival_time": *\([0-9]*\).*/\1/p')
     [ -n "$q" ] && [ "${at:-0}" -ge "$since" ] || continue
