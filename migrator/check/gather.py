@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from migrator.executor.services import RUNTIME_SCRIPT, Runtime, parse_runtime
 from migrator.transport.base import Transport
+from migrator.transport.remote_scripts import PORTABLE_SH
 
 POSTFIX_PARAMS = (
     "virtual_transport",
@@ -45,12 +46,16 @@ echo '== queue'; postqueue -j 2>/dev/null | head -n {QUEUE_LIMIT}
 
 # $1 Postfix's log ("" none, "journald", or a file), $2 Dovecot's log file (or ""), $3 window,
 # $4 since, $5 lines, then the paths to stat.
-STATE_SCRIPT = r"""
+STATE_SCRIPT = (
+    PORTABLE_SH
+    + r"""
 log=$1 dlog=$2 window=$3 since=$4 lines=$5; shift 5
 echo '== now'; date '+%s %z %Y'
 echo '== stat'; for p in "$@"; do
-  stat -c '%F|%U|%G|%a|%n' -- "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
-echo '== listen'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
+  fstat '%F|%U|%G|%a|%n' "$p" 2>/dev/null || printf 'missing||||%s\n' "$p"; done
+echo '== listen'; if [ -r /proc/net/tcp ]; then
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print $2}'
+else netstat -an -p tcp 2>/dev/null | awk '$NF == "LISTEN" {print "bsd " $4}'; fi
 echo '== log'
 where='postfix/(lmtp|pipe|local|virtual)|dovecot|lmtp|deliver'
 what="permission denied|user doesn.t exist|quota|uid 0 not permitted|connection refused"
@@ -60,6 +65,7 @@ elif [ -n "$log" ] && [ -f "$log" ]; then tail -c "$window" "$log"
 fi; if [ -n "$dlog" ] && [ "$dlog" != "$log" ] && [ -f "$dlog" ]; then tail -c "$window" "$dlog"
 fi; } | grep -E "$where" | grep -Ei "$what" | tail -n "$lines"
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +181,7 @@ def parse_state(output: str) -> HostState:
     paths = {}
     for line in sections.get("stat", []):
         kind, owner, group, mode, path = [*line.split("|", 4), "", "", "", ""][:5]
-        kind = kind or "missing"
+        kind = kind.lower() or "missing"  # a BSD stat says "Socket"
         octal = int(mode, 8) if mode.isdigit() else 0
         paths[path] = PathState(path, kind, owner, group, octal)
     listeners = tuple(
@@ -189,7 +195,11 @@ def parse_state(output: str) -> HostState:
 def _listener(hex_address: str) -> str:
     """``/proc/net/tcp{,6}``'s ``0100007F:0018`` as ``127.0.0.1:24`` (``[::1]:24`` for IPv6):
     the address is 32-bit words in the host's byte order (little-endian on Linux' common
-    machines), the port big-endian hex."""
+    machines), the port big-endian hex. Without /proc (the BSDs), netstat's ``127.0.0.1.24``
+    (``bsd`` first) is ``127.0.0.1:24``, ``*.24`` is ``*:24``."""
+    if hex_address.startswith("bsd "):
+        shown, _, number = hex_address[4:].rpartition(".")
+        return f"[{shown}]:{number}" if ":" in shown else f"{shown}:{number}"
     address, _, port = hex_address.partition(":")
     try:
         raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8))

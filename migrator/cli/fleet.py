@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from migrator.cli.fleet_options import COMMON, EXTRA_OPTIONS
 from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.host_options import recipient_override
 from migrator.cli.run_log import RunLog, observed
@@ -46,80 +47,7 @@ from migrator.rules.switch import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FILE = click.Path(dir_okay=False, path_type=Path)
-_COMMON = (
-    click.option(
-        "-i",
-        "--inventory",
-        "inventory",
-        multiple=True,
-        metavar="INVENTORY",
-        help="Run over a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts "
-        "file, or a comma list 'a,b,' (repeatable).",
-    ),
-    click.option(
-        "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
-    ),
-    click.option(
-        "-f",
-        "--forks",
-        type=click.IntRange(1, 500),
-        default=10,
-        show_default=True,
-        help="Hosts at once.",
-    ),
-    click.option(
-        "--report-json", type=_FILE, help="Write per host: outcome, exit code, steps, error (JSON)."
-    ),
-    click.option("--report-junit", type=_FILE, help="Write a JUnit XML report: a case per host."),
-)
-
-
-def _wave_options(verb: str, max_fail: Any) -> tuple[Any, ...]:
-    """--canary and --wave for a rollout that does ``verb`` to each host, then ``max_fail``."""
-    return (
-        click.option(
-            "--canary",
-            type=click.IntRange(0),
-            default=0,
-            show_default=True,
-            help=f"Hosts to {verb} first, alone; any canary failure stops the run.",
-        ),
-        click.option(
-            "--wave", metavar="N|P%", help="Hosts a wave (default: all after the canary)."
-        ),
-        max_fail,
-    )
-
-
-_ROLLOUT = (
-    *_wave_options(
-        "apply",
-        click.option(
-            "--max-fail",
-            metavar="N|P%",
-            default="0",
-            show_default=True,
-            help="Failures allowed (of the whole fleet; hosts that could not be planned "
-            "count) before no new wave or host starts.",
-        ),
-    ),
-    click.option(
-        "--saved-plans",
-        is_flag=True,
-        help="Apply each host's latest plan saved by 'plan -i' instead of planning.",
-    ),
-)
-_ROLLBACK_WAVES = _wave_options(
-    "roll back",
-    click.option(
-        "--max-fail",
-        metavar="N|P%",
-        help="Failures allowed before no new wave or host starts (default: every host is tried).",
-    ),
-)
 _FLAGS = {"plan_file": "--plan", "plan_id": "--plan", "as_json": "--json"}
-_EXTRA_OPTIONS = {"apply": _ROLLOUT, "finalize": _ROLLOUT, "rollback": _ROLLBACK_WAVES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +100,7 @@ def fleet_options(command: str) -> Callable[[F], F]:
 
     Put it directly above the ``def``, below the click decorators.
     """
-    options = _COMMON + _EXTRA_OPTIONS.get(command, ())
+    options = COMMON + EXTRA_OPTIONS.get(command, ())
 
     def decorate(function: F) -> F:
         @functools.wraps(function)

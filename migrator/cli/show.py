@@ -20,7 +20,7 @@ def show(plan_file: Path, as_json: bool) -> None:
     A plan edited by hand (its checksum or hashes no longer match) is refused.
     """
     # PlanError propagates to the group (cli/__init__.py): one line, exit 1.
-    plan = load_plan(plan_file)
+    plan = load_plan(plan_file, private=False)  # shown, not applied: a colleague's too
     if as_json:
         click.echo(plan.to_json(), nl=False)
         return

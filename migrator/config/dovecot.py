@@ -212,18 +212,38 @@ def set_setting(tree: ConfigTree, path: str, chain: Chain, key: str, value: str)
     parent, unmade = _ensure_chain(tree, path, chain)
     if unmade:
         tree.set(f"{parent}{unmade}/{key}", value)
+        made = unmade.replace("[last()+1]", "[last()]")
+        _empty_if(tree, f"{parent}{made}", key, -1, value)
         return
     existing = [n for n in tree.match(f"{parent}/{key}") if not _is_block(tree, n, key)]
     if existing:
         tree.set(existing[-1], value)
+        _empty_if(tree, parent, key, tree.match(f"{parent}/{key}").index(existing[-1]), value)
         return
     # An admin reads a new setting best right below its commented-out default, if any.
     commented = tree.match(f"{parent}/#comment[. =~ regexp('{key}[ \t]*=.*')]")
     if commented:
         tree.insert(commented[-1], key, before=False)
-        tree.set(tree.one(f"{commented[-1]}/following-sibling::*[1]"), value)
+        if value:  # a node just inserted has no value: "key =" as it is
+            tree.set(tree.one(f"{commented[-1]}/following-sibling::*[1]"), value)
     else:
         tree.set(f"{parent}/{key}[last()+1]", value)
+        _empty_if(tree, parent, key, -1, value)
+
+
+def _empty_if(tree: ConfigTree, parent: str, key: str, index: int, value: str) -> None:
+    """Make the INDEXth ``key`` under PARENT a setting with no value when VALUE is "".
+
+    Augeas's set() stores "" (which the lens cannot write, as for any value it cannot
+    represent), never "no value"; a node freshly inserted has none, so the node is replaced
+    by one inserted in its place. Raises ConfigParseError when the tree refuses the edit.
+    """
+    if value:
+        return
+    nodes = tree.match(f"{parent}/{key}")
+    position = index % len(nodes)
+    tree.insert(nodes[position], key, before=True)
+    tree.remove(f"{parent}/{key}[{position + 2}]")
 
 
 def _ensure_chain(tree: ConfigTree, path: str, chain: Chain) -> tuple[str, str]:

@@ -38,7 +38,7 @@ from migrator.endpoint import Endpoint
 from migrator.errors import DeliveryError, UsageError
 from migrator.transport.base import Transport
 
-INTERPRETERS: tuple[str, ...] = ("perl", "python3")
+INTERPRETERS: tuple[str, ...] = ("perl", "python3", "nc")
 # Only the log's tail is searched: the test message was just sent.
 LOG_WINDOW = 8 * 1024 * 1024
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

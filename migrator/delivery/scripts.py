@@ -3,9 +3,10 @@
 They only talk and report; every decision (was it 250? which relay? which mailbox?) is made
 by the pure readers in ``delivery_parse`` on the text they print. They are POSIX sh, plus an
 LMTP client in perl (Debian's perl-base is Essential) with a python3 twin for hosts
-without perl. Both clients print the same transcript:
+without perl, and one in sh over nc for hosts with neither (FreeBSD). All print the same
+transcript:
 
-    using perl|python3
+    using perl|python3|nc
     < 220 ...          a server line
     > LHLO ...         a line we sent
     error <reason>     the client gave up (connect failed, timeout, connection closed)
@@ -77,9 +78,48 @@ for c in cmds:
 # What the probe sends on stdin: perl reads its program up to __END__; python3 runs the rest.
 PROBE_STDIN = PROBE_PERL + "\n__END__\n" + PROBE_PYTHON
 
-# $1 interpreters to try in order, then the client's args; PROBE_STDIN on stdin. The
-# clients come on stdin, not argv, so that sudo's log does not get a copy of each.
-PROBE_SH = r"""
+# The client for hosts with neither perl nor python3 (FreeBSD's base has nc, with -U): nc
+# talks through a FIFO, its output is read a line at a time as it grows. $1 unix|inet, $2
+# address, $3 timeout (s), then the commands.
+_PROBE_NC = r"""
+nc_client() {
+  kind=$1 addr=$2 timeout=$3; shift 3
+  echo "using nc"
+  d=$(mktemp -d) && mkfifo "$d/in" || { echo "error cannot make a FIFO"; exit 5; }
+  trap 'kill "$pid" 2>/dev/null; rm -rf -- "$d"' EXIT
+  if [ "$kind" = unix ]; then nc -U "$addr" <"$d/in" >"$d/out" 2>"$d/err" &
+  else h=${addr%:*}; h=${h#[}; nc "${h%]}" "${addr##*:}" <"$d/in" >"$d/out" 2>"$d/err" &
+  fi
+  pid=$!
+  exec 3>"$d/in"
+  seen=0
+  for c in "" "$@"; do
+    if [ -n "$c" ]; then echo "> $c"; printf '%s\r\n' "$c" >&3; fi
+    i=0
+    while :; do
+      n=$(wc -l <"$d/out")
+      while [ "$seen" -lt "$n" ]; do
+        seen=$((seen + 1)); l=$(sed -n "${seen}p" "$d/out" | tr -d '\r'); echo "< $l"
+        case $l in [0-9][0-9][0-9]-*) ;; *) continue 3;; esac
+      done
+      if ! kill -0 "$pid" 2>/dev/null && [ "$(wc -l <"$d/out")" -eq "$seen" ]; then
+        if [ "$seen" -eq 0 ]; then echo "error connect to $addr: $(tail -n 1 "$d/err")"; exit 2
+        fi; echo "error connection closed by server"; exit 4
+      fi
+      [ "$i" -ge "$((timeout * 10))" ] && { echo "error no answer within ${timeout}s"; exit 3; }
+      sleep 0.1; i=$((i + 1))
+    done
+  done
+  exit 0
+}
+"""
+
+# $1 clients to try in order (perl, python3, nc), then the client's args; PROBE_STDIN on
+# stdin. The perl and python clients come on stdin, not argv, so that sudo's log does not
+# get a copy of each.
+PROBE_SH = (
+    _PROBE_NC
+    + r"""
 interps=$1
 shift
 for i in $interps; do
@@ -87,11 +127,13 @@ for i in $interps; do
     perl) command -v perl >/dev/null 2>&1 && exec perl - "$@" ;;
     python3) command -v python3 >/dev/null 2>&1 &&
       exec python3 -c 'import sys; s = sys.stdin.read(); exec(s.split("\n__END__\n")[1])' "$@" ;;
+    nc) command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -- -U && nc_client "$@" ;;
   esac
 done
 echo "error no LMTP client: none of '$interps' is installed"
 exit 5
 """
+)
 
 # Shared by the scripts below: pick the Dovecot user for a recipient. LDA with system users
 # (mailbox_command, userdb passwd) knows "alice", not "alice@example.test".

@@ -10,22 +10,38 @@ from collections.abc import Sequence
 
 from migrator.errors import PlanDriftError, ServiceError, TransportError, ValidationError
 from migrator.transport.base import Transport
+from migrator.transport.remote_scripts import PORTABLE_SH
 
 # $1 path, $2 "owner group mode" expected, $3 tenths of a second to wait.
-WAIT_SOCKET_SCRIPT = r"""
+# A BSD stat's mode has a leading 0 ("0600"): dropped to compare.
+WAIT_SOCKET_SCRIPT = (
+    PORTABLE_SH
+    + r"""
 i=0; seen=missing
 while [ "$i" -lt "$3" ]; do
-  if [ -S "$1" ]; then seen=$(stat -c '%U %G %a' "$1"); [ "$seen" = "$2" ] && exit 0; fi
+  if [ -S "$1" ]; then seen=$(fstat '%U %G %a' "$1"); m=${seen##* }
+    [ "${m#0}" != "" ] && seen="${seen% *} ${m#0}"; [ "$seen" = "$2" ] && exit 0; fi
   sleep 0.1; i=$((i + 1))
 done
 echo "$seen"; exit 1
 """
+)
 
-# $1 address, $2 port, $3 tenths of a second to wait. bash's /dev/tcp: Debian's bash is essential.
+# $1 address, $2 port, $3 tenths of a second to wait. POSIX sh has no TCP client: bash's
+# /dev/tcp (Debian's bash is essential, RHEL's too), else nc: -z where it has it (the BSDs'
+# base), else busybox's: connected, it runs `true` and ends; exit 2 with one line when there
+# is no client.
 WAIT_PORT_SCRIPT = r"""
+if command -v bash >/dev/null 2>&1; then
+  connect() { bash -c 'exec 3<>"/dev/tcp/$1/$2"' bash "$1" "$2" 2>/dev/null; }
+elif command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -- -z; then
+  connect() { nc -z -w 1 "$1" "$2" >/dev/null 2>&1; }
+elif command -v nc >/dev/null 2>&1; then
+  connect() { nc -w 1 "$1" "$2" -e true </dev/null >/dev/null 2>&1; }
+else echo "no TCP client on the host (neither bash nor nc)"; exit 2; fi
 i=0
 while [ "$i" -lt "$3" ]; do
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && exit 0
+  connect "$1" "$2" && exit 0
   sleep 0.1; i=$((i + 1))
 done
 exit 1
@@ -33,18 +49,23 @@ exit 1
 
 
 # $1 path, $2 its expected sha256 ("": any): removed only if it still has it (exit 9 if not).
-REMOVE_SCRIPT = r"""
+REMOVE_SCRIPT = (
+    PORTABLE_SH
+    + r"""
 if [ -n "$2" ] && [ -e "$1" ]; then
-  now=$(sha256sum < "$1") && now=${now%% *}
+  now=$(sha256 < "$1")
   [ "$now" = "$2" ] || { echo "sha256 is now $now" >&2; exit 9; }
 fi
 rm -f -- "$1"
 """
+)
 
-# $1 path, $2 what the symlink says: the link is made beside it and renamed over it.
+# $1 path, $2 what the symlink says: the link is made beside it and renamed over it, never
+# into a directory it names: GNU's and busybox's mv -T, the BSDs' mv -h.
 LINK_SCRIPT = r"""
 t="$1.migrator-link.$$"
-ln -s -- "$2" "$t" && mv -Tf -- "$t" "$1" || { rm -f -- "$t"; exit 1; }
+case $(mv -T 2>&1) in *illegal*|*invalid*|*unknown*|*unrecognized*) over=-hf;; *) over=-Tf;; esac
+ln -s -- "$2" "$t" && mv "$over" -- "$t" "$1" || { rm -f -- "$t"; exit 1; }
 """
 
 
@@ -113,8 +134,12 @@ def wait_socket(
 def wait_port(transport: Transport, address: str, port: str, timeout: float = 10.0) -> None:
     """Wait until something accepts TCP connections on address:port. Raises ServiceError."""
     tenths = str(int(timeout * 10))
-    argv = ["bash", "-c", WAIT_PORT_SCRIPT, "bash", address, port, tenths]
+    argv = ["sh", "-c", WAIT_PORT_SCRIPT, "sh", address, port, tenths]
     result = transport.run(argv, timeout=timeout + 30)
+    if result.rc == 2:
+        raise ServiceError(
+            f"cannot wait for {address}:{port}: {result.out.strip()}", host=transport.host
+        )
     if not result.ok:
         raise ServiceError(
             f"nothing accepts connections on {address}:{port} after {timeout:g}s",

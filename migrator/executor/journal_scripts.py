@@ -7,23 +7,34 @@ state rollback trusts.
 
 from __future__ import annotations
 
-from migrator.transport.remote_scripts import READ_SCRIPT
+from migrator.transport.remote_scripts import PORTABLE_SH, READ_SCRIPT
 
 # Shared by the scripts below ($1 is always the base directory): field N of /proc/PID/stat
-# after the command name; holder_alive says whether the lock's SSH session still runs;
+# after the command name (or what ps says of it), comm the process's name; holder_alive says
+# whether the lock's SSH session still runs;
 # check_base exits 4 (one line on stderr) unless the base, its parents and all beneath it are
 # root's alone. The mutex serialises taking the lock against reading it, so a reader never
 # sees a lock without its owner.
 _PRELUDE = r"""
 set -u
 base=$1
-field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
+if [ -r "/proc/$$/stat" ]; then
+  field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
+  comm() { cat "/proc/$1/comm" 2>/dev/null; }
+else
+  # No /proc (the BSDs): ps says the same. Field 2 the parent, 20 the start time (a ps without
+  # lstart: "up" while the process runs, so a live holder is never taken for a dead one).
+  field() { if [ "$2" = 2 ]; then ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '
+    else ps -o lstart= -p "$1" 2>/dev/null | tr -d ' ' | grep . ||
+      { ps -o pid= -p "$1" >/dev/null 2>&1 && echo up; }; fi; }
+  comm() { ps -o comm= -p "$1" 2>/dev/null; }
+fi
 unsafe() { echo "$1" >&2; exit 4; }
 # Not a safety question (a read-only or full disk, a lock holder that never lets go): exit 5.
 fail() { echo "$1" >&2; exit 5; }
 check_dir() {
   [ -L "$1" ] && unsafe "$1 is a symlink"
-  s=$(stat -c '%u %a' -- "$1") || unsafe "cannot stat $1"
+  s=$(fstat '%u %a' "$1") || unsafe "cannot stat $1"
   [ "${s% *}" = 0 ] || unsafe "$1 is owned by uid ${s% *}, not root"
   [ $((0${s#* } & 022)) -eq 0 ] || unsafe "$1 is writable by group or others (mode ${s#* })"
 }
@@ -36,8 +47,8 @@ check_base() {
   [ -d "$base" ] || return 0
   bad=$(find "$base" -mindepth 1 \( -type l -o ! -user 0 -o -perm -020 -o -perm -002 \) \
     -print 2>/dev/null | head -n 1)
-  [ -z "$bad" ] || unsafe "$(stat -c "%n is not root's alone (%F, owner uid %u, mode %a)" \
-    -- "$bad")"
+  [ -z "$bad" ] || unsafe "$(fstat "%n is not root's alone (%F, owner uid %u, mode %a)" \
+    "$bad")"
 }
 mutex() {
   command -v flock >/dev/null 2>&1 || return 0
@@ -60,6 +71,7 @@ report_held() {
   if holder_alive; then echo alive=yes; else echo alive=no; fi
 }
 """
+_PRELUDE = PORTABLE_SH + _PRELUDE  # fstat: GNU, busybox or BSD stat
 
 # $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone and
 # whose plan is $5 ("*": any plan). The lease is the SSH session this command runs under.
@@ -77,7 +89,7 @@ p=$$
 # The lease is the SSH session: the sshd process above us, which OpenSSH 9.8 and later name
 # sshd-session (their "sshd" is the long-lived listener).
 session() {
-  case $(cat "/proc/$1/comm" 2>/dev/null) in sshd|sshd-session) return 0;; esac; return 1
+  case $(comm "$1") in sshd|sshd-session) return 0;; esac; return 1
 }
 while [ "$p" -gt 1 ] && ! session "$p"; do p=$(field "$p" 2); done
 me="$p $(field "$p" 20)"

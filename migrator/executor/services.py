@@ -1,5 +1,5 @@
 """How a host's daemons are reloaded, whichever way the host has: systemd when it runs, else
-the SysV script through ``service`` when the daemon has one, else the daemons' own commands
+the SysV or rc.d script through ``service`` when the daemon has one, else the daemons' own commands
 (``doveadm reload``, ``postfix reload``). Also where the host's Postfix log is."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from migrator.transport.base import Transport
 RUNTIME_SCRIPT = r"""
 for d in dovecot postfix; do
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd
-  elif command -v service >/dev/null 2>&1 && [ -x "/etc/init.d/$d" ]; then echo service
+  elif command -v service >/dev/null 2>&1 &&
+    { [ -x "/etc/init.d/$d" ] || [ -x "/usr/local/etc/rc.d/$d" ]; }; then echo service
   else echo direct; fi
 done
 postconf -h maillog_file 2>/dev/null || echo

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from migrator.errors import FactError
+from migrator.host.platform import OsFamily, detect_family
 from migrator.transport.base import Transport
 
 MARK = "==migrator:"
@@ -20,7 +21,9 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 
 # $1 is the test recipient (may be empty). Each section starts with a marker line. Dovecot's
 # files are listed following symlinks (a linked conf.d, a linked 20-lmtp.conf), as its
-# !include follows them; the paths stay as Dovecot names them.
+# !include follows them; the paths stay as Dovecot names them. The LMTP binary is looked for
+# beside the LDA that Postfix runs (a Dovecot built into /opt), then where Debian, RHEL and
+# FreeBSD keep it.
 SCRIPT = r"""
 m() { echo "==migrator:$1=="; }
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner 2>/dev/null)
@@ -33,8 +36,11 @@ m dovecot_version; case $dc in "# "*": /"*) v=${dc#"# "}; echo "${v%%": /"*}";;
   *) dovecot --version 2>/dev/null;; esac
 m dovecot_config; [ -z "$dc" ] || echo "$dc"
 m protocols_default; doveconf -d -h protocols 2>/dev/null
-m lmtp_binary; for f in /usr/lib/dovecot/lmtp /usr/libexec/dovecot/lmtp; do
-  [ -x "$f" ] && echo "$f"; done
+m os; uname -s; cat /etc/os-release 2>/dev/null
+lda_dirs() { { postconf -M; postconf -h mailbox_command; } 2>/dev/null | tr ' \t' '\n\n' |
+  sed -n 's,^argv=,,; s,^\(/.*\)/dovecot-lda$,\1,p; s,^\(/.*\)/deliver$,\1,p'; }
+m lmtp_binary; for d in $(lda_dirs) /usr/lib/dovecot /usr/libexec/dovecot \
+  /usr/local/libexec/dovecot; do [ -x "$d/lmtp" ] && echo "$d/lmtp"; done
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
   [ -d "$d" ] && find -L "$d" -type f 2>/dev/null; done
 rc=0
@@ -55,6 +61,9 @@ class UserdbAnswer:
     # True when only the local part is known (system users: passwd knows "bob", not
     # "bob@example.test"), so LMTP needs auth_username_format = %Ln to find the user.
     by_local_part: bool = False
+    home: str | None = None
+    """The home the userdb returns: "" none (Sieve and the duplicate DB are then off), None
+    not known (a fixture's facts that do not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,8 @@ class Facts:
     unknown: tuple[str, ...] = field(default=())
     protocols_default: str | None = None
     """Dovecot's built-in ``protocols`` (empty on Debian, "imap pop3 lmtp" upstream)."""
+    os_family: OsFamily | None = None
+    """Debian, RHEL or FreeBSD (their packages differ); None when not known."""
 
     @property
     def main_cf(self) -> str:
@@ -99,6 +110,7 @@ class Facts:
             "dovecot_config": self.dovecot_config,
             "lmtp_binary": self.lmtp_binary if self.lmtp_binary_known else "unknown",
             "protocols_default": self.protocols_default,
+            "os_family": self.os_family.value if self.os_family else None,
             "userdb": None
             if self.userdb is None
             else {
@@ -107,6 +119,7 @@ class Facts:
                 "uid": self.userdb.uid,
                 "gid": self.userdb.gid,
                 "by_local_part": self.userdb.by_local_part,
+                "home": self.userdb.home,
             },
             "unknown": list(self.unknown),
         }
@@ -122,6 +135,7 @@ class FactOverrides:
     lmtp_binary_known: bool = False
     userdb: UserdbAnswer | None = None
     protocols_default: str | None = None
+    os_family: OsFamily | None = None
 
 
 def split_sections(output: str) -> dict[str, list[str]]:
@@ -151,7 +165,13 @@ def parse_userdb(recipient: str, lines: list[str]) -> UserdbAnswer:
         if rc == 67 or any("doesn't exist" in line for line in lines):
             return UserdbAnswer(recipient, exists=False)
         raise FactError(f"doveadm user {recipient} failed: {' '.join(lines).strip()}")
-    return UserdbAnswer(recipient, exists=True, uid=fields.get("uid"), gid=fields.get("gid"))
+    return UserdbAnswer(
+        recipient,
+        exists=True,
+        uid=fields.get("uid"),
+        gid=fields.get("gid"),
+        home=fields.get("home", ""),
+    )
 
 
 def _userdb(recipient: str | None, sections: dict[str, list[str]]) -> UserdbAnswer | None:
@@ -205,6 +225,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
         userdb=userdb,
         unknown=unknown,
         protocols_default=" ".join(" ".join(sections.get("protocols_default", [])).split()),
+        os_family=_family(sections.get("os", [])),
     )
 
 
@@ -244,7 +265,13 @@ def directory_facts(
         userdb=over.userdb,
         unknown=tuple(unknown),
         protocols_default=over.protocols_default,
+        os_family=over.os_family,
     )
+
+
+def _family(lines: list[str]) -> OsFamily | None:
+    """The os section: ``uname -s``, then /etc/os-release."""
+    return detect_family(lines[0] if lines else "", "\n".join(lines[1:]))
 
 
 def read_live_facts(transport: Transport, recipient: str | None) -> Facts:
@@ -285,6 +312,7 @@ def overrides_from_mapping(data: dict[str, object]) -> FactOverrides:
                 exists=bool(userdb.get("exists", True)),
                 uid=None if userdb.get("uid") is None else str(userdb["uid"]),
                 gid=None if userdb.get("gid") is None else str(userdb["gid"]),
+                home=None if userdb.get("home") is None else str(userdb["home"]),
             )
         except KeyError as exc:
             raise FactError(f"userdb override lacks {exc}") from exc
@@ -296,7 +324,19 @@ def overrides_from_mapping(data: dict[str, object]) -> FactOverrides:
         lmtp_binary_known=binary is not ...,
         userdb=answer,
         protocols_default=_opt_str(data.get("protocols_default")),
+        os_family=_os_family(data.get("os_family")),
     )
+
+
+def _os_family(value: object) -> OsFamily | None:
+    """A fixture's os_family. Raises FactError when it names no family migrator knows."""
+    if value is None:
+        return None
+    try:
+        return OsFamily(str(value))
+    except ValueError:
+        known = ", ".join(f.value for f in OsFamily)
+        raise FactError(f"os_family {value!r} is not one of {known}") from None
 
 
 def _opt_str(value: object) -> str | None:

@@ -18,19 +18,27 @@ from migrator.errors import FactError, RefusedError
 from migrator.transport.base import Transport
 
 # For each queued message, one line: "message QUEUE_NAME QUEUE_ID CONTENT_FILTER" ("-": none).
-# A message gone between the two commands (delivered meanwhile) is skipped. Exit 3: no queue.
+# A message gone between the two commands (delivered meanwhile: postcat finds no queue file)
+# is skipped; one postcat cannot read otherwise is "unreadable QUEUE_NAME QUEUE_ID", which
+# refuses (it may be bound to the pipe). Exit 3: no queue.
 QUEUE_SCRIPT = r"""
 list=$(postqueue -j 2>&1) || { printf '%s\n' "$list" >&2; exit 3; }
 printf '%s\n' "$list" | while IFS= read -r entry; do
   id=$(printf '%s\n' "$entry" | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p')
   name=$(printf '%s\n' "$entry" | sed -n 's/.*"queue_name": *"\([a-z]*\)".*/\1/p')
   [ -n "$id" ] || continue
-  envelope=$(postcat -qe "$id" 2>/dev/null) || continue
+  envelope=$(postcat -qe "$id" 2>&1) || {
+    case $envelope in *"No such file or directory"*) continue ;; esac
+    printf 'unreadable %s %s\n' "${name:-unknown}" "$id"; continue
+  }
   filter=$(printf '%s\n' "$envelope" | sed -n 's/^content_filter: *//p' | head -n 1)
   printf 'message %s %s %s\n' "${name:-unknown}" "$id" "${filter:--}"
 done
 """
-_LINE = re.compile(r"message (\S+) (\S+) (\S+)")
+# The filter is the rest of the line: the host wrote it, and it may hold spaces.
+_LINE = re.compile(r"(message|unreadable) ([a-z]+) ([0-9A-Za-z]+)(?: (.*))?")
+# What a message bound to no transport we know of is, for the checks: an unreadable one.
+UNREADABLE = "?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +52,28 @@ class QueuedMessage:
     @property
     def transport(self) -> str:
         """The master.cf service the content filter names ('' without one)."""
-        return self.content_filter.split(":", 1)[0]
+        return self.content_filter.split(":", 1)[0].strip()
 
 
-def parse_queue(output: str) -> tuple[QueuedMessage, ...]:
-    """QUEUE_SCRIPT's output as records (pure); lines not of its form are ignored."""
+def parse_queue(output: str, host: str = "") -> tuple[QueuedMessage, ...]:
+    """QUEUE_SCRIPT's output as records (pure). An unreadable message gets the content
+    filter UNREADABLE (bound to every service: it may be bound to any).
+
+    Raises FactError for a line not of the script's form: the queue is read fail-closed,
+    never by skipping what cannot be parsed.
+    """
     found = []
-    for line in output.splitlines():
-        match = _LINE.fullmatch(line.strip())
-        if match:
-            name, queue_id, content_filter = match.groups()
-            found.append(
-                QueuedMessage(name, queue_id, "" if content_filter == "-" else content_filter)
-            )
+    for line in output.split("\n"):
+        if not line:
+            continue
+        match = _LINE.fullmatch(line)
+        if match is None or (match[1] == "message") != (match[4] is not None):
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            raise FactError(f"cannot read the mail queue: unexpected line {shown!r}", host=host)
+        kind, name, queue_id, content_filter = match.groups()
+        if kind == "unreadable":
+            content_filter = UNREADABLE
+        found.append(QueuedMessage(name, queue_id, "" if content_filter == "-" else content_filter))
     return tuple(found)
 
 
@@ -69,12 +86,13 @@ def read_queue(transport: Transport) -> tuple[QueuedMessage, ...]:
     if not result.ok:
         detail = (result.err or result.out).strip().splitlines() or [f"exit {result.rc}"]
         raise FactError(f"cannot read the mail queue: {detail[-1]}", host=transport.host)
-    return parse_queue(result.out)
+    return parse_queue(result.out, transport.host)
 
 
 def bound_to(messages: Sequence[QueuedMessage], services: Sequence[str]) -> list[QueuedMessage]:
-    """The messages whose content filter sends them to one of services (pure)."""
-    wanted = set(services)
+    """The messages whose content filter sends them to one of services, and those whose
+    queue file could not be read (pure)."""
+    wanted = {*services, UNREADABLE}
     return [m for m in messages if m.transport in wanted]
 
 
@@ -85,7 +103,7 @@ def check_queue(transport: Transport, services: Sequence[str]) -> None:
     """
     bound = bound_to(read_queue(transport), services)
     if bound:
-        shown = ", ".join(f"{m.queue_id} ({m.queue_name})" for m in bound[:5])
+        shown = ", ".join(f"{m.queue_id} ({_state(m)})" for m in bound[:5])
         more = f" and {len(bound) - 5} more" if len(bound) > 5 else ""
         raise RefusedError(
             f"{len(bound)} message(s) queued for the old LDA transport "
@@ -93,3 +111,8 @@ def check_queue(transport: Transport, services: Sequence[str]) -> None:
             "delivered (`postqueue -f`, `postsuper -H` for held ones), then finalize again",
             host=transport.host,
         )
+
+
+def _state(message: QueuedMessage) -> str:
+    unreadable = message.content_filter == UNREADABLE
+    return f"{message.queue_name}, unreadable" if unreadable else message.queue_name

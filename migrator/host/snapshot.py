@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from migrator.config import postfix
@@ -27,6 +27,7 @@ from migrator.host.facts import (
     read_live_facts,
     with_group,
 )
+from migrator.host.platform import OsFamily, detect_family
 from migrator.transport.base import FileData, Transport
 
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
@@ -97,6 +98,7 @@ def read_host(
         facts = directory_facts(
             transport.host, params, listing, group, overrides, dovecot_root, where
         )
+        facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
     maps = transport_map_sources(params.get("transport_maps", ""))
     programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
@@ -112,6 +114,12 @@ def read_host(
         programs=tuple(programs),
     )
     return facts, snapshot
+
+
+def _root_family(transport: Transport) -> OsFamily | None:
+    """What a directory laid out like a host says it is, in its /etc/os-release."""
+    release = transport.read_files(["/etc/os-release"])["/etc/os-release"].content
+    return detect_family("", (release or b"").decode("utf-8", "replace"))
 
 
 def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, str, str]:

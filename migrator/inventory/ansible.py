@@ -19,7 +19,7 @@ import yaml
 
 from migrator.errors import UsageError
 from migrator.inventory.tree import Tree
-from migrator.inventory.variables import Var, mapping_vars
+from migrator.inventory.variables import Var, mapping_vars, pairs
 
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 # Hosts one inventory word may expand to: a typo like x[0:99999999] must not eat memory.
@@ -43,8 +43,7 @@ def read_ini(text: str, tree: Tree) -> Tree:
             continue
         words = _split(line, source, number)
         if kind == "children":
-            tree.group(section).children.append(words[0])
-            tree.group(words[0])
+            tree.add_child(section, words[0], number)
         elif kind == "vars":
             key, value = _assignment(line, source, number)
             tree.group(section).vars[key] = value
@@ -159,7 +158,7 @@ def _yaml_group(tree: Tree, name: str, node: yaml.Node) -> None:
         elif section == "children":
             for child_key, child in _mapping(value, tree.source, f"children of {name!r}"):
                 child_name = _scalar(child_key, tree.source)
-                group.children.append(child_name)
+                tree.add_child(name, child_name, child_key.start_mark.line + 1)
                 _yaml_group(tree, child_name, child)
         else:
             line = key.start_mark.line + 1
@@ -175,7 +174,7 @@ def _mapping(node: yaml.Node, source: str, what: str) -> list[tuple[yaml.Node, y
     if not isinstance(node, yaml.MappingNode):
         line = node.start_mark.line + 1
         raise UsageError(f"{source}:{line}: {what} must be a mapping, not a {_kind(node)}")
-    return list(node.value)
+    return pairs(node, source)
 
 
 def _scalar(node: yaml.Node, source: str) -> str:

@@ -13,7 +13,7 @@ import yaml
 
 from migrator.errors import UsageError
 from migrator.inventory.tree import Tree
-from migrator.inventory.variables import mapping_vars
+from migrator.inventory.variables import mapping_vars, pairs
 
 
 def is_list_output(root: yaml.Node | None) -> bool:
@@ -76,8 +76,7 @@ def _group(tree: Tree, name: str, node: yaml.Node) -> None:
             group.vars.update(mapping_vars(value, tree.source, f"vars of {name!r}"))
         elif section == "children":
             for child in _items(value, tree.source, f"children of {name!r}"):
-                group.children.append(_name(child, tree.source))
-                tree.group(_name(child, tree.source))
+                tree.add_child(name, _name(child, tree.source), child.start_mark.line + 1)
         else:
             raise UsageError(
                 f"{tree.source}:{key.start_mark.line + 1}: group {name!r} has {section!r}; "
@@ -93,7 +92,7 @@ def _hosts(tree: Tree, group: str, node: yaml.Node) -> None:
 def _pairs(node: yaml.Node, source: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
     if not isinstance(node, yaml.MappingNode):
         raise UsageError(f"{source}:{node.start_mark.line + 1}: {what} must be a mapping")
-    return list(node.value)
+    return pairs(node, source)
 
 
 def _items(node: yaml.Node, source: str, what: str) -> list[yaml.Node]:

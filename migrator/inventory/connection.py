@@ -76,6 +76,8 @@ for _name in ("ansible_ssh_pass", "ansible_ssh_password"):
 for _name in ("ansible_become_pass", "ansible_sudo_pass"):
     _REASONS[_name] = _REASONS["ansible_become_password"]
 _SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh")
+# Honoured variables whose value is a name or address (a string; an integer is written out).
+_STRINGS = ("ansible_host", "ansible_user", "migrator_test_recipient")
 _TRUE = ("true", "yes", "on", "1", "y", "t")
 _FALSE = ("false", "no", "off", "0", "n", "f")
 
@@ -83,21 +85,20 @@ _FALSE = ("false", "no", "off", "0", "n", "f")
 def inventory_host(host: ResolvedHost) -> InventoryHost:
     """The InventoryHost for HOST; refusals go in its ``problem`` (file:line, one line).
 
-    Raises UsageError naming the file and line for a port that is not a number.
+    Raises UsageError naming the file and line for a port that is not a port number.
     """
     found = _canonical(host.variables)
     name = host.name
     port = _port(found["ansible_port"], name) if "ansible_port" in found else None
-    text = {key: str(var.value) for key, var in found.items() if not isinstance(var.value, Vault)}
-    made = InventoryHost(
-        name,
-        text.get("ansible_host") or None,
-        port,
-        text.get("ansible_user") or None,
-        host.groups,
-        test_recipient=text.get("migrator_test_recipient"),
-    )
+    made = InventoryHost(name, port=port, groups=host.groups)
     try:
+        text = {key: _string(key, found[key]) for key in _STRINGS if key in found}
+        made = replace(
+            made,
+            hostname=text.get("ansible_host") or None,
+            user=text.get("ansible_user") or None,
+            test_recipient=text.get("migrator_test_recipient"),
+        )
         _refuse_conflicts(host.variables)
         _check_names(made, found, host.where)
         _refuse_unsupported(host.variables)
@@ -134,19 +135,53 @@ def _canonical(variables: Vars) -> Vars:
 
 
 def _port(var: Var, name: str) -> int:
-    text = str(var.value)
-    if isinstance(var.value, bool) or not text.isdigit():
-        raise UsageError(f"{var.where}: {name}: ansible_port is not a number ({text!r})")
-    return int(text)
+    """VAR as a TCP port; raises UsageError naming the file and line for anything but a
+    whole number (ASCII digits) from 1 to 65535."""
+    port = _number(var.value, 65535)
+    if port is None or port < 1:
+        shown = _shown(var.value)
+        raise UsageError(f"{var.where}: {name}: ansible_port is not a number 1-65535 ({shown})")
+    return port
+
+
+def _number(value: object, top: int) -> int | None:
+    """VALUE as a whole number from 0 to TOP (an int, or a string of ASCII digits), else None.
+
+    Never converts an over-long string or integer (Python refuses those with ValueError)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= top else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+        return int(value) if int(value) <= top else None
+    return None
+
+
+def _shown(value: object) -> str:
+    """A value in a one-line message, bounded (an integer too long to print is described)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _string(key: str, var: Var) -> str:
+    """VAR's value as a string: a string, or an integer written out. Raises UsageError for
+    a Vault value, a template, and a value of another type (a list, a mapping, a boolean)."""
+    value = _plain(key, var)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        return str(value)
+    raise UsageError(f"{var.where}: {key} must be a string, not {_shown(value)}")
 
 
 def _check_names(made: InventoryHost, found: Vars, where: str) -> None:
     """Raises UsageError for a name OpenSSH would refuse or a bad test recipient."""
     check_hostname(made.name, where=where)
     for key, check in (("ansible_host", check_hostname), ("ansible_user", check_user)):
-        if key in found and (value := found[key].value):
-            _plain(key, found[key])
-            check(str(value), where=f"{found[key].where}: {key}")
+        if key in found and (value := _string(key, found[key])):
+            check(value, where=f"{found[key].where}: {key}")
     if made.test_recipient is not None:
         var = found["migrator_test_recipient"]
         check_recipient(made.test_recipient, where=f"{var.where}: migrator_test_recipient")
@@ -172,13 +207,13 @@ def _refuse_unsupported(variables: Vars) -> None:
 def _check_connection(found: Vars, user: str | None, name: str) -> None:
     """Raises UsageError when the connection or privilege escalation is not migrator's."""
     connection = found.get("ansible_connection")
-    if connection and str(_plain("ansible_connection", connection)) not in _SSH_CONNECTIONS:
+    if connection and _string("ansible_connection", connection) not in _SSH_CONNECTIONS:
         raise UsageError(
             f"{connection.where}: ansible_connection {connection.value!r} is not supported: "
             "migrator reaches hosts over SSH only"
         )
     method = found.get("ansible_become_method")
-    if method and str(_plain("ansible_become_method", method)) != "sudo":
+    if method and _string("ansible_become_method", method) != "sudo":
         raise UsageError(
             f"{method.where}: ansible_become_method {method.value!r} is not supported: "
             "migrator becomes root with sudo -n only"
@@ -186,7 +221,7 @@ def _check_connection(found: Vars, user: str | None, name: str) -> None:
     become = found.get("ansible_become")
     becoming = become is not None and _boolean(become, "ansible_become", name)
     target = found.get("ansible_become_user")
-    if becoming and target and str(_plain("ansible_become_user", target)) != "root":
+    if becoming and target and _string("ansible_become_user", target) != "root":
         raise UsageError(
             f"{target.where}: ansible_become_user {target.value!r} is not supported: "
             "migrator must run as root"
@@ -206,7 +241,7 @@ def _ssh_options(found: Vars) -> tuple[tuple[tuple[str, str], ...], Path | None]
         if not key:
             options.extend(_fixed_options(found))
         elif key in found and found[key].value:
-            args = read_ssh_args(str(_plain(key, found[key])), key, found[key].where)
+            args = read_ssh_args(_string(key, found[key]), key, found[key].where)
             options.extend(args.options)
             config = args.config or config  # ssh: the last -F wins
     return tuple(options), config
@@ -220,13 +255,25 @@ def _fixed_options(found: Vars) -> list[tuple[str, str]]:
         options.append(("StrictHostKeyChecking", "no"))
     key_file = found.get("ansible_ssh_private_key_file")
     if key_file is not None and key_file.value:
-        options.append(("IdentityFile", str(_plain("ansible_ssh_private_key_file", key_file))))
+        options.append(("IdentityFile", _path("ansible_ssh_private_key_file", key_file)))
     timeout = found.get("ansible_ssh_timeout")
     if timeout is not None:
-        if not str(timeout.value).isdigit():
-            raise UsageError(f"{timeout.where}: ansible_ssh_timeout is not a number of seconds")
-        options.append(("ConnectTimeout", str(timeout.value)))
+        seconds = _number(timeout.value, 86400)
+        if seconds is None:
+            raise UsageError(
+                f"{timeout.where}: ansible_ssh_timeout is not a number of seconds "
+                f"0-86400 ({_shown(timeout.value)})"
+            )
+        options.append(("ConnectTimeout", str(seconds)))
     return options
+
+
+def _path(key: str, var: Var) -> str:
+    """VAR as a file name: a string without control characters. Raises UsageError."""
+    text = _string(key, var)
+    if not text or any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        raise UsageError(f"{var.where}: {key} {_shown(text)} is not a file name")
+    return text
 
 
 def _plain(key: str, var: Var) -> object:
@@ -246,8 +293,10 @@ def _boolean(var: Var, key: str, name: str) -> bool:
     value = _plain(key, var)
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if isinstance(value, int) and value in (0, 1):
+        text = str(value)
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     who = f"{name}: " if name else ""
-    raise UsageError(f"{var.where}: {who}{key} is not a boolean ({value!r})")
+    raise UsageError(f"{var.where}: {who}{key} is not a boolean ({_shown(value)})")

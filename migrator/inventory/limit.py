@@ -11,7 +11,8 @@ from migrator.inventory.model import Inventory, InventoryHost
 def limit(inventory: Inventory, pattern: str | None) -> Inventory:
     """The hosts matching an Ansible-style pattern (see ``matches``), inventory order kept.
 
-    Raises UsageError when the pattern matches no host (a typo should not mean "nothing").
+    Raises UsageError when the pattern matches no host (a typo should not mean "nothing"),
+    or a ``~regex`` term is not a regular expression.
     """
     if not pattern:
         return inventory
@@ -45,9 +46,17 @@ def _term(host: InventoryHost, term: str) -> bool:
     if term in ("all", "*"):
         return True
     if term.startswith("~"):
-        regex = re.compile(term[1:])
+        regex = _regex(term[1:])
         return bool(regex.search(host.name)) or any(regex.search(g) for g in host.groups)
     from fnmatch import fnmatchcase
 
     candidates = (host.name, *host.groups)
     return any(fnmatchcase(candidate, term) for candidate in candidates)
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    """A ``~regex`` term compiled; raises UsageError naming it when it is not one."""
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise UsageError(f"--limit: ~{text} is not a regular expression: {exc}") from exc

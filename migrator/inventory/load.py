@@ -21,7 +21,7 @@ from migrator.inventory import ansible, ansible_json, openssh
 from migrator.inventory.connection import inventory_host
 from migrator.inventory.model import Inventory, InventoryHost
 from migrator.inventory.tree import Tree, resolve
-from migrator.inventory.variables import compose
+from migrator.inventory.variables import compose, read_text
 
 _SSH_FIRST = re.compile(r"^\s*(host|match|include)(\s*=|\s)", re.IGNORECASE)
 _YAML_FIRST = re.compile(r"^[A-Za-z0-9_.-]+:\s*(#.*)?$")
@@ -73,11 +73,8 @@ def _load_one(source: str) -> Inventory:
 
 
 def _read(path: Path, source: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"cannot read inventory {source}: {reason}") from exc
+    """The inventory's text; never blocks on a FIFO or reads a device. Raises UsageError."""
+    return read_text(path, "inventory")
 
 
 def _read_tree(path: Path, text: str) -> Tree:
@@ -138,8 +135,11 @@ def _parse_host_word(word: str, source: str, line: int | None) -> InventoryHost:
     match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<name>[^:\s]+):(?P<p>\d+)", word)
     if match:
         word = match["v6"] or match["name"]
-        port = int(match["port"] or match["p"])
+        digits = match["port"] or match["p"]
+        port = int(digits) if digits.isascii() and len(digits) < 12 else 0
     where = f"{source}:{line}" if line else source
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"{where}: port of {word!r} is not a number 1-65535")
     check_hostname(word, where=where)
     if user is not None:
         check_user(user, where=where)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.errors import UsageError
 from migrator.inventory.variables import Var, Vars, adjacent_vars
 
 _PRIORITY = "ansible_group_priority"
@@ -43,12 +44,36 @@ class Tree:
     def group(self, name: str) -> Group:
         return self.groups.setdefault(name, Group())
 
+    def add_child(self, parent: str, child: str, line: int) -> None:
+        """Make CHILD a child group of PARENT (set at LINE of the source).
+
+        Raises UsageError naming the file and line when that makes a loop (PARENT is CHILD
+        or one of its descendants), as Ansible refuses it.
+        """
+        todo, seen = [child], set()
+        while todo:
+            group = todo.pop()
+            if group == parent:
+                raise UsageError(
+                    f"{self.source}:{line}: group {child!r} as a child of {parent!r} makes "
+                    "a loop of children groups"
+                )
+            if group not in seen:
+                seen.add(group)
+                todo.extend(self.groups[group].children if group in self.groups else ())
+        if child not in self.group(parent).children:
+            self.group(parent).children.append(child)
+        self.group(child)
+
     def add_host(self, group: str, name: str, variables: Vars, line: int) -> None:
         """Add NAME to GROUP; ``host:port`` sets ``ansible_port`` as a host variable (which
         the host's own ``ansible_port`` beats), as Ansible's parsers do."""
-        if name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit():
-            name, port = name.rsplit(":", 1)
-            variables = {"ansible_port": Var(int(port), f"{self.source}:{line}"), **variables}
+        suffix = name.rsplit(":", 1)[-1]
+        if name.count(":") == 1 and suffix.isascii() and suffix.isdigit():
+            name = name.rsplit(":", 1)[0]
+            # An over-long number stays text: connection.py refuses it, naming the line.
+            port: object = int(suffix) if len(suffix) < 12 else suffix
+            variables = {"ansible_port": Var(port, f"{self.source}:{line}"), **variables}
         self.group(group).hosts.setdefault(name, {}).update(variables)
         if name not in self.lines:
             self.order.append(name)
@@ -74,8 +99,9 @@ def resolve(tree: Tree) -> list[ResolvedHost]:
     for name, group in tree.groups.items():
         for child in group.children:
             parents.setdefault(child, set()).add(name)
+    depths: dict[str, int] = {}
     rank = {
-        name: (_depth(name, parents, set()), _priority(tree, name), name) for name in tree.groups
+        name: (_depth(name, parents, depths), _priority(tree, name), name) for name in tree.groups
     }
     group_files: dict[str, Vars] = {}
     resolved = []
@@ -127,11 +153,23 @@ def _priority(tree: Tree, name: str) -> int:
         return 1
 
 
-def _depth(name: str, parents: dict[str, set[str]], seen: set[str]) -> int:
-    if name in seen:
-        return 0  # a children loop; Ansible refuses it at parse time, we just stop climbing
-    above = parents.get(name, set()) - {"all"}
-    return 1 + max((_depth(p, parents, seen | {name}) for p in above), default=0)
+def _depth(name: str, parents: dict[str, set[str]], depths: dict[str, int]) -> int:
+    """How far below ``all`` NAME is, memoised and without recursion: groups with many
+    parents must not make this exponential, nor a chain of thousands of INI groups overflow
+    the stack. (``Tree.add_child`` refused loops; one would count as depth 0 here.)"""
+    stack: list[tuple[str, bool]] = [(name, False)]
+    expanding: set[str] = set()  # groups whose parents are on the stack above them
+    while stack:
+        group, ready = stack.pop()
+        above = parents.get(group, set()) - {"all"}
+        if ready:
+            depths[group] = 1 + max((depths.get(p, 0) for p in above), default=0)
+            expanding.discard(group)
+        elif group not in depths and group not in expanding:
+            expanding.add(group)
+            stack.append((group, True))
+            stack.extend((p, False) for p in sorted(above) if p not in depths)
+    return depths[name]
 
 
 def _ancestors(direct: list[str], parents: dict[str, set[str]]) -> set[str]:

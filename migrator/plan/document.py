@@ -154,7 +154,8 @@ class Plan:
         not as ``build`` makes it (``schema``), another host, contents that do not match
         their sha256, or a description or diff that is not what the plan does.
         """
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if type(version) is not int or version != FORMAT_VERSION:  # True == 1 in Python
             raise PlanError("not a migrator plan of format version 1", host=host, path=source)
         data = dict(data)
         data.pop("signature", None)  # checked by the store, which holds the key

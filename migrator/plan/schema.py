@@ -29,8 +29,9 @@ DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
-# C0 and C1 controls and DEL (a tab is harmless): nothing may rewrite a reviewer's terminal.
-CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
+# (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _FORMS = {
     PLAN_ID: "YYYYMMDDTHHMMSSZ-xxxxxxxx",
@@ -149,6 +150,10 @@ def check_plan_data(data: Mapping[str, Any], host: str | None, source: str | Non
         raise check.fail("settings_diff", "must be an object")
     _check_steps(check, data["steps"], files, endpoint)
     _check_finalize(check, data["steps"], data["lda_services"])
+    for path, change in files.items():
+        # Every master.cf, not only the facts' config_directory's: facts are the plan's word.
+        if posixpath.basename(path) == "master.cf":
+            _check_removed_services(check, data["steps"], change)
     for index, warning in enumerate(check.items("warnings", data["warnings"])):
         check.text(f"warnings[{index}]", warning)
 
@@ -242,6 +247,37 @@ def _check_finalize(check: _Check, steps: list[Any], services: list[str]) -> Non
     for index, step in enumerate(steps):
         if step["action"] == "check_queue" and step["args"]["services"].split(" ") != services:
             raise check.fail(f"steps[{index}].args.services", "are not the plan's lda_services")
+
+
+def _check_removed_services(check: _Check, steps: list[Any], master: Mapping[str, str]) -> None:
+    """A master.cf service the plan removes must be one its first step checks the queue
+    for: mail queued for a removed service is deferred ("mail transport unavailable"), and
+    only finalize removes a service, after that check. A forged migration plan (no queue
+    check) or a finalize plan checking another service cannot drop the pipe unchecked."""
+    removed = _master_services(master["content_before"]) - _master_services(master["content_after"])
+    checked = {
+        name
+        for step in steps
+        if step["action"] == "check_queue"
+        for name in step["args"]["services"].split(" ")
+    }
+    for name, kind in sorted(removed):
+        if name not in checked:
+            raise check.fail(
+                f"files {master['path']}",
+                f"removes the master.cf service {_shown(name)} ({_shown(kind)}) without "
+                "checking the queue for it first (only finalize removes a service)",
+            )
+
+
+def _master_services(text: str) -> set[tuple[str, str]]:
+    """The (service, type) pairs master.cf defines: each line not indented or a comment."""
+    found = set()
+    for line in text.split("\n"):
+        fields = line.split()
+        if fields and not line[0].isspace() and not line.startswith("#"):
+            found.add((fields[0], fields[1] if len(fields) > 1 else ""))
+    return found
 
 
 _ArgCheck = Callable[

@@ -34,6 +34,7 @@ def finalize_edits(facts: Facts, config: HostConfig) -> RuleResult:
     _refuse_not_migrated(facts.host, config, delivery)
     endpoint = _lmtp_endpoint(facts.host, config, delivery, facts.queue_directory)
     for service in services:
+        _refuse_builtin(facts.host, config, service)
         _refuse_other_users(facts.host, config, service)
     edits: list[Edit] = []
     for service in services:
@@ -88,6 +89,33 @@ def _lmtp_endpoint(
         host=host,
         path=config.main_file,
     )
+
+
+# Services Postfix names by default, whatever main.cf says: default_transport (smtp),
+# relay_transport (relay), local_transport (local), virtual_transport (virtual), the lmtp of
+# every lmtp: next hop, error/retry/discard, and the daemons of the *_service_name
+# parameters. A pipe service by one of these names is still in use when no hook names it.
+BUILTIN_SERVICES = frozenset(
+    {
+        *("smtp", "relay", "local", "virtual", "lmtp", "error", "retry", "discard"),
+        *("bounce", "defer", "trace", "verify", "flush", "proxymap", "proxywrite"),
+        *("rewrite", "cleanup", "qmgr", "pickup", "showq", "anvil", "scache", "tlsmgr"),
+        *("postlog", "dnsblog", "tlsproxy", "postscreen", "smtpd", "oqmgr"),
+    }
+)
+
+
+def _refuse_builtin(host: str, config: HostConfig, service: LdaService) -> None:
+    """A pipe service named like a service Postfix's defaults use is never removed."""
+    if service.name in BUILTIN_SERVICES:
+        raise RefusedError(
+            f"the LDA pipe service is named {service.name}, a service Postfix uses by default "
+            "(a default transport or daemon): removing it could leave mail undeliverable; "
+            "rename or remove it by hand",
+            host=host,
+            path=config.master_file,
+            line=service.line,
+        )
 
 
 def _refuse_other_users(host: str, config: HostConfig, service: LdaService) -> None:

@@ -21,6 +21,7 @@ from migrator.endpoint import Endpoint
 from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
+from migrator.host.platform import lmtp_missing
 from migrator.rules.delivery import (
     Delivery,
     classify_hooks,
@@ -33,6 +34,7 @@ from migrator.rules.dovecot import (
     PROTOCOL_LMTP,
     DovecotRules,
 )
+from migrator.rules.equivalence import equivalence
 from migrator.rules.hooks import (
     Destination,
     Hook,
@@ -86,22 +88,21 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
     used = _refusals(facts, config, delivery, endpoint, lda_hooks, services)
     if facts.lmtp_binary_known and facts.lmtp_binary is None:
-        raise RefusedError(
-            "Dovecot's LMTP binary is missing (/usr/lib/dovecot/lmtp or /usr/libexec/dovecot/"
-            "lmtp): install the dovecot-lmtpd package (Debian) first",
-            host=facts.host,
-        )
+        raise RefusedError(lmtp_missing(facts.os_family), host=facts.host)
     postmaps: list[str] = []
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
     dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
+    same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
+    edits.extend(same.edits)
     kept = [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
         "must still be delivered, and rollback needs it; `migrator finalize` removes it "
         "once nothing is queued for it"
         for service in used
     ]
-    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *_checks(config), *kept]
+    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
+    warnings.extend(kept)
     return RuleResult(
         tuple(edits),
         tuple(dict.fromkeys(postmaps)),

@@ -21,17 +21,20 @@ from migrator.rules.hooks import Hook, HookKind, mailbox_command_argv, parse_lda
 
 _FIELD_SETTINGS = ("args", "default_fields", "override_fields")
 _UID_KEYS = ("uid", "userdb_uid")
+_HOME_KEYS = ("home", "userdb_home")
 _FIELDS = (BlockRef("fields"),)
 
 
 @dataclass(frozen=True, slots=True)
 class UserdbUid:
-    """One userdb and whether it returns a uid: True, False, or None when its data decides."""
+    """One userdb and whether it returns a uid (and a home): True, False, or None when its
+    data decides."""
 
     driver: str
     returns_uid: bool | None
     file: str
     line: int | None
+    returns_home: bool | None = None
 
     def describe(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -58,16 +61,21 @@ def _one(config: DovecotConfig, block: Block, tops: list[Block]) -> UserdbUid:
     fields = " ".join(
         s.value for s in settings if s.key in _FIELD_SETTINGS and s.chain == block.chain
     )
-    has_uid = any(word.split("=", 1)[0] in _UID_KEYS for word in fields.split() if "=" in word)
+    returns = _returns(driver, fields, settings, _UID_KEYS)
+    home = _returns(driver, fields, settings, _HOME_KEYS)
+    return UserdbUid(driver or "(no driver)", returns, block.file, block.line, home)
+
+
+def _returns(
+    driver: str, fields: str, settings: list[Setting], keys: tuple[str, ...]
+) -> bool | None:
+    """Whether a userdb returns one of KEYS: True, False (static without it), None (its data)."""
+    has = any(word.split("=", 1)[0] in keys for word in fields.split() if "=" in word)
     # 2.4: ``fields { uid = vmail }`` inside the userdb block.
-    nested_uid = any(s.key in _UID_KEYS and s.chain[1:2] == _FIELDS for s in settings)
-    if has_uid or nested_uid or driver == "passwd":
-        returns: bool | None = True
-    elif driver == "static":
-        returns = False
-    else:
-        returns = None
-    return UserdbUid(driver or "(no driver)", returns, block.file, block.line)
+    nested = any(s.key in keys and s.chain[1:2] == _FIELDS for s in settings)
+    if has or nested or driver == "passwd":
+        return True
+    return False if driver == "static" else None
 
 
 def _settings_of(config: DovecotConfig, block: Block, tops: list[Block]) -> list[Setting]:

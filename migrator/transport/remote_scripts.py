@@ -17,12 +17,35 @@ from migrator.transport.base import FileData
 # supplies its own (SSH channel, Ansible connection) with its file timeout bound in.
 Exec = Callable[[list[str], bytes | None], tuple[int, bytes, bytes]]
 
+# fstat [-L] FORMAT PATH...: stat(1) in GNU's format letters (%a mode in octal, %U %G owner and
+# group names, %u uid, %s size, %i inode, %Y mtime, %n name, %F type). GNU's and busybox's
+# stat take them with -c; the BSDs' stat takes -f with its own letters, so they are translated
+# (there %a has a leading 0: read it as octal, and %F is capitalised: "Regular File"). Which
+# stat this is gets asked once, inside the script that uses it: no extra round trip.
+# sha256: the sha256 of stdin, in hex (GNU, busybox and FreeBSD 14 have sha256sum; older BSDs
+# only sha256 -q).
+PORTABLE_SH = r"""
+if stat -c %a / >/dev/null 2>&1; then
+  fstat() { _o=; [ "$1" = -L ] && { _o=-L; shift; }; _f=$1; shift; stat $_o -c "$_f" -- "$@"; }
+else
+  fstat() {
+    _o=; [ "$1" = -L ] && { _o=-L; shift; }
+    _f=$(printf '%s\n' "$1" | sed 's/%a/%Mp%Lp/g; s/%U/%Su/g; s/%G/%Sg/g; s/%s/%z/g
+      s/%Y/%m/g; s/%n/%N/g; s/%F/%HT/g'); shift; stat $_o -f "$_f" -- "$@"
+  }
+fi
+if command -v sha256sum >/dev/null 2>&1; then sha256() { _h=$(sha256sum) && echo "${_h%% *}"; }
+else sha256() { command sha256 -q; }; fi
+"""
+
 # Prints a start marker (anything a login shell's rc file printed before it is skipped), one
 # line per argument (F regular file, L symlink to one, followed by two lines: what the link
 # says and the real file, N exists but is not one, M missing), then for the F and L paths:
 # their stat lines, all their bytes, their stat lines again. Links are followed as Postfix
 # and Dovecot follow them.
-READ_SCRIPT = """\
+READ_SCRIPT = (
+    PORTABLE_SH
+    + """\
 echo migrator-files-v1
 for p do
   shift
@@ -35,17 +58,20 @@ for p do
 done
 [ "$#" -gt 0 ] || exit 0
 f='%a %U %G %s %i %Y'
-stat -L -c "$f" -- "$@" || exit 3
+fstat -L "$f" "$@" || exit 3
 cat -- "$@" || exit 3
-stat -L -c "$f" -- "$@" || exit 3
+fstat -L "$f" "$@" || exit 3
 """
+)
 
 # $1 path, $2 owner, $3 group, $4 octal mode, $5 expected sha256 ("" for any); content on
 # stdin. A symlink stays one: the real file is written. The temp file sits in the real file's
 # directory so the rename is atomic; it is removed on any failure. The sha256 is compared
 # right before the rename (exit 9 and the sha256 found on stderr when it differs). Its mtime
 # is two seconds back (see below).
-WRITE_SCRIPT = """\
+WRITE_SCRIPT = (
+    PORTABLE_SH
+    + """\
 set -e
 p=$1
 if [ -L "$p" ]; then p=$(readlink -f -- "$p"); fi
@@ -56,8 +82,7 @@ cat > "$t"
 chown -- "$2:$3" "$t"
 chmod -- "$4" "$t"
 if [ -n "${5:-}" ]; then
-  if [ -e "$p" ]; then now=$(sha256sum < "$p"); else now=$(sha256sum < /dev/null); fi
-  now=${now%% *}
+  if [ -e "$p" ]; then now=$(sha256 < "$p"); else now=$(sha256 < /dev/null); fi
   if [ "$now" != "$5" ]; then echo "sha256 is now $now" >&2; exit 9; fi
 fi
 # Postfix's programs (postconf, postfix check, sendmail) nap, up to two seconds each, while
@@ -67,6 +92,7 @@ touch -d "@$(($(date +%s) - 2))" -- "$t" 2>/dev/null || :
 mv -f -- "$t" "$p"
 trap - EXIT
 """
+)
 
 CHANGED_RC = 9
 

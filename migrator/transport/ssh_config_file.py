@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shlex
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,32 @@ def read_config_file(
             _set_option(ctx.options, key, rest, path, number)
 
 
+# No OpenSSH config is this large; a file that is (a log, a device behind a link) is refused.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+def _config_text(path: Path) -> str:
+    """The text of an OpenSSH config: a regular file, or /dev/null (``-F none``).
+
+    Never blocks on a FIFO (an Include or ``-F`` naming one). Raises UsageError naming PATH.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode):
+        os.close(fd)
+        if stat.S_ISCHR(found.st_mode) and found.st_rdev == os.stat(os.devnull).st_rdev:
+            return ""
+        raise UsageError(f"cannot read SSH config {path}: not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"cannot read SSH config {path}: larger than {MAX_CONFIG_BYTES} bytes")
+    return data.decode("utf-8", errors="replace")
+
+
 def config_lines(path: Path, depth: int) -> Iterator[tuple[int, str, str]]:
     """(line number, keyword in lower case, rest) of each setting in an OpenSSH config file.
 
@@ -70,10 +97,7 @@ def config_lines(path: Path, depth: int) -> Iterator[tuple[int, str, str]]:
     """
     if depth > MAX_INCLUDE_DEPTH:
         raise UsageError(f"{path}: Include nested too deep (a loop?)")
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read SSH config {path}: {exc.strerror}") from exc
+    lines = _config_text(path).splitlines()
     for number, raw in enumerate(lines, 1):
         parsed = _split_line(raw, path, number)
         if parsed is not None:

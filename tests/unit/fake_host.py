@@ -345,6 +345,7 @@ def classify(argv: Sequence[str]) -> str:
             id(journal_scripts.UNLOCK_SCRIPT): "unlock",
             id(services.RUNTIME_SCRIPT): "runtime",
             id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
+            id(actions.WAIT_PORT_SCRIPT): "wait_port",
             id(actions.REMOVE_SCRIPT): "remove_file",
             id(actions.LINK_SCRIPT): "restore_link",
             id(scripts.PROBE_SH): "probe_lmtp",
@@ -357,8 +358,6 @@ def classify(argv: Sequence[str]) -> str:
         if id(script) in known:
             return known[id(script)]
         return "unknown"
-    if args[:2] == ["bash", "-c"] and len(args) > 2 and argv[2] is actions.WAIT_PORT_SCRIPT:
-        return "wait_port"
     for daemon in ("dovecot", "postfix"):
         if any(tuple(args) == services.reload_argv(m, daemon) for m in services.Manager):
             return f"reload_{daemon}"

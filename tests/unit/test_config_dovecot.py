@@ -93,3 +93,22 @@ def test_a_file_including_itself_through_the_chain_is_a_loop() -> None:
     texts = {CONF: b"!include part.conf\n", part: b"!include dovecot.conf\n"}
     with pytest.raises(ConfigParseError, match=r"include loop: .*part\.conf -> .*dovecot\.conf"):
         _read_files(texts)
+
+
+def test_an_empty_value_is_written_as_key_equals_nothing_wherever_it_goes() -> None:
+    """``protocol lda { mail_plugins = }`` copied into ``protocol lmtp`` means "no plugins":
+    Augeas's set() stores "" (which the lens cannot write), so each way set_setting makes or
+    finds a setting must leave it with no value instead."""
+    text = b"protocol lmtp {\n  mail_plugins = x\n  mail_plugins = y\n}\n#mail_debug = no\n"
+    with _tree(text) as tree:
+        set_setting(tree, CONF, (BlockRef("protocol", "lmtp"),), "mail_plugins", "")
+        set_setting(tree, CONF, (BlockRef("protocol", "imap"),), "mail_plugins", "")
+        set_setting(tree, CONF, (BlockRef("mail_plugins"),), "sieve", "")
+        set_setting(tree, CONF, (), "mail_debug", "")
+        set_setting(tree, CONF, (), "postmaster_address", "")
+        saved = tree.save()[CONF]
+    assert saved == (
+        b"protocol lmtp {\n  mail_plugins = x\n  mail_plugins =\n}\n#mail_debug = no\n"
+        b"mail_debug =\nprotocol imap {\n  mail_plugins =\n}\nmail_plugins {\n  sieve =\n}\n"
+        b"postmaster_address =\n"
+    )

@@ -160,7 +160,6 @@ QUEUE = """\
 message hold 947C7188707 dovecot:
 message deferred A1B2C3 -
 message active D4E5F6 smtp:[relay.example.net]
-garbage line
 """
 
 

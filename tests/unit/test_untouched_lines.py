@@ -125,5 +125,6 @@ def test_untouched_lines_survive(main: list[str], dovecot: list[str], extra: lis
     kept = [line for line in main if line != "virtual_transport = dovecot"]
     assert _subsequence(kept, main_after)
     assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in main_after
-    assert len(main_after) == len(main)
+    # One new line: one recipient per LMTP transaction, as the pipe had (rules/equivalence.py).
+    assert main_after[len(main) :] == ["lmtp_destination_recipient_limit = 1"]
     assert _subsequence(dovecot, after["/etc/dovecot/dovecot.conf"])

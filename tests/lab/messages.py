@@ -1,0 +1,131 @@
+"""Message kinds sent into a lab host over SMTP, and each one's outcome (test helpers).
+
+An outcome is what a person would compare between the LDA and LMTP: each recipient's status
+and DSN class, and each delivered copy's folder with its Delivered-To/X-Original-To headers.
+Trace headers (Received), queue ids and Message-IDs differ by nature and are left out.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+
+from migrator.lab import lifecycle, mail
+from migrator.lab.state import Lab, LabHost
+
+MAILDIRS = "/var/vmail /home"
+_HEADERS = ("delivered-to", "x-original-to")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of message: its envelope, and what makes it that kind."""
+
+    name: str
+    to: tuple[str, ...] = ("alice@example.test",)
+    sender: str = "tester@migrator.lab"
+    subject: str = "plain"
+    body: str = "plain body\n"
+    smtputf8: bool = False
+    size: int = 0
+    """Pad the body to this many bytes (0: no padding)."""
+    list_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where a message went: (recipient, status, DSN class) each, and (folder, headers) each."""
+
+    statuses: tuple[tuple[str, str, str], ...]
+    copies: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    replies: int = 0
+    """Messages Postfix took for the sender afterwards (a Sieve vacation reply)."""
+
+
+def send(host: LabHost, kind: Kind, tag: str) -> mail.Sent:
+    """Send KIND (its Message-ID, and a ``{tag}`` in its sender, carry TAG). Raises
+    AssertionError if Postfix refuses it."""
+    kind = replace(kind, sender=kind.sender.replace("{tag}", tag))
+    message_id = f"<{kind.name}.{tag}.{uuid.uuid4().hex[:12]}@migrator.lab>"
+    head = (
+        f"From: {kind.sender}\r\nTo: {', '.join(kind.to)}\r\nSubject: {kind.subject}\r\n"
+        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+        + (f"List-Id: {kind.list_id}\r\n" if kind.list_id else "")
+        + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    raw = (head + kind.body).encode()
+    if kind.size > len(raw):
+        line = b"x" * 998 + b"\r\n"
+        raw += (line * (kind.size // len(line) + 1))[: kind.size - len(raw)]
+    options = ["BODY=8BITMIME", *(["SMTPUTF8"] if kind.smtputf8 else [])]
+    with smtplib.SMTP(host.address, 25, timeout=60) as smtp:
+        smtp.ehlo("migrator.lab")
+        code, reply = smtp.mail(kind.sender, options)
+        assert code == 250, (kind.name, code, reply)
+        for rcpt in kind.to:
+            code, reply = smtp.rcpt(rcpt)
+            assert code == 250, (kind.name, rcpt, code, reply)
+        code, reply = smtp.data(raw)
+    queued = re.search(r"queued as ([0-9A-F]+)", reply.decode(errors="replace"))
+    assert code == 250 and queued, (kind.name, code, reply)
+    return mail.Sent(queued.group(1), message_id)
+
+
+def outcome(lab: Lab, host: LabHost, sent: mail.Sent, replies_to: str = "") -> Outcome:
+    """The message's outcome once Postfix is done with it, with the messages Postfix then took
+    for REPLIES_TO (a vacation reply to the sender, a redirected copy). Raises LabError on a
+    timeout."""
+    done = mail.wait_delivered(lab, host, sent, timeout=60)
+    statuses = sorted((d.recipient.split("@")[0], d.status, _dsn_class(lab, host, d)) for d in done)
+    replies = _replies(lab, host, replies_to, sent.queue_id) if replies_to else 0
+    return Outcome(tuple(statuses), _copies(lab, host, sent.message_id), replies)
+
+
+def _replies(lab: Lab, host: LabHost, address: str, own: str, wait: float = 10.0) -> int:
+    """Other queue ids delivered or tried to ADDRESS since OWN entered the active queue."""
+    deadline = time.monotonic() + wait
+    while True:
+        log = mail.postfix_log(lab, host)
+        since = log[log.find(f" {own}: from=") :]
+        found = {
+            line.split(": to=")[0].split()[-1]
+            for line in since.splitlines()
+            if f": to=<{address}>" in line and f" {own}: " not in line
+        }
+        if found or time.monotonic() > deadline:
+            return len(found)
+        time.sleep(0.1)
+
+
+def _dsn_class(lab: Lab, host: LabHost, delivery: mail.Delivery) -> str:
+    line = next(
+        (
+            line
+            for line in mail.postfix_log(lab, host).splitlines()
+            if f" {delivery.queue_id}: to=<{delivery.recipient}>" in line
+        ),
+        "",
+    )
+    found = re.search(r"dsn=(\d\.\d+\.\d+)", line)
+    return found.group(1) if found else ""
+
+
+def _copies(lab: Lab, host: LabHost, message_id: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each delivered copy's folder (user/Maildir/.Folder) and its recipient headers."""
+    script = (
+        f"grep -rlF -e \"$1\" {MAILDIRS} 2>/dev/null | grep -E '/(new|cur)/' | while read -r f; do "
+        'echo "== $f"; sed -n \'1,/^$/p\' "$f"; done'
+    )
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", script, "sh", message_id], capture=True)
+    copies = []
+    for block in done.stdout.decode(errors="replace").split("== ")[1:]:
+        path, _, head = block.partition("\n")
+        folder = re.sub(r"^/(var/vmail/[^/]+|home)/|/(new|cur)/[^/]*$", "", path.strip())
+        headers = tuple(
+            line.strip() for line in head.splitlines() if line.split(":")[0].lower() in _HEADERS
+        )
+        copies.append((folder, headers))
+    return tuple(sorted(copies))
