@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from migrator.cli.fleet import fleet_options
+from migrator.cli.fleet import fleet_options, write_report
 from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
+from migrator.cli.proof_view import show_proof
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
+from migrator.delivery.ab import ProofMode
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.exit_status import ExitStatus
+from migrator.fleet.rollout import FleetReport
+from migrator.fleet.work import apply_result
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
 from migrator.plan.signature import PlanTrust
@@ -44,6 +49,14 @@ from migrator.transport.base import Transport
     help="Recipient of the test messages.",
 )
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
+@click.option(
+    "--proof",
+    type=click.Choice([m.value for m in ProofMode]),
+    default=ProofMode.AB.value,
+    show_default=True,
+    help="ab: the proof messages through the LDA before, through LMTP after, compared; "
+    "basic: one test message after the switch.",
+)
 @plan_key_option
 @require_signature_option
 @ssh_options
@@ -57,12 +70,14 @@ def apply(
     yes: bool,
     test_recipient: str | None,
     lmtp: str,
+    proof: str,
     ssh_config: Path | None,
     accept_new_host_key: bool,
     plans_dir: Path,
     plan_key: Path | None,
     require_signature: bool,
     run_log: RunLog,
+    report_json: Path | None = None,
 ) -> None:
     """Apply a plan to HOST, reload Dovecot then Postfix, and prove delivery over LMTP."""
     console = Console(highlight=False, soft_wrap=True)
@@ -75,14 +90,27 @@ def apply(
             fresh = FreshPlan(plans_dir, trust, yes)
             the_plan = fresh.make(transport, options, console)
         override = recipient_override(test_recipient)  # a fresh plan recorded the default
-        options_ = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
+        options_ = ApplyOptions(
+            rollback_on_fail=rollback_on_fail, test_recipient=override, proof=ProofMode(proof)
+        )
         notify = run_log.notifying(step_printer(console))
+        started = time.time()
         report = apply_plan(transport, the_plan, options_, notify)
+    sys.exit(_finish(report, console, run_log, report_json, started))
+
+
+def _finish(
+    report: ApplyReport, console: Console, run_log: RunLog, report_json: Path | None, started: float
+) -> ExitStatus:
+    """Show the proof and the outcome, log it, write the report; return the exit code."""
+    show_proof(report, console)
     show_apply(report, console)
     code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
     details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
     run_log.host(report.host, report.outcome, code, **details)
-    sys.exit(code)
+    if report_json is not None:
+        _write_report(report_json, report, started)
+    return code
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +135,13 @@ class FreshPlan:
         if not click.confirm(f"Apply this plan to {fresh.host}?", default=False):
             raise UsageError("not applied: you said no", host=fresh.host)
         return fresh
+
+
+def _write_report(path: Path, report: ApplyReport, started: float) -> None:
+    """One host's apply as a fleet report (the same JSON, ``proof`` included)."""
+    result = apply_result(report.host, report, "", started)
+    fleet = FleetReport("apply", (result,), report.interrupted, False, started, time.time())
+    write_report(path, fleet)
 
 
 def show_apply(report: ApplyReport, console: Console, restored: str = "LDA delivers again") -> None:

@@ -24,6 +24,7 @@ from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.host_options import recipient_override
 from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
+from migrator.delivery.ab import ProofMode
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
@@ -78,6 +79,7 @@ class HostOptions:
     no_save: bool = False
     detailed_exitcode: bool = False
     rollback_on_fail: bool = False
+    proof: str = "ab"
     yes: bool = False
     root: Path | None = None
     as_json: bool = False
@@ -108,6 +110,8 @@ def fleet_options(command: str) -> Callable[[F], F]:
                 return _RUNNERS[command](fleet, HostOptions(**kwargs))
             if command != "plan" and not kwargs.get("host"):
                 raise UsageError("give a HOST, or -i INVENTORY for a fleet")
+            if command == "apply":  # a single host's report, in the fleet's format
+                kwargs["report_json"] = fleet.report_json
             return function(**kwargs)
 
         decorated: Any = wrapper
@@ -168,6 +172,11 @@ def _ctrl_c_stops() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def write_report(path: Path, report: FleetReport) -> None:
+    """Write REPORT's JSON to PATH. Raises UsageError naming the path when it cannot."""
+    _write(path, to_json(report))
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
@@ -222,6 +231,7 @@ def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) 
     todo = [name for name in inventory.names if name in plans and plans[name].has_changes]
     rollout = _rollout(fleet, todo, len(inventory.hosts))
     options = ApplyOptions(
+        proof=ProofMode(single.proof),
         rollback_on_fail=single.rollback_on_fail,
         # An inventory's per-host one beats it; a config default only went into fresh plans.
         test_recipient=recipient_override(single.test_recipient),

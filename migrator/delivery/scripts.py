@@ -269,3 +269,6 @@ left=$(doveadm -f tab fetch -u "$user" 'mailbox uid' header message-id "$mid" 2>
 printf '%s\n' "$left" | sed '/^$/d; s/^/left /'
 """
 )
+
+# Shared with ``batch_scripts``: the same log window, slicing and user pick.
+LOG_OPEN, LOG_SLICE, PICK_USER = _LOG_OPEN, _LOG_SLICE, _PICK_USER

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from migrator.address import check_recipient
-from migrator.delivery import proof
-from migrator.errors import MigratorError, PlanDriftError, UsageError
+from migrator.delivery import ab, proof
+from migrator.delivery.corpus import traits_from_facts
+from migrator.delivery.outcome import KindProof
+from migrator.errors import DeliveryError, MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, scope, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
@@ -63,6 +66,8 @@ class ApplyReport:
     interrupted: bool = False
     rollback: RollbackReport | None = None
     delivery: proof.DeliveryRecord | None = None
+    proof: tuple[KindProof, ...] = ()  # the A/B proof, kind by kind (apply --proof ab)
+    proof_skipped: tuple[str, ...] = ()  # "smtputf8: smtputf8_enable = no"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,7 @@ class ApplyOptions:
     rollback_on_fail: bool = False
     test_recipient: str | None = None
     delivery_timeout: float = 20.0
+    proof: ab.ProofMode = ab.ProofMode.AB
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -122,7 +128,7 @@ def _before_the_lock(transport: Transport, plan: Plan, options: ApplyOptions) ->
     if not recipient:
         raise UsageError("no test recipient: give --test-recipient ADDR", host=transport.host)
     # Checked here, before the lock, whatever it came from (option, inventory, plan file).
-    check_recipient(recipient, host=transport.host)
+    _check_inputs(plan, options.proof, recipient, transport.host)
     # The host, not the plan, says where its configs live: refuse before the lock.
     scope.check_scope(transport, plan)
     # A finalize cleans up after the apply that migrated the host, and only after it.
@@ -164,6 +170,20 @@ def _unchanged(data: FileData, change: FileChange) -> bool:
     """Whether a file is as the plan read it: content, owner, group and mode."""
     found = (data.exists, data.sha256, data.owner, data.group, f"{data.mode:04o}")
     return found == (True, change.sha256_before, change.owner, change.group, change.mode)
+
+
+def _check_inputs(plan: Plan, mode: ab.ProofMode, recipient: str, host: str) -> None:
+    """The recipient is an address; the A/B proof needs the plan's proof_before step (its
+    "before", taken before the first write). Raises UsageError: a bad recipient, or a plan
+    made before the proof existed."""
+    check_recipient(recipient, host=host)
+    needs = mode is ab.ProofMode.AB and not plan.finalizes  # a finalize switches nothing
+    if needs and not any(s.action == "proof_before" for s in plan.steps):
+        raise UsageError(
+            f"plan {plan.plan_id} has no proof_before step (made by an older migrator): "
+            "plan again, or apply it with --proof basic",
+            host=host,
+        )
 
 
 def _planned_recipient(plan: Plan) -> str:
@@ -228,10 +248,13 @@ class _Run:
         self.journal, self.state = journal, state
         self.recipient = state.test_recipient
         self.delivery_timeout = options.delivery_timeout
+        self.mode = options.proof
         self.log = log
         self.current = ""
         self.unwritten: list[JournalState] = []
         self.record: proof.DeliveryRecord | None = None
+        self.before: ab.BeforeProof | None = None
+        self.proofs: tuple[KindProof, ...] = ()
         self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
         self.actions: dict[str, Callable[[Step], None]] = {
             "write_file": self._write_file,
@@ -244,6 +267,7 @@ class _Run:
             "wait_port": self._wait_port,
             "probe_lmtp": self._probe,
             "test_delivery": self._test_delivery,
+            "proof_before": self._proof_before,
         }
 
     def step(self, step: Step) -> None:
@@ -289,7 +313,33 @@ class _Run:
     def _wait_port(self, step: Step) -> None:
         actions.wait_port(self.transport, step.args["address"], step.args["port"])
 
+    def _proof_before(self, step: Step) -> None:
+        if self.mode is not ab.ProofMode.AB:
+            return
+        self.before = ab.prove_before(
+            self.transport,
+            self.recipient,
+            traits_from_facts(self.plan.facts, smtputf8=True),
+            token=uuid.uuid4().hex[:12],
+            log_path=self.runtime.log_path,
+            timeout=self.delivery_timeout,
+        )
+        ab.require_delivered(self.before, self.transport.host)
+
     def _test_delivery(self, step: Step) -> None:
+        if self.mode is ab.ProofMode.AB and self.before is not None:
+            self.proofs, _ = ab.prove_after(
+                self.transport,
+                self.before,
+                token=uuid.uuid4().hex[:12],
+                log_path=self.runtime.log_path,
+                timeout=self.delivery_timeout,
+                expect_relay=self.plan.lmtp_endpoint.relay_matches,
+            )
+            failure = ab.proof_failure(self.proofs)
+            if failure is not None:
+                raise DeliveryError(failure, host=self.transport.host)
+            return
         self.record = proof.prove_delivery(
             self.transport,
             self.recipient,
@@ -332,4 +382,9 @@ class _Run:
             failed_step=self.current if error else "",
             interrupted=interrupted,
             delivery=self.record,
+            proof=self.proofs,
+            proof_skipped=tuple(
+                f"{kind}: {why}"
+                for kind, why in (self.before.skipped if self.before else {}).items()
+            ),
         )

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import socket
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from migrator import __version__
+from migrator.delivery.outcome import KindProof
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 JSON_FORMAT_VERSION = 1
@@ -37,6 +39,7 @@ def to_json(report: FleetReport, *, detailed: bool = False) -> str:
 
 
 def _host(result: HostResult) -> dict[str, Any]:
+    proof = {"proof": [_proof(p) for p in result.proof]} if result.proof else {}
     return {
         "host": result.host,
         "outcome": result.outcome.value,
@@ -58,6 +61,19 @@ def _host(result: HostResult) -> dict[str, Any]:
             }
             for step in result.steps
         ],
+    } | proof
+
+
+def _proof(proof: KindProof) -> dict[str, Any]:
+    """One kind of the A/B proof: its outcome before (LDA) and after (LMTP), and whether
+    they are the same (``verdict`` "improved": the LDA did not deliver it, LMTP does)."""
+    return {
+        "kind": proof.kind,
+        "same": proof.same,
+        "verdict": proof.verdict,
+        "before": asdict(proof.before),
+        "after": None if proof.after is None else asdict(proof.after),
+        "differences": list(proof.differences),
     }
 
 

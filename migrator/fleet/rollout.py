@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from migrator.delivery.outcome import KindProof
 from migrator.executor.step_log import StepEvent, StepTiming
 from migrator.exit_status import ExitStatus
 from migrator.fleet.schedule import Batch, should_start_next
@@ -71,6 +72,7 @@ class HostResult:
     batch: str = ""
     started: float | None = None
     finished: float | None = None
+    proof: tuple[KindProof, ...] = ()  # apply's A/B proof, kind by kind
 
     @property
     def failed(self) -> bool:

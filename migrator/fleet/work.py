@@ -13,7 +13,7 @@ from pathlib import Path
 
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, RefusedError, UsageError
-from migrator.executor.apply import ApplyOptions, apply_plan
+from migrator.executor.apply import ApplyOptions, ApplyReport, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.executor.status import require_migrated
 from migrator.exit_status import ExitStatus
@@ -150,21 +150,26 @@ def apply_work(
         wanted = replace(options, test_recipient=host.test_recipient or options.test_recipient)
         with reach(host) as transport:
             report = apply_plan(transport, plan, wanted, observer.step)
-        error = _named(host.name, report.error)
-        return HostResult(
-            host.name,
-            HostOutcome(report.outcome.value),
-            report.outcome.exit_status,
-            plan_id=plan.plan_id,
-            error=error,
-            failed_step=report.failed_step,
-            steps=report.steps + (report.rollback.steps if report.rollback else ()),
-            batch=batch,
-            started=started,
-            finished=time.time(),
-        )
+        return apply_result(host.name, report, batch, started)
 
     return Guarded(run)
+
+
+def apply_result(name: str, report: ApplyReport, batch: str, started: float) -> HostResult:
+    """One host's ApplyReport as its part of a fleet run (or of a single host's report)."""
+    return HostResult(
+        name,
+        HostOutcome(report.outcome.value),
+        report.outcome.exit_status,
+        plan_id=report.plan_id,
+        error=_named(name, report.error),
+        failed_step=report.failed_step,
+        steps=report.steps + (report.rollback.steps if report.rollback else ()),
+        batch=batch,
+        started=started,
+        finished=time.time(),
+        proof=report.proof,
+    )
 
 
 def rollback_work(

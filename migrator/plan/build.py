@@ -193,7 +193,9 @@ def _steps(
     dovecot = [f for f in files if f.path not in postfix_paths]
     postfix = [f for f in files if f.path in postfix_paths]
     recipient = options.test_recipient or ""
-    steps = [_write_step(f) for f in dovecot]
+    # The LDA's outcomes are recorded before the first write: the A/B proof's "before".
+    steps = [Step("proof_before", {"recipient": recipient})]
+    steps += [_write_step(f) for f in dovecot]
     steps.append(Step("validate_dovecot", {"argv": "doveconf -n"}))
     steps.append(Step("reload_dovecot", {"argv": "doveadm reload"}))
     steps.append(_wait_step(result.endpoint, facts))

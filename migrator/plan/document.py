@@ -221,6 +221,9 @@ _DESCRIPTIONS = {
     "reload_postfix": "reload Postfix (not restart)",
     "test_delivery": "send a test message through Postfix, find it over LMTP in the mailbox, "
     "remove it",
+    "proof_before": "send the proof messages (plain, 8-bit, SMTPUTF8, +detail, list mail, as "
+    "the host applies) through the LDA, record each outcome, remove them; test_delivery sends "
+    "them again over LMTP and compares (apply --proof ab)",
 }
 
 

@@ -75,6 +75,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "probe_lmtp": frozenset(("endpoint", "recipient")),
     "test_delivery": frozenset(("recipient",)),
     "check_queue": frozenset(("services",)),
+    "proof_before": frozenset(("recipient",)),
 }
 
 
@@ -368,6 +369,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "probe_lmtp": _probe_args,
     "test_delivery": _delivery_args,
     "check_queue": _queue_args,
+    "proof_before": _delivery_args,
 }
 
 

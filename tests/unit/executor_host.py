@@ -100,7 +100,8 @@ def status(fake: FakeTransport, saved_plans: tuple[str, ...] = ()) -> StatusRepo
 
 
 # The commands each step runs (write_file runs none: it is a write_atomic).
-COMMANDS = {"write_file": [], "test_delivery": ["sendmail", "confirm", "remove"]}
+# With the A/B proof (apply's default), proof_before and test_delivery each run one batch.
+COMMANDS = {"write_file": [], "proof_before": ["batch"], "test_delivery": ["batch"]}
 
 
 def token(kind: str, path: str) -> str:

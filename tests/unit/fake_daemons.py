@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import email
 import functools
+import io
 import re
+import tarfile
 from typing import TYPE_CHECKING
 
 from migrator.transport.base import FileData
@@ -138,6 +140,50 @@ class Daemons:
             " (connect to dlm-01.example.test[private/dovecot-lmtp]: No such file or directory)"
         )
         return 0, "\n".join([*log_lines, deferred, "timeout 20", ""]), ""
+
+    def _batch(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        """The proof batch as BATCH_SH reports it: each message delivered over the relay
+        Postfix's loaded config names (deferred when nothing listens there), then removed."""
+        log, rcpt = argv[5], argv[10]
+        if log and self.file(log).content is None:
+            return 0, f"error cannot read {log}\n", ""
+        relay, accepted = self._route()
+        with tarfile.open(fileobj=io.BytesIO(stdin or b"")) as tar:
+            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        lines = [f"user {rcpt}", f"box {rcpt}\tINBOX"]
+        for index, entry in enumerate(files["manifest"].decode().splitlines()):
+            content = files[entry.split()[0]]
+            message = email.message_from_bytes(content)
+            self.state.messages.append(str(message["Message-ID"]))
+            lines += _batch_lines(index, message, content, rcpt, relay if accepted else "")
+        lines.append(f"expunge {rcpt} 0")
+        return 0, "\n".join(lines) + "\n", ""
+
+
+def _batch_lines(
+    index: int, message: email.message.Message, content: bytes, rcpt: str, relay: str
+) -> list[str]:
+    qid = f"F15E116417{index}"
+    lines = [f"sent m{index} 0 "]
+    if not relay:
+        reason = "connect to private/dovecot-lmtp: No such file or directory"
+        entry = f'{{"queue_id": "{qid}", "recipients": [{{"delay_reason": "{reason}"}}]}}'
+        return [*lines, f"queue {qid} {message[_PROOF].split()[1]} {entry}"]
+    lines.append(
+        f"log Nov 25 02:55:57 dlm-01 postfix/cleanup[3362]: {qid}: message-id="
+        f"{message['Message-ID']}"
+    )
+    lines.append(
+        f"log Nov 25 02:55:57 dlm-01 postfix/lmtp[3364]: {qid}: to=<{rcpt}>, relay={relay},"
+        " delay=0.04, delays=0.02/0/0/0.02, dsn=2.0.0, status=sent (250 2.0.0 Saved)"
+    )
+    header = content.split(b"\n\n", 1)[0].decode()
+    record = ["\f"] if index else []
+    record += ["mailbox: INBOX", "flags: \\Recent", "hdr:", *header.split("\n")]
+    return [*lines, *(f"fetch {rcpt}\t{line}" for line in record)]
+
+
+_PROOF = "X-Migrator-Proof"
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from migrator.delivery import scripts
+from migrator.delivery import batch_scripts, scripts
 from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
@@ -299,6 +299,7 @@ class FakeTransport(JournalScripts, Daemons):
             "probe_lmtp": self._probe,
             "sendmail": self._sendmail,
             "confirm": self._confirm,
+            "batch": self._batch,
             "remove": lambda a, s: (0, f"user {a[5]}\nexpunge 0\n", ""),
             "rm": self._rm,
             "queue": lambda a, s: (0, "".join(f"{line}\n" for line in self.state.queue), ""),
@@ -350,6 +351,7 @@ def classify(argv: Sequence[str]) -> str:
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
+            id(batch_scripts.BATCH_SH): "batch",
             id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
             id(queue.QUEUE_SCRIPT): "queue",
         }

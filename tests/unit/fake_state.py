@@ -12,6 +12,13 @@ from itertools import count
 from migrator.transport.base import FileData
 from tests.unit.test_delivery_parse import CONFIRM_DEFERRED, PROBE_UNKNOWN_USER, RCPT
 
+BATCH_DEFERRED = (
+    f"user {RCPT}\nsent m0 0 \nqueue F15E1164170 plain "
+    '{"queue_id": "F15E1164170", "recipients": [{"address": "alice@example.test", '
+    '"delay_reason": "lost connection with dlm-01.example.test[private/dovecot-lmtp] while '
+    'receiving the initial server greeting"}]}\n'
+)
+
 # What a real host says when the operation fails: (rc, stdout, stderr).
 FAILURES: dict[str, tuple[int, str, str]] = {
     "lock": (5, "", "cannot create /var/lib/migrator\n"),
@@ -51,6 +58,8 @@ FAILURES: dict[str, tuple[int, str, str]] = {
     "sendmail": (75, "", "sendmail: fatal: open /etc/postfix/main.cf: Permission denied"),
     "remove": (0, "user alice@example.test\nexpunge 75\ndoveadm Error: Internal error\n", ""),
     "rm": (1, "", "rm: cannot remove: Read-only file system"),
+    # The batch's only message deferred: Dovecot hung up at once.
+    "batch": (0, BATCH_DEFERRED, ""),
     "confirm": (0, CONFIRM_DEFERRED.replace("nobody@example.test", RCPT) + "timeout 20\n", ""),
 }
 WRITE_ERROR = "cannot write: [Errno 28] No space left on device"

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from migrator.delivery.ab import ProofMode
 from migrator.errors import JournalError, PlanDriftError, UsageError
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus
@@ -45,9 +46,19 @@ def test_apply_switches_the_host_and_proves_lmtp_delivery(name: str) -> None:
     steps = [kind for a in actions_of(plan) for kind in COMMANDS.get(a, [a])]
     assert fake.kinds() == ["config_dirs", "lock", "runtime", "prepare", *steps, "unlock"]
     assert not fake.locked
-    assert report.delivery is not None
-    assert plan.lmtp_endpoint.relay_matches(report.delivery.relay), report.delivery.relay
-    assert report.delivery.message_id in fake.state.messages
+    # The A/B proof: each kind as the LDA delivered it, now over LMTP.
+    assert [(p.kind, p.verdict) for p in report.proof] == [
+        ("plain", "same"),
+        ("8bit", "same"),
+        ("smtputf8", "same"),
+        ("detail", "same"),
+        ("list", "same"),
+    ]
+    for kind in report.proof:
+        assert kind.before.via == ("dovecot",), kind.before
+        assert kind.after is not None and len(kind.after.via) == 1
+        assert plan.lmtp_endpoint.relay_matches(kind.after.via[0]), kind.after.via
+    assert len(fake.state.messages) == 2 * len(report.proof)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -59,7 +70,7 @@ def test_dovecot_listens_before_postfix_is_pointed_at_it(name: str) -> None:
     postfix = [i for i, (k, p) in enumerate(events) if k == "write" and "/postfix/" in p]
     wait = "wait_socket" if plan.lmtp_endpoint.is_unix else "wait_port"
     order = [events.index((k, "")) for k in ("reload_dovecot", wait, "probe_lmtp")]
-    later = [events.index((k, "")) for k in ("reload_postfix", "sendmail")]
+    later = [events.index(("reload_postfix", "")), len(events) - events[::-1].index(("batch", ""))]
     assert dovecot and postfix
     assert max(dovecot) < order[0] < order[1] < order[2] < min(postfix) < later[0] < later[1]
 
@@ -142,8 +153,9 @@ def test_the_test_recipient_given_is_probed_and_sent_to_in_apply_and_rollback() 
     assert report.outcome is Outcome.ROLLED_BACK
     probe = next(c for c in fake.state.commands if c.kind == "probe_lmtp")
     assert "RCPT TO:<bob@example.test>" in probe.argv
-    sent = [c.argv[-1] for c in fake.state.commands if c.kind == "sendmail"]
-    assert sent == ["bob@example.test"]  # by the rollback: apply failed before its test
+    sent = [c.argv[-1] for c in fake.state.commands if c.kind in ("batch", "sendmail")]
+    # The LDA's proof batch; then the rollback's test: apply failed before its own.
+    assert sent == ["bob@example.test", "bob@example.test"]
     assert fake.journal_states(plan.plan_id)[0].test_recipient == "bob@example.test"
 
 
@@ -290,3 +302,23 @@ def test_the_journal_refuses_an_unsafe_base_directory(how: str) -> None:
     for attempt in (host_status, rollback_latest):
         with pytest.raises(JournalError, match=why):
             attempt(fake.connect_again())
+
+
+def test_a_plan_without_proof_before_needs_proof_basic() -> None:
+    fake, plan = host()
+    old = replace(plan, steps=tuple(s for s in plan.steps if s.action != "proof_before"))
+    with pytest.raises(UsageError, match=r"no proof_before step .* --proof basic"):
+        apply_plan(fake, old, APPLY)
+    assert fake.state.commands == []
+    report = apply_plan(fake, old, replace(APPLY, proof=ProofMode.BASIC))
+    assert report.outcome is Outcome.APPLIED and report.proof == ()
+    assert report.delivery is not None and report.delivery.message_id in fake.state.messages
+    assert "batch" not in fake.kinds()
+
+
+def test_proof_basic_sends_no_batch_even_with_proof_before() -> None:
+    fake, plan = host()
+    report = apply_plan(fake, plan, replace(APPLY, proof=ProofMode.BASIC))
+    assert report.outcome is Outcome.APPLIED and report.proof == ()
+    assert report.steps[0].action == "proof_before"
+    assert fake.kinds().count("sendmail") == 1 and "batch" not in fake.kinds()

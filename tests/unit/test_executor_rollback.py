@@ -65,7 +65,8 @@ ERRORS = {
     "postmap": "`postmap hash:/etc/postfix/transport` rejected the config: postmap: fatal",
     "validate_postfix": "`postfix check` rejected the config: postfix/postfix-script: fatal",
     "reload_postfix": "systemctl reload postfix failed: postfix/postfix-script: fatal: the Postfix",
-    "test_delivery": "status=deferred dsn=4.3.0 (temporary failure)",
+    "test_delivery": "LMTP delivered 5 kind(s) unlike the LDA: plain: delivered 2.0.0: ",
+    "proof_before": "the LDA did not deliver the plain proof message (deferred)",
 }
 EVERY_STEP = [(name, i) for name in NAMES for i in range(len(planned(name)[1].steps))]
 STEP_IDS = [f"{name}-{i:02d}-{planned(name)[1].steps[i].action}" for name, i in EVERY_STEP]
@@ -75,8 +76,11 @@ def break_step(fake: FakeTransport, step: Step) -> None:
     """Make this step fail once, the way the host would."""
     if step.action == "write_file":
         fake.fail("write_file", path=step.args["path"])
+    elif step.action == "proof_before":
+        fake.fail("batch")
     elif step.action == "test_delivery":
-        fake.fail("confirm")
+        batches: list[tuple[str, ...]] = []
+        fake.fail("batch", when=lambda argv: bool(batches.append(argv)) or len(batches) > 1)
     else:
         fake.fail(step.action)
 

@@ -40,6 +40,7 @@ def test_contents(plan: Plan) -> None:
     actions = [s["action"] for s in data["steps"]]
     # Dovecot first, proven by the probe; only then does main.cf name LMTP.
     assert actions == [
+        "proof_before",
         "write_file",
         "write_file",
         "validate_dovecot",
@@ -51,7 +52,7 @@ def test_contents(plan: Plan) -> None:
         "reload_postfix",
         "test_delivery",
     ]
-    assert data["steps"][6]["args"]["path"] == "/etc/postfix/main.cf"
+    assert data["steps"][7]["args"]["path"] == "/etc/postfix/main.cf"
     changed = data["settings_diff"]["values_changed"]
     assert changed["root['postfix_main']['virtual_transport']"] == {
         "new_value": "lmtp:unix:private/dovecot-lmtp",

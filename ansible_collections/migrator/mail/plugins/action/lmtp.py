@@ -20,6 +20,7 @@ try:
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
+    from migrator.delivery.ab import ProofMode
     from migrator.errors import MigratorError, UsageError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
@@ -84,7 +85,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         plan = self._plan(transport, args)
         if not args["proof"]:
             # No test message; the LMTP probe before Postfix switches still runs.
-            plan = replace(plan, steps=tuple(s for s in plan.steps if s.action != "test_delivery"))
+            unproven = ("test_delivery", "proof_before")
+            plan = replace(plan, steps=tuple(s for s in plan.steps if s.action not in unproven))
         diff = {"diff": results.file_diffs(plan)} if self._task.diff else {}
         if args["plan"] and plan.has_changes and _applied(transport, plan):
             # The reviewed plan is already on the host: a second run changes nothing.
@@ -101,7 +103,11 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 "rolled_back": False,
                 **diff,
             }
-        options = ApplyOptions(rollback_on_fail=True, test_recipient=args["test_recipient"])
+        options = ApplyOptions(
+            rollback_on_fail=True,
+            test_recipient=args["test_recipient"],
+            proof=ProofMode.AB if args["proof"] else ProofMode.BASIC,
+        )
         report = apply_plan(transport, plan, options)
         return {**results.apply_result(report), **diff}
 

@@ -1,0 +1,146 @@
+"""The whole message corpus through the LDA, then (after the switch) through LMTP, on each lab
+profile and release: one batch each way, every kind compared.
+
+Each case pins the differences it finds (``DIFFERS``): a kind that starts or stops differing
+fails the test, so a rule that equalises one (or a release that changes) shows here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from migrator.delivery.batch import Batch, send_batch
+from migrator.delivery.corpus import Kind, ProofMail, build_mail, detail_address
+from migrator.delivery.outcome import KindProof, compare
+from migrator.lab import lifecycle
+from migrator.lab.state import Lab, LabHost
+from migrator.transport import connect
+
+from .conftest import LabFactory
+from .hostfiles import LabCli
+
+pytestmark = pytest.mark.lab
+
+ALICE, BOB = "alice@example.test", "bob@example.test"
+# Sieve for the corpus, as the global default: list mail to Lists, a vacation reply (its
+# handle the batch token: each batch is answered once), a redirect of alice's mail to bob
+# (not of bob's: the redirected copy would loop).
+SIEVE = r"""require ["envelope", "fileinto", "mailbox", "vacation", "variables"];
+if exists "List-Id" { fileinto :create "Lists"; }
+if header :matches "X-Migrator-Proof" "* vacation" {
+  vacation :days 1 :handle "${1}" :addresses ["alice@example.test"] "away";
+}
+if allof (header :matches "X-Migrator-Proof" "* redirect",
+          envelope :localpart :is "to" "alice") { redirect "bob@example.test"; }
+"""
+# Near Postfix's default message_size_limit (10240000): the queue file's per-line record
+# overhead counts too, so a body much closer is refused by postdrop ("File too large").
+SIZE = 9_700_000
+
+# (profile, release) -> the kinds LMTP delivers unlike the LDA there (before the equalising
+# rules of the plan): SMTPUTF8 bounces 5.6.7 (no Dovecot LMTP here offers SMTPUTF8, 2.4.1
+# neither); +detail: the LDA's -d ${recipient} bounces 5.1.1, LMTP delivers; a message with
+# several recipients in one LMTP transaction gets no Delivered-To; local(8)'s X-Original-To
+# is gone once mailbox_transport is LMTP (system users: every kind).
+_VIRTUAL = {"smtputf8", "detail", "alias", "many-recipients"}
+_SYSTEM = {"plain", "8bit", "smtputf8", "detail", "list", "alias", "many-recipients"}
+DIFFERS: Mapping[tuple[str, str], set[str]] = {
+    ("virtual-lda", "bookworm"): _VIRTUAL,
+    ("virtual-lda", "trixie"): _VIRTUAL,
+    ("virtual-lda", "bullseye"): _VIRTUAL,
+    ("system-lda", "bookworm"): _SYSTEM
+    | {"unknown-recipient", "redirect", "vacation", "size-limit"},
+    ("virtual-lda-nolog", "bookworm"): _VIRTUAL,
+}
+
+
+def corpus(token: str, domain_users: tuple[str, str]) -> Batch:
+    """Every kind the lab can act out, to alice (and bob, the team alias, nobody)."""
+    alice, bob = domain_users
+    one = {
+        Kind.PLAIN: [alice],
+        Kind.EIGHT_BIT: [alice],
+        Kind.SMTPUTF8: [alice],
+        Kind.DETAIL: [detail_address(alice, "+")],
+        Kind.LIST: [alice],
+        Kind.ALIAS: ["team@example.test"],
+        Kind.MANY: [alice, bob],
+        Kind.UNKNOWN: ["nobody@example.test"],
+        Kind.REDIRECT: [alice],
+    }
+    mails: list[ProofMail] = [build_mail(k, token, to) for k, to in one.items()]
+    mails.append(build_mail(Kind.VACATION, token, [alice], sender=bob))
+    mails.append(build_mail(Kind.SIZE_LIMIT, token, [alice], size=SIZE))
+    return Batch(token, tuple(mails), (alice, bob))
+
+
+def _run(lab: Lab, host: LabHost, log_path: str) -> dict[str, object]:
+    transport = connect(host.name, ssh_config=lab.ssh_config)
+    try:
+        report, _ = send_batch(
+            transport, corpus(uuid.uuid4().hex[:12], (ALICE, BOB)), log_path=log_path,
+            timeout=60, only_applicable=False,
+        )  # fmt: skip
+    finally:
+        transport.close()
+    return dict(report.outcomes)
+
+
+def _sh(lab: Lab, host: LabHost, script: str) -> None:
+    lifecycle.run_in_host(host, lab, ["sh", "-c", script])
+
+
+@pytest.mark.parametrize(("profile", "release"), list(DIFFERS), ids=lambda v: str(v))
+def test_corpus_before_and_after_the_switch(
+    make_lab: LabFactory, tmp_path: Path, profile: str, release: str
+) -> None:
+    lab = make_lab(profile, release=release, prefix="co")
+    host = lab.hosts[0]
+    sieve = "/var/lib/dovecot/sieve/default.sieve"
+    _sh(lab, host, f"cat > {sieve} <<'EOF'\n{SIEVE}EOF\nsievec {sieve}")
+    log = "" if profile.endswith("nolog") else "/var/log/postfix.log"
+    before = _run(lab, host, log)
+    cli = LabCli(lab, tmp_path)
+    cli.plan(host, ALICE)
+    plan = str(cli.latest_plan(host))
+    applied = cli("apply", host.name, "--plan", plan, "--rollback-on-fail", "--proof", "basic")
+    assert applied.exit_code == 0, applied.output
+    after = _run(lab, host, log)
+    proofs = compare(before, after)  # type: ignore[arg-type]
+    _show(profile, release, proofs)
+    by_kind = {p.kind: p for p in proofs}
+    differ = {p.kind for p in proofs if not p.same}
+    assert differ - {"smtputf8"} == DIFFERS[(profile, release)] - {"smtputf8"}
+    # Over LMTP, SMTPUTF8 mail bounced 5.6.7 in most runs and was delivered in some (the
+    # issue note has the runs): either way never silently; the A/B proof compares each run.
+    utf8 = by_kind["smtputf8"].after
+    assert utf8 is not None and utf8.status.split(" ")[0] in ("bounced", "delivered"), utf8
+    assert utf8.status.startswith("delivered") or utf8.status in ("bounced 5.6.7", "bounced")
+    # (system users' mailboxes are named by the bare user: "bob INBOX")
+    assert [c.split("@")[0].split(" ")[0] for c in by_kind["alias"].before.copies] == [
+        "alice",
+        "bob",
+    ]
+    assert [e.split(" ")[2] for e in by_kind["vacation"].before.side_effects] in (["bob"], [BOB])
+    assert [c.split(" ")[0].split("@")[0] for c in by_kind["redirect"].before.copies] == ["bob"]
+    delivered = [p.after for p in proofs if p.after and p.after.status.startswith("delivered")]
+    assert all(v.startswith("lmtp") or "dovecot-lmtp" in v for a in delivered for v in a.via)
+    # Virtual: the LDA bounces 5.1.1 (no log: "bounced"); system users: local(8) runs the
+    # LDA, which tempfails (4.3.0), and LMTP defers too (4.2.0): never delivered.
+    unknown = by_kind["unknown-recipient"].before.status
+    assert unknown in ("bounced 5.1.1", "bounced") or unknown.startswith("deferred"), unknown
+    assert by_kind["size-limit"].before.status.startswith("delivered")
+
+
+def _show(profile: str, release: str, proofs: tuple[KindProof, ...]) -> None:
+    """What differs, on the test's output (pytest -s): the issue note is made from it."""
+    for proof in proofs:
+        after = proof.after.summary if proof.after else "-"
+        via = proof.after.via if proof.after else ()
+        print(f"{profile}/{release} {proof.kind}: {proof.before.summary} | {after} {via}")
+        if not proof.same:
+            print(f"  {'; '.join(proof.differences)}")
