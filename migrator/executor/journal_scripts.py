@@ -135,7 +135,9 @@ for p do [ -L "$p" ] && unsafe "$p is a symlink"; done
 # sha256 is not the one the drift check read is refused (exit 9, "changed: PATH" on stderr:
 # the file changed meanwhile). Then state.json, then the current plan. Every file 0600, each
 # in place by rename; exit 5 naming what could not be made.
-OPEN_SCRIPT = PORTABLE_SH + r"""
+OPEN_SCRIPT = (
+    PORTABLE_SH
+    + r"""
 umask 077
 set -u
 j=$1 size=$2 state=$3 current=$4 plan=$5
@@ -158,6 +160,7 @@ put "$j/state.json" "$state"
 put "$current" "$plan
 "
 """
+)
 
 # $1 a journal file, $2.. its contents, written in turn (0600, each by rename): states recorded
 # at one moment (a step's end, the next step's start) in one round trip. Exit 5 when one
