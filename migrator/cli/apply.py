@@ -52,10 +52,10 @@ from migrator.transport.base import Transport
 @click.option(
     "--proof",
     type=click.Choice([m.value for m in ProofMode]),
-    default=ProofMode.AB.value,
+    default=ProofMode.BASIC.value,
     show_default=True,
-    help="ab: the proof messages through the LDA before, through LMTP after, compared; "
-    "basic: one test message after the switch.",
+    help="basic: one test message after the switch; ab: the proof messages through the LDA "
+    "before, through LMTP after, compared (fails on differences the plan warns about too).",
 )
 @plan_key_option
 @require_signature_option

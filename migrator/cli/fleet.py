@@ -79,7 +79,7 @@ class HostOptions:
     no_save: bool = False
     detailed_exitcode: bool = False
     rollback_on_fail: bool = False
-    proof: str = "ab"
+    proof: str = "basic"
     yes: bool = False
     root: Path | None = None
     as_json: bool = False
