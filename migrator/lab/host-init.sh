@@ -44,12 +44,20 @@ printf '%s\n' "${LAB_SETUP:-}" | while IFS= read -r command; do
     [ -z "$command" ] || sh -c "$command"
 done
 
-# Dovecot binds its LMTP listener in Postfix's private/ at start: on a root without the
-# queue tree (Debian 13), Postfix's own post-install makes it first (what `postfix check`
-# would, without its checks). Those integrity checks (a few hundred commands, most of a
-# host's start-up) are skipped at start too (quick-start): the tree is fresh from the
-# release's packages and the profile's files.
-[ -d /var/spool/postfix/private ] || postfix post-install create-missing
+# Dovecot binds its LMTP listener in Postfix's private/ at start, and Postfix's tools need
+# every queue directory (without hold/ and trace/, as the packages leave the tree on Debian
+# 11 and 12, postqueue fails "malformed showq server response" and postsuper cannot hold):
+# where one is missing, Postfix's own post-install makes them (what `postfix check` would,
+# without its checks). Those integrity checks (a few hundred commands, most of a host's
+# start-up) are skipped at start (quick-start): the tree is fresh from the release's
+# packages and the profile's files.
+for queue in active bounce corrupt defer deferred flush hold incoming maildrop pid \
+    private public saved trace; do
+    if [ ! -d "/var/spool/postfix/$queue" ]; then
+        postfix post-install create-missing
+        break
+    fi
+done
 touch /var/spool/postfix/quick-start
 /usr/sbin/sshd -f /etc/ssh/sshd_config </dev/null
 dovecot </dev/null

@@ -59,6 +59,11 @@ def test_a_release_host_delivers_over_the_lda_with_its_own_daemons(
     assert out.split()[0].startswith(debian)
     assert out.split()[1].startswith(versions["dovecot"])
     assert out.split()[-1] == versions["postfix"]
+    # Every queue directory is there, so Postfix's tools work (without hold/ and trace/,
+    # postqueue failed "malformed showq server response" and postsuper could not hold).
+    queue = _in_host(lab, "postqueue -j; echo rc=$?; postqueue -p; cd /var/spool/postfix && ls")
+    assert "rc=0" in queue and "Mail queue is empty" in queue, queue
+    assert {"hold", "trace", "maildrop", "deferred"} <= set(queue.split()), queue
 
     result = CliRunner().invoke(
         main, ["lab", "send", host.name, "--to", "team@example.test", "--list-id", "<n.example>"]
