@@ -7,7 +7,12 @@ from rich.table import Table
 
 from migrator.executor.apply import ApplyReport
 
-_MARK = {"same": "[green]yes[/]", "improved": "[yellow]improved[/]", "differs": "[red]NO[/]"}
+_MARK = {
+    "same": "[green]yes[/]",
+    "improved": "[yellow]improved[/]",
+    "announced": "[yellow]as the plan warned[/]",
+    "differs": "[red]NO[/]",
+}
 
 
 def show_proof(report: ApplyReport, console: Console) -> None:

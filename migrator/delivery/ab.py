@@ -9,7 +9,7 @@ made is removed by the batch itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from migrator.delivery.batch import Batch, send_batch
@@ -120,12 +120,46 @@ def _over_lmtp(proof: KindProof, expect: RelayCheck, logged: bool) -> KindProof:
     )
 
 
+def parse_accepts(text: str) -> tuple[tuple[str, str], ...]:
+    """The plan's announced differences (``proof_before``'s ``accepts``: ``KIND:bounced
+    CODE`` or ``*:header NAME``, ";"-separated; the schema checked their form) as pairs."""
+    pairs = (spec.partition(":") for spec in text.split(";") if spec)
+    return tuple((kind, what) for kind, _, what in pairs)
+
+
+def accept(
+    proofs: Sequence[KindProof], accepts: Sequence[tuple[str, str]]
+) -> tuple[KindProof, ...]:
+    """Each proof whose differences are all ones the plan announced, marked ``announced``
+    (shown, never failing): a kind that may bounce with a code (SMTPUTF8 on Dovecot 2.3's
+    LMTP), headers that may change or vanish (X-Original-To after local(8))."""
+    return tuple(_announced(p, accepts) for p in proofs)
+
+
+def _announced(proof: KindProof, accepts: Sequence[tuple[str, str]]) -> KindProof:
+    mine = [what for kind, what in accepts if kind in ("*", proof.kind)]
+    after = proof.after
+    if proof.same or after is None or not mine:
+        return proof
+    bounces = [w for w in mine if w.startswith("bounced ")]
+    if any(after.status.startswith(code) for code in bounces):
+        return replace(proof, announced=f"{proof.kind}: {after.status}, as the plan warned")
+    names = tuple(w.removeprefix("header ").lower() + ":" for w in mine if w.startswith("header "))
+    others = [d for d in proof.differences if not d.startswith("headers:")]
+    kept_before = [h for h in proof.before.headers if not h.lower().startswith(names)]
+    kept_after = [h for h in after.headers if not h.lower().startswith(names)]
+    if names and not others and kept_before == kept_after:
+        said = ", ".join(n.rstrip(":") for n in names)
+        return replace(proof, announced=f"{proof.kind}: {said} changed, as the plan warned")
+    return proof
+
+
 def proof_failure(proofs: Sequence[KindProof]) -> str | None:
     """Why the proofs fail the apply (each kind that differs, in one short line), or None.
 
     The full differences are in the proofs themselves (the table, the JSON report).
     """
-    failed = [p for p in proofs if not p.same and not p.improved]
+    failed = [p for p in proofs if not p.same and not p.improved and not p.announced]
     if not failed:
         return None
     said = "; ".join(f"{p.kind}: {_difference(p)}" for p in failed)

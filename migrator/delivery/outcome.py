@@ -77,6 +77,8 @@ class KindProof:
     before: MailOutcome
     after: MailOutcome | None
     differences: tuple[str, ...] = ()
+    # The plan's announcement that covers every difference (``ab.accept``), or "".
+    announced: str = ""
 
     @property
     def same(self) -> bool:
@@ -95,8 +97,10 @@ class KindProof:
 
     @property
     def verdict(self) -> str:
-        """ "same", "improved" or "differs"."""
-        return "same" if self.same else "improved" if self.improved else "differs"
+        """ "same", "improved", "announced" (a difference the plan warned of) or "differs"."""
+        if self.same:
+            return "same"
+        return "improved" if self.improved else "announced" if self.announced else "differs"
 
 
 def compare(

@@ -75,7 +75,7 @@ class ApplyOptions:
     rollback_on_fail: bool = False
     test_recipient: str | None = None
     delivery_timeout: float = 20.0
-    proof: ab.ProofMode = ab.ProofMode.AB
+    proof: ab.ProofMode = ab.ProofMode.BASIC
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -255,6 +255,7 @@ class _Run:
         self.record: proof.DeliveryRecord | None = None
         self.before: ab.BeforeProof | None = None
         self.proofs: tuple[KindProof, ...] = ()
+        self.accepts: tuple[tuple[str, str], ...] = ()
         self.files: dict[str, FileChange] = {f.path: f for f in plan.files}
         self.actions: dict[str, Callable[[Step], None]] = {
             "write_file": self._write_file,
@@ -316,6 +317,7 @@ class _Run:
     def _proof_before(self, step: Step) -> None:
         if self.mode is not ab.ProofMode.AB:
             return
+        self.accepts = ab.parse_accepts(step.args["accepts"])
         self.before = ab.prove_before(
             self.transport,
             self.recipient,
@@ -336,6 +338,7 @@ class _Run:
                 timeout=self.delivery_timeout,
                 expect_relay=self.plan.lmtp_endpoint.relay_matches,
             )
+            self.proofs = ab.accept(self.proofs, self.accepts)
             failure = ab.proof_failure(self.proofs)
             if failure is not None:
                 raise DeliveryError(failure, host=self.transport.host)

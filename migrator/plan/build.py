@@ -194,7 +194,8 @@ def _steps(
     postfix = [f for f in files if f.path in postfix_paths]
     recipient = options.test_recipient or ""
     # The LDA's outcomes are recorded before the first write: the A/B proof's "before".
-    steps = [Step("proof_before", {"recipient": recipient})]
+    accepts = ";".join(result.proof_accepts)
+    steps = [Step("proof_before", {"recipient": recipient, "accepts": accepts})]
     steps += [_write_step(f) for f in dovecot]
     steps.append(Step("validate_dovecot", {"argv": "doveconf -n"}))
     steps.append(Step("reload_dovecot", {"argv": "doveadm reload"}))

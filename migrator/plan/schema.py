@@ -28,6 +28,7 @@ VERSION = re.compile(r"[0-9A-Za-z.+-]{1,64}")
 DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
+ACCEPT = re.compile(r"(\*|[a-z0-9]{1,32}):(bounced [245]\.\d{1,3}\.\d{1,3}|header [a-z0-9-]{1,64})")
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
 # C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
 # (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.
@@ -44,6 +45,7 @@ _FORMS = {
     SERVICE: "a master.cf service name",
     MAP_SPEC: "TYPE:/absolute/path",
     RECIPIENT: "an address without spaces, <>, quotes or control characters",
+    ACCEPT: "KIND:bounced CODE or *:header NAME",
 }
 
 TOP_FIELDS = frozenset(
@@ -75,7 +77,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "probe_lmtp": frozenset(("endpoint", "recipient")),
     "test_delivery": frozenset(("recipient",)),
     "check_queue": frozenset(("services",)),
-    "proof_before": frozenset(("recipient",)),
+    "proof_before": frozenset(("recipient", "accepts")),
 }
 
 
@@ -349,6 +351,15 @@ def _delivery_args(
     check.text(f"{where}.recipient", args["recipient"], RECIPIENT)
 
 
+def _proof_args(
+    check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
+) -> None:
+    """The test recipient, and the differences the plan announced (";"-separated)."""
+    _delivery_args(check, where, args, files, endpoint)
+    for spec in args["accepts"].split(";") if args["accepts"] else ():
+        check.text(f"{where}.accepts", spec, ACCEPT)
+
+
 def _queue_args(
     check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
 ) -> None:
@@ -369,7 +380,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "probe_lmtp": _probe_args,
     "test_delivery": _delivery_args,
     "check_queue": _queue_args,
-    "proof_before": _delivery_args,
+    "proof_before": _proof_args,
 }
 
 

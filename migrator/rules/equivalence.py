@@ -59,6 +59,9 @@ class Equivalence:
 
     edits: tuple[Edit, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    # The differences a warning announces, for the A/B proof to tell them from new ones:
+    # "KIND:bounced CODE" (that kind may bounce so) or "*:header NAME" (it may change).
+    accepts: tuple[str, ...] = field(default=())
 
 
 def dovecot_size(value: str) -> int | None:
@@ -132,6 +135,7 @@ class EquivalenceRules:
         self.main = MainParams(config.main, config.main_file, config.main_lines, facts.host)
         self._edits: list[Edit] = []
         self._warnings: list[str] = []
+        self._accepts: list[str] = []
 
     def result(self) -> Equivalence:
         """Every rule, in a fixed order. Raises RefusedError where LMTP would fail mail the
@@ -144,7 +148,7 @@ class EquivalenceRules:
         self._detail()
         self._quota()
         self._process_limits()
-        return Equivalence(tuple(self._edits), tuple(self._warnings))
+        return Equivalence(tuple(self._edits), tuple(self._warnings), tuple(self._accepts))
 
     def _lmtp_value(self, key: str) -> str | None:
         """KEY as protocol lmtp will have it: planned, set inside, or set globally."""
@@ -228,6 +232,7 @@ class EquivalenceRules:
             "the LDA pipe did; no setting of Dovecot 2.3 or of Postfix's lmtp client changes "
             "that (Dovecot 2.4 does, with mail_utf8_extensions)"
         )
+        self._accepts.append("smtputf8:bounced 5.6.7")
 
     def _recipient_limit(self) -> None:
         if not self.services:
@@ -307,6 +312,7 @@ class EquivalenceRules:
                 "X-Original-To, Delivered-To names the final recipient, and Sieve rules or "
                 "clients reading them see the new values"
             )
+            self._accepts += ["*:header x-original-to", "*:header delivered-to"]
 
     def _detail(self) -> None:
         if not self.config.main.get("recipient_delimiter"):

@@ -68,6 +68,8 @@ class RuleResult:
     warnings: tuple[str, ...]
     inventory: Mapping[str, Any]
     """How the host delivers today, as plain data (for the plan's facts)."""
+    proof_accepts: tuple[str, ...] = ()
+    """Differences the warnings announce, which the A/B proof is not to fail on."""
 
 
 def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult:
@@ -116,6 +118,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
             syntax,
             facts.protocols_default,
         ),
+        same.accepts,
     )
 
 

@@ -102,18 +102,33 @@ def test_a_kind_lmtp_delivers_differently_fails_and_rolls_back(
     assert _leftovers(lab, host) == ""
 
 
-def test_stock_bookworm_smtputf8_bounces_over_lmtp(make_lab: LabFactory, tmp_path: Path) -> None:
-    """Postfix 3.7 with smtputf8_enable = yes (its default) and Dovecot 2.3.19, whose LMTP
-    server does not offer SMTPUTF8: the LDA delivered UTF-8 mail, LMTP bounces it 5.6.7."""
-    lab = make_lab("virtual-lda", prefix="au")
+@pytest.mark.parametrize("profile", ["virtual-lda", "system-lda"])
+def test_differences_the_plan_announces_are_shown_and_pass(
+    make_lab: LabFactory, tmp_path: Path, profile: str
+) -> None:
+    """Stock bookworm: Postfix 3.7 with smtputf8_enable = yes (its default) and Dovecot
+    2.3.19, whose LMTP server does not offer SMTPUTF8 (the LDA delivered UTF-8 mail, LMTP
+    bounces it 5.6.7), and on system-lda local(8)'s X-Original-To, gone under LMTP. The plan
+    warns of both and records them; the proof shows them "as the plan warned" and passes,
+    while any other difference still fails (the list test above)."""
+    lab = make_lab(profile, prefix="au")
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, RECIPIENT)
-    paths = [f.path for f in plan.files]
-    before = file_states(lab, host, paths)
+    accepts = plan.steps[0].args["accepts"].split(";")
+    assert "smtputf8:bounced 5.6.7" in accepts
+    assert ("*:header x-original-to" in accepts) == (profile == "system-lda")
+    assert any(w.startswith("SMTPUTF8: ") for w in plan.warnings)
     code, output, proof = _apply(cli, host, tmp_path / "report.json")
-    assert code == 3, output
+    assert code == 0, output
+    assert "as the plan warned" in output
     assert proof["smtputf8"]["before"]["status"] == "delivered 2.0.0"
     assert proof["smtputf8"]["after"]["status"] == "bounced 5.6.7"
-    assert file_states(lab, host, paths) == before
+    assert proof["smtputf8"]["verdict"] == "announced"
+    verdicts = {kind: p["verdict"] for kind, p in proof.items()}
+    assert set(verdicts.values()) <= {"same", "announced", "improved"}, verdicts
+    if profile == "system-lda":
+        assert verdicts["plain"] == "announced", proof["plain"]
+    else:
+        assert verdicts["plain"] == "same", proof["plain"]
     assert _leftovers(lab, host) == ""

@@ -148,7 +148,9 @@ def test_a_plan_without_changes_touches_nothing() -> None:
 def test_the_test_recipient_given_is_probed_and_sent_to_in_apply_and_rollback() -> None:
     fake, plan = host()
     fake.fail("reload_postfix")
-    options = ApplyOptions(rollback_on_fail=True, test_recipient="bob@example.test", node=NODE)
+    options = ApplyOptions(
+        rollback_on_fail=True, test_recipient="bob@example.test", node=NODE, proof=ProofMode.AB
+    )
     report = apply_plan(fake, plan, options)
     assert report.outcome is Outcome.ROLLED_BACK
     probe = next(c for c in fake.state.commands if c.kind == "probe_lmtp")

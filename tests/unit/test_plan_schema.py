@@ -120,6 +120,10 @@ CASES: list[tuple[str, Callable[[Data], None], str]] = [
     ("summary", _set("changes", 0, "summary", value=7), "changes[0].summary: must be a string"),
     ("settings", _set("settings_diff", value=[]), "settings_diff: must be an object"),
     ("signature", _set("signature", value={"algorithm": "none"}), "signature: must be"),
+    # What the A/B proof may let pass: only the two forms the rules write.
+    ("accepts any", _set("steps", 0, "args", "accepts", value="*:status"), ".accepts: "),
+    ("accepts shell", _set("steps", 0, "args", "accepts", value="*:header x;rm"), ".accepts: "),
+    ("accepts code", _set("steps", 0, "args", "accepts", value="plain:bounced 5"), ".accepts: "),
 ]
 
 
