@@ -71,7 +71,8 @@ def test_a_crlf_test_recipient_is_refused_with_nothing_changed(
     )
     fleet = cli("apply", "-i", str(inventory), "--saved-plans", "--yes")
     assert fleet.exit_code == 1, fleet.output
-    assert f"{inventory}:3: migrator_test_recipient: test recipient" in fleet.output
+    # The line where the variable is set (the host is named on line 3).
+    assert f"{inventory}:4: migrator_test_recipient: test recipient" in fleet.output
 
     assert file_states(lab, host, FILES) == before
     assert _mail(lab, host) == mail
