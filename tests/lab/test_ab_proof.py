@@ -121,14 +121,17 @@ def test_differences_the_plan_announces_are_shown_and_pass(
     assert any(w.startswith("SMTPUTF8: ") for w in plan.warnings)
     code, output, proof = _apply(cli, host, tmp_path / "report.json")
     assert code == 0, output
-    assert "as the plan warned" in output
-    assert proof["smtputf8"]["before"]["status"] == "delivered 2.0.0"
-    assert proof["smtputf8"]["after"]["status"] == "bounced 5.6.7"
-    assert proof["smtputf8"]["verdict"] == "announced"
     verdicts = {kind: p["verdict"] for kind, p in proof.items()}
     assert set(verdicts.values()) <= {"same", "announced", "improved"}, verdicts
+    assert proof["smtputf8"]["before"]["status"] == "delivered 2.0.0"
+    # Over 2.3's LMTP SMTPUTF8 mail bounced 5.6.7 in most runs and was delivered in some
+    # (test_corpus.py): announced when it bounces, the same when it arrives.
+    utf8 = (proof["smtputf8"]["after"]["status"], verdicts["smtputf8"])
+    assert utf8 in (("bounced 5.6.7", "announced"), ("delivered 2.0.0", "same")), utf8
     if profile == "system-lda":
         assert verdicts["plain"] == "announced", proof["plain"]
     else:
         assert verdicts["plain"] == "same", proof["plain"]
+    announced = [kind for kind, verdict in verdicts.items() if verdict == "announced"]
+    assert ("as the plan warned" in output) == bool(announced), output
     assert _leftovers(lab, host) == ""
