@@ -126,7 +126,7 @@ def load_defaults(environ: Mapping[str, str], cwd: Path) -> Defaults:
     found: dict[str, Setting] = {}
     files = config_files(environ, cwd)
     for path in reversed(files):  # the user's first, so the project's overrides it
-        if path.is_file():
+        if _present(path):
             found.update((s.name, s) for s in _read_file(path))
     for name, check in SETTINGS.items():
         variable = ENV_PREFIX + name.upper()
@@ -134,7 +134,16 @@ def load_defaults(environ: Mapping[str, str], cwd: Path) -> Defaults:
             value = _checked(check, environ[variable], cwd, name, f"${variable}")
             found[name] = Setting(name, value, f"${variable}")
     ordered = tuple(found[name] for name in SETTINGS if name in found)
-    return Defaults(ordered, tuple((path, path.is_file()) for path in files))
+    return Defaults(ordered, tuple((path, _present(path)) for path in files))
+
+
+def _present(path: Path) -> bool:
+    """Whether a config file is there; one that cannot even be looked at (a directory on
+    its way the user may not search) is an error, not absent. Raises DefaultsError."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise DefaultsError(f"cannot read: {exc.strerror}", path=str(path)) from exc
 
 
 def _read_file(path: Path) -> list[Setting]:

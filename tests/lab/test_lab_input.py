@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,16 +43,24 @@ def test_lab_name_in_use(make_lab: LabFactory) -> None:
     _fails_with(["lab", "up", "virtual-lda", "--name", lab.name], "is in use")
 
 
-def test_non_root_is_refused() -> None:
-    done = subprocess.run(
-        [*_NOBODY, sys.executable, "-m", "migrator.cli.main_entry", "lab", "up", "virtual-lda"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_non_root_is_refused(tmp_path: Path) -> None:
+    argv = [*_NOBODY, sys.executable, "-m", "migrator.cli.main_entry", "lab", "up", "virtual-lda"]
+    # nobody's own home, as a login gives it: no config file of the user's.
+    home = {**os.environ, "HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent/.config"}
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=home)
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "migrator: error: the lab needs root: it creates network namespaces and mounts"
+    )
+    # root's HOME kept (setpriv, sudo without -H): the user's config file cannot even be
+    # looked at; one line naming it, not a traceback.
+    private = tmp_path / "root-home"
+    private.mkdir(mode=0o700)
+    kept = {**os.environ, "HOME": str(private), "XDG_CONFIG_HOME": f"{private}/.config"}
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=kept)
+    assert done.returncode == 64, done.stderr
+    assert done.stderr.strip() == (
+        f"migrator: error: {private}/.config/migrator/config.toml: cannot read: Permission denied"
     )
 
 

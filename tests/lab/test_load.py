@@ -36,6 +36,7 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     transport = connect(host.name, ssh_config=lab.ssh_config)
     stream = Stream(host)
     stream.start()
+    started = time.monotonic()
     try:
         time.sleep(1)
         applied = apply_plan(transport, cli.plan(host), ApplyOptions(rollback_on_fail=True))
@@ -49,6 +50,7 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     finally:
         stream.stop()
         transport.close()
+    streamed = time.monotonic() - started
 
     # Drain: deferred mail is retried now rather than after Postfix's backoff.
     lifecycle.run_in_host(host, lab, ["postqueue", "-f"])
@@ -70,7 +72,9 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
         f" duplicates {len(duplicates)}, lost {len(lost)}, bounced {bounced},"
         f" longest delay {max(delays):.2f}s"
     )
-    assert len(stream.accepted) > 200
+    # The stream kept flowing through all three (at least half its rate the whole time; a
+    # fixed count would depend on how fast the applies are).
+    assert len(stream.accepted) >= max(100, stream.rate * streamed / 2), streamed
     assert not lost, sorted(lost)[:5]
     assert not duplicates, list(duplicates.items())[:5]
     assert set(found) == expected
