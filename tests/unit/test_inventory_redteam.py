@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
 from click.testing import CliRunner
@@ -19,24 +16,14 @@ from migrator.errors import UsageError
 from migrator.inventory.load import load_inventory
 from migrator.inventory.model import InventoryHost
 from migrator.transport.ssh_config import resolve_host
+from tests.unit.no_hang import no_hang  # noqa: F401 (the fixture, by name)
 
 _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_hang() -> Iterator[None]:
-    """A probe that blocks (a FIFO, an alias bomb) fails the test instead of hanging it."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise AssertionError("the probe hung (more than 20 s)")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("no_hang")
 
 
 def _write(root: Path, files: dict[str, str | bytes | None]) -> Path:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -20,19 +18,10 @@ from migrator.errors import PlanError
 from migrator.plan import store
 from migrator.plan.document import Plan
 from migrator.plan.store import latest_plan, load_plan, save_plan
+from tests.unit.no_hang import no_hang  # noqa: F401 (the fixture, by name)
 from tests.unit.test_finalize_plan import _resealed, finalize_plan, tree
 
-
-@pytest.fixture(autouse=True)
-def _no_hang() -> Iterator[None]:
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise AssertionError("the probe hung (more than 20 s)")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("no_hang")
 
 
 @pytest.fixture(scope="module")
