@@ -83,6 +83,19 @@ def test_only_kinds_the_host_applies_are_sent(traits: HostTraits, kinds: list[st
     assert all(m.recipients[0].startswith("alice") for m in batch.mails)
 
 
+def test_no_kind_that_fails_mail_is_ever_sent_on_a_live_host() -> None:
+    # Over quota, unknown recipient, vacation, redirect, size limit: the lab's corpus only.
+    every = HostTraits(smtputf8=True, delimiter="+", sieve=True, alias="team@example.test")
+    assert set(production_kinds(every)) == set(Kind) - {
+        Kind.OVER_QUOTA,
+        Kind.UNKNOWN,
+        Kind.VACATION,
+        Kind.REDIRECT,
+        Kind.SIZE_LIMIT,
+        Kind.MANY,
+    }
+
+
 def test_traits_come_from_the_plans_facts() -> None:
     facts = json.loads(EXAMPLE.read_text())["facts"]
     assert traits_from_facts(facts, smtputf8=True) == HostTraits(True, "+", True)
