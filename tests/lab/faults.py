@@ -107,9 +107,10 @@ def lock_holder(lab: Lab, host: LabHost) -> int:
 
 
 def over_quota(lab: Lab, host: LabHost, user: str, tempfail: bool) -> None:
-    """Give every user a 100K quota (the protocol lda plugin, in the host's Dovecot syntax)
-    and fill USER's INBOX past it with a 200K message saved beside the quota: USER is over
-    quota, any other user far under it. QUOTA_FULL_TEMPFAIL is set globally to TEMPFAIL."""
+    """Give every user a 100K quota (the plugin in protocol lda, in the host's Dovecot syntax)
+    and fill USER's INBOX past it with a 200K message (doveadm loads no quota plugin here):
+    USER is over quota, any other user far under it. quota_full_tempfail is set globally to
+    TEMPFAIL. Dovecot is reloaded, with a second for the new config to be served."""
     lda = "/etc/dovecot/conf.d/15-lda.conf"
     if dovecot_24(host):
         plugin = f"sed -i '/^  mail_plugins {{$/a\\    quota = yes' {lda}"
@@ -122,4 +123,4 @@ def over_quota(lab: Lab, host: LabHost, user: str, tempfail: bool) -> None:
     filler = f"{{ printf 'Subject: filler\\n\\n'; {body}; }}"
     sh(lab, host, f"{plugin} && grep -q quota {lda}")
     sh(lab, host, f"printf '%s\\n' {lines} > /etc/dovecot/conf.d/90-quota.conf")
-    sh(lab, host, f"{filler} | doveadm save -u {shlex.quote(user)} && doveadm reload")
+    sh(lab, host, f"{filler} | doveadm save -u {shlex.quote(user)} && doveadm reload && sleep 1")
