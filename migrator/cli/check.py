@@ -99,11 +99,11 @@ def check(
     try:
         hosts = _hosts(host, inventory, limit)
     except MigratorError as exc:
-        # Nothing was checked: a monitoring system must see UNKNOWN (3), not WARNING (1).
+        # Nothing was checked: the plugin's status line, then the command's one-line error
+        # and exit code (UNKNOWN, not WARNING: exit_status.error_status).
         if fmt == "nagios":
             click.echo(f"MIGRATOR UNKNOWN - {exc}")
-        click.echo(f"migrator: error: {exc}", err=True)
-        sys.exit(Status.UNKNOWN)
+        raise
     options = CheckOptions(test_recipient=test_recipient)
     checks = _run(hosts, options, Reacher(ssh_config, accept_new_host_key), forks)
     _emit(checks, fmt, output)
