@@ -19,15 +19,8 @@ from migrator.config import postfix
 from migrator.config.tree import ConfigTree
 from migrator.errors import ConfigParseError
 from migrator.lenses import POSTFIX_MAIN_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
-from tests.unit.lens_files import (
-    assert_reads_as_sampled,
-    copy_in,
-    errors,
-    open_lens,
-    rewrite,
-    tree,
-)
 
 SAMPLES = Path(__file__).parent / "lens_samples"
 STOCK = sorted((SAMPLES / "stock").glob("debian*/main.cf*"))
@@ -39,7 +32,7 @@ RELEASES = {"debian11": "bullseye", "debian12": "bookworm", "debian13": "trixie"
 
 
 def _mine(root: Path) -> Augeas:
-    return open_lens(root, POSTFIX_MAIN_LENS, FPATH)
+    return lens_files.open_lens(root, POSTFIX_MAIN_LENS, FPATH)
 
 
 def _key(src: Path) -> str:
@@ -58,15 +51,15 @@ DEBUGGER = (
 
 @pytest.mark.parametrize("src", STOCK, ids=_key)
 def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: Path) -> None:
-    dest = copy_in(src, tmp_path, FPATH)
-    stock, mine = open_lens(tmp_path, "Postfix_Main", FPATH), _mine(tmp_path)
-    assert errors(stock) == errors(mine) == []
-    ours, theirs = tree(mine, f"/files{FPATH}"), tree(stock, f"/files{FPATH}")
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock, mine = lens_files.open_lens(tmp_path, "Postfix_Main", FPATH), _mine(tmp_path)
+    assert lens_files.errors(stock) == lens_files.errors(mine) == []
+    ours, theirs = lens_files.tree(mine, f"/files{FPATH}"), lens_files.tree(stock, f"/files{FPATH}")
     # one difference by design: a value starting on the next line keeps its line break
     broken = [(label, value) for label, value in ours if (value or "")[:1] == "\n"]
     assert broken == ([("debugger_command", DEBUGGER)] if src.name == "main.cf.dist" else [])
     assert [(label, (value or "").lstrip() or value) for label, value in ours] == theirs
-    rewrite(mine, FPATH)
+    lens_files.rewrite(mine, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -75,10 +68,10 @@ def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: 
 
 @pytest.mark.parametrize("src", HOSTILE, ids=lambda p: p.name)
 def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
-    dest = copy_in(src, tmp_path, FPATH)
-    stock = open_lens(tmp_path, "Postfix_Main", FPATH)
-    assert errors(stock) != [], "the stock lens should refuse it"
-    assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Main", FPATH)
+    assert lens_files.errors(stock) != [], "the stock lens should refuse it"
+    lens_files.assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
 
 
 # -- side by side with Postfix's own parser ------------------------------------------------
@@ -158,7 +151,7 @@ def test_params_as_postfix_reads_them(
     prints (blanks squeezed: a continuation's indent is a blank to Postfix); a file Postfix
     refuses (one fixture host's), migrator refuses too."""
     status, out = postconf[key]
-    copy_in(src, tmp_path, FPATH)
+    lens_files.copy_in(src, tmp_path, FPATH)
     if status != 0:
         assert "broken-input" in key, out
         with pytest.raises(ConfigParseError):

@@ -19,16 +19,8 @@ from augeas import Augeas
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
 from migrator.lenses import POSTFIX_MASTER_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
-from tests.unit.lens_files import (
-    assert_reads_as_sampled,
-    copy_in,
-    errors,
-    open_lens,
-    rewrite,
-    tree,
-    write_in,
-)
 
 SAMPLES = Path(__file__).parent / "lens_samples"
 STOCK = sorted((SAMPLES / "stock").glob("debian*/master.cf"))
@@ -38,7 +30,7 @@ FIELDS = ("type", "private", "unprivileged", "chroot", "wakeup", "limit")
 
 
 def _mine(root: Path) -> Augeas:
-    return open_lens(root, POSTFIX_MASTER_LENS, FPATH)
+    return lens_files.open_lens(root, POSTFIX_MASTER_LENS, FPATH)
 
 
 def _release(src: Path) -> str:
@@ -50,20 +42,20 @@ def _release(src: Path) -> str:
 
 @pytest.mark.parametrize("src", STOCK, ids=_release)
 def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: Path) -> None:
-    dest = copy_in(src, tmp_path, FPATH)
-    stock = open_lens(tmp_path, "Postfix_Master", FPATH)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH)
     mine = _mine(tmp_path)
-    assert errors(mine) == []
+    assert lens_files.errors(mine) == []
     if _release(src) == "debian13":
         # line 74: -o syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/...
-        assert [line for _, _, line in errors(stock)] == ["74"]
+        assert [line for _, _, line in lens_files.errors(stock)] == ["74"]
         relay = mine.get(f"/files{FPATH}/relay/command") or ""
         option = "syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/$service_name"
         assert relay == f"smtp\n        -o {option}"
     else:
-        assert errors(stock) == []
-        assert tree(mine, f"/files{FPATH}") == tree(stock, f"/files{FPATH}")
-    rewrite(mine, FPATH)
+        assert lens_files.errors(stock) == []
+        assert lens_files.tree(mine, f"/files{FPATH}") == lens_files.tree(stock, f"/files{FPATH}")
+    lens_files.rewrite(mine, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -72,10 +64,10 @@ def test_debian13_without_line_74_reads_the_same_through_both_lenses(tmp_path: P
     lines = src.read_text().splitlines(keepends=True)
     assert "multi_instance_name" in lines[73]
     trimmed = "".join(lines[:73] + lines[74:])
-    write_in(tmp_path, FPATH, trimmed)
-    stock, mine = open_lens(tmp_path, "Postfix_Master", FPATH), _mine(tmp_path)
-    assert errors(stock) == errors(mine) == []
-    assert tree(mine, f"/files{FPATH}") == tree(stock, f"/files{FPATH}")
+    lens_files.write_in(tmp_path, FPATH, trimmed)
+    stock, mine = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH), _mine(tmp_path)
+    assert lens_files.errors(stock) == lens_files.errors(mine) == []
+    assert lens_files.tree(mine, f"/files{FPATH}") == lens_files.tree(stock, f"/files{FPATH}")
 
 
 # -- what Postfix accepts and the stock lens refuses, one sample file per class -----------
@@ -83,10 +75,10 @@ def test_debian13_without_line_74_reads_the_same_through_both_lenses(tmp_path: P
 
 @pytest.mark.parametrize("src", HOSTILE, ids=lambda p: p.name)
 def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
-    dest = copy_in(src, tmp_path, FPATH)
-    stock = open_lens(tmp_path, "Postfix_Master", FPATH)
-    assert errors(stock) != [], "the stock lens should refuse it"
-    assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH)
+    assert lens_files.errors(stock) != [], "the stock lens should refuse it"
+    lens_files.assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
 
 
 # -- side by side with Postfix's own parser ------------------------------------------------
@@ -214,7 +206,7 @@ def test_services_as_postfix_reads_them(
     (brace groups aside, postconf only drops blanks; so do we, to compare)."""
     status, out = postconf[str(src)]
     assert status == 0
-    copy_in(src, tmp_path, FPATH)
+    lens_files.copy_in(src, tmp_path, FPATH)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(out)
 
 
@@ -232,7 +224,7 @@ def test_stock_services_as_their_own_release_reads_them(src: Path, tmp_path: Pat
     tools = ReleaseTools(RELEASES[_release(src)], tmp_path)
     done = tools.attempt_many({"M": ["postconf", "-c", f"{MOUNT}/conf", "-M"]})["M"]
     assert done.returncode == 0, done.stderr
-    copy_in(src, tmp_path, FPATH)
+    lens_files.copy_in(src, tmp_path, FPATH)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(done.stdout)
 
 
@@ -263,11 +255,11 @@ def test_fixture_services_as_postfix_reads_them(
 ) -> None:
     done = fixtures_postconf[src]
     assert done.returncode == 0, done.stderr
-    dest = copy_in(src, tmp_path, FPATH)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
     aug = _mine(tmp_path)
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert _lens_services(aug) == _postconf_services(done.stdout)
-    rewrite(aug, FPATH)
+    lens_files.rewrite(aug, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -277,11 +269,11 @@ def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
 ) -> None:
     status, out = postconf[key]
     assert status == 0
-    dest = write_in(tmp_path, FPATH, GENERATED[key])
+    dest = lens_files.write_in(tmp_path, FPATH, GENERATED[key])
     aug = _mine(tmp_path)
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert _lens_services(aug) == _postconf_services(out)
-    rewrite(aug, FPATH)
+    lens_files.rewrite(aug, FPATH)
     assert dest.read_text() == GENERATED[key]
 
 
@@ -289,8 +281,8 @@ def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
 def test_refused_where_postfix_refuses(
     key: str, tmp_path: Path, postconf: dict[str, tuple[int, str]]
 ) -> None:
-    write_in(tmp_path, FPATH, {**REFUSED, **POSTFIX_ONLY}[key])
-    assert [m for _, m, _ in errors(_mine(tmp_path))] != []
+    lens_files.write_in(tmp_path, FPATH, {**REFUSED, **POSTFIX_ONLY}[key])
+    assert [m for _, m, _ in lens_files.errors(_mine(tmp_path))] != []
     status, out = postconf[key]
     assert (status != 0) == (key in REFUSED)
     assert (out != "") == (key in POSTFIX_ONLY)
@@ -309,14 +301,14 @@ def _add_service(aug: Augeas, label: str, fields: tuple[str, ...], command: str)
 
 def test_new_service_is_written_in_debian_columns(tmp_path: Path) -> None:
     src = SAMPLES / "stock/debian13/master.cf"
-    dest = copy_in(src, tmp_path, FPATH)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
     aug = _mine(tmp_path)
     argv = "argv=/usr/lib/dovecot/dovecot-lda -f ${sender} -d ${recipient}"
     _add_service(
         aug, "dovecot", ("unix", "-", "n", "n", "-", "-"), f"pipe\n  flags=DRhu user=vmail {argv}"
     )
     aug.save()
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == src.read_text() + (
         "dovecot   unix  -       n       n       -       -       pipe\n"
         f"  flags=DRhu user=vmail {argv}\n"
@@ -326,12 +318,12 @@ def test_new_service_is_written_in_debian_columns(tmp_path: Path) -> None:
 
 
 def test_new_service_named_with_brackets_and_long_fields(tmp_path: Path) -> None:
-    dest = copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
+    dest = lens_files.copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     _add_service(aug, "\\[::1\\]:10026", ("inet", "n", "-", "n", "60?", "10"), "smtpd -o a=b")
     aug.save()
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before + (
         "[::1]:10026   inet  n       -       n       60?       10       smtpd -o a=b\n"
     )
@@ -339,20 +331,20 @@ def test_new_service_named_with_brackets_and_long_fields(tmp_path: Path) -> None
 
 
 def test_changed_command_keeps_the_comments_around_it(tmp_path: Path) -> None:
-    dest = copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
+    dest = lens_files.copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/submission"
     aug.set(f"{node}/command[3]", "-o smtpd_sasl_auth_enable=no")
     aug.save()
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before.replace(
         "  -o smtpd_sasl_auth_enable=yes\n", "  -o smtpd_sasl_auth_enable=no\n"
     )
 
 
 def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path) -> None:
-    dest = copy_in(SAMPLES / "stock/debian12/master.cf", tmp_path, FPATH)
+    dest = lens_files.copy_in(SAMPLES / "stock/debian12/master.cf", tmp_path, FPATH)
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/smtp[type = 'inet']"
     aug.insert(f"{node}/command", "#comment", False)
@@ -360,21 +352,21 @@ def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path)
     aug.insert(f"{node}/#comment", "command", False)
     aug.set(f"{node}/command[2]", "-o smtpd_sasl_auth_enable=no")
     aug.save()
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     text = dest.read_text()
     assert (
         "smtp      inet  n       -       y       -       -       smtpd\n"
         "# managed by migrator\n"
         "  -o smtpd_sasl_auth_enable=no\n"
     ) in text
-    assert [v for _, v in tree(_mine(tmp_path), node)][-2:] == [
+    assert [v for _, v in lens_files.tree(_mine(tmp_path), node)][-2:] == [
         "managed by migrator",
         "-o smtpd_sasl_auth_enable=no",
     ]
 
 
 def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
-    dest = copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
+    dest = lens_files.copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/smtp"
@@ -384,7 +376,7 @@ def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
     ]
     aug.remove(f"{node}/#comment[1]")
     aug.save()
-    assert errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before.replace(
         "  # a comment between the daemon and its options\n", ""
     )
@@ -397,7 +389,7 @@ def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
 
 def test_value_postfix_would_read_otherwise_fails_the_save(tmp_path: Path) -> None:
     """A command line starting with "#" would be a comment to Postfix: the lens refuses it."""
-    dest = copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
+    dest = lens_files.copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
     before = dest.read_bytes()
     aug = _mine(tmp_path)
     aug.set(f"/files{FPATH}/postlog/command", "postlogd\n  # -o not=an-option")

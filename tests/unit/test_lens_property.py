@@ -30,8 +30,8 @@ from augeas import Augeas
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
 from migrator.lenses import DOVECOT_LENS, POSTFIX_MAIN_LENS, POSTFIX_MASTER_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
-from tests.unit.lens_files import open_lens
 from tests.unit.test_lens_postfix_main import postconf_params
 from tests.unit.test_lens_postfix_master import _postconf_services
 
@@ -350,7 +350,7 @@ class Lensed:
         for index, case in enumerate(cases):
             (root / f"c{index}").mkdir()
             (root / f"c{index}" / kind.name).write_bytes(case.drawn.text)
-        self.aug = open_lens(root, kind.lens, f"/c*/{kind.name}")
+        self.aug = lens_files.open_lens(root, kind.lens, f"/c*/{kind.name}")
 
     def path(self, index: int) -> str:
         return f"/c{index}/{self.kind.name}"
