@@ -99,8 +99,8 @@ def wait_lmtp_drained(transport: Transport, seconds: float = 30.0) -> bool:
     """Wait until the lmtp delivery agents Postfix runs now have exited: after ``postfix
     reload`` they finish their delivery and go. Until then Dovecot must not reload: its LMTP
     answers a transaction in flight "421 4.3.2 Shutting down" after storing the message, and
-    Postfix delivers it again (the load test, Dovecot 2.3.19 and 2.4.1). False when some still
-    run after SECONDS. Raises TransportError."""
+    Postfix delivers it again (the load test under load, Dovecot 2.3.19). False when some
+    still run after SECONDS. Raises TransportError."""
     tenths = str(int(seconds * 10))
     result = transport.run(["sh", "-c", LMTP_DRAIN_SCRIPT, "sh", tenths], timeout=seconds + 30)
     return result.ok and result.out.strip().startswith("drained")

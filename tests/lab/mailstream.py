@@ -1,7 +1,7 @@
 """A steady SMTP stream into a lab host, and the count of what arrived where.
 
-The stream mixes plain messages with SMTPUTF8 ones (a UTF-8 envelope sender, or UTF-8
-headers only; both sent with ``MAIL FROM:<...> SMTPUTF8``) and large ones (near Postfix's
+A stream mixes plain messages with SMTPUTF8 ones (a UTF-8 envelope sender, or UTF-8 headers
+only; both sent with ``MAIL FROM:<...> SMTPUTF8``); another sends large ones (near Postfix's
 message_size_limit)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrator.lab import lifecycle
@@ -30,14 +31,17 @@ SMTPUTF8_KINDS = (UTF8_SENDER, UTF8_HEADER)
 LARGE_SIZE = 9_500_000
 
 
-def kind_of(n: int) -> str:
-    """The kind of the stream's Nth message: every 5th SMTPUTF8 (envelope and header in
-    turn), every 50th large, the rest plain."""
-    if n % 50 == 12:
-        return LARGE
+def mixed(n: int) -> str:
+    """The kind of a stream's Nth message: every 5th SMTPUTF8 (envelope and header in turn),
+    the rest plain."""
     if n % 5 == 1:
         return UTF8_SENDER if n % 10 == 1 else UTF8_HEADER
     return PLAIN
+
+
+def large(n: int) -> str:
+    """Every message large (a stream of its own: one large message must not stall the rest)."""
+    return LARGE
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Stream:
 
     host: LabHost
     rate: float = 20.0
+    kind_of: Callable[[int], str] = mixed
     accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     """Message-ID -> kind, and when Postfix accepted it (time.monotonic), for each accepted."""
@@ -70,7 +75,7 @@ class Stream:
         next_at = time.monotonic()
         while not self._stop.is_set():
             to, owners = ENVELOPES[self.sent % len(ENVELOPES)]
-            kind = kind_of(self.sent)
+            kind = self.kind_of(self.sent)
             message_id = f"<load.{uuid.uuid4().hex}@migrator.lab>"
             self.sent += 1
             try:

@@ -32,6 +32,7 @@ from .mailstream import (
     Stream,
     attempts,
     delivered,
+    large,
     queue_empty,
 )
 
@@ -47,8 +48,9 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
     transport = connect(host.name, ssh_config=lab.ssh_config)
-    stream = Stream(host)
+    stream, big = Stream(host), Stream(host, rate=0.4, kind_of=large)
     stream.start()
+    big.start()
     started = time.monotonic()
     switched = float("inf")
     try:
@@ -58,7 +60,7 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
         applied = apply_plan(transport, plan, ApplyOptions(rollback_on_fail=True))
         assert applied.outcome is Outcome.APPLIED, applied
         time.sleep(1)
-        assert _large_over_lmtp(lab, host, stream, within=10), "no large message over LMTP"
+        assert _large_over_lmtp(lab, host, big, within=10), "no large message over LMTP"
         assert cli("rollback", host.name).exit_code == 0
         time.sleep(1)
         failing = _with_lmtp_deferring(lab, host, cli.plan(host), transport)
@@ -66,6 +68,7 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
         time.sleep(1)
     finally:
         stream.stop()
+        big.stop()
         transport.close()
     streamed = time.monotonic() - started
 
@@ -79,27 +82,30 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     found = delivered(lab, host)
     log = mail.postfix_log(lab, host)
     _keep_logs(lab, host, tmp_path)
-    tally = _tally(stream, attempts(log), switched, _accepts(plan))
-    expected = {(user, mid) for mid, users in stream.accepted.items() for user in users}
+    accepted, kinds_of = stream.accepted | big.accepted, stream.kinds | big.kinds
+    tally = _tally((stream, big), attempts(log), switched, _accepts(plan))
+    expected = {(user, mid) for mid, users in accepted.items() for user in users}
     expected -= tally.announced_keys
     lost = expected - set(found)
     duplicates = {key: n for key, n in found.items() if n > 1}
     bounced = log.count("status=bounced")
     delays = [float(d) for d in _DELAY.findall(log)]
-    kinds = Counter(stream.kinds.values())
+    kinds = Counter([*stream.kinds.values(), *big.kinds.values()])
     print(
-        f"\nload {release}: sent {stream.sent}, accepted {len(stream.accepted)} {dict(kinds)},"
-        f" refused {stream.refused}, deliveries expected {len(expected)},"
+        f"\nload {release}: sent {stream.sent}+{big.sent}, accepted {len(accepted)}"
+        f" {dict(kinds)}, refused {stream.refused + big.refused}, streamed {streamed:.0f}s,"
+        f" deliveries expected {len(expected)},"
         f" delivered {sum(found.values())}, duplicates {len(duplicates)}, lost {len(lost)},"
         f" bounced {bounced} (announced {len(tally.announced)}),"
         f" longest delay {max(delays):.2f}s; {tally.describe()}; logs in {tmp_path}"
     )
-    # The stream kept flowing through all three (at least half its rate the whole time; a
-    # fixed count would depend on how fast the applies are).
+    # Both streams kept flowing through all three (at least half their rate the whole time;
+    # a fixed count would depend on how fast the applies are).
     assert len(stream.accepted) >= max(100, stream.rate * streamed / 2), streamed
-    assert kinds[LARGE] >= 3 and sum(kinds[k] for k in SMTPUTF8_KINDS) >= 20, kinds
+    assert len(big.accepted) >= max(3, big.rate * streamed / 2), streamed
+    assert sum(kinds[k] for k in SMTPUTF8_KINDS) >= 20, kinds
     assert not lost, sorted(lost)[:5]
-    assert not duplicates, [(k, n, stream.kinds[k[1]]) for k, n in duplicates.items()][:5]
+    assert not duplicates, [(k, n, kinds_of[k[1]]) for k, n in duplicates.items()][:5]
     assert set(found) == expected
     # Every bounce is SMTPUTF8 mail over Dovecot 2.3's LMTP that the plan announced.
     assert bounced == len(tally.announced), tally.unannounced
@@ -138,22 +144,26 @@ class Tally:
         return f"SMTPUTF8 over LMTP: {utf8}, large delivered over LMTP: {self.large_over_lmtp}"
 
 
-def _tally(stream: Stream, tried: list[Attempt], switched: float, accepts: set[str]) -> Tally:
+def _tally(
+    streams: tuple[Stream, ...], tried: list[Attempt], switched: float, accepts: set[str]
+) -> Tally:
     """Sort the bounces: announced is SMTPUTF8 mail accepted after the switch began, bounced
     5.6.7 by Postfix's LMTP client, on a host whose plan announced exactly that."""
+    kinds = {mid: kind for stream in streams for mid, kind in stream.kinds.items()}
+    accepted_at = {mid: at for stream in streams for mid, at in stream.accepted_at.items()}
     announced, unannounced = [], []
     utf8: Counter[str] = Counter()
     large = 0
     for attempt in tried:
-        is_utf8 = stream.kinds.get(attempt.message_id) in SMTPUTF8_KINDS
-        if stream.kinds.get(attempt.message_id) == LARGE and attempt.over_lmtp:
+        is_utf8 = kinds.get(attempt.message_id) in SMTPUTF8_KINDS
+        if kinds.get(attempt.message_id) == LARGE and attempt.over_lmtp:
             large += attempt.status == "sent"
         if is_utf8 and attempt.over_lmtp and attempt.status in ("sent", "bounced"):
             utf8[attempt.status] += 1
             utf8[f"{attempt.status}-{'new' if attempt.conn_use == 1 else 'reused'}"] += 1
         if attempt.status != "bounced":
             continue
-        after = stream.accepted_at.get(attempt.message_id, 0.0) >= switched
+        after = accepted_at.get(attempt.message_id, 0.0) >= switched
         said = "smtputf8:bounced 5.6.7" in accepts
         if is_utf8 and after and said and attempt.over_lmtp and attempt.dsn == "5.6.7":
             announced.append(attempt)
@@ -163,12 +173,12 @@ def _tally(stream: Stream, tried: list[Attempt], switched: float, accepts: set[s
 
 
 def _large_over_lmtp(lab: Lab, host: LabHost, stream: Stream, within: float) -> bool:
-    """Whether LMTP delivered a large message (one comes every 2.5 s), waiting WITHIN seconds."""
+    """Whether LMTP delivered one of STREAM's large messages, waiting WITHIN seconds."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         for attempt in attempts(mail.postfix_log(lab, host)):
-            large = stream.kinds.get(attempt.message_id) == LARGE
-            if large and attempt.over_lmtp and attempt.status == "sent":
+            is_large = stream.kinds.get(attempt.message_id) == LARGE
+            if is_large and attempt.over_lmtp and attempt.status == "sent":
                 return True
         time.sleep(0.5)
     return False

@@ -54,6 +54,21 @@ def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> Non
     assert report.delivery is not None and report.delivery.relay == "dovecot"
 
 
+def test_rollback_reloads_dovecot_even_when_lmtp_deliveries_outlast_the_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Postfix's lmtp agents still busy after the wait: Dovecot is reloaded all the same (the
+    rollback must finish), and the log says deliveries were still running."""
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    fake.fail("wait_lmtp", rc=0, stdout="busy 4242\n")
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and report.ok
+    actions = [s.action for s in report.steps]
+    assert actions.index("wait_lmtp") < actions.index("reload_dovecot")
+    assert "LMTP deliveries still running" in caplog.text
+
+
 # -- a failure at every step ----------------------------------------------------------------
 
 # What the report's error says when the step fails as fake_host.FAILURES makes it fail.
