@@ -6,6 +6,7 @@ case is judged by the release's own doveconf.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,11 @@ import pytest
 from migrator.errors import RefusedError
 from migrator.host.facts import parse_userdb
 from migrator.plan.document import Plan
-from migrator.rules.equivalence import dovecot_size, smtputf8_enabled
+from migrator.rules.equivalence import (
+    dovecot_size,
+    smtputf8_checked_on_reuse,
+    smtputf8_enabled,
+)
 from migrator.rules.params import MainParams
 from migrator.rules.quota import dovecot_bool, quota_warning
 from tests.unit.hosts import (
@@ -98,6 +103,53 @@ def test_dovecot_23_smtputf8_is_a_warning_naming_the_bounce(tmp_path: Path) -> N
     plan = _planned("virtual-lda", tmp_path)
     assert _warned(plan, "will bounce 5.6.7 instead of being delivered as the LDA pipe did")
     assert not _sets(plan, "mail_utf8_extensions")
+
+
+@pytest.mark.parametrize(
+    ("version", "checked"),
+    [
+        ("3.5.25", False),  # bullseye
+        ("3.6.20", False),
+        ("3.7.11", False),  # bookworm
+        ("3.7.17", True),
+        ("3.8.11", False),
+        ("3.8.12", True),
+        ("3.9.6", True),
+        ("3.10.4", False),
+        ("3.10.13", True),  # trixie
+        ("3.11.0", True),
+        ("4.0", True),
+        (None, None),
+        ("unknown", None),
+    ],
+)
+def test_which_postfix_requires_smtputf8_on_a_reused_lmtp_connection(
+    version: str | None, checked: bool | None
+) -> None:
+    assert smtputf8_checked_on_reuse(version) is checked
+
+
+@pytest.mark.parametrize(
+    ("version", "clause"),
+    [
+        ("3.7.11", "Postfix 3.7.11 checks only then"),
+        (None, "Postfix before 3.7.17, 3.8.12, 3.9.6, 3.10.5 checks only then"),
+        ("3.7.17", ""),
+    ],
+)
+def test_dovecot_23_smtputf8_warning_says_which_mail_bounces_and_when(
+    version: str | None, clause: str
+) -> None:
+    """Mail needing SMTPUTF8 has a UTF-8 address or header and was sent with SMTPUTF8; a
+    Postfix without the 20250911 fix delivers it anyway over a reused LMTP connection."""
+    host = HOSTS["virtual-lda"]
+    facts = {**host.spec.get("facts", {}), "postfix_version": version}
+    plan = dataclasses.replace(host, spec={**host.spec, "facts": facts}).plan()
+    [warning] = [w for w in plan.warnings if w.startswith("SMTPUTF8: ")]
+    assert "with a UTF-8 envelope sender, recipient or header value" in warning
+    assert "will bounce 5.6.7" in warning
+    reused = "when the lmtp client opens a connection for it"
+    assert (reused in warning and clause in warning) if clause else reused not in warning
 
 
 def test_no_smtputf8_warning_when_postfix_does_not_accept_it(tmp_path: Path) -> None:
