@@ -34,6 +34,11 @@ class ProofMode(StrEnum):
     AB = "ab"
 
 
+# apply's proof when none is chosen: the one owner of that default (the CLI, fleet runs, the
+# executor and the Ansible collection all read it).
+DEFAULT_PROOF = ProofMode.AB
+
+
 @dataclass(frozen=True, slots=True)
 class BeforeProof:
     """What the LDA made of the batch: kept until the same kinds are sent over LMTP."""

@@ -75,7 +75,7 @@ class ApplyOptions:
     rollback_on_fail: bool = False
     test_recipient: str | None = None
     delivery_timeout: float = 20.0
-    proof: ab.ProofMode = ab.ProofMode.BASIC
+    proof: ab.ProofMode = ab.DEFAULT_PROOF
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
