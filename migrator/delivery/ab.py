@@ -86,6 +86,15 @@ def prove_before(
     return BeforeProof(recipient, traits, sent, report.outcomes, report.skipped, seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class AfterProof:
+    """The kinds compared, the seconds the LMTP batch took, and whether it settled in time."""
+
+    proofs: tuple[KindProof, ...]
+    seconds: float
+    waited: int | None = None  # seconds, when the batch had not settled by then
+
+
 def prove_after(
     transport: Transport,
     before: BeforeProof,
@@ -94,7 +103,7 @@ def prove_after(
     log_path: str,
     timeout: float,
     expect_relay: RelayCheck,
-) -> tuple[tuple[KindProof, ...], float]:
+) -> AfterProof:
     """Send the kinds BEFORE sent, now over LMTP; compare. Never raises for a difference
     (``proof_failure`` says whether the proofs fail the apply).
 
@@ -105,7 +114,8 @@ def prove_after(
         transport, batch, log_path=log_path, timeout=timeout, only_applicable=False
     )
     proofs = compare(before.outcomes, report.outcomes)
-    return tuple(_over_lmtp(p, expect_relay, bool(log_path)) for p in proofs), seconds
+    lmtp = tuple(_over_lmtp(p, expect_relay, bool(log_path)) for p in proofs)
+    return AfterProof(lmtp, seconds, report.waited)
 
 
 def _over_lmtp(proof: KindProof, expect: RelayCheck, logged: bool) -> KindProof:
@@ -169,16 +179,19 @@ def _announced(proof: KindProof, accepts: Sequence[tuple[str, str]]) -> KindProo
     return proof
 
 
-def proof_failure(proofs: Sequence[KindProof]) -> str | None:
+def proof_failure(proofs: Sequence[KindProof], waited: int | None = None) -> str | None:
     """Why the proofs fail the apply (each kind that differs, in one short line), or None.
 
-    The full differences are in the proofs themselves (the table, the JSON report).
+    WAITED (the batch had not settled after that many seconds) is said first: a busy or hung
+    LMTP, not a different outcome. The full differences are in the proofs themselves (the
+    table, the JSON report).
     """
     failed = [p for p in proofs if not p.same and not p.improved and not p.announced]
     if not failed:
         return None
     said = "; ".join(f"{p.kind}: {_difference(p)}" for p in failed)
-    return f"LMTP delivered {len(failed)} kind(s) unlike the LDA: {said}"
+    late = f"the proof messages were not all delivered within {waited} s; " if waited else ""
+    return f"{late}LMTP delivered {len(failed)} kind(s) unlike the LDA: {said}"
 
 
 def _difference(proof: KindProof) -> str:

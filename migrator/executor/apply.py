@@ -336,7 +336,7 @@ class _Run:
 
     def _test_delivery(self, step: Step) -> None:
         if self.mode is ab.ProofMode.AB and self.before is not None:
-            self.proofs, _ = ab.prove_after(
+            after = ab.prove_after(
                 self.transport,
                 self.before,
                 token=uuid.uuid4().hex[:12],
@@ -344,8 +344,8 @@ class _Run:
                 timeout=self.delivery_timeout,
                 expect_relay=self.plan.lmtp_endpoint.relay_matches,
             )
-            self.proofs = ab.accept(self.proofs, self.accepts)
-            failure = ab.proof_failure(self.proofs)
+            self.proofs = ab.accept(after.proofs, self.accepts)
+            failure = ab.proof_failure(self.proofs, after.waited)
             if failure is not None:
                 raise DeliveryError(failure, host=self.transport.host)
             return
