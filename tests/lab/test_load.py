@@ -24,6 +24,8 @@ from .mailstream import Stream, delivered, queue_empty
 
 pytestmark = pytest.mark.lab
 _DELAY = re.compile(r" delay=([0-9.]+),")
+_QUEUE_ID = re.compile(r": ([0-9A-F]+): ")
+_LOAD_ID = re.compile(r": ([0-9A-F]+): message-id=<load\.")
 
 
 @pytest.mark.parametrize("release", RELEASES)
@@ -64,7 +66,7 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     lost = expected - set(found)
     duplicates = {key: n for key, n in found.items() if n > 1}
     log = mail.postfix_log(lab, host)
-    bounced = log.count("status=bounced")
+    bounced = _stream_bounces(log)
     delays = [float(d) for d in _DELAY.findall(log)]
     print(
         f"\nload: sent {stream.sent}, accepted {len(stream.accepted)}, refused {stream.refused},"
@@ -79,6 +81,15 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     assert not duplicates, list(duplicates.items())[:5]
     assert set(found) == expected
     assert bounced == 0
+
+
+def _stream_bounces(log: str) -> int:
+    """Bounces of the stream's own messages. The A/B proof's messages bounce by design in
+    some kinds (+detail under the LDA, SMTPUTF8 over Dovecot 2.3's LMTP, as the plan warns):
+    they are the proof's measurement, not mail the switch lost."""
+    ours = set(_LOAD_ID.findall(log))
+    bounced = (_QUEUE_ID.search(line) for line in log.splitlines() if "status=bounced" in line)
+    return sum(1 for found in bounced if found and found.group(1) in ours)
 
 
 def _with_lmtp_deferring(lab: Lab, host: LabHost, plan: Plan, transport: Transport) -> ApplyReport:
