@@ -109,7 +109,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         options = ApplyOptions(
             rollback_on_fail=True,
             test_recipient=args["test_recipient"],
-            proof=ProofMode(args["proof_mode"] or DEFAULT_PROOF),
+            proof=_proof_mode(args),
         )
         report = apply_plan(transport, plan, options)
         return {**results.apply_result(report), **diff}
@@ -145,6 +145,14 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         if report is None:
             return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
         return results.rollback_result(report)
+
+
+def _proof_mode(args: dict[str, Any]) -> ProofMode:
+    """proof_mode, else migrator's default; with proof false the plan has no proof steps
+    left, and the A/B proof (which needs proof_before) is not what runs."""
+    if not args["proof"]:
+        return ProofMode.BASIC
+    return ProofMode(args["proof_mode"] or DEFAULT_PROOF)
 
 
 def _applied(transport: AnsibleTransport, plan: Plan) -> bool:
