@@ -12,7 +12,8 @@ Measured on the lab's releases (Dovecot 2.3.13/Postfix 3.5, 2.3.19/3.7, 2.4.1/3.
 - ``service lmtp { vsz_limit }``: the LDA ran with no limit. LMTP streams a message to a
   temporary file (2.3.19 delivered 60 MB with 24M), but 2.4.1's lmtp does not even start
   with 48M: a limit below ``message_size_limit`` plus 64M is raised.
-- Original recipient, ``+detail``, quota, process limits, Sieve's own mail: warnings.
+- Original recipient, ``+detail``, quota (``rules.quota``), process limits, Sieve's own mail:
+  warnings.
 Pure: parsed config and facts in, edits and warnings out.
 """
 
@@ -38,6 +39,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
 )
 from migrator.rules.params import MainParams
+from migrator.rules.quota import quota_warning
 from migrator.rules.syntax import DovecotSyntax
 from migrator.rules.userdb import userdb_uids
 
@@ -332,15 +334,8 @@ class EquivalenceRules:
             return
         said = self.dovecot.value("quota_full_tempfail", PROTOCOL_LDA)
         said = said if said is not None else self.dovecot.value("quota_full_tempfail")
-        tempfail = (said or "no") == "yes"
-        outcome = (
-            "both paths defer it (quota_full_tempfail = yes, carried to protocol lmtp)"
-            if tempfail
-            else "the LDA sent Dovecot's own rejection from <> and Postfix logged the mail "
-            "sent; LMTP answers 552 5.2.2 and Postfix bounces it with its own DSN (measured on "
-            "2.3.19); lmtp_rcpt_check_quota = yes would refuse it at RCPT, before queueing"
-        )
-        self._warnings.append(f"quota: a message to a user over quota: {outcome}")
+        lmtp = self._lmtp_value("quota_full_tempfail")
+        self._warnings.append(quota_warning(said, lmtp, self._lmtp_value("lmtp_rcpt_check_quota")))
 
     def _process_limits(self) -> None:
         dovecot_limit = self.dovecot.block_settings(SERVICE_LMTP).get("process_limit") or (
