@@ -58,6 +58,8 @@ def _table(title: str, totals: list[float], rounds: list[list[StepTiming]]) -> N
     for steps in rounds:
         seen: dict[str, float] = defaultdict(float)
         for step in steps:
+            if step.skipped:
+                continue  # proof_before under --proof basic: it did not run
             key = f"{step.action} {step.description.split(' (')[0]}"
             seen[key] += step.seconds
             names[key] = step.description.split(" (")[0]
