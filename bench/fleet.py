@@ -205,11 +205,13 @@ def ansible_round(fleet: Fleet, ansible: Path) -> dict[str, Timed]:
 
 
 def proof_share(report: Path) -> float:
-    """The median share of a host's apply spent proving delivery (the test message)."""
+    """The median share of a host's apply spent proving delivery (the A/B proof's two
+    batches, proof_before and test_delivery; or the basic test message)."""
     hosts = json.loads(report.read_text())["hosts"]
     shares = []
     for host in hosts:
-        proof = sum(s["seconds"] for s in host["steps"] if s["action"] == "test_delivery")
+        steps = host["steps"]
+        proof = sum(s["seconds"] for s in steps if s["action"] in ("proof_before", "test_delivery"))
         shares.append(proof / host["seconds"])
     return statistics.median(shares)
 

@@ -18,7 +18,7 @@ from migrator.cli.proof_view import show_proof
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.exit_status import ExitStatus
@@ -42,10 +42,11 @@ from migrator.transport.base import Transport
 @click.option(
     "--proof",
     type=click.Choice([m.value for m in ProofMode]),
-    default=ProofMode.BASIC.value,
+    default=DEFAULT_PROOF.value,
     show_default=True,
-    help="basic: one test message after the switch; ab: the proof messages through the LDA "
-    "before, through LMTP after, compared (fails on differences the plan warns about too).",
+    help="ab: the proof messages (only to the test recipient) through the LDA before the "
+    "switch and through LMTP after it, compared kind by kind; a difference the plan did not "
+    "announce fails the apply. basic: one test message after the switch.",
 )
 @plan_key_option
 @require_signature_option

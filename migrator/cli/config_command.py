@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from migrator.cli.defaults import ENV_PREFIX, SETTINGS, current_defaults
+from migrator.cli.defaults import BUILT_IN, ENV_PREFIX, SETTINGS, current_defaults
 from migrator.cli.run_log import runs_directory
 
 
@@ -24,7 +24,7 @@ def config(as_json: bool) -> None:
     rows: list[tuple[str, str | int | None, str]] = []
     for name in SETTINGS:
         setting = defaults.get(name)
-        value = None if setting is None else setting.value
+        value = BUILT_IN.get(name) if setting is None else setting.value
         shown = value if value is None or isinstance(value, int) else str(value)
         rows.append((name, shown, "built-in" if setting is None else setting.source))
     if as_json:

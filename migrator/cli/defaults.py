@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.address import check_recipient
+from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
 from migrator.errors import MigratorError, UsageError
 
 PROJECT_FILE = Path("migrator.toml")
 ENV_PREFIX = "MIGRATOR_"
 # The kinds of proof `apply --proof` takes (basic: one test message; ab: the A/B proof).
-PROOF_KINDS = ("basic", "ab")
+PROOF_KINDS = tuple(mode.value for mode in ProofMode)
 _MAX_FORKS = 500
 
 
@@ -73,6 +74,9 @@ SETTINGS: Mapping[str, Callable[[object, Path], Value]] = {
     "test_recipient": _recipient,
     "proof": _proof,
 }
+# migrator's own default of a setting that has one value for every command (`config` shows
+# it); the others are each command's own (--forks, --plans-dir...).
+BUILT_IN: Mapping[str, Value] = {"proof": DEFAULT_PROOF.value}
 # Commands a setting must not reach: rollback's test recipient is, by default, the one its
 # journal recorded for that host; a site-wide default must never replace it.
 _NOT_FOR: Mapping[str, frozenset[str]] = {"test_recipient": frozenset({"rollback"})}

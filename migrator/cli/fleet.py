@@ -24,7 +24,7 @@ from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.host_options import recipient_override
 from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
@@ -79,7 +79,7 @@ class HostOptions:
     no_save: bool = False
     detailed_exitcode: bool = False
     rollback_on_fail: bool = False
-    proof: str = "basic"
+    proof: str = DEFAULT_PROOF.value
     yes: bool = False
     root: Path | None = None
     as_json: bool = False

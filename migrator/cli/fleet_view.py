@@ -73,7 +73,9 @@ class FleetProgress:
         with self._lock:
             batch, _, since = self._state.get(event.host, ("", "", time.monotonic()))
             self._state[event.host] = (batch, event.description, since)
-        if event.seconds is not None:
+        if event.skipped:
+            self._line(f"{event.host}: skipped {event.description}: {event.skipped}")
+        elif event.seconds is not None:
             mark = "ok" if event.ok else "FAILED"
             detail = f": {event.detail}" if event.detail and not event.ok else ""
             self._line(f"{event.host}: {mark} {event.seconds:6.2f}s {event.description}{detail}")

@@ -78,6 +78,8 @@ class RunLog:
         }
         if event.seconds is not None:
             fields.update(seconds=round(event.seconds, 3), ok=event.ok, detail=event.detail)
+        if event.skipped:
+            fields["skipped"] = event.skipped
         self.record("step", **fields)
 
     def host(

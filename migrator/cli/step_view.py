@@ -13,6 +13,11 @@ def step_printer(console: Console) -> Notify:
     def show(event: StepEvent) -> None:
         if event.seconds is None:
             return
+        if event.skipped:
+            console.print(
+                f"{event.host}: [yellow]skipped[/yellow] {event.description}: {event.skipped}"
+            )
+            return
         mark = "[green]ok[/green]" if event.ok else "[red]FAILED[/red]"
         detail = f": {event.detail}" if event.detail and not event.ok else ""
         console.print(f"{event.host}: {mark} {event.seconds:6.2f}s {event.description}{detail}")

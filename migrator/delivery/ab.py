@@ -34,6 +34,11 @@ class ProofMode(StrEnum):
     AB = "ab"
 
 
+# apply's proof when none is chosen: the one owner of that default (the CLI, fleet runs, the
+# executor and the Ansible collection all read it).
+DEFAULT_PROOF = ProofMode.AB
+
+
 @dataclass(frozen=True, slots=True)
 class BeforeProof:
     """What the LDA made of the batch: kept until the same kinds are sent over LMTP."""
@@ -81,6 +86,15 @@ def prove_before(
     return BeforeProof(recipient, traits, sent, report.outcomes, report.skipped, seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class AfterProof:
+    """The kinds compared, the seconds the LMTP batch took, and whether it settled in time."""
+
+    proofs: tuple[KindProof, ...]
+    seconds: float
+    waited: int | None = None  # seconds, when the batch had not settled by then
+
+
 def prove_after(
     transport: Transport,
     before: BeforeProof,
@@ -89,7 +103,7 @@ def prove_after(
     log_path: str,
     timeout: float,
     expect_relay: RelayCheck,
-) -> tuple[tuple[KindProof, ...], float]:
+) -> AfterProof:
     """Send the kinds BEFORE sent, now over LMTP; compare. Never raises for a difference
     (``proof_failure`` says whether the proofs fail the apply).
 
@@ -100,7 +114,8 @@ def prove_after(
         transport, batch, log_path=log_path, timeout=timeout, only_applicable=False
     )
     proofs = compare(before.outcomes, report.outcomes)
-    return tuple(_over_lmtp(p, expect_relay, bool(log_path)) for p in proofs), seconds
+    lmtp = tuple(_over_lmtp(p, expect_relay, bool(log_path)) for p in proofs)
+    return AfterProof(lmtp, seconds, report.waited)
 
 
 def _over_lmtp(proof: KindProof, expect: RelayCheck, logged: bool) -> KindProof:
@@ -136,6 +151,11 @@ def accept(
     return tuple(_announced(p, accepts) for p in proofs)
 
 
+# The status of a message that left the queue and reached no mailbox on a host whose
+# Postfix logs nowhere migrator can read (``outcome._status``): bounced, code unknown.
+_UNCODED_BOUNCE = "bounced"
+
+
 def _announced(proof: KindProof, accepts: Sequence[tuple[str, str]]) -> KindProof:
     mine = [what for kind, what in accepts if kind in ("*", proof.kind)]
     after = proof.after
@@ -144,6 +164,11 @@ def _announced(proof: KindProof, accepts: Sequence[tuple[str, str]]) -> KindProo
     bounces = [w for w in mine if w.startswith("bounced ")]
     if any(after.status.startswith(code) for code in bounces):
         return replace(proof, announced=f"{proof.kind}: {after.status}, as the plan warned")
+    if bounces and after.status == _UNCODED_BOUNCE:
+        # A host with no mail log: the message left the queue and reached no mailbox; the
+        # code cannot be read, the bounce was announced.
+        said = f"{proof.kind}: bounced (no mail log to read its code), as the plan warned"
+        return replace(proof, announced=said)
     names = tuple(w.removeprefix("header ").lower() + ":" for w in mine if w.startswith("header "))
     others = [d for d in proof.differences if not d.startswith("headers:")]
     kept_before = [h for h in proof.before.headers if not h.lower().startswith(names)]
@@ -154,16 +179,19 @@ def _announced(proof: KindProof, accepts: Sequence[tuple[str, str]]) -> KindProo
     return proof
 
 
-def proof_failure(proofs: Sequence[KindProof]) -> str | None:
+def proof_failure(proofs: Sequence[KindProof], waited: int | None = None) -> str | None:
     """Why the proofs fail the apply (each kind that differs, in one short line), or None.
 
-    The full differences are in the proofs themselves (the table, the JSON report).
+    WAITED (the batch had not settled after that many seconds) is said first: a busy or hung
+    LMTP, not a different outcome. The full differences are in the proofs themselves (the
+    table, the JSON report).
     """
     failed = [p for p in proofs if not p.same and not p.improved and not p.announced]
     if not failed:
         return None
     said = "; ".join(f"{p.kind}: {_difference(p)}" for p in failed)
-    return f"LMTP delivered {len(failed)} kind(s) unlike the LDA: {said}"
+    late = f"the proof messages were not all delivered within {waited} s; " if waited else ""
+    return f"{late}LMTP delivered {len(failed)} kind(s) unlike the LDA: {said}"
 
 
 def _difference(proof: KindProof) -> str:

@@ -18,6 +18,7 @@ class StepEvent:
     seconds: float | None = None
     ok: bool = True
     detail: str = ""
+    skipped: str = ""  # why the step did not run (it ended at once, ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class StepTiming:
     description: str
     seconds: float
     ok: bool
+    skipped: str = ""  # why the step did not run
 
 
 Notify = Callable[[StepEvent], None]
@@ -56,6 +58,11 @@ class StepLog:
             self._done(action, description, started, False, str(exc))
             raise
         self._done(action, description, started, True, "")
+
+    def skip(self, action: str, description: str, why: str) -> None:
+        """Record a step that does not run (ok, no time), saying why; never raises."""
+        self.timings.append(StepTiming(action, description, 0.0, True, why))
+        self.notify(StepEvent(self.host, action, description, 0.0, True, skipped=why))
 
     def _done(self, action: str, description: str, started: float, ok: bool, detail: str) -> None:
         seconds = time.monotonic() - started

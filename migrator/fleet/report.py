@@ -14,6 +14,7 @@ from typing import Any
 
 from migrator import __version__
 from migrator.delivery.outcome import KindProof
+from migrator.executor.step_log import StepTiming
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 JSON_FORMAT_VERSION = 1
@@ -39,7 +40,7 @@ def to_json(report: FleetReport, *, detailed: bool = False) -> str:
 
 
 def _host(result: HostResult) -> dict[str, Any]:
-    proof = {"proof": [_proof(p) for p in result.proof]} if result.proof else {}
+    proof = {"proof": [proof_entry(p) for p in result.proof]} if result.proof else {}
     return {
         "host": result.host,
         "outcome": result.outcome.value,
@@ -58,13 +59,14 @@ def _host(result: HostResult) -> dict[str, Any]:
                 "description": step.description,
                 "seconds": round(step.seconds, 3),
                 "ok": step.ok,
+                "skipped": step.skipped or None,
             }
             for step in result.steps
         ],
     } | proof
 
 
-def _proof(proof: KindProof) -> dict[str, Any]:
+def proof_entry(proof: KindProof) -> dict[str, Any]:
     """One kind of the A/B proof: its outcome before (LDA) and after (LMTP), and whether
     they are the same (``verdict`` "improved": the LDA did not deliver it, LMTP does)."""
     return {
@@ -113,6 +115,10 @@ def to_junit(report: FleetReport) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def _mark(step: StepTiming) -> str:
+    return "skipped" if step.skipped else "ok" if step.ok else "FAILED"
+
+
 def _is_error(result: HostResult) -> bool:
     return result.outcome in (HostOutcome.ERROR, HostOutcome.REFUSED)
 
@@ -135,8 +141,7 @@ def _testcase(suite: ET.Element, action: str, result: HostResult) -> None:
     elif result.failed:
         failure = ET.SubElement(case, "failure", {"message": message, "type": result.outcome.value})
         failure.text = "\n".join(
-            f"{'ok' if s.ok else 'FAILED'} {s.seconds:7.2f}s {s.action}: {s.description}"
-            for s in result.steps
+            f"{_mark(s)} {s.seconds:7.2f}s {s.action}: {s.description}" for s in result.steps
         )
     out = ET.SubElement(case, "system-out")
     out.text = "\n".join(

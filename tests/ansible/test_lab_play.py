@@ -68,7 +68,11 @@ def test_check_run_fail_rerun_info_rollback(
     assert ran.rc == 2, ran.output
     applied = ran.result(canary)
     assert (applied["changed"], applied["outcome"]) == (True, "applied")
-    assert applied["proof"]["relay"].endswith("dovecot-lmtp]") and applied["plan_id"]
+    # The A/B proof, the collection's default as apply's: each kind before (LDA) and after.
+    kinds = {kind["kind"]: kind for kind in applied["ab_proof"]}
+    assert applied["proof"] is None and applied["plan_id"] and kinds["plain"]["same"], kinds
+    assert kinds["plain"]["after"]["via"][0].endswith("dovecot-lmtp]"), kinds["plain"]
+    assert {k["verdict"] for k in kinds.values()} <= {"same", "announced", "improved"}, kinds
     assert [s["action"] for s in applied["steps"]][-1] == "test_delivery"
     assert all(s["ok"] and s["seconds"] >= 0 for s in applied["steps"])
     failed = ran.result(failing)
@@ -136,6 +140,7 @@ def test_become_and_ansible_runner(
     apply_task = (
         "    - name: lmtp\n      migrator.mail.lmtp:\n        require_signature: true\n"
         f"        plan: {reviewed}\n        test_recipient: {RECIPIENT}\n"
+        "        proof_mode: basic\n"
     )
     wrong = ansible.play(inventory, play(apply_task + signing.replace("ours", "other")))
     refused = wrong.result(host.name)
@@ -150,7 +155,11 @@ def test_become_and_ansible_runner(
         "applied",
         True,
     )
+    # proof_mode: basic: one test message; proof_before is skipped, and says so.
     assert event["res"]["proof"]["relay"].endswith("dovecot-lmtp]")
+    assert event["res"]["ab_proof"] == []
+    first = event["res"]["steps"][0]
+    assert (first["action"], first["skipped"][:11]) == ("proof_before", "proof basic")
     assert event["res"]["plan_id"] == expected["plan_id"]
     # As many round trips as migrator's own SSH transport takes for this apply (42 + 1 read
     # of the reviewed plan's files), not one per file or per step.

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ansible_collections.migrator.mail.plugins.module_utils import results
+from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+from migrator.delivery.outcome import KindProof, MailOutcome
 from migrator.executor.apply import ApplyReport, Outcome
 from migrator.executor.rollback import RollbackReport
 from migrator.executor.step_log import StepTiming
 
+COLLECTION = Path(__file__).resolve().parents[2] / "ansible_collections" / "migrator" / "mail"
 STEPS = (StepTiming("write_file", "write /etc/postfix/main.cf", 0.01234, True),)
 ROLLED_BACK = RollbackReport("mx1", "p1", True, ("/etc/postfix/main.cf",), STEPS)
 FAILED_ROLLBACK = RollbackReport("mx1", "p1", False, (), STEPS, "postfix reload failed")
@@ -70,3 +77,28 @@ def test_a_rollback_that_restored_nothing_is_no_change() -> None:
     assert results.rollback_result(RollbackReport("mx1", "p1", True))["changed"] is False
     failed = results.rollback_result(FAILED_ROLLBACK)
     assert failed["failed"] is True and "postfix reload failed" in failed["msg"]
+
+
+def test_the_ab_proof_and_a_skipped_step_reach_the_result() -> None:
+    before = MailOutcome("delivered 2.0.0", via=("dovecot",))
+    after = MailOutcome("delivered 2.0.0", via=("h[private/dovecot-lmtp]",))
+    skipped = StepTiming("proof_before", "send the proof messages", 0.0, True, "proof basic")
+    report = ApplyReport(
+        "mx1", "p1", Outcome.APPLIED, (skipped, *STEPS), proof=(KindProof("plain", before, after),)
+    )
+    result = results.apply_result(report)
+    [kind] = result["ab_proof"]
+    assert (kind["kind"], kind["same"], kind["verdict"]) == ("plain", True, "same")
+    assert list(kind["after"]["via"]) == ["h[private/dovecot-lmtp]"] and result["proof"] is None
+    assert result["steps"][0]["skipped"] == "proof basic" and "skipped" not in result["steps"][1]
+
+
+def test_the_documented_proof_mode_is_migrators() -> None:
+    """The module's documentation names ProofMode's choices and migrator's default."""
+    text = (COLLECTION / "plugins" / "modules" / "lmtp.py").read_text()
+    spec = ast.literal_eval(text.split("DOCUMENTATION = ", 1)[1].split("\n\n", 1)[0])
+    option = yaml.safe_load(spec)["options"]["proof_mode"]
+    assert sorted(option["choices"]) == sorted(mode.value for mode in ProofMode)
+    assert option["default"] == DEFAULT_PROOF.value
+    action = (COLLECTION / "plugins" / "action" / "lmtp.py").read_text()
+    assert f'"choices": {sorted(mode.value for mode in ProofMode)!r}'.replace("'", '"') in action

@@ -36,16 +36,9 @@ def _leftovers(lab: Lab, host: LabHost) -> str:
 
 def _apply(cli: LabCli, host: LabHost, report: Path) -> tuple[int, str, dict[str, Any]]:
     plan = str(cli.latest_plan(host))
+    # No --proof: the A/B proof is apply's default.
     done = cli(
-        "apply",
-        host.name,
-        "--plan",
-        plan,
-        "--rollback-on-fail",
-        "--proof",
-        "ab",
-        "--report-json",
-        str(report),
+        "apply", host.name, "--plan", plan, "--rollback-on-fail", "--report-json", str(report)
     )
     [entry] = json.loads(report.read_text())["hosts"]
     return done.exit_code, done.output, {p["kind"]: p for p in entry.get("proof", [])}

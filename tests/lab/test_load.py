@@ -88,7 +88,9 @@ def test_steady_stream_through_apply_rollback_and_failed_apply(
     expected -= tally.announced_keys
     lost = expected - set(found)
     duplicates = {key: n for key, n in found.items() if n > 1}
-    bounced = log.count("status=bounced")
+    # Bounces of the stream's own messages: the A/B proof's +detail and SMTPUTF8 kinds bounce
+    # by design (as the plan warns); they are the proof's measurement, not mail the switch lost.
+    bounced = len(tally.announced) + len(tally.unannounced)
     delays = [float(d) for d in _DELAY.findall(log)]
     kinds = Counter([*stream.kinds.values(), *big.kinds.values()])
     print(

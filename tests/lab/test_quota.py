@@ -93,10 +93,7 @@ def _switch(lab: Lab, host: LabHost, tmp_path: Path) -> str:
     """Plan and apply the switch; the plan's quota warning."""
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, ALICE)
-    applied = cli(
-        "apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail",
-        "--proof", "basic",
-    )  # fmt: skip
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
     assert applied.exit_code == 0, applied.output
     [warning] = [w for w in plan.warnings if w.startswith("quota:")]
     return warning

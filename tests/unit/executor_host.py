@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from migrator.delivery.ab import ProofMode
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.journal import BASE
 from migrator.executor.status import StatusReport, host_status
@@ -25,9 +24,9 @@ from tests.unit.fake_host import FakeTransport
 from tests.unit.hosts import fixture_hosts
 
 NODE = "ctl-01:4711"
-# The fake host acts the A/B proof out (both batches), so its tests run it.
-APPLY = ApplyOptions(node=NODE, proof=ProofMode.AB)
-APPLY_OR_ROLL_BACK = ApplyOptions(rollback_on_fail=True, node=NODE, proof=ProofMode.AB)
+# The fake host acts the A/B proof out (both batches): apply's default proof.
+APPLY = ApplyOptions(node=NODE)
+APPLY_OR_ROLL_BACK = ApplyOptions(rollback_on_fail=True, node=NODE)
 # A unix socket in Postfix's queue with a transport map to postmap; and LMTP over TCP.
 NAMES = ("transport-maps", "inet-lmtp")
 MAIN = "transport-maps"

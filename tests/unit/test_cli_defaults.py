@@ -161,3 +161,18 @@ def test_rollbacks_recipient_stays_the_journals(tmp_path: Path) -> None:
     defaults = load_defaults({"XDG_CONFIG_HOME": str(tmp_path / "xdg")}, tmp_path)
     shown = defaults.default_map(["plan", "apply", "check", "rollback"])
     assert [c for c in shown if "test_recipient" in shown[c]] == ["plan", "apply", "check"]
+
+
+def test_config_shows_the_ab_proof_as_the_built_in_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MIGRATOR_PROOF", raising=False)
+    code, output = _invoke("config", "--json", env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert code == 0, output
+    assert json.loads(output)["settings"]["proof"] == {"value": "ab", "source": "built-in"}
+    code, table = _invoke("config", env={"COLUMNS": "300", "XDG_CONFIG_HOME": str(tmp_path)})
+    assert code == 0 and any(
+        [cell.strip() for cell in line.split("│")[1:3]] == ["proof", "ab"]
+        for line in table.splitlines()
+    ), table

@@ -200,6 +200,11 @@ def test_compare_names_each_differing_field() -> None:
     )
     assert "detail" not in failure
     assert improvement_note(proofs) == "detail: bounced 5.1.1 -> delivered"
+    # A batch that had not settled says so first: a busy LMTP, not a different outcome.
+    late = proof_failure(proofs, waited=3)
+    assert late is not None and late.startswith(
+        "the proof messages were not all delivered within 3 s; LMTP delivered 1 kind(s)"
+    )
 
 
 def test_a_kind_missing_after_the_switch_differs() -> None:

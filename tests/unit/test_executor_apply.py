@@ -148,9 +148,7 @@ def test_a_plan_without_changes_touches_nothing() -> None:
 def test_the_test_recipient_given_is_probed_and_sent_to_in_apply_and_rollback() -> None:
     fake, plan = host()
     fake.fail("reload_postfix")
-    options = ApplyOptions(
-        rollback_on_fail=True, test_recipient="bob@example.test", node=NODE, proof=ProofMode.AB
-    )
+    options = ApplyOptions(rollback_on_fail=True, test_recipient="bob@example.test", node=NODE)
     report = apply_plan(fake, plan, options)
     assert report.outcome is Outcome.ROLLED_BACK
     probe = next(c for c in fake.state.commands if c.kind == "probe_lmtp")
@@ -318,9 +316,27 @@ def test_a_plan_without_proof_before_needs_proof_basic() -> None:
     assert "batch" not in fake.kinds()
 
 
-def test_proof_basic_sends_no_batch_even_with_proof_before() -> None:
+def test_proof_basic_sends_no_batch_and_shows_proof_before_skipped() -> None:
     fake, plan = host()
-    report = apply_plan(fake, plan, replace(APPLY, proof=ProofMode.BASIC))
+    events: list[StepEvent] = []
+    report = apply_plan(fake, plan, replace(APPLY, proof=ProofMode.BASIC), events.append)
     assert report.outcome is Outcome.APPLIED and report.proof == ()
-    assert report.steps[0].action == "proof_before"
+    first = report.steps[0]
+    assert (first.action, first.seconds, first.ok) == ("proof_before", 0.0, True)
+    assert first.skipped.startswith("proof basic")
+    assert not any(t.skipped for t in report.steps[1:])
+    [event] = [e for e in events if e.action == "proof_before"]  # no "started" event
+    assert (event.seconds, event.skipped) == (0.0, first.skipped)
     assert fake.kinds().count("sendmail") == 1 and "batch" not in fake.kinds()
+    # Not a step that ran: the journal never recorded it.
+    states = fake.journal_states(plan.plan_id)
+    assert states[-1].status is JournalStatus.APPLIED
+    assert not any("proof_before" in (s.step, *s.steps_done) for s in states)
+
+
+def test_the_default_proof_is_the_ab_proof() -> None:
+    assert ApplyOptions().proof is ProofMode.AB
+    fake, plan = host()
+    report = apply_plan(fake, plan, ApplyOptions(node=NODE))
+    assert report.proof and not any(t.skipped for t in report.steps)
+    assert fake.kinds().count("batch") == 2

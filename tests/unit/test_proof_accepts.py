@@ -30,6 +30,15 @@ def test_an_announced_bounce_and_a_vanished_header_pass_as_announced() -> None:
     assert "as the plan warned" in proofs[0].announced
 
 
+def test_an_announced_bounce_without_a_mail_log_passes_saying_so() -> None:
+    """No mail log: the bounce's code cannot be read; the kind announced to bounce passes."""
+    proofs = accept(compare({"smtputf8": _mail()}, {"smtputf8": _mail("bounced")}), ACCEPTS)
+    assert [p.verdict for p in proofs] == ["announced"] and proof_failure(proofs) is None
+    assert "no mail log" in proofs[0].announced
+    other = accept(compare({"8bit": _mail()}, {"8bit": _mail("bounced")}), ACCEPTS)
+    assert [p.verdict for p in other] == ["differs"]
+
+
 @pytest.mark.parametrize(
     ("before", "after"),
     [

@@ -20,7 +20,7 @@ try:
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
-    from migrator.delivery.ab import ProofMode
+    from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
     from migrator.errors import MigratorError, UsageError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
@@ -41,6 +41,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "lmtp": {"type": "str", "default": "unix"},
     "plan": {"type": "path"},
     "proof": {"type": "bool", "default": True},
+    # ab (migrator's default, DEFAULT_PROOF) or basic, as migrator's --proof.
+    "proof_mode": {"type": "str", "choices": ["ab", "basic"]},
     "plans_dir": {"type": "path"},
     # As migrator's --plan-key and --require-signature (and their environment variables).
     "plan_key": {"type": "path", "fallback": (env_fallback, ["MIGRATOR_PLAN_KEY_FILE"])},
@@ -100,13 +102,14 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 "plan_id": plan.plan_id,
                 "steps": [],
                 "proof": None,
+                "ab_proof": [],
                 "rolled_back": False,
                 **diff,
             }
         options = ApplyOptions(
             rollback_on_fail=True,
             test_recipient=args["test_recipient"],
-            proof=ProofMode.BASIC,  # one test message (the A/B proof is not yet a default)
+            proof=_proof_mode(args),
         )
         report = apply_plan(transport, plan, options)
         return {**results.apply_result(report), **diff}
@@ -142,6 +145,14 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         if report is None:
             return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
         return results.rollback_result(report)
+
+
+def _proof_mode(args: dict[str, Any]) -> ProofMode:
+    """proof_mode, else migrator's default; with proof false the plan has no proof steps
+    left, and the A/B proof (which needs proof_before) is not what runs."""
+    if not args["proof"]:
+        return ProofMode.BASIC
+    return ProofMode(args["proof_mode"] or DEFAULT_PROOF)
 
 
 def _applied(transport: AnsibleTransport, plan: Plan) -> bool:

@@ -9,6 +9,7 @@ from migrator.delivery.proof import DeliveryRecord
 from migrator.executor.apply import ApplyReport, Outcome
 from migrator.executor.rollback import RollbackReport
 from migrator.executor.step_log import StepTiming
+from migrator.fleet.report import proof_entry
 from migrator.plan.document import Plan
 
 
@@ -33,6 +34,7 @@ def steps(timings: tuple[StepTiming, ...]) -> list[dict[str, Any]]:
             "description": t.description,
             "seconds": round(t.seconds, 3),
             "ok": t.ok,
+            **({"skipped": t.skipped} if t.skipped else {}),
         }
         for t in timings
     ]
@@ -51,6 +53,7 @@ def apply_result(report: ApplyReport) -> dict[str, Any]:
         "plan_id": report.plan_id,
         "steps": steps(report.steps),
         "proof": proof(report.delivery),
+        "ab_proof": [proof_entry(kind) for kind in report.proof],
         "rolled_back": report.outcome is Outcome.ROLLED_BACK,
     }
     if report.outcome is Outcome.ROLLED_BACK:

@@ -7,7 +7,10 @@ short_description: Switch Postfix + Dovecot hosts from Dovecot LDA to LMTP deliv
 description:
   - Plans the switch on the controller (Augeas, migrator's rules), applies it over the task's
     own connection (become is honoured) as one journaled transaction on the host, reloads
-    Dovecot then Postfix, probes LMTP and proves delivery with a real test message.
+    Dovecot then Postfix, probes LMTP and proves delivery with the A/B proof, as
+    C(migrator apply) does. The proof messages go to the test recipient through the LDA before
+    the switch and through LMTP after it; any difference the plan did not announce fails
+    the task (and rolls back).
   - Any failure after the first write rolls the host back byte for byte (as
     C(migrator apply --rollback-on-fail)); the task then fails with C(rolled_back=true).
   - Check mode plans and changes nothing; diff mode returns the file diffs.
@@ -36,10 +39,18 @@ options:
     type: path
   proof:
     description:
-      - Send a test message through Postfix and find it in the mailbox.
-      - The LMTP probe runs either way.
+      - Prove delivery with real messages through Postfix (see O(proof_mode)).
+      - V(false) sends none; the LMTP probe runs either way.
     type: bool
     default: true
+  proof_mode:
+    description:
+      - V(ab) (migrator's default) sends the proof messages through the LDA before the switch
+        and through LMTP after it and compares them kind by kind, as C(migrator apply).
+      - V(basic) sends one test message after the switch, as C(migrator apply --proof basic).
+    type: str
+    choices: [ab, basic]
+    default: ab
   plans_dir:
     description: Controller directory where fresh plans are saved (plans_dir/HOST/PLAN_ID.json).
     type: path
@@ -92,7 +103,13 @@ rolled_back:
   type: bool
   returned: state=migrated
 proof:
-  description: The test message's delivery (queue id, relay, mailbox, uid), or null.
+  description: The basic proof's test message (queue id, relay, mailbox, uid), or null.
   type: dict
   returned: always
+ab_proof:
+  description:
+    - The A/B proof, one entry per kind (kind, same, verdict, before, after, differences),
+      as C(migrator apply --report-json) carries it; empty under O(proof_mode=basic).
+  type: list
+  returned: state=migrated
 """
