@@ -164,12 +164,20 @@ def settled(fleet: Fleet) -> None:
     timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), fleet.log, 0)
 
 
+def plan_round(fleet: Fleet) -> dict[str, Timed]:
+    """The read-only timings of one round: `migrator plan -i` and `pyinfra --dry --diff`."""
+    log = fleet.log
+    return {
+        "migrator plan": timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), log, 2),
+        "pyinfra --dry --diff": timed(fleet.pyinfra("--dry", "--diff"), log, 0),
+    }
+
+
 def one_round(fleet: Fleet, ansible: Path | None) -> dict[str, Timed]:
     """Every timing of one round; the hosts end on the LDA, as they began."""
     log, report = fleet.log, fleet.work / "apply.json"
-    result = {
-        "migrator plan": timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), log, 2),
-        "pyinfra --dry --diff": timed(fleet.pyinfra("--dry", "--diff"), log, 0),
+    result = plan_round(fleet)
+    result |= {
         "migrator apply": timed(
             fleet.migrator("apply", "--yes", "--rollback-on-fail", "--report-json", str(report)),
             log,
@@ -214,18 +222,40 @@ def proof_share(report: Path) -> float:
     return statistics.median(shares)
 
 
-def run_size(hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None) -> None:
+def run_size(
+    hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None, plan_only: bool
+) -> None:
     """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down."""
     name = f"bf{hosts}"
     lab = lifecycle.bring_up("virtual-lda", hosts, name)
     try:
         fleet = prepare(lab, work / name, forks)
+        if plan_only:
+            runs = [plan_round(fleet) for _ in range(rounds)]
+            print_plan_row(hosts, forks, runs)
+            return
         runs = [one_round(fleet, ansible) for _ in range(rounds)]
         trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT)
         reset(fleet)
     finally:
         lifecycle.tear_down(name)
     print_row(hosts, forks, runs, trips)
+
+
+def print_plan_row(hosts: int, forks: int, runs: list[dict[str, Timed]]) -> None:
+    """The plan columns only (--plan-only), each round's times too."""
+    plans = [run["migrator plan"].seconds for run in runs]
+    drys = [run["pyinfra --dry --diff"].seconds for run in runs]
+    plan, dry = statistics.median(plans), statistics.median(drys)
+    cpu = statistics.median(r["migrator plan"].cpu for r in runs) / hosts
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    row = [f"{hosts}", f"{forks}", f"{plan:.2f} s", f"{dry:.2f} s", f"{dry / plan:.2f}x"]
+    row += [
+        f"{cpu:.3f} s",
+        load,
+        " ".join(f"{p:.2f}/{d:.2f}" for p, d in zip(plans, drys, strict=True)),
+    ]
+    print(f"| {' | '.join(row)} |", flush=True)
 
 
 def print_row(hosts: int, forks: int, runs: list[dict[str, Timed]], trips: int) -> None:
@@ -250,6 +280,9 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ansible", action="store_true", help="also time the Ansible play")
+    parser.add_argument(
+        "--plan-only", action="store_true", help="time only plan -i and pyinfra --dry --diff"
+    )
     args = parser.parse_args()
     ensure_venv(PYINFRA_VENV, "import pyinfra", ["pyinfra>=3.10,<4"])
     ansible = None
@@ -262,12 +295,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     print(f"logs under {work}; median of {args.rounds} rounds")
     header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
-    header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
-    header += ["proof share", "apply round trips/host", "load 1/5/15"]
-    header += ["ansible check / run", "collection check / run"] if ansible else []
+    if args.plan_only:
+        header += ["plan CPU/host", "load 1/5/15", "each round (plan/dry)"]
+    else:
+        header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
+        header += ["proof share", "apply round trips/host", "load 1/5/15"]
+        header += ["ansible check / run", "collection check / run"] if ansible else []
     print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
     for hosts in args.hosts:
-        run_size(hosts, args.forks, args.rounds, work, ansible)
+        run_size(hosts, args.forks, args.rounds, work, ansible, args.plan_only)
 
 
 if __name__ == "__main__":
