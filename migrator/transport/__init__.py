@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from migrator.transport.base import FileData, RunResult, Transport
+
+# paramiko imports invoke, and with it unittest.mock and asyncio (~80 ms of CPU at every
+# start of every command), only to run the "Match exec" of its own SSHConfig, which
+# migrator never uses (ssh_config.py reads OpenSSH configs). None in sys.modules makes that
+# one import fail as if invoke were not installed, which paramiko supports; a process that
+# imported invoke already keeps it.
+if "invoke" not in sys.modules:
+    sys.modules["invoke"] = None  # type: ignore[assignment]
 
 __all__ = ["FileData", "RunResult", "Transport", "connect"]
 
