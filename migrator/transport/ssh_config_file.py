@@ -246,10 +246,18 @@ def _pattern_list(value: str, patterns: str) -> bool:
 
 def glob_match(value: str, pattern: str) -> bool:
     """OpenSSH's match_pattern: only ``*`` and ``?`` are special."""
+    # Called for every Host pattern and known_hosts name, for every host of a fleet.
+    if "*" not in pattern and "?" not in pattern:
+        return value == pattern
+    return _glob_regex(pattern).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=1024)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
     regex = "".join(
         ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
     )
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    return re.compile(regex, re.DOTALL)
 
 
 def expand_hostname(value: str, original: str) -> str:
