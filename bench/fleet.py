@@ -2,6 +2,8 @@
 on the same lab hosts, in the same run.
 
 Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 20] [--rounds 3]
+Plans only, against another checkout of migrator (say `git archive main` unpacked in DIR):
+  .venv/bin/python bench/fleet.py --plan-only DIR
 
 For each fleet size: a fresh virtual-lda lab, each host with its own myhostname. Each round
 times, one after the other on the same hosts,
