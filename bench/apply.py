@@ -12,7 +12,7 @@ import statistics
 import time
 from collections import defaultdict
 
-from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.journal import Journal, peek
 from migrator.executor.rollback import lda_relay_matcher, rollback_host

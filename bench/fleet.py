@@ -2,6 +2,8 @@
 on the same lab hosts, in the same run.
 
 Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 20] [--rounds 3]
+Plans only, against another checkout of migrator (say `git archive main` unpacked in DIR):
+  .venv/bin/python bench/fleet.py --plan-only DIR
 
 For each fleet size: a fresh virtual-lda lab, each host with its own myhostname. Each round
 times, one after the other on the same hosts,
@@ -100,6 +102,8 @@ class Fleet:
     lab: Lab
     work: Path
     forks: int
+    baseline: Path | None = None
+    """Another checkout of migrator (--plan-only BASELINE) whose `plan -i` is timed too."""
 
     @property
     def names(self) -> list[str]:
@@ -135,10 +139,10 @@ class Fleet:
                 sys.exit(f"a host failed: {command}")
 
 
-def prepare(lab: Lab, work: Path, forks: int) -> Fleet:
+def prepare(lab: Lab, work: Path, forks: int, baseline: Path | None = None) -> Fleet:
     """Inventories for each tool, distinct hostnames, the original files copied aside."""
     work.mkdir(parents=True)
-    fleet = Fleet(lab, work, forks)
+    fleet = Fleet(lab, work, forks, baseline)
     distinct_hostnames(fleet.names, lab.ssh_config)
     (work / "hosts").write_text("\n".join(fleet.names) + "\n")
     hosts = ", ".join(f"({h.name!r}, {{'ssh_hostname': {h.address!r}}})" for h in lab.hosts)
@@ -164,12 +168,24 @@ def settled(fleet: Fleet) -> None:
     timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), fleet.log, 0)
 
 
+def plan_round(fleet: Fleet) -> dict[str, Timed]:
+    """The read-only timings of one round: `migrator plan -i` and `pyinfra --dry --diff`
+    (and first, given a baseline, the baseline checkout's `plan -i`)."""
+    log, plan = fleet.log, fleet.migrator("plan", "--detailed-exitcode", "--no-save")
+    result = {}
+    if fleet.baseline is not None:
+        env = {**os.environ, "PYTHONPATH": str(fleet.baseline)}
+        result["baseline plan"] = timed(plan, log, 2, env)
+    result["migrator plan"] = timed(plan, log, 2)
+    result["pyinfra --dry --diff"] = timed(fleet.pyinfra("--dry", "--diff"), log, 0)
+    return result
+
+
 def one_round(fleet: Fleet, ansible: Path | None) -> dict[str, Timed]:
     """Every timing of one round; the hosts end on the LDA, as they began."""
     log, report = fleet.log, fleet.work / "apply.json"
-    result = {
-        "migrator plan": timed(fleet.migrator("plan", "--detailed-exitcode", "--no-save"), log, 2),
-        "pyinfra --dry --diff": timed(fleet.pyinfra("--dry", "--diff"), log, 0),
+    result = plan_round(fleet)
+    result |= {
         "migrator apply": timed(
             fleet.migrator("apply", "--yes", "--rollback-on-fail", "--report-json", str(report)),
             log,
@@ -216,18 +232,43 @@ def proof_share(report: Path) -> float:
     return statistics.median(shares)
 
 
-def run_size(hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None) -> None:
-    """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down."""
+def run_size(
+    hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None, plan_only: Path | None
+) -> None:
+    """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down.
+    With PLAN_ONLY (a baseline checkout, or ROOT for none) only plans are timed."""
     name = f"bf{hosts}"
     lab = lifecycle.bring_up("virtual-lda", hosts, name)
     try:
-        fleet = prepare(lab, work / name, forks)
+        fleet = prepare(lab, work / name, forks, plan_only if plan_only != ROOT else None)
+        if plan_only:
+            runs = [plan_round(fleet) for _ in range(rounds)]
+            print_plan_row(hosts, forks, runs)
+            return
         runs = [one_round(fleet, ansible) for _ in range(rounds)]
         trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT)
         reset(fleet)
     finally:
         lifecycle.tear_down(name)
     print_row(hosts, forks, runs, trips)
+
+
+def print_plan_row(hosts: int, forks: int, runs: list[dict[str, Timed]]) -> None:
+    """The plan columns only (--plan-only): medians, then the baseline's, then every round."""
+
+    def median(key: str, cpu: bool = False) -> float:
+        return statistics.median(r[key].cpu / hosts if cpu else r[key].seconds for r in runs)
+
+    plan, dry = median("migrator plan"), median("pyinfra --dry --diff")
+    row = [f"{hosts}", f"{forks}", f"{plan:.2f} s", f"{dry:.2f} s", f"{dry / plan:.2f}x"]
+    row += [f"{median('migrator plan', cpu=True):.3f} s"]
+    if "baseline plan" in runs[0]:
+        base = median("baseline plan")
+        row += [f"{base:.2f} s", f"{dry / base:.2f}x", f"{median('baseline plan', True):.3f} s"]
+    row += [" ".join(f"{x:.1f}" for x in os.getloadavg())]
+    keys = [k for k in ("baseline plan", "migrator plan", "pyinfra --dry --diff") if k in runs[0]]
+    row += [" ".join("/".join(f"{r[k].seconds:.2f}" for k in keys) for r in runs)]
+    print(f"| {' | '.join(row)} |", flush=True)
 
 
 def print_row(hosts: int, forks: int, runs: list[dict[str, Timed]], trips: int) -> None:
@@ -252,6 +293,15 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ansible", action="store_true", help="also time the Ansible play")
+    parser.add_argument(
+        "--plan-only",
+        nargs="?",
+        const=ROOT,
+        type=Path,
+        metavar="BASELINE",
+        help="time only plan -i and pyinfra --dry --diff (and, in the same rounds, plan -i of "
+        "the migrator checkout BASELINE if given: PYTHONPATH, this venv)",
+    )
     args = parser.parse_args()
     ensure_venv(PYINFRA_VENV, "import pyinfra", ["pyinfra>=3.10,<4"])
     ansible = None
@@ -264,12 +314,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     print(f"logs under {work}; median of {args.rounds} rounds")
     header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
-    header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
-    header += ["proof share", "apply round trips/host", "load 1/5/15"]
-    header += ["ansible check / run", "collection check / run"] if ansible else []
+    if args.plan_only:
+        header += ["plan CPU/host"]
+        if args.plan_only != ROOT:
+            header += ["baseline plan", "pyinfra/baseline", "baseline CPU/host"]
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.plan_only)])
+        header += ["load 1/5/15", "each round (s)"]
+    else:
+        header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
+        header += ["proof share", "apply round trips/host", "load 1/5/15"]
+        header += ["ansible check / run", "collection check / run"] if ansible else []
     print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
     for hosts in args.hosts:
-        run_size(hosts, args.forks, args.rounds, work, ansible)
+        run_size(hosts, args.forks, args.rounds, work, ansible, args.plan_only)
 
 
 if __name__ == "__main__":

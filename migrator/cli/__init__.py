@@ -20,6 +20,15 @@ from migrator import __version__
 from migrator.errors import MigratorError
 from migrator.exit_status import ExitStatus, error_status
 
+# paramiko imports invoke, and with it unittest.mock and asyncio (~80 ms of CPU at every
+# start of every command), only to run the "Match exec" of its own SSHConfig, which
+# migrator never uses (transport/ssh_config.py reads OpenSSH configs). None in sys.modules
+# makes that one import fail as if invoke were not installed, which paramiko supports. Only
+# in migrator's own process (this command line), never in a process that imports migrator
+# as a library (the Ansible collection), and not if invoke is imported already.
+if "invoke" not in sys.modules:
+    sys.modules["invoke"] = None  # type: ignore[assignment]
+
 # Each command's module is imported only when that command runs: importing them all
 # (paramiko, Augeas, rich, ...) made even `migrator --version` take 0.6 s.
 COMMANDS = {

@@ -18,7 +18,7 @@ from migrator.cli.proof_view import show_proof
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
 from migrator.cli.trust_options import plan_key_option, plan_trust, require_signature_option
-from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, ApplyReport, Outcome, apply_plan
 from migrator.exit_status import ExitStatus

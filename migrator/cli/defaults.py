@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.address import check_recipient
-from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import MigratorError, UsageError
 
 PROJECT_FILE = Path("migrator.toml")

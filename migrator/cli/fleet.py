@@ -24,9 +24,8 @@ from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.host_options import recipient_override
 from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
-from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import MigratorError, UsageError
-from migrator.executor.apply import ApplyOptions
 from migrator.exit_status import ExitStatus
 from migrator.fleet.report import to_json, to_junit
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
@@ -216,6 +215,9 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
 def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
     """`apply -i` (`finalize -i`): plan (or load saved plans), confirm, then canary, waves,
     budget."""
+    # Not imported by `plan` (see apply_work in fleet/work.py).
+    from migrator.executor.apply import ApplyOptions
+
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)

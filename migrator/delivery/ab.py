@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from migrator.delivery.batch import Batch, send_batch
 from migrator.delivery.corpus import (
@@ -25,18 +24,6 @@ from migrator.delivery.outcome import KindProof, MailOutcome, compare
 from migrator.delivery.parse import RelayCheck, relay_matches
 from migrator.errors import DeliveryError
 from migrator.transport.base import Transport
-
-
-class ProofMode(StrEnum):
-    """What apply sends to prove delivery: one message, or the A/B corpus."""
-
-    BASIC = "basic"
-    AB = "ab"
-
-
-# apply's proof when none is chosen: the one owner of that default (the CLI, fleet runs, the
-# executor and the Ansible collection all read it).
-DEFAULT_PROOF = ProofMode.AB
 
 
 @dataclass(frozen=True, slots=True)

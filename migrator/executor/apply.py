@@ -19,6 +19,7 @@ from migrator.address import check_recipient
 from migrator.delivery import ab, proof
 from migrator.delivery.corpus import traits_from_facts
 from migrator.delivery.outcome import KindProof
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import DeliveryError, MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, scope, services
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
@@ -75,7 +76,7 @@ class ApplyOptions:
     rollback_on_fail: bool = False
     test_recipient: str | None = None
     delivery_timeout: float = 20.0
-    proof: ab.ProofMode = ab.DEFAULT_PROOF
+    proof: ProofMode = DEFAULT_PROOF
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -172,12 +173,12 @@ def _unchanged(data: FileData, change: FileChange) -> bool:
     return found == (True, change.sha256_before, change.owner, change.group, change.mode)
 
 
-def _check_inputs(plan: Plan, mode: ab.ProofMode, recipient: str, host: str) -> None:
+def _check_inputs(plan: Plan, mode: ProofMode, recipient: str, host: str) -> None:
     """The recipient is an address; the A/B proof needs the plan's proof_before step (its
     "before", taken before the first write). Raises UsageError: a bad recipient, or a plan
     made before the proof existed."""
     check_recipient(recipient, host=host)
-    needs = mode is ab.ProofMode.AB and not plan.finalizes  # a finalize switches nothing
+    needs = mode is ProofMode.AB and not plan.finalizes  # a finalize switches nothing
     if needs and not any(s.action == "proof_before" for s in plan.steps):
         raise UsageError(
             f"plan {plan.plan_id} has no proof_before step (made by an older migrator): "
@@ -278,7 +279,7 @@ class _Run:
     def step(self, step: Step) -> None:
         if step.action in PRECONDITIONS:
             return  # already run, right before the journal opened
-        if step.action == "proof_before" and self.mode is not ab.ProofMode.AB:
+        if step.action == "proof_before" and self.mode is not ProofMode.AB:
             # Shown as skipped, not as a step that took no time: it sends nothing.
             self.log.skip(step.action, self.plan.describe(step), _BASIC_SKIPS_BEFORE)
             return
@@ -335,7 +336,7 @@ class _Run:
         ab.require_delivered(self.before, self.transport.host)
 
     def _test_delivery(self, step: Step) -> None:
-        if self.mode is ab.ProofMode.AB and self.before is not None:
+        if self.mode is ProofMode.AB and self.before is not None:
             after = ab.prove_after(
                 self.transport,
                 self.before,

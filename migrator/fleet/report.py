@@ -10,12 +10,14 @@ import socket
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator import __version__
-from migrator.delivery.outcome import KindProof
-from migrator.executor.step_log import StepTiming
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
+
+if TYPE_CHECKING:
+    from migrator.delivery.outcome import KindProof
+    from migrator.executor.step_log import StepTiming
 
 JSON_FORMAT_VERSION = 1
 

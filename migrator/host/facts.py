@@ -23,13 +23,21 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # files are listed following symlinks (a linked conf.d, a linked 20-lmtp.conf), as its
 # !include follows them; the paths stay as Dovecot names them. The LMTP binary is looked for
 # beside the LDA that Postfix runs (a Dovecot built into /opt), then where Debian, RHEL and
-# FreeBSD keep it.
+# FreeBSD keep it. Each process costs the host CPU (a postconf ~10 ms: it reads main.cf and
+# master.cf), times a fleet: one postconf for the parameters and one for master.cf, values
+# split by the shell's own read. The programs pipe services and mailbox_command run are
+# listed so that the snapshot reads them with the config files, in the same round trip
+# (planning still decides from the parsed master.cf which ones it needs).
 SCRIPT = r"""
 m() { echo "==migrator:$1=="; }
-pf=$(postconf -h mail_version config_directory queue_directory mail_owner 2>/dev/null)
-m postfix_version; echo "$pf" | sed -n 1p
-m postconf; echo "$pf" | sed -n 2,4p
-m mail_owner_group; id -gn "$(echo "$pf" | sed -n 4p)" 2>/dev/null
+pf=$(postconf -h mail_version config_directory queue_directory mail_owner mailbox_command \
+  2>/dev/null)
+{ read -r pv; read -r cd; read -r qd; read -r mo; read -r mc; } <<MIGRATOR_EOF
+$pf
+MIGRATOR_EOF
+m postfix_version; echo "$pv"
+m postconf; [ -z "$pf" ] || printf '%s\n' "$cd" "$qd" "$mo"
+m mail_owner_group; id -gn "$mo" 2>/dev/null
 dc=$(doveconf -n 2>/dev/null | head -n 1)
 # doveconf's first line is "# VERSION: CONFIG", VERSION as `dovecot --version` prints it.
 m dovecot_version; case $dc in "# "*": /"*) v=${dc#"# "}; echo "${v%%": /"*}";;
@@ -37,10 +45,18 @@ m dovecot_version; case $dc in "# "*": /"*) v=${dc#"# "}; echo "${v%%": /"*}";;
 m dovecot_config; [ -z "$dc" ] || echo "$dc"
 m protocols_default; doveconf -d -h protocols 2>/dev/null
 m os; uname -s; cat /etc/os-release 2>/dev/null
-lda_dirs() { { postconf -M; postconf -h mailbox_command; } 2>/dev/null | tr ' \t' '\n\n' |
-  sed -n 's,^argv=,,; s,^\(/.*\)/dovecot-lda$,\1,p; s,^\(/.*\)/deliver$,\1,p'; }
-m lmtp_binary; for d in $(lda_dirs) /usr/lib/dovecot /usr/libexec/dovecot \
+# Each word of master.cf's services and of mailbox_command: "d DIR" for a dovecot-lda or
+# deliver in DIR, "p PATH" for an absolute program that a pipe service or mailbox_command runs.
+words=$({ postconf -M 2>/dev/null; echo "- - - - - - - mailbox_command $mc"; } | awk '{
+  for (i = 1; i <= NF; i++) { w = $i; sub(/^argv=/, "", w)
+    if (w ~ /^\/.*\/dovecot-lda$/) print "d " substr(w, 1, length(w) - 12)
+    else if (w ~ /^\/.*\/deliver$/) print "d " substr(w, 1, length(w) - 8)
+    if (i > 8 && ($8 == "pipe" || $8 == "mailbox_command") && w ~ /^\// && w !~ /\$/)
+      print "p " w } }')
+listed() { printf '%s\n' "$words" | while read -r k w; do [ "$k" != "$1" ] || echo "$w"; done; }
+m lmtp_binary; for d in $(listed d) /usr/lib/dovecot /usr/libexec/dovecot \
   /usr/local/libexec/dovecot; do [ -x "$d/lmtp" ] && echo "$d/lmtp"; done
+m programs; listed p
 m dovecot_files; for d in /etc/dovecot /usr/local/etc/dovecot /usr/share/dovecot/protocols.d; do
   [ -d "$d" ] && find -L "$d" -type f 2>/dev/null; done
 rc=0
@@ -88,6 +104,9 @@ class Facts:
     """Dovecot's built-in ``protocols`` (empty on Debian, "imap pop3 lmtp" upstream)."""
     os_family: OsFamily | None = None
     """Debian, RHEL or FreeBSD (their packages differ); None when not known."""
+    programs: tuple[str, ...] = ()
+    """The absolute programs pipe services and mailbox_command name, as the host's shell split
+    them: what the snapshot reads with the config files (not recorded in the plan)."""
 
     @property
     def main_cf(self) -> str:
@@ -226,6 +245,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
         unknown=unknown,
         protocols_default=" ".join(" ".join(sections.get("protocols_default", [])).split()),
         os_family=_family(sections.get("os", [])),
+        programs=tuple(dict.fromkeys(p.strip() for p in sections.get("programs", []) if p.strip())),
     )
 
 

@@ -83,7 +83,10 @@ def read_host(
     # Config-looking files only: never pull keys (private/) or other data off a host.
     prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
     first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
-    files = dict(transport.read_files(list(dict.fromkeys(first))))
+    # The programs the host's postconf -M named come in the same round trip; any that
+    # planning does not need (decided from the parsed master.cf below) are dropped.
+    hints = [p for p in (live_facts.programs if live_facts else ()) if p not in first]
+    files = dict(transport.read_files(list(dict.fromkeys([*first, *hints]))))
     # One Augeas load for every file read so far that planning may parse; Dovecot files the
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
@@ -101,6 +104,8 @@ def read_host(
         facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
     maps = transport_map_sources(params.get("transport_maps", ""))
     programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
+    for path in set(hints) - set(programs) - {p for _, p in maps}:
+        del files[path]
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
     snapshot = Snapshot(
         host=transport.host,

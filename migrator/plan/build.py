@@ -6,11 +6,8 @@ the pure part (same snapshot in, same plan out).
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from datetime import UTC, datetime
-
-from deepdiff import DeepDiff
 
 from migrator import __version__
 from migrator.config.edits import Edit, SetDovecotSetting
@@ -23,6 +20,7 @@ from migrator.host.facts import FactOverrides, Facts
 from migrator.host.queue import check_queue
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
+from migrator.plan.settings_diff import settings_diff
 from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
@@ -84,9 +82,7 @@ def plan_from_snapshot(
         for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
         if after_contents[path] != originals[path]
     )
-    settings_diff = json.loads(
-        DeepDiff(settings_view(before), settings_view(after), verbose_level=2).to_json()
-    )
+    diff = settings_diff(settings_view(before), settings_view(after))
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = sha256(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
     return Plan(
@@ -100,7 +96,7 @@ def plan_from_snapshot(
         lda_services=result.lda_services,
         changes=tuple(_changes(result.edits)),
         files=files,
-        settings_diff=settings_diff,
+        settings_diff=diff,
         steps=_plan_steps(files, result, facts, options, snapshot, finalize),
         warnings=result.warnings,
     )

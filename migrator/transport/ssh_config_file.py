@@ -17,6 +17,7 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from migrator.address import shell_safe
@@ -97,11 +98,21 @@ def config_lines(path: Path, depth: int) -> Iterator[tuple[int, str, str]]:
     """
     if depth > MAX_INCLUDE_DEPTH:
         raise UsageError(f"{path}: Include nested too deep (a loop?)")
-    lines = _config_text(path).splitlines()
-    for number, raw in enumerate(lines, 1):
+    yield from _settings(path, _config_text(path))
+
+
+# A fleet run resolves every host against the same config (often one Host block a host):
+# each distinct text is split into settings, and each value into words, once per process,
+# not once a host (which grew with the square of the fleet's size).
+@lru_cache(maxsize=16)
+def _settings(path: Path, text: str) -> tuple[tuple[int, str, str], ...]:
+    """Raises UsageError naming the line that is not a setting (not cached)."""
+    found = []
+    for number, raw in enumerate(text.splitlines(), 1):
         parsed = _split_line(raw, path, number)
         if parsed is not None:
-            yield number, *parsed
+            found.append((number, *parsed))
+    return tuple(found)
 
 
 def _split_line(raw: str, path: Path, number: int) -> tuple[str, str] | None:
@@ -115,10 +126,16 @@ def _split_line(raw: str, path: Path, number: int) -> tuple[str, str] | None:
 
 
 def split_words(rest: str, path: Path, number: int) -> list[str]:
+    """The words of a setting's value, as ssh splits them. Raises UsageError naming the line."""
     try:
-        return shlex.split(rest, comments=True)
+        return list(_words(rest))
     except ValueError as exc:
         raise UsageError(f"{path}:{number}: {exc}") from exc
+
+
+@lru_cache(maxsize=4096)
+def _words(rest: str) -> tuple[str, ...]:
+    return tuple(shlex.split(rest, comments=True))
 
 
 def _set_option(options: dict[str, list[str]], key: str, rest: str, path: Path, line: int) -> None:
@@ -229,10 +246,18 @@ def _pattern_list(value: str, patterns: str) -> bool:
 
 def glob_match(value: str, pattern: str) -> bool:
     """OpenSSH's match_pattern: only ``*`` and ``?`` are special."""
+    # Called for every Host pattern and known_hosts name, for every host of a fleet.
+    if "*" not in pattern and "?" not in pattern:
+        return value == pattern
+    return _glob_regex(pattern).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=1024)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
     regex = "".join(
         ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
     )
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    return re.compile(regex, re.DOTALL)
 
 
 def expand_hostname(value: str, original: str) -> str:

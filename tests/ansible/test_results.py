@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from ansible_collections.migrator.mail.plugins.module_utils import results
-from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
 from migrator.delivery.outcome import KindProof, MailOutcome
+from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.executor.apply import ApplyReport, Outcome
 from migrator.executor.rollback import RollbackReport
 from migrator.executor.step_log import StepTiming

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.proof_mode import ProofMode
 from migrator.errors import JournalError, PlanDriftError, UsageError
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus

@@ -15,7 +15,7 @@ from rich.console import Console
 from migrator.cli.fleet_view import FleetProgress
 from migrator.cli.run_log import RunLog
 from migrator.cli.step_view import step_printer
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.proof_mode import ProofMode
 from migrator.executor.apply import apply_plan
 from migrator.fleet.report import to_json, to_junit
 from migrator.fleet.rollout import FleetReport

@@ -20,7 +20,7 @@ try:
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
-    from migrator.delivery.ab import DEFAULT_PROOF, ProofMode
+    from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
     from migrator.errors import MigratorError, UsageError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
