@@ -6,8 +6,12 @@ the pure part (same snapshot in, same plan out).
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from typing import Any
+
+from deepdiff import DeepDiff
 
 from migrator import __version__
 from migrator.config.edits import Edit, SetDovecotSetting
@@ -20,10 +24,13 @@ from migrator.host.facts import FactOverrides, Facts
 from migrator.host.queue import check_queue
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
-from migrator.plan.settings_diff import settings_diff
 from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
+
+_DEEPER = 0.33
+"""DeepDiff's threshold_to_diff_deeper (its default, pinned): a dict whose share of common
+keys is below it is reported as one changed value."""
 
 
 def build_plan(
@@ -113,6 +120,58 @@ def _edit(
     after_contents = reader.edit_files(originals, lenses, result.edits)
     # The saved files must read back through their lenses: parsed afresh, not the edited tree.
     return before, result, after_contents, read_host_config(reader, snapshot, after_contents)
+
+
+def settings_diff(
+    before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """The deepdiff (verbose) of two settings views, as plain data: what a plan records.
+
+    Settings equal on both sides are left out first (``_unequal``), which the result
+    cannot tell. Never raises on well-formed views.
+    """
+    found = DeepDiff(*_unequal(before, after), verbose_level=2, threshold_to_diff_deeper=_DEEPER)
+    result: dict[str, Any] = json.loads(found.to_json())
+    return result
+
+
+def _unequal(
+    before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """Both settings views without settings equal on both sides, as far as that leaves
+    DeepDiff's result as it was: it reports nothing for them, and walking them was most of
+    its cost (a main.cf has a hundred parameters, the switch changes a few)."""
+    drop = {
+        name: _droppable(before.get(name, {}), after.get(name, {}))
+        for name in before.keys() | after.keys()
+    }
+    return (
+        {name: _without(section, drop[name]) for name, section in before.items()},
+        {name: _without(section, drop[name]) for name, section in after.items()},
+    )
+
+
+def _droppable(before: dict[str, str], after: dict[str, str]) -> frozenset[str]:
+    """The keys equal (same type, same value) on both sides whose absence DeepDiff cannot
+    tell. It reports a dict whose keys are mostly not common (below ``_DEEPER``) as one
+    changed value, whole: such a section stays whole, and from the others no more keys go
+    than keep the common share at or above ``_DEEPER``."""
+    union = len(before.keys() | after.keys())
+    common = len(before.keys() & after.keys())
+    if union > 1 and common / union < _DEEPER:
+        return frozenset()
+    equal = [k for k, v in before.items() if k in after and type(after[k]) is type(v)]
+    equal = [k for k in equal if after[k] == before[k]]
+    count = 0
+    while count < len(equal) and (
+        union - count - 1 <= 1 or (common - count - 1) / (union - count - 1) >= _DEEPER
+    ):
+        count += 1
+    return frozenset(equal[:count])
+
+
+def _without(section: dict[str, str], keys: frozenset[str]) -> dict[str, str]:
+    return {key: value for key, value in section.items() if key not in keys}
 
 
 def _changes(edits: tuple[Edit, ...]) -> list[Change]:
