@@ -2,13 +2,15 @@
 on the same lab hosts, in the same run.
 
 Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 20] [--rounds 3]
+  [--proof basic|ab] [--lab-prefix bf]
 
 For each fleet size: a fresh virtual-lda lab, each host with its own myhostname. Each round
 times, one after the other on the same hosts,
   `migrator plan -i` vs `pyinfra --dry --diff` (no `-y`: facts gathered, changes detected
   and printed, nothing changed), then
   `migrator apply -i --yes --rollback-on-fail` (plans, applies, proves delivery with a test
-  message) vs `pyinfra -y` running bench/pyinfra/lmtp.py.
+  message; `--proof` is passed through, the CLI's default when not given) vs `pyinfra -y`
+  running bench/pyinfra/lmtp.py.
 After each tool's run `migrator plan -i --detailed-exitcode` must find nothing left to change
 (else the benchmark stops), then every host gets its original files back (copied aside at
 the start, mtime kept: Postfix naps while main.cf is younger than two seconds, which no
@@ -100,6 +102,7 @@ class Fleet:
     lab: Lab
     work: Path
     forks: int
+    proof: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -112,6 +115,8 @@ class Fleet:
     def migrator(self, *args: str) -> list[str]:
         common = ["-i", str(self.work / "hosts"), "--ssh-config", str(self.lab.ssh_config)]
         common += ["--forks", str(self.forks), "--test-recipient", RECIPIENT]
+        if args[0] == "apply" and self.proof:
+            common += ["--proof", self.proof]
         return [str(MIGRATOR), args[0], *common, *args[1:]]
 
     def pyinfra(self, *args: str) -> list[str]:
@@ -135,11 +140,14 @@ class Fleet:
                 sys.exit(f"a host failed: {command}")
 
 
-def prepare(lab: Lab, work: Path, forks: int) -> Fleet:
+def prepare(lab: Lab, work: Path, forks: int, proof: str | None) -> Fleet:
     """Inventories for each tool, distinct hostnames, the original files copied aside."""
     work.mkdir(parents=True)
-    fleet = Fleet(lab, work, forks)
+    fleet = Fleet(lab, work, forks, proof)
     distinct_hostnames(fleet.names, lab.ssh_config)
+    if proof == "ab":
+        # Dovecot 2.3's LMTP offers no SMTPUTF8: with it on, the A/B proof rightly fails.
+        fleet.ssh_all("postconf -e smtputf8_enable=no && postfix reload 2>/dev/null")
     (work / "hosts").write_text("\n".join(fleet.names) + "\n")
     hosts = ", ".join(f"({h.name!r}, {{'ssh_hostname': {h.address!r}}})" for h in lab.hosts)
     (work / "pyinfra_inventory.py").write_text(f"hosts = [{hosts}]\n")
@@ -204,24 +212,41 @@ def ansible_round(fleet: Fleet, ansible: Path) -> dict[str, Timed]:
     return result
 
 
+PROOF_STEPS = ("proof_before", "test_delivery")
+
+
 def proof_share(report: Path) -> float:
-    """The median share of a host's apply spent proving delivery (the test message)."""
+    """The median share of a host's apply spent proving delivery (the test messages: the
+    A/B proof's before and after, or the basic proof's one)."""
     hosts = json.loads(report.read_text())["hosts"]
     shares = []
     for host in hosts:
-        proof = sum(s["seconds"] for s in host["steps"] if s["action"] == "test_delivery")
+        proof = sum(s["seconds"] for s in host["steps"] if s["action"] in PROOF_STEPS)
         shares.append(proof / host["seconds"])
     return statistics.median(shares)
 
 
-def run_size(hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None) -> None:
-    """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down."""
-    name = f"bf{hosts}"
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The run's options that every fleet size shares."""
+
+    forks: int
+    rounds: int
+    work: Path
+    ansible: Path | None
+    proof: str | None
+    prefix: str
+
+
+def run_size(hosts: int, settings: Settings) -> None:
+    """Bring up a fresh lab of HOSTS, time the rounds, print the row, take the lab down."""
+    forks, rounds, ansible = settings.forks, settings.rounds, settings.ansible
+    name = f"{settings.prefix}{hosts}"
     lab = lifecycle.bring_up("virtual-lda", hosts, name)
     try:
-        fleet = prepare(lab, work / name, forks)
+        fleet = prepare(lab, settings.work / name, forks, settings.proof)
         runs = [one_round(fleet, ansible) for _ in range(rounds)]
-        trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT)
+        trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT, settings.proof)
         reset(fleet)
     finally:
         lifecycle.tear_down(name)
@@ -250,6 +275,8 @@ def main() -> None:
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ansible", action="store_true", help="also time the Ansible play")
+    parser.add_argument("--proof", choices=["basic", "ab"], help="apply's proof (CLI's default)")
+    parser.add_argument("--lab-prefix", default="bf", help="lab names: PREFIX<hosts> (unique here)")
     args = parser.parse_args()
     ensure_venv(PYINFRA_VENV, "import pyinfra", ["pyinfra>=3.10,<4"])
     ansible = None
@@ -260,14 +287,16 @@ def main() -> None:
     # checkout under PYTHONDONTWRITEBYTECODE would compile them again at every start.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "migrator")], check=True)
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    print(f"logs under {work}; median of {args.rounds} rounds")
+    proof = args.proof or "the CLI's default"
+    print(f"logs under {work}; median of {args.rounds} rounds; apply's proof: {proof}")
     header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
     header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
     header += ["proof share", "apply round trips/host", "load 1/5/15"]
     header += ["ansible check / run", "collection check / run"] if ansible else []
     print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
+    settings = Settings(args.forks, args.rounds, work, ansible, args.proof, args.lab_prefix)
     for hosts in args.hosts:
-        run_size(hosts, args.forks, args.rounds, work, ansible)
+        run_size(hosts, settings)
 
 
 if __name__ == "__main__":
