@@ -348,6 +348,7 @@ def classify(argv: Sequence[str]) -> str:
             id(actions.WAIT_PORT_SCRIPT): "wait_port",
             id(actions.REMOVE_SCRIPT): "remove_file",
             id(actions.LINK_SCRIPT): "restore_link",
+            id(actions.VALIDATE_POSTFIX_SCRIPT): "validate_postfix",
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
@@ -362,7 +363,6 @@ def classify(argv: Sequence[str]) -> str:
         if any(tuple(args) == services.reload_argv(m, daemon) for m in services.Manager):
             return f"reload_{daemon}"
     fixed: dict[tuple[str, ...], str] = {
-        ("postfix", "check"): "validate_postfix",
         ("doveconf", "-n"): "validate_dovecot",
     }
     if tuple(args) in fixed:
