@@ -98,6 +98,8 @@ class FakeTransport(JournalScripts, Daemons):
         args = tuple(argv)
         if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.WRITE_STATES_SCRIPT:
             return self._write_states(args)
+        if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.CARRY_SCRIPT:
+            return self._carried(args, stdin, timeout)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -152,6 +154,17 @@ class FakeTransport(JournalScripts, Daemons):
                     raise
                 return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
         return self._result(args, 0, "", "")
+
+    def _carried(
+        self, args: tuple[str, ...], stdin: bytes | None, timeout: float | None
+    ) -> RunResult:
+        """CARRY_SCRIPT: the states written as WRITE_STATES_SCRIPT writes them, then the
+        command runs; a state not written: the command never runs, exit 125 and the nonce."""
+        count = int(args[6])
+        written = self._write_states((*args[:5], *args[7 : 7 + count]))
+        if not written.ok:
+            return self._result(args, 125, "", f"{written.err}journal-unwritten {args[5]}\n")
+        return self.run(args[7 + count :], stdin=stdin, timeout=timeout)
 
     def close(self) -> None:
         self.connected = False
