@@ -17,6 +17,7 @@ from migrator.executor.apply import ApplyOptions, ApplyReport, apply_plan
 from migrator.executor.rollback import NothingToRollBackError, RollbackReport, rollback_latest
 from migrator.executor.status import require_migrated
 from migrator.exit_status import ExitStatus
+from migrator.fleet.kept import Reach
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.model import InventoryHost
 from migrator.plan.build import build_plan
@@ -95,7 +96,7 @@ def _named(host: str, error: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Planning:
-    reach: Reacher
+    reach: Reach
     options: Options
     plans_dir: Path | None
     cache: ParseCache
@@ -126,7 +127,7 @@ class _Planning:
 
 
 def plan_work(
-    reach: Reacher,
+    reach: Reach,
     options: Options,
     plans_dir: Path | None,
     key: PlanKey | None = None,
@@ -140,7 +141,7 @@ def plan_work(
 
 
 def apply_work(
-    reach: Reacher, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
+    reach: Reach, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
 ) -> Work:
     """Work that applies each host's plan (from ``plans``) and reports its steps."""
 
