@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhosts import distinct_hostnames
+from labhosts import distinct_hostnames, lab_cpu
 from roundtrips import apply_round_trips
 
 from migrator.lab import lifecycle
@@ -72,15 +72,24 @@ def ensure_venv(venv: Path, probe: str, packages: list[str]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Timed:
-    """One command: wall seconds and the CPU seconds it used on the control node."""
+    """One command: wall seconds, the CPU seconds it used on the control node and (when
+    measured) on the lab hosts."""
 
     seconds: float
     cpu: float
+    hosts: float = 0.0
 
 
-def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = None) -> Timed:
-    """Wall and CPU seconds of one command; its output goes to log. Exits if its code is not
-    EXPECT (the benchmark then proves nothing)."""
+def timed(
+    argv: list[str],
+    log: Path,
+    expect: int,
+    env: dict[str, str] | None = None,
+    lab: Lab | None = None,
+) -> Timed:
+    """Wall and CPU seconds of one command (with LAB, the hosts' CPU too); its output goes to
+    log. Exits if its code is not EXPECT (the benchmark then proves nothing)."""
+    hosts = lab_cpu(lab) if lab else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with log.open("ab") as out:
@@ -92,7 +101,10 @@ def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = 
     if done.returncode != expect:
         sys.exit(f"{argv[0]} exited {done.returncode}, expected {expect}: see {log}")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return Timed(seconds, cpu)
+    if lab:
+        time.sleep(0.5)  # the last sessions' processes are reaped
+        hosts = lab_cpu(lab) - hosts
+    return Timed(seconds, cpu, hosts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +194,13 @@ def one_round(fleet: Fleet, ansible: Path | None) -> dict[str, Timed]:
             fleet.migrator("apply", "--yes", "--rollback-on-fail", "--report-json", str(report)),
             log,
             0,
+            lab=fleet.lab,
         ),
     }
     settled(fleet)
     result["proof share"] = Timed(proof_share(report), 0.0)
     reset(fleet)
-    result["pyinfra run"] = timed(fleet.pyinfra("-y"), log, 0)
+    result["pyinfra run"] = timed(fleet.pyinfra("-y"), log, 0, lab=fleet.lab)
     settled(fleet)
     reset(fleet)
     if ansible is not None:
@@ -263,7 +276,13 @@ def print_row(hosts: int, forks: int, runs: list[dict[str, Timed]], trips: int) 
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     row = [f"{hosts}", f"{forks}", f"{plan:.2f} s", f"{dry:.2f} s", f"{dry / plan:.2f}x"]
     row += [f"{cpu:.3f} s", f"{apply:.2f} s", f"{run:.2f} s", f"{run / apply:.2f}x"]
-    row += [f"{100 * median('proof share'):.0f}%", f"{trips}", load]
+    row += [f"{100 * median('proof share'):.0f}%", f"{trips}"]
+
+    def total(key: str) -> float:
+        return statistics.median(r[key].cpu + r[key].hosts for r in runs)
+
+    mine, theirs = total("migrator apply"), total("pyinfra run")
+    row += [f"{mine:.1f} s / {theirs:.1f} s ({theirs / mine:.2f}x)", load]
     for tool in ("ansible", "collection") if "ansible run" in runs[0] else ():
         row += [f"{median(f'{tool} --check --diff'):.1f} s / {median(f'{tool} run'):.1f} s"]
     print(f"| {' | '.join(row)} |", flush=True)
@@ -291,7 +310,8 @@ def main() -> None:
     print(f"logs under {work}; median of {args.rounds} rounds; apply's proof: {proof}")
     header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
     header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
-    header += ["proof share", "apply round trips/host", "load 1/5/15"]
+    header += ["proof share", "apply round trips/host"]
+    header += ["apply CPU (control+hosts) migrator / pyinfra", "load 1/5/15"]
     header += ["ansible check / run", "collection check / run"] if ansible else []
     print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
     settings = Settings(args.forks, args.rounds, work, ansible, args.proof, args.lab_prefix)
