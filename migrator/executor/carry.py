@@ -3,7 +3,8 @@ a step's journal entry and the step's own first command.
 
 The states are written on the host, in order, before the command starts (CARRY_SCRIPT); if
 one cannot be written the command never runs and ``run`` raises. File reads and writes, which
-have scripts of their own, write the states in a round trip of their own first.
+have scripts of their own: a read writes the states in a round trip of its own first; a write
+on a live host runs the transport's own write script carrying them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from migrator.errors import TransportError
 from migrator.executor.journal import Journal, JournalState, state_to_json
 from migrator.executor.journal_scripts import CARRY_SCRIPT
 from migrator.transport.base import ClosingTransport, FileData, RunResult, Transport
+from migrator.transport.remote_scripts import write_file
 
 _UNWRITTEN_RC = 125
+_WRITE_TIMEOUT = 120.0  # as SSHTransport's for files
 
 
 class CarryingTransport(ClosingTransport):
@@ -88,12 +91,21 @@ class CarryingTransport(ClosingTransport):
         mode: int,
         expected_sha256: str | None = None,
     ) -> None:
-        """As the inner transport's, the queued states written first. Raises TransportError,
-        PlanDriftError."""
-        self.flush()
-        self.inner.write_atomic(
-            path, content, owner=owner, group=group, mode=mode, expected_sha256=expected_sha256
-        )
+        """As the inner transport's, the queued states written first (on a live host by the
+        write's own command). Raises TransportError, PlanDriftError."""
+        if not self.pending or not self.inner.live:
+            self.flush()
+            self.inner.write_atomic(
+                path, content, owner=owner, group=group, mode=mode, expected_sha256=expected_sha256
+            )
+            return
+
+        def carried(argv: list[str], stdin: bytes | None) -> tuple[int, bytes, bytes]:
+            result = self.run(argv, stdin=stdin, timeout=_WRITE_TIMEOUT)
+            return result.rc, result.stdout, result.stderr
+
+        stat = (owner, group, mode)
+        write_file(carried, self.host, path, content, stat, expected_sha256 or "")
 
     def close(self) -> None:
         self.inner.close()

@@ -28,6 +28,7 @@ from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
 from migrator.host import queue
+from migrator.transport import remote_scripts
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
 from migrator.transport.remote_scripts import CHANGED_RC
@@ -100,6 +101,8 @@ class FakeTransport(JournalScripts, Daemons):
             return self._write_states(args)
         if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.CARRY_SCRIPT:
             return self._carried(args, stdin, timeout)
+        if args[:2] == ("sh", "-c") and argv[2] is remote_scripts.WRITE_SCRIPT:
+            return self._write_script(args, stdin or b"")
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -165,6 +168,26 @@ class FakeTransport(JournalScripts, Daemons):
         if not written.ok:
             return self._result(args, 125, "", f"{written.err}journal-unwritten {args[5]}\n")
         return self.run(args[7 + count :], stdin=stdin, timeout=timeout)
+
+    def _write_script(self, args: tuple[str, ...], content: bytes) -> RunResult:
+        """WRITE_SCRIPT run as a command (a write carrying journal states): as write_atomic."""
+        path, owner, group, mode, expected = args[4:9]
+        try:
+            self.write_atomic(
+                path,
+                content,
+                owner=owner,
+                group=group,
+                mode=int(mode, 8),
+                expected_sha256=expected or None,
+            )
+        except PlanDriftError:
+            return self._result(args, CHANGED_RC, "", f"sha256 is now {self.file(path).sha256}\n")
+        except TransportError as exc:
+            if not self.connected:
+                raise
+            return self._result(args, 1, "", f"{exc.message.removeprefix('cannot write: ')}\n")
+        return self._result(args, 0, "", "")
 
     def close(self) -> None:
         self.connected = False
