@@ -103,6 +103,8 @@ class FakeTransport(JournalScripts, Daemons):
             return self._carried(args, stdin, timeout)
         if args[:2] == ("sh", "-c") and argv[2] is remote_scripts.WRITE_SCRIPT:
             return self._write_script(args, stdin or b"")
+        if args[:2] == ("sh", "-c") and argv[2] is scripts.PROVE_SH:
+            return self._prove(args, stdin)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -168,6 +170,19 @@ class FakeTransport(JournalScripts, Daemons):
         if not written.ok:
             return self._result(args, 125, "", f"{written.err}journal-unwritten {args[5]}\n")
         return self.run(args[7 + count :], stdin=stdin, timeout=timeout)
+
+    def _prove(self, args: tuple[str, ...], stdin: bytes | None) -> RunResult:
+        """PROVE_SH: sendmail, the confirm script, the remove script, as the host runs them."""
+        log, mid, rcpt, timeout, user, window = args[6:12]
+        sent = self.run(["/usr/sbin/sendmail", "-i", "-f", "", "--", rcpt], stdin=stdin)
+        text = f"sendmail {sent.rc} {sent.err.strip()}\n"
+        if not sent.ok:
+            return self._result(args, 0, text, "")
+        confirm = ["sh", "-c", scripts.CONFIRM_SH, "sh", log, mid, rcpt, timeout, user, window]
+        confirmed = self.run(confirm)
+        removed = self.run(["sh", "-c", scripts.REMOVE_SH, "sh", mid, rcpt, user, log, window])
+        text += f"{confirmed.out}confirm-rc {confirmed.rc}\nmigrator-remove\n{removed.out}"
+        return self._result(args, removed.rc, text, removed.err)
 
     def _write_script(self, args: tuple[str, ...], content: bytes) -> RunResult:
         """WRITE_SCRIPT run as a command (a write carrying journal states): as write_atomic."""
