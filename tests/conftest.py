@@ -10,6 +10,9 @@ import pytest
 
 from migrator.cli.defaults import ENV_PREFIX, SETTINGS
 
+# a helper's asserts explain a failure as a test's own do
+pytest.register_assert_rewrite("tests.unit.lens_files")
+
 
 @pytest.fixture(autouse=True)
 def own_config_and_state(

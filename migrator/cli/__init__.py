@@ -2,8 +2,9 @@
 
 Each command parses its options, calls one core function and renders the result. Errors
 become exit codes in exactly one place, ``MigratorGroup``: a ``MigratorError`` is shown as
-one line (its host, file and line first) and exits 1; a click usage error (unknown option,
-bad value) exits 64, never 2, which means "the plan has changes"; Ctrl-C exits 130.
+one line (its host, file and line first) and exits 1 (``check``: 3, the Nagios UNKNOWN;
+``exit_status.error_status``); a click usage error (unknown option, bad value) exits 64,
+never 2, which means "the plan has changes"; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import click
 
 from migrator import __version__
 from migrator.errors import MigratorError
-from migrator.exit_status import ExitStatus
+from migrator.exit_status import ExitStatus, error_status
 
 # Each command's module is imported only when that command runs: importing them all
 # (paramiko, Augeas, rich, ...) made even `migrator --version` take 0.6 s.
@@ -77,7 +78,7 @@ class MigratorGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             click.echo(f"migrator: error: {exc}", err=True)
-            sys.exit(ExitStatus.ERROR)
+            sys.exit(error_status(ctx.invoked_subcommand))
         except KeyboardInterrupt:
             click.echo("migrator: interrupted", err=True)
             sys.exit(ExitStatus.INTERRUPTED)

@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from migrator.cli.apply_options import apply_options
 from migrator.cli.fleet import fleet_options, write_report
-from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
+from migrator.cli.host_options import reach, recipient_override, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.cli.proof_view import show_proof
 from migrator.cli.run_log import RunLog, run_log_option
@@ -33,20 +34,9 @@ from migrator.transport.base import Transport
 
 @click.command()
 @click.argument("host", required=False)
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    metavar="FILE",
-    help="The saved plan to apply (default: plan now, show it and ask).",
-)
-@click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
-@click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option(
-    "--test-recipient",
-    metavar="ADDR",
-    callback=recipient_option,
-    help="Recipient of the test messages.",
+@apply_options(
+    plan_help="The saved plan to apply (default: plan now, show it and ask).",
+    recipient_help="Recipient of the test messages.",
 )
 @click.option("--lmtp", default="unix", show_default=True, help="unix or inet:127.0.0.1:24.")
 @click.option(
@@ -105,11 +95,17 @@ def _finish(
     """Show the proof and the outcome, log it, write the report; return the exit code."""
     show_proof(report, console)
     show_apply(report, console)
+    code = log_outcome(report, run_log)
+    if report_json is not None:
+        _write_report(report_json, report, started)
+    return code
+
+
+def log_outcome(report: ApplyReport, run_log: RunLog) -> ExitStatus:
+    """Log how an apply (or finalize) ended in the run log; return its exit code."""
     code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
     details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
     run_log.host(report.host, report.outcome, code, **details)
-    if report_json is not None:
-        _write_report(report_json, report, started)
     return code
 
 

@@ -20,6 +20,7 @@ from rich.text import Text
 from migrator.check.findings import HostCheck, Status, unreachable, worst
 from migrator.check.output import to_json, to_nagios, to_prometheus
 from migrator.check.run import CheckOptions, check_host
+from migrator.cli.fleet_options import host_selection
 from migrator.cli.host_options import recipient_option, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.config.reader import ParseCache
@@ -36,23 +37,7 @@ _FORMATS = ("table", "json", "nagios", "prometheus")
 
 @click.command()
 @click.argument("host", required=False)
-@click.option(
-    "-i",
-    "--inventory",
-    multiple=True,
-    metavar="INVENTORY",
-    help="Check a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts "
-    "file, or a comma list 'a,b,' (repeatable).",
-)
-@click.option("--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x.")
-@click.option(
-    "-f",
-    "--forks",
-    type=click.IntRange(1, 500),
-    default=10,
-    show_default=True,
-    help="Hosts checked at once.",
-)
+@host_selection("Check a fleet", "Hosts checked at once.")
 @click.option(
     "--format",
     "output_format",
@@ -99,11 +84,11 @@ def check(
     try:
         hosts = _hosts(host, inventory, limit)
     except MigratorError as exc:
-        # Nothing was checked: a monitoring system must see UNKNOWN (3), not WARNING (1).
+        # Nothing was checked: the plugin's status line, then the command's one-line error
+        # and exit code (UNKNOWN, not WARNING: exit_status.error_status).
         if fmt == "nagios":
             click.echo(f"MIGRATOR UNKNOWN - {exc}")
-        click.echo(f"migrator: error: {exc}", err=True)
-        sys.exit(Status.UNKNOWN)
+        raise
     options = CheckOptions(test_recipient=test_recipient)
     checks = _run(hosts, options, Reacher(ssh_config, accept_new_host_key), forks)
     _emit(checks, fmt, output)

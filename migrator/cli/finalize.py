@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from migrator.cli.apply import FreshPlan, show_apply
+from migrator.cli.apply import FreshPlan, log_outcome, show_apply
+from migrator.cli.apply_options import apply_options
 from migrator.cli.fleet import fleet_options
-from migrator.cli.host_options import reach, recipient_option, recipient_override, ssh_options
+from migrator.cli.host_options import reach, recipient_override, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.step_view import step_printer
@@ -18,26 +19,15 @@ from migrator.cli.trust_options import plan_key_option, plan_trust, require_sign
 from migrator.errors import UsageError
 from migrator.executor.apply import ApplyOptions, apply_plan
 from migrator.executor.status import require_migrated
-from migrator.exit_status import ExitStatus
 from migrator.plan.store import load_plan
 from migrator.rules.switch import Options
 
 
 @click.command()
 @click.argument("host", required=False)
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Apply this saved finalize plan (default: plan now, show it and ask).",
-)
-@click.option("--rollback-on-fail", is_flag=True, help="Put every byte back if anything fails.")
-@click.option("--yes", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option(
-    "--test-recipient",
-    metavar="ADDR",
-    callback=recipient_option,
-    help="Recipient of the test message proving LMTP delivery after the removal.",
+@apply_options(
+    plan_help="Apply this saved finalize plan (default: plan now, show it and ask).",
+    recipient_help="Recipient of the test message proving LMTP delivery after the removal.",
 )
 @plan_key_option
 @require_signature_option
@@ -74,7 +64,4 @@ def finalize(
         options = ApplyOptions(rollback_on_fail=rollback_on_fail, test_recipient=override)
         report = apply_plan(transport, the_plan, options, run_log.notifying(step_printer(console)))
     show_apply(report, console, restored="the pipe service is back, LMTP delivers")
-    code = ExitStatus.INTERRUPTED if report.interrupted else report.outcome.exit_status
-    details = {"plan_id": report.plan_id, "failed_step": report.failed_step, "error": report.error}
-    run_log.host(report.host, report.outcome, code, **details)
-    sys.exit(code)
+    sys.exit(log_outcome(report, run_log))

@@ -4,8 +4,9 @@ read, before any host is reached."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -13,27 +14,49 @@ from migrator.errors import UsageError
 from migrator.fleet.schedule import Amount
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _host_selection(reads: str, forks_help: str) -> tuple[Any, ...]:
+    """-i/--inventory (its help starting with ``reads``), --limit and -f/--forks."""
+    return (
+        click.option(
+            "-i",
+            "--inventory",
+            "inventory",
+            multiple=True,
+            metavar="INVENTORY",
+            help=f"{reads}: an Ansible INI/YAML inventory, an OpenSSH config, a hosts "
+            "file, or a comma list 'a,b,' (repeatable).",
+        ),
+        click.option(
+            "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
+        ),
+        click.option(
+            "-f",
+            "--forks",
+            type=click.IntRange(1, 500),
+            default=10,
+            show_default=True,
+            help=forks_help,
+        ),
+    )
+
+
+def host_selection(reads: str, forks_help: str = "Hosts at once.") -> Callable[[F], F]:
+    """Add -i/--inventory, --limit and -f/--forks to a read-only command (status, check)
+    that runs its own fleet form; ``reads`` starts the inventory's help ("Check a fleet")."""
+
+    def decorate(function: F) -> F:
+        for option in reversed(_host_selection(reads, forks_help)):
+            function = option(function)
+        return function
+
+    return decorate
+
+
 COMMON = (
-    click.option(
-        "-i",
-        "--inventory",
-        "inventory",
-        multiple=True,
-        metavar="INVENTORY",
-        help="Run over a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts "
-        "file, or a comma list 'a,b,' (repeatable).",
-    ),
-    click.option(
-        "--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x."
-    ),
-    click.option(
-        "-f",
-        "--forks",
-        type=click.IntRange(1, 500),
-        default=10,
-        show_default=True,
-        help="Hosts at once.",
-    ),
+    *_host_selection("Run over a fleet", "Hosts at once."),
     click.option(
         "--report-json", type=_FILE, help="Write per host: outcome, exit code, steps, error (JSON)."
     ),

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from migrator.cli.fleet_options import host_selection
 from migrator.cli.host_options import reach, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
 from migrator.errors import UsageError
@@ -31,23 +32,7 @@ _ATTENTION = (HostState.INTERRUPTED, HostState.FAILED, HostState.DRIFTED)
 
 @click.command()
 @click.argument("host", required=False)
-@click.option(
-    "-i",
-    "--inventory",
-    multiple=True,
-    metavar="INVENTORY",
-    help="Read a fleet: an Ansible INI/YAML inventory, an OpenSSH config, a hosts file, "
-    "or a comma list 'a,b,' (repeatable).",
-)
-@click.option("--limit", metavar="PATTERN", help="Only these hosts: names, globs, groups, a:b, !x.")
-@click.option(
-    "-f",
-    "--forks",
-    type=click.IntRange(1, 500),
-    default=10,
-    show_default=True,
-    help="Hosts at once.",
-)
+@host_selection("Read a fleet")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of hosts with -i).")
 @ssh_options
 @list_hosts_option

@@ -204,11 +204,12 @@ def _outcome(
 
 
 def _status(recipients: Sequence[str], queued: Sequence[str], copied: bool, logged: bool) -> str:
-    """The message's DSN class: the worst of its recipients' (bounced, deferred, delivered)."""
+    """The message's DSN class: the worst of its recipients' (bounced, deferred, delivered),
+    with a code when any says one (a pipe's delay reason has none; Postfix's log does)."""
     verdicts = {r.split(" ", 1)[1] for r in recipients}
     verdicts |= {f"deferred {_code(reason)}".rstrip() for reason in queued}
     for word in ("bounced", "deferred", "delivered"):
-        worst = sorted(v for v in verdicts if v.startswith(word))
+        worst = sorted((v for v in verdicts if v.startswith(word)), key=lambda v: (v == word, v))
         if worst:
             return worst[0]
     if copied:

@@ -10,6 +10,7 @@ rollback refuses it unless forced. Every write is a compare-and-swap against wha
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ from migrator.executor.journal import (
 )
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.transport.base import FileData, Transport, sha256
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +141,13 @@ def _roll_back(
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
             actions.postmap(transport, spec)
-    for daemon in ("postfix", "dovecot"):
-        with log.step(f"reload_{daemon}", f"reload {daemon.capitalize()}"):
-            services.reload(transport, runtime, daemon)
+    with log.step("reload_postfix", "reload Postfix"):
+        services.reload(transport, runtime, "postfix")
+    with log.step("wait_lmtp", "let LMTP deliveries in flight end before Dovecot reloads"):
+        if not services.wait_lmtp_drained(transport):
+            _log.warning("%s: LMTP deliveries still running; reloading Dovecot", transport.host)
+    with log.step("reload_dovecot", "reload Dovecot"):
+        services.reload(transport, runtime, "dovecot")
     with log.step("verify_files", "symlink, sha256, owner and mode equal the originals"):
         _verify(transport, state.originals)
     if not state.test_recipient:

@@ -5,14 +5,16 @@ Measured on the lab's releases (Dovecot 2.3.13/Postfix 3.5, 2.3.19/3.7, 2.4.1/3.
 - SMTPUTF8: no Dovecot LMTP offers it by default, so Postfix bounces mail that needs it with
   5.6.7; the pipe delivered it. 2.4 offers it with ``mail_utf8_extensions = yes`` (planned
   in ``protocol lmtp``); 2.3 cannot (a warning), and ``-o smtputf8_enable=no`` on Postfix's
-  lmtp client does not help (measured on 2.3.19/3.7).
+  lmtp client does not help (measured on 2.3.19/3.7). Postfix before 3.7.17/3.8.12/3.9.6/3.10.5
+  checks only on a new LMTP connection: over a reused one such mail arrives (test_load.py).
 - Delivered-To: Dovecot writes it only for a transaction with one recipient; the pipe wrote
   one for each recipient (flag D). ``lmtp_destination_recipient_limit = 1`` restores it, and
   one recipient per transaction is what the LDA had (a lost session cannot redeliver others).
 - ``service lmtp { vsz_limit }``: the LDA ran with no limit. LMTP streams a message to a
   temporary file (2.3.19 delivered 60 MB with 24M), but 2.4.1's lmtp does not even start
   with 48M: a limit below ``message_size_limit`` plus 64M is raised.
-- Original recipient, ``+detail``, quota, process limits, Sieve's own mail: warnings.
+- Original recipient, ``+detail``, quota (``rules.quota``), process limits, Sieve's own mail:
+  warnings.
 Pure: parsed config and facts in, edits and warnings out.
 """
 
@@ -38,6 +40,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
 )
 from migrator.rules.params import MainParams
+from migrator.rules.quota import quota_warning
 from migrator.rules.syntax import DovecotSyntax
 from migrator.rules.userdb import userdb_uids
 
@@ -51,6 +54,12 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": MIB, "mb": MIB, "g": 1024 *
 _UNITS |= {"gb": 1024 * MIB, "t": 1024**2 * MIB, "tb": 1024**2 * MIB}
 _SIZE = re.compile(r"(\d+)\s*([A-Za-z]*)")
 _UNSET = 2**64 - 1  # doveconf's "18446744073709551615 B": no value of the service's own
+# Each Postfix series' first release checking SMTPUTF8 on a reused connection (HISTORY 20250911)
+SMTPUTF8_REUSE_FIXED = {(3, 7): 17, (3, 8): 12, (3, 9): 6, (3, 10): 5}
+_REUSED = (
+    " when the lmtp client opens a connection for it: Postfix {} checks only then, so such "
+    "mail sent over a connection it reuses arrives (whether one bounces depends on the connection)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,15 @@ def smtputf8_enabled(main: MainParams, postfix_version: str | None) -> bool | No
         return main.expand("smtputf8_enable").strip().lower() == "yes"
     except RefusedError:
         return None
+
+
+def smtputf8_checked_on_reuse(postfix_version: str | None) -> bool | None:
+    """Whether Postfix checks SMTPUTF8 on reused connections too (None: version unknown)."""
+    if not (found := re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", postfix_version or "")):
+        return None
+    series, patch = (int(found[1]), int(found[2])), int(found[3] or 0)
+    fixed = SMTPUTF8_REUSE_FIXED.get(series)
+    return patch >= fixed if fixed is not None else series > max(SMTPUTF8_REUSE_FIXED)
 
 
 def lda_plugins(config: HostConfig, syntax: DovecotSyntax) -> set[str]:
@@ -225,12 +243,18 @@ class EquivalenceRules:
                 )
             )
             return
+        version = self.facts.postfix_version
+        checked = smtputf8_checked_on_reuse(version)
+        who = version if checked is False else "before 3.7.17, 3.8.12, 3.9.6, 3.10.5"
+        reuse = "" if checked else _REUSED.format(who)
         self._warnings.append(
             f"SMTPUTF8: Postfix {said} (smtputf8_enable), and Dovecot {self.syntax.version}'s "
-            "LMTP does not offer SMTPUTF8: mail that needs it (a UTF-8 envelope address or "
-            "UTF-8 headers sent with SMTPUTF8) will bounce 5.6.7 instead of being delivered as "
-            "the LDA pipe did; no setting of Dovecot 2.3 or of Postfix's lmtp client changes "
-            "that (Dovecot 2.4 does, with mail_utf8_extensions)"
+            "LMTP does not offer SMTPUTF8: mail that needs it (sent with SMTPUTF8, or flagged "
+            "so by smtputf8_autodetect_classes, and with a UTF-8 envelope sender, recipient or "
+            "header value; SMTPUTF8 mail that is all ASCII is not affected) will bounce 5.6.7 "
+            f"instead of being delivered as the LDA pipe did{reuse}; no "
+            "setting of Dovecot 2.3 or of Postfix's lmtp client makes LMTP take it (Dovecot "
+            "2.4 does, with mail_utf8_extensions)"
         )
         self._accepts.append("smtputf8:bounced 5.6.7")
 
@@ -332,15 +356,8 @@ class EquivalenceRules:
             return
         said = self.dovecot.value("quota_full_tempfail", PROTOCOL_LDA)
         said = said if said is not None else self.dovecot.value("quota_full_tempfail")
-        tempfail = (said or "no") == "yes"
-        outcome = (
-            "both paths defer it (quota_full_tempfail = yes, carried to protocol lmtp)"
-            if tempfail
-            else "the LDA sent Dovecot's own rejection from <> and Postfix logged the mail "
-            "sent; LMTP answers 552 5.2.2 and Postfix bounces it with its own DSN (measured on "
-            "2.3.19); lmtp_rcpt_check_quota = yes would refuse it at RCPT, before queueing"
-        )
-        self._warnings.append(f"quota: a message to a user over quota: {outcome}")
+        lmtp = self._lmtp_value("quota_full_tempfail")
+        self._warnings.append(quota_warning(said, lmtp, self._lmtp_value("lmtp_rcpt_check_quota")))
 
     def _process_limits(self) -> None:
         dovecot_limit = self.dovecot.block_settings(SERVICE_LMTP).get("process_limit") or (

@@ -6,7 +6,6 @@ Refusals raise RefusedError naming host, file and (where known) line.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,7 +41,7 @@ from migrator.rules.hooks import (
     LdaService,
     lda_services,
 )
-from migrator.rules.lda_options import other_config, refuse_command_options
+from migrator.rules.lda_options import refuse_command_options, refuse_service_options
 from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.userdb import refuse_unknown_system_users
@@ -97,29 +96,26 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits.extend(dovecot.edits())
     same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
     edits.extend(same.edits)
-    kept = [
+    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
+    warnings.extend(_pipes_kept(used))
+    inventory = delivery_inventory(
+        config, list(services.values()), [*lda_hooks, *lmtp_hooks], syntax, facts.protocols_default
+    )
+    used_names = tuple(s.name for s in used)
+    postmaps_once = tuple(dict.fromkeys(postmaps))
+    return RuleResult(
+        tuple(edits), postmaps_once, endpoint, used_names, tuple(warnings), inventory, same.accepts
+    )
+
+
+def _pipes_kept(used: list[LdaService]) -> list[str]:
+    """Why each LDA pipe service the switch leaves alone stays in master.cf."""
+    return [
         f"the pipe service {service.name} stays in master.cf: mail already queued for it "
         "must still be delivered, and rollback needs it; `migrator finalize` removes it "
         "once nothing is queued for it"
         for service in used
     ]
-    warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
-    warnings.extend(kept)
-    return RuleResult(
-        tuple(edits),
-        tuple(dict.fromkeys(postmaps)),
-        endpoint,
-        tuple(s.name for s in used),
-        tuple(warnings),
-        delivery_inventory(
-            config,
-            list(services.values()),
-            [*lda_hooks, *lmtp_hooks],
-            syntax,
-            facts.protocols_default,
-        ),
-        same.accepts,
-    )
 
 
 def _refusals(
@@ -268,40 +264,14 @@ def _used_services(
     services: dict[str, LdaService],
     server_config: str,
 ) -> list[LdaService]:
+    """The LDA pipe services the hooks name, in hook order.
+
+    Raises RefusedError when their options cannot be reproduced by LMTP (``lda_options``).
+    """
     used = list(
         {h.transport: services[h.transport] for h in hooks if h.transport in services}.values()
     )
-    for service in used:
-        mailbox = service.lda.mailbox
-        if mailbox is not None and not service.lda.detail_mailbox:
-            raise RefusedError(
-                f"service {service.name} runs the LDA with -m {mailbox}: LMTP can only save to "
-                "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
-                host=host,
-                path=config.master_file,
-                line=service.line,
-            )
-        if other_config(service.lda, server_config):
-            raise RefusedError(
-                f"service {service.name} runs the LDA with -c {service.lda.config}: it reads "
-                f"another config than the Dovecot server ({server_config}), so LMTP cannot be "
-                "assumed equivalent",
-                host=host,
-                path=config.master_file,
-                line=service.line,
-            )
-    for first, other in itertools.pairwise(used):
-        if (first.lda.destination_kind, first.lda.detail_mailbox) != (
-            other.lda.destination_kind,
-            other.lda.detail_mailbox,
-        ):
-            raise RefusedError(
-                f"LDA services {first.name} and {other.name} disagree "
-                f"({_semantics(first)} vs {_semantics(other)}): one LMTP setup cannot serve both",
-                host=host,
-                path=config.master_file,
-                line=other.line,
-            )
+    refuse_service_options(host, config, used, server_config)
     return used
 
 
@@ -322,12 +292,6 @@ def _refuse_mixed_usernames(
         )
 
 
-def _semantics(service: LdaService) -> str:
-    lda = service.lda
-    detail = f" -m {lda.mailbox}" if lda.mailbox else ""
-    return f"-d {lda.destination or '(none)'}{detail}: {lda.destination_kind.value}"
-
-
 def _reason(hook: Hook) -> str:
     home = hook.home or hook.name
     written = f" (= {hook.raw})" if hook.raw else ""
@@ -342,23 +306,7 @@ def _postfix_edits(
     homes: set[str] = set()
     for hook in hooks:
         if hook.kind is HookKind.MAILBOX_COMMAND:
-            edits.append(
-                RemoveMainParam(
-                    hook.file,
-                    "mailbox_command",
-                    "local(8) ran the LDA as a command; with LMTP it hands mail to "
-                    "mailbox_transport instead (aliases and .forward still come first)",
-                )
-            )
-            if config.main.get("mailbox_transport") != endpoint.postfix:
-                edits.append(
-                    SetMainParam(
-                        hook.file,
-                        "mailbox_transport",
-                        endpoint.postfix,
-                        "local(8) delivers mailboxes over LMTP instead of running the LDA",
-                    )
-                )
+            edits.extend(_mailbox_command_edits(config, hook, endpoint))
         elif hook.kind is HookKind.PARAM:
             home = hook.home or hook.name
             if home not in homes:  # two parameters referring to one: it is set once
@@ -375,4 +323,26 @@ def _postfix_edits(
             )
             spec = next(m.spec for m in config.maps if m.path == hook.file)
             postmaps.append(spec)
+    return edits
+
+
+def _mailbox_command_edits(config: HostConfig, hook: Hook, endpoint: Endpoint) -> list[Edit]:
+    """mailbox_command (local(8) running the LDA) gives way to mailbox_transport over LMTP."""
+    edits: list[Edit] = [
+        RemoveMainParam(
+            hook.file,
+            "mailbox_command",
+            "local(8) ran the LDA as a command; with LMTP it hands mail to "
+            "mailbox_transport instead (aliases and .forward still come first)",
+        )
+    ]
+    if config.main.get("mailbox_transport") != endpoint.postfix:
+        edits.append(
+            SetMainParam(
+                hook.file,
+                "mailbox_transport",
+                endpoint.postfix,
+                "local(8) delivers mailboxes over LMTP instead of running the LDA",
+            )
+        )
     return edits

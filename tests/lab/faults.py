@@ -104,3 +104,23 @@ def lock_holder(lab: Lab, host: LabHost) -> int:
     owner = sh(lab, host, "cat /var/lib/migrator/lock/owner")
     holder = next(line for line in owner.splitlines() if line.startswith("holder="))
     return int(holder.split("=", 1)[1].split()[0])
+
+
+def over_quota(lab: Lab, host: LabHost, user: str, tempfail: bool) -> None:
+    """Give every user a 100K quota (the plugin in protocol lda, in the host's Dovecot syntax)
+    and fill USER's INBOX past it with a 200K message (doveadm loads no quota plugin here):
+    USER is over quota, any other user far under it. quota_full_tempfail is set globally to
+    TEMPFAIL. Dovecot is reloaded, with a second for the new config to be served."""
+    lda = "/etc/dovecot/conf.d/15-lda.conf"
+    if dovecot_24(host):
+        plugin = f"sed -i '/^  mail_plugins {{$/a\\    quota = yes' {lda}"
+        root = ['quota "User quota" {', "  quota_storage_size = 100K", "}"]
+    else:
+        plugin = f"sed -i 's/^  mail_plugins = [$]mail_plugins sieve$/& quota/' {lda}"
+        root = ["plugin {", "  quota = maildir:User quota", "  quota_rule = *:storage=100K", "}"]
+    lines = shlex.join([*root, f"quota_full_tempfail = {'yes' if tempfail else 'no'}"])
+    body = "head -c 200000 /dev/zero | tr '\\0' x | fold -w 76"
+    filler = f"{{ printf 'Subject: filler\\n\\n'; {body}; }}"
+    sh(lab, host, f"{plugin} && grep -q quota {lda}")
+    sh(lab, host, f"printf '%s\\n' {lines} > /etc/dovecot/conf.d/90-quota.conf")
+    sh(lab, host, f"{filler} | doveadm save -u {shlex.quote(user)} && doveadm reload && sleep 1")

@@ -51,3 +51,9 @@ class LabCli:
         result = self("plan", host.name, "--test-recipient", recipient, "--detailed-exitcode")
         assert result.exit_code == 2, result.output
         return load_plan(self.latest_plan(host), host=host.name)
+
+    def migrate(self, host: LabHost, recipient: str = "alice@example.test") -> None:
+        """Plan the host and apply the saved plan (exit 0)."""
+        self.plan(host, recipient)
+        applied = self("apply", host.name, "--plan", str(self.latest_plan(host)))
+        assert applied.exit_code == 0, applied.output

@@ -5,25 +5,21 @@ a saved plan shown and a tampered one refused; status over two hosts, as lines a
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
-from migrator.lab import lifecycle
-from migrator.lab.state import Lab, LabHost
 
 from .conftest import LabFactory, ssh_client, ssh_run
 from .hostfiles import LabCli
+from .migrated_pair import RECIPIENT, Pair, migrated_pair
 
 pytestmark = pytest.mark.lab
 
-RECIPIENT = "alice@example.test"
 SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
 # A reload cannot move Dovecot's TCP listener while an lmtp process (the probe's) still holds
 # the old one ("listen(*, 24) failed: Address already in use"): restart it instead.
@@ -35,29 +31,10 @@ NAGIOS = re.compile(r"^MIGRATOR (OK|WARNING|CRITICAL|UNKNOWN) - [^|]+ \| \S+(?: 
 SAMPLE = re.compile(r'^(migrator_check_\w+)\{((?:\w+="[^"]*",?)+)\} (-?[\d.e+]+)$')
 
 
-@dataclass(frozen=True)
-class Pair:
-    """Two virtual-lda hosts: ``migrated`` (planned and applied) and ``lda`` (untouched)."""
-
-    lab: Lab
-    cli: LabCli
-    migrated: LabHost
-    lda: LabHost
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    name = f"ck{os.getpid() % 10000}"
-    try:
-        lab = lifecycle.bring_up("virtual-lda", 2, name)
-        cli = LabCli(lab, tmp_path_factory.mktemp("plans"))
-        migrated, lda = lab.hosts
-        cli.plan(migrated, RECIPIENT)
-        applied = cli("apply", migrated.name, "--plan", str(cli.latest_plan(migrated)))
-        assert applied.exit_code == 0, applied.output
-        yield Pair(lab, cli, migrated, lda)
-    finally:
-        lifecycle.tear_down(name)
+    with migrated_pair("ck", tmp_path_factory.mktemp("plans")) as made:
+        yield made
 
 
 def _prometheus(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -95,9 +72,7 @@ def test_check_a_migrated_dovecot_24_host(make_lab: LabFactory, tmp_path: Path) 
     lab = make_lab("virtual-lda", release="trixie")
     host = lab.hosts[0]
     cli = LabCli(lab, tmp_path)
-    cli.plan(host, RECIPIENT)
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)))
-    assert applied.exit_code == 0, applied.output
+    cli.migrate(host, RECIPIENT)
     result = cli("check", host.name, "--json", "--test-recipient", RECIPIENT)
     assert result.exit_code == 0, result.output
     found = {

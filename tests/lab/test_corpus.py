@@ -61,7 +61,8 @@ DIFFERS: Mapping[tuple[str, str], set[str]] = {
 
 
 def corpus(token: str, domain_users: tuple[str, str]) -> Batch:
-    """Every kind the lab can act out, to alice (and bob, the team alias, nobody)."""
+    """Every kind the lab can act out, to alice (and bob, the team alias, nobody). The
+    over-quota kind needs a quota the profiles do not set: tests/lab/test_quota.py."""
     alice, bob = domain_users
     one = {
         Kind.PLAIN: [alice],

@@ -6,22 +6,19 @@ refused with nothing changed."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from migrator.lab import lifecycle
-from migrator.lab.state import Lab, LabHost
+from migrator.lab.state import LabHost
 
 from .faults import sh
-from .hostfiles import LabCli, file_states
+from .hostfiles import file_states
+from .migrated_pair import RECIPIENT, Pair, migrated_pair
 
 pytestmark = pytest.mark.lab
 
-RECIPIENT = "alice@example.test"
 POSTFIX = ["/etc/postfix/main.cf", "/etc/postfix/master.cf"]
 LIMIT = "dovecot_destination_recipient_limit"
 # A message held in the queue with a content filter naming the LDA pipe service: the queue
@@ -44,30 +41,14 @@ postqueue -j
 """
 
 
-@dataclass(frozen=True)
-class Pair:
-    lab: Lab
-    cli: LabCli
-    migrated: LabHost
-    lda: LabHost
-
-
 @pytest.fixture(scope="module", params=["bookworm", "trixie"])
 def pair(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pair]:
     """Two virtual-lda hosts of a release (Postfix 3.7 and 3.10): one migrated, one not."""
-    name = f"fn{request.param[0]}{os.getpid() % 10000}"
-    try:
-        lab = lifecycle.bring_up("virtual-lda", 2, name, release=request.param)
-        cli = LabCli(lab, tmp_path_factory.mktemp("plans"))
-        migrated, lda = lab.hosts
-        cli.plan(migrated, RECIPIENT)
-        applied = cli("apply", migrated.name, "--plan", str(cli.latest_plan(migrated)))
-        assert applied.exit_code == 0, applied.output
-        yield Pair(lab, cli, migrated, lda)
-    finally:
-        lifecycle.tear_down(name)
+    plans = tmp_path_factory.mktemp("plans")
+    with migrated_pair(f"fn{request.param[0]}", plans, request.param) as made:
+        yield made
 
 
 def _services(pair: Pair, host: LabHost) -> list[str]:
@@ -124,9 +105,7 @@ def test_mail_held_for_the_pipe_refuses_with_the_count_until_delivered(pair: Pai
     before = file_states(lab, host, POSTFIX)
     assert '"queue_name": "hold"' in sh(lab, host, HOLD_FOR_PIPE)
     assert file_states(lab, host, POSTFIX) == before
-    cli.plan(host, RECIPIENT)
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)))
-    assert applied.exit_code == 0, applied.output
+    cli.migrate(host, RECIPIENT)
     migrated = file_states(lab, host, POSTFIX)
     refused = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert refused.exit_code == 1, refused.output

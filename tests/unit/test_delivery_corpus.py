@@ -83,6 +83,19 @@ def test_only_kinds_the_host_applies_are_sent(traits: HostTraits, kinds: list[st
     assert all(m.recipients[0].startswith("alice") for m in batch.mails)
 
 
+def test_no_kind_that_fails_mail_is_ever_sent_on_a_live_host() -> None:
+    # Over quota, unknown recipient, vacation, redirect, size limit: the lab's corpus only.
+    every = HostTraits(smtputf8=True, delimiter="+", sieve=True, alias="team@example.test")
+    assert set(production_kinds(every)) == set(Kind) - {
+        Kind.OVER_QUOTA,
+        Kind.UNKNOWN,
+        Kind.VACATION,
+        Kind.REDIRECT,
+        Kind.SIZE_LIMIT,
+        Kind.MANY,
+    }
+
+
 def test_traits_come_from_the_plans_facts() -> None:
     facts = json.loads(EXAMPLE.read_text())["facts"]
     assert traits_from_facts(facts, smtputf8=True) == HostTraits(True, "+", True)
@@ -143,6 +156,26 @@ def test_without_a_log_the_queue_and_the_mailbox_decide() -> None:
     report = parse_batch(deferred + "\nsent m0 0 \nsent m1 0 \n", TOKEN, ["plain", "8bit"])
     assert report.outcomes["plain"].status == "deferred 4.2.2"
     assert report.outcomes["8bit"].status == "bounced"
+
+
+def test_a_logged_code_wins_over_a_delay_reason_without_one() -> None:
+    # The LDA over quota with quota_full_tempfail = yes (bookworm lab, tests/lab/test_quota.py):
+    # the pipe's delay reason has no code; Postfix's log has 4.3.0.
+    qid, reason = "1A7AA188473", "temporary failure. Command output: Quota exceeded"
+    text = "\n".join(
+        [
+            f"log Dec  2 07:00:00 h postfix/cleanup[1]: {qid}: "
+            f"message-id=<{TOKEN}.over-quota@proof.migrator.invalid>",
+            f"log Dec  2 07:00:00 h postfix/pipe[2]: {qid}: to=<bob@example.test>, relay=dovecot, "
+            f"delay=0.1, delays=0/0/0/0.1, dsn=4.3.0, status=deferred ({reason})",
+            f'queue {qid} over-quota {{"queue_id": "{qid}", "recipients": [{{"address": '
+            f'"bob@example.test", "delay_reason": "{reason}"}}]}}',
+            "sent m0 0 ",
+        ]
+    )
+    outcome = parse_batch(text, TOKEN, ["over-quota"]).outcomes["over-quota"]
+    assert outcome.status == "deferred 4.3.0"
+    assert outcome.recipients == ("bob@example.test deferred 4.3.0",)
 
 
 def test_compare_names_each_differing_field() -> None:

@@ -6,6 +6,7 @@ case is judged by the release's own doveconf.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -14,8 +15,13 @@ import pytest
 from migrator.errors import RefusedError
 from migrator.host.facts import parse_userdb
 from migrator.plan.document import Plan
-from migrator.rules.equivalence import dovecot_size, smtputf8_enabled
+from migrator.rules.equivalence import (
+    dovecot_size,
+    smtputf8_checked_on_reuse,
+    smtputf8_enabled,
+)
 from migrator.rules.params import MainParams
+from migrator.rules.quota import dovecot_bool, quota_warning
 from tests.unit.hosts import (
     MOUNT,
     FixtureHost,
@@ -97,6 +103,53 @@ def test_dovecot_23_smtputf8_is_a_warning_naming_the_bounce(tmp_path: Path) -> N
     plan = _planned("virtual-lda", tmp_path)
     assert _warned(plan, "will bounce 5.6.7 instead of being delivered as the LDA pipe did")
     assert not _sets(plan, "mail_utf8_extensions")
+
+
+@pytest.mark.parametrize(
+    ("version", "checked"),
+    [
+        ("3.5.25", False),  # bullseye
+        ("3.6.20", False),
+        ("3.7.11", False),  # bookworm
+        ("3.7.17", True),
+        ("3.8.11", False),
+        ("3.8.12", True),
+        ("3.9.6", True),
+        ("3.10.4", False),
+        ("3.10.13", True),  # trixie
+        ("3.11.0", True),
+        ("4.0", True),
+        (None, None),
+        ("unknown", None),
+    ],
+)
+def test_which_postfix_requires_smtputf8_on_a_reused_lmtp_connection(
+    version: str | None, checked: bool | None
+) -> None:
+    assert smtputf8_checked_on_reuse(version) is checked
+
+
+@pytest.mark.parametrize(
+    ("version", "clause"),
+    [
+        ("3.7.11", "Postfix 3.7.11 checks only then"),
+        (None, "Postfix before 3.7.17, 3.8.12, 3.9.6, 3.10.5 checks only then"),
+        ("3.7.17", ""),
+    ],
+)
+def test_dovecot_23_smtputf8_warning_says_which_mail_bounces_and_when(
+    version: str | None, clause: str
+) -> None:
+    """Mail needing SMTPUTF8 has a UTF-8 address or header and was sent with SMTPUTF8; a
+    Postfix without the 20250911 fix delivers it anyway over a reused LMTP connection."""
+    host = HOSTS["virtual-lda"]
+    facts = {**host.spec.get("facts", {}), "postfix_version": version}
+    plan = dataclasses.replace(host, spec={**host.spec, "facts": facts}).plan()
+    [warning] = [w for w in plan.warnings if w.startswith("SMTPUTF8: ")]
+    assert "with a UTF-8 envelope sender, recipient or header value" in warning
+    assert "will bounce 5.6.7" in warning
+    reused = "when the lmtp client opens a connection for it"
+    assert (reused in warning and clause in warning) if clause else reused not in warning
 
 
 def test_no_smtputf8_warning_when_postfix_does_not_accept_it(tmp_path: Path) -> None:
@@ -196,10 +249,44 @@ def test_raised_vsz_limit_is_what_doveconf_reads(tmp_path: Path) -> None:
 
 
 def test_quota_outcomes_are_named(tmp_path: Path) -> None:
+    # Measured in tests/lab/test_quota.py on every lab release: with quota_full_tempfail = yes
+    # (sieve-quota sets it in protocol lda, carried to protocol lmtp) both paths defer.
     plan = _planned("sieve-quota", tmp_path)
-    assert _warned(plan, "quota: a message to a user over quota: both paths defer it")
+    assert _warned(
+        plan,
+        "the LDA exited 75 and Postfix deferred it (4.3.0) (quota_full_tempfail = yes); LMTP "
+        "answers 452 4.2.2 and Postfix defers it (4.2.2) (quota_full_tempfail = yes in protocol",
+    )
+    assert _warned(plan, "bounces it after maximal_queue_lifetime on both paths")
+    assert not _warned(plan, "Dovecot's own rejection")
+    # The default: the LDA mails Dovecot's rejection and Postfix logs it sent; LMTP bounces.
     bounce = _planned("virtual-lda", tmp_path, **{MASTER_CONF: "mail_plugins = quota\n"})
-    assert _warned(bounce, "LMTP answers 552 5.2.2 and Postfix bounces it")
+    assert _warned(bounce, "the LDA mailed Dovecot's own rejection")
+    assert _warned(bounce, "so Postfix logged it sent (2.0.0) (quota_full_tempfail = no)")
+    assert _warned(bounce, "LMTP answers 552 5.2.2 and Postfix bounces it (5.2.2)")
+    assert _warned(bounce, "quota_full_tempfail = yes would make both defer instead")
+    # A policy: warned, never planned.
+    assert _sets(bounce, "quota_full_tempfail") == [] and _sets(plan, "lmtp_rcpt_check") == []
+
+
+def test_quota_names_each_paths_own_setting(tmp_path: Path) -> None:
+    lmtp_defers = "mail_plugins = quota\nprotocol lmtp {\n  quota_full_tempfail = yes\n}\n"
+    plan = _planned("virtual-lda", tmp_path, **{MASTER_CONF: lmtp_defers})
+    [warning] = [w for w in plan.warnings if w.startswith("quota:")]
+    assert "Dovecot's own rejection" in warning and "(quota_full_tempfail = no);" in warning
+    assert "LMTP answers 452 4.2.2 and Postfix defers it (4.2.2)" in warning
+    assert "both" not in warning
+
+
+def test_quota_at_rcpt_and_dovecot_booleans() -> None:
+    assert "lmtp_rcpt_check_quota = yes: LMTP answers so at RCPT TO" in quota_warning(
+        "no", None, "Yes"
+    )
+    assert "would answer so at RCPT TO" in quota_warning(None, None, None)
+    assert [dovecot_bool(v) for v in ("yes", "Y", "1", " yes ", "no", "0", "", None)] == [
+        *[True] * 4,
+        *[False] * 4,
+    ]
 
 
 def test_process_limits_below_postfix_are_named(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> Non
         "restore_files",
         "postmap",
         "reload_postfix",
+        "wait_lmtp",
         "reload_dovecot",
         "verify_files",
         "test_delivery",
@@ -47,9 +48,25 @@ def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> Non
     restored = sorted(f"write {c.path}" for c in plan.files)
     assert sorted(t for t in tokens if t.startswith("write ")) == restored
     last_restore = max(i for i, t in enumerate(tokens) if t.startswith("write "))
-    order = [tokens.index(k) for k in ("postmap", "reload_postfix", "reload_dovecot", "sendmail")]
-    assert last_restore < order[0] < order[1] < order[2] < order[3]
+    steps = ("postmap", "reload_postfix", "wait_lmtp", "reload_dovecot", "sendmail")
+    order = [tokens.index(k) for k in steps]
+    assert last_restore < order[0] and order == sorted(order)
     assert report.delivery is not None and report.delivery.relay == "dovecot"
+
+
+def test_rollback_reloads_dovecot_even_when_lmtp_deliveries_outlast_the_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Postfix's lmtp agents still busy after the wait: Dovecot is reloaded all the same (the
+    rollback must finish), and the log says deliveries were still running."""
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    fake.fail("wait_lmtp", rc=0, stdout="busy 4242\n")
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and report.ok
+    actions = [s.action for s in report.steps]
+    assert actions.index("wait_lmtp") < actions.index("reload_dovecot")
+    assert "LMTP deliveries still running" in caplog.text
 
 
 # -- a failure at every step ----------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -13,7 +12,8 @@ from augeas import Augeas
 
 from migrator.config.dovecot import BlockRef, set_setting
 from migrator.config.tree import ConfigTree
-from migrator.lenses import DOVECOT_LENS, LENS_DIR
+from migrator.lenses import DOVECOT_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -33,54 +33,8 @@ STOCK_UNREADABLE = {
 """Stock files the stock lens cannot read, each with the line it stops at."""
 
 
-def _open(root: Path, lens: str, incl: str) -> Augeas:
-    aug = Augeas(root=str(root), loadpath=str(LENS_DIR), flags=Augeas.NO_MODL_AUTOLOAD)
-    aug.set("/augeas/load/Dovecot/lens", f"{lens}.lns")
-    aug.set("/augeas/load/Dovecot/incl", incl)
-    aug.load()
-    return aug
-
-
 def _mine(root: Path, incl: str) -> Augeas:
-    return _open(root, DOVECOT_LENS, incl)
-
-
-def _errors(aug: Augeas) -> list[tuple[str, str | None]]:
-    return [(e, aug.get(f"{e}/message")) for e in aug.match("/augeas//error")]
-
-
-def _tree(aug: Augeas, path: str) -> list[tuple[str, str | None]]:
-    """Every node under path, depth first, as (relative path, value)."""
-    nodes: list[tuple[str, str | None]] = []
-
-    def walk(at: str) -> None:
-        for child in aug.match(f"{at}/*"):
-            nodes.append((child[len(path) + 1 :], aug.get(child)))
-            walk(child)
-
-    walk(path)
-    return nodes
-
-
-def _tree_text(aug: Augeas, path: str) -> str:
-    lines = [rel if val is None else f"{rel} = {json.dumps(val)}" for rel, val in _tree(aug, path)]
-    return "\n".join(lines) + "\n"
-
-
-def _rewrite(aug: Augeas, fpath: str) -> None:
-    """Make Augeas put the whole file back: add a node, save, remove it, save."""
-    aug.set(f"/files{fpath}/zz_migrator_probe", "1")
-    aug.save()
-    aug.remove(f"/files{fpath}/zz_migrator_probe")
-    aug.save()
-    assert _errors(aug) == []
-
-
-def _copy_in(src: Path, root: Path, as_path: str) -> Path:
-    dest = root / as_path.lstrip("/")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
+    return lens_files.open_lens(root, DOVECOT_LENS, incl)
 
 
 # -- the stock Debian files ---------------------------------------------------------------
@@ -89,19 +43,19 @@ def _copy_in(src: Path, root: Path, as_path: str) -> Path:
 @pytest.mark.parametrize("src", STOCK_FILES, ids=lambda p: str(p.relative_to(STOCK)))
 def test_stock_file_same_tree_and_bytes(src: Path, tmp_path: Path) -> None:
     fpath = "/etc/dovecot/" + src.name
-    dest = _copy_in(src, tmp_path, fpath)
-    stock = _open(tmp_path, "Dovecot", fpath)
+    dest = lens_files.copy_in(src, tmp_path, fpath)
+    stock = lens_files.open_lens(tmp_path, "Dovecot", fpath)
     mine = _mine(tmp_path, fpath)
-    assert _errors(mine) == []
+    assert lens_files.errors(mine) == []
     unreadable = STOCK_UNREADABLE.get(str(src.relative_to(STOCK)))
     if unreadable is not None:
-        assert _errors(stock) != []
+        assert lens_files.errors(stock) != []
         line = int(stock.get(f"/augeas/files{fpath}/error/line") or 0)
         assert src.read_text().splitlines()[line - 1].strip() == unreadable
     else:
-        assert _errors(stock) == []
-        assert _tree(mine, f"/files{fpath}") == _tree(stock, f"/files{fpath}")
-    _rewrite(mine, fpath)
+        assert lens_files.errors(stock) == []
+        assert lens_files.tree(mine, f"/files{fpath}") == lens_files.tree(stock, f"/files{fpath}")
+    lens_files.rewrite(mine, fpath)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -114,27 +68,22 @@ SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.is_file() and not p.name
 @pytest.mark.parametrize("src", SAMPLE_FILES, ids=lambda p: p.name)
 def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
     fpath = f"/etc/dovecot/conf.d/{src.name}"
-    dest = _copy_in(src, tmp_path, fpath)
-    stock = _open(tmp_path, "Dovecot", fpath)
-    if _errors(stock) == []:
+    dest = lens_files.copy_in(src, tmp_path, fpath)
+    stock = lens_files.open_lens(tmp_path, "Dovecot", fpath)
+    if lens_files.errors(stock) == []:
         with pytest.raises(OSError):  # it reads it, then cannot write it back
-            _rewrite(stock, fpath)
+            lens_files.rewrite(stock, fpath)
     dest.write_bytes(src.read_bytes())
-    mine = _mine(tmp_path, fpath)
-    assert _errors(mine) == []
-    expected = src.with_name(src.name + ".tree").read_text()
-    assert _tree_text(mine, f"/files{fpath}") == expected
-    _rewrite(mine, fpath)
-    assert dest.read_bytes() == src.read_bytes()
+    lens_files.assert_reads_as_sampled(_mine(tmp_path, fpath), src, dest, fpath)
 
 
 def test_trailing_comment_is_a_child_and_survives_a_new_value(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/comments.conf"
-    dest = _copy_in(SAMPLES / "comments.conf", tmp_path, fpath)
+    dest = lens_files.copy_in(SAMPLES / "comments.conf", tmp_path, fpath)
     aug = _mine(tmp_path, fpath)
     aug.set(f"/files{fpath}/mail_plugins", "$mail_plugins sieve quota")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     first = dest.read_text().splitlines()[0]
     assert first == "mail_plugins = $mail_plugins sieve quota # for the lmtp move"
 
@@ -151,7 +100,7 @@ def etc_copy(tmp_path: Path) -> Path:
     aug = _mine(tmp_path, "/etc/dovecot/conf.d/10-ssl.conf")
     aug.set("/files/etc/dovecot/conf.d/10-ssl.conf/ssl", "no")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     return tmp_path
 
 
@@ -188,7 +137,7 @@ def test_new_listener_in_debian_master_conf(etc_copy: Path) -> None:
     assert len(aug.match(service)) == 1
     _add_lmtp_listener(aug, service)
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
 
     # the listener goes last in "service lmtp", after the commented-out inet_listener
     anchor = "    #port = \n  #}\n"
@@ -213,7 +162,7 @@ def test_new_blocks_in_a_fresh_file(etc_copy: Path) -> None:
     aug.set(f"{base}/service[last()+1]", "lmtp")
     _add_lmtp_listener(aug, f"{base}/service[.='lmtp']")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert (etc_copy / fpath.lstrip("/")).read_text() == (
         "protocol lmtp {\n"
         "  mail_plugins = $mail_plugins sieve\n"
@@ -229,7 +178,7 @@ def test_new_blocks_in_a_fresh_file(etc_copy: Path) -> None:
 def test_right_way_makes_one_listener_wrong_way_makes_a_bare_one(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/10-master.conf"
     src = SAMPLES / "listeners.conf"
-    _copy_in(src, tmp_path, fpath)
+    lens_files.copy_in(src, tmp_path, fpath)
     aug = _mine(tmp_path, fpath)
     service = f"/files{fpath}/service[.='lmtp']"
     path = "/run/dovecot/lmtp-new"
@@ -247,21 +196,19 @@ def test_right_way_makes_one_listener_wrong_way_makes_a_bare_one(tmp_path: Path)
     assert len(aug.match(f"{service}/unix_listener[.='{path}']")) == 1
     assert all(aug.get(p) is not None for p in aug.match(f"{service}/unix_listener"))
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     text = (tmp_path / fpath.lstrip("/")).read_text()
     assert f"  unix_listener {path} {{\n    mode = 0600\n    user = dovecot\n  }}\n}}\n" in text
 
 
 def test_childless_new_node_is_a_setting_and_empty_blocks_stay_blocks(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/x.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text("service imap {\n}\nplugin {\n  # nothing yet\n}\n")
+    dest = lens_files.write_in(tmp_path, fpath, "service imap {\n}\nplugin {\n  # nothing yet\n}\n")
     aug = _mine(tmp_path, fpath)
     aug.set(f"/files{fpath}/service[.='imap']/../mail_debug", "yes")
     aug.set(f"/files{fpath}/plugin/sieve", "file:~/sieve")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == (
         "service imap {\n}\n"
         "plugin {\n  # nothing yet\n  sieve = file:~/sieve\n}\n"
@@ -271,9 +218,7 @@ def test_childless_new_node_is_a_setting_and_empty_blocks_stay_blocks(tmp_path: 
 
 def test_value_dovecot_would_cut_at_hash_fails_the_save(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/x.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text("login_greeting = Ready\n")
+    dest = lens_files.write_in(tmp_path, fpath, "login_greeting = Ready\n")
     aug = _mine(tmp_path, fpath)
     aug.set(f"/files{fpath}/login_greeting", "Ready # not a comment")
     with pytest.raises(OSError):
@@ -286,26 +231,24 @@ def test_value_dovecot_would_cut_at_hash_fails_the_save(tmp_path: Path) -> None:
 
 def test_nesting_beyond_the_explicit_levels_is_a_parse_error(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/x.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
     opening = "".join(f"b{n} {{\n" for n in range(6))
-    dest.write_text(opening + "k = v\n" + "}\n" * 6)
-    assert _errors(_mine(tmp_path, fpath)) != []
+    dest = lens_files.write_in(tmp_path, fpath, opening + "k = v\n" + "}\n" * 6)
+    assert lens_files.errors(_mine(tmp_path, fpath)) != []
     dest.write_text(opening[: -len("b5 {\n")] + "k = v\n" + "}\n" * 5)
-    assert _errors(_mine(tmp_path, fpath)) == []
+    assert lens_files.errors(_mine(tmp_path, fpath)) == []
 
 
 def test_new_block_argument_with_blanks_is_set_quoted_and_read_bare(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/15-mailboxes.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text('namespace inbox {\n  mailbox "Sent Messages" {\n  }\n}\n')
+    dest = lens_files.write_in(
+        tmp_path, fpath, 'namespace inbox {\n  mailbox "Sent Messages" {\n  }\n}\n'
+    )
     aug = _mine(tmp_path, fpath)
     ns = f"/files{fpath}/namespace[.='inbox']"
     aug.set(f"{ns}/mailbox[last()+1]", '"Old Stuff"')
     aug.set(f"{ns}/mailbox[last()]/auto", "subscribe")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == (
         "namespace inbox {\n"
         '  mailbox "Sent Messages" {\n  }\n'
@@ -321,7 +264,7 @@ def test_new_block_argument_with_blanks_is_set_quoted_and_read_bare(tmp_path: Pa
 
 def test_file_with_empty_values_takes_edits_and_keeps_every_other_byte(tmp_path: Path) -> None:
     fpath = "/etc/dovecot/conf.d/10-mail.conf"
-    dest = _copy_in(SAMPLES / "empty-values.conf", tmp_path, fpath)
+    dest = lens_files.copy_in(SAMPLES / "empty-values.conf", tmp_path, fpath)
     before = dest.read_text()
     aug = _mine(tmp_path, fpath)
     ns = f"/files{fpath}/namespace[.='inbox']"
@@ -329,7 +272,7 @@ def test_file_with_empty_values_takes_edits_and_keeps_every_other_byte(tmp_path:
     aug.set(f"{ns}/prefix", "INBOX.")
     aug.set(f"/files{fpath}/protocol[.='lmtp']/mail_plugins", "$mail_plugins sieve")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == (
         before.replace("  separator = /\n", "  separator = .\n")
         .replace("  prefix =\n", "  prefix = INBOX.\n")
@@ -341,9 +284,7 @@ def test_node_without_value_or_child_is_written_key_equals(tmp_path: Path) -> No
     """Augeas makes a node with no value as the parent of a new path; left childless, it is
     an empty setting. With a child, it is a block without argument."""
     fpath = "/etc/dovecot/conf.d/20-lmtp.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text("protocol lmtp {\n}\n")
+    dest = lens_files.write_in(tmp_path, fpath, "protocol lmtp {\n}\n")
     aug = _mine(tmp_path, fpath)
     lmtp = f"/files{fpath}/protocol[.='lmtp']"
     aug.set(f"{lmtp}/mail_plugins/sieve", "yes")
@@ -351,7 +292,7 @@ def test_node_without_value_or_child_is_written_key_equals(tmp_path: Path) -> No
     aug.remove(f"{lmtp}/auth_username_format/x")
     assert aug.get(f"{lmtp}/auth_username_format") is None
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == (
         "protocol lmtp {\n  mail_plugins {\n    sieve = yes\n  }\n  auth_username_format =\n}\n"
     )
@@ -360,7 +301,7 @@ def test_node_without_value_or_child_is_written_key_equals(tmp_path: Path) -> No
 def test_empty_string_value_fails_the_save_and_leaves_the_file(tmp_path: Path) -> None:
     """python-augeas's set() stores None as "", which the lens cannot tell from a value."""
     fpath = "/etc/dovecot/conf.d/10-mail.conf"
-    dest = _copy_in(SAMPLES / "empty-values.conf", tmp_path, fpath)
+    dest = lens_files.copy_in(SAMPLES / "empty-values.conf", tmp_path, fpath)
     aug = _mine(tmp_path, fpath)
     aug.set(f"/files{fpath}/namespace[.='inbox']/separator", None)
     with pytest.raises(OSError):
@@ -438,20 +379,18 @@ def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path:
 
     text = _generated(seed, v24)
     fpath = "/etc/dovecot/dovecot.conf"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_bytes(text.encode())
+    dest = lens_files.write_in(tmp_path, fpath, text.encode())
     before = _doveconf_n(dest)
     assert before.returncode == 0, before.stderr
     aug = _mine(tmp_path, fpath)
-    assert _errors(aug) == []
-    _rewrite(aug, fpath)
+    assert lens_files.errors(aug) == []
+    lens_files.rewrite(aug, fpath)
     assert dest.read_bytes() == text.encode()
 
     aug.set(f"/files{fpath}/login_greeting", f"edited-{seed}")
     aug.set(f"/files{fpath}/protocol[.='imap']/imap_client_workarounds", "delay-newmail")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     after = _doveconf_n(dest)
     assert after.returncode == 0, after.stderr
     assert f"login_greeting = edited-{seed}\n" in after.stdout
@@ -479,18 +418,16 @@ userdb userdb-default {
 def test_dovecot_24_field_defaults_read_round_trip_and_take_an_edit(tmp_path: Path) -> None:
     """2.4's "name:default" keys in a userdb's fields (docker-mailserver) are settings."""
     fpath = "/etc/dovecot/conf.d/auth-passwdfile.conf.ext"
-    dest = tmp_path / fpath.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text(FIELDS_24)
+    dest = lens_files.write_in(tmp_path, fpath, FIELDS_24)
     aug = _mine(tmp_path, fpath)
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     node = f"/files{fpath}/userdb/fields"
     assert aug.get(f"{node}/uid:default") == "docker"
-    _rewrite(aug, fpath)
+    lens_files.rewrite(aug, fpath)
     assert dest.read_text() == FIELDS_24
     aug.set(f"{node}/gid:default", "mail")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == FIELDS_24.replace("gid:default = docker", "gid:default = mail")
     judged = ReleaseTools("trixie", tmp_path)
     conf = tmp_path / "etc/dovecot/dovecot.conf"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from augeas import Augeas
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
 from migrator.errors import ConfigParseError
-from migrator.lenses import LENS_DIR, POSTFIX_MAIN_LENS
+from migrator.lenses import POSTFIX_MAIN_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -31,55 +31,8 @@ FPATH = "/etc/postfix/main.cf"
 RELEASES = {"debian11": "bullseye", "debian12": "bookworm", "debian13": "trixie"}
 
 
-def _open(root: Path, lens: str) -> Augeas:
-    aug = Augeas(root=str(root), loadpath=str(LENS_DIR), flags=Augeas.NO_MODL_AUTOLOAD)
-    aug.set("/augeas/load/Main/lens", f"{lens}.lns")
-    aug.set("/augeas/load/Main/incl", FPATH)
-    aug.load()
-    return aug
-
-
 def _mine(root: Path) -> Augeas:
-    return _open(root, POSTFIX_MAIN_LENS)
-
-
-def _errors(aug: Augeas) -> list[tuple[str, str | None, str | None]]:
-    return [(e, aug.get(f"{e}/message"), aug.get(f"{e}/line")) for e in aug.match("/augeas//error")]
-
-
-def _tree(aug: Augeas, path: str) -> list[tuple[str, str | None]]:
-    """Every node under path, depth first, as (relative path, value)."""
-    nodes: list[tuple[str, str | None]] = []
-
-    def walk(at: str) -> None:
-        for child in aug.match(f"{at}/*"):
-            nodes.append((child[len(path) + 1 :], aug.get(child)))
-            walk(child)
-
-    walk(path)
-    return nodes
-
-
-def _tree_text(aug: Augeas) -> str:
-    nodes = _tree(aug, f"/files{FPATH}")
-    lines = [rel if val is None else f"{rel} = {json.dumps(val)}" for rel, val in nodes]
-    return "\n".join(lines) + "\n"
-
-
-def _copy_in(src: Path, root: Path) -> Path:
-    dest = root / FPATH.lstrip("/")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
-
-
-def _rewrite(aug: Augeas) -> None:
-    """Make Augeas put the whole file back: add a node, save, remove it, save."""
-    aug.set(f"/files{FPATH}/zz_migrator_probe", "1")
-    aug.save()
-    aug.remove(f"/files{FPATH}/zz_migrator_probe")
-    aug.save()
-    assert _errors(aug) == []
+    return lens_files.open_lens(root, POSTFIX_MAIN_LENS, FPATH)
 
 
 def _key(src: Path) -> str:
@@ -98,15 +51,15 @@ DEBUGGER = (
 
 @pytest.mark.parametrize("src", STOCK, ids=_key)
 def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: Path) -> None:
-    dest = _copy_in(src, tmp_path)
-    stock, mine = _open(tmp_path, "Postfix_Main"), _mine(tmp_path)
-    assert _errors(stock) == _errors(mine) == []
-    ours, theirs = _tree(mine, f"/files{FPATH}"), _tree(stock, f"/files{FPATH}")
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock, mine = lens_files.open_lens(tmp_path, "Postfix_Main", FPATH), _mine(tmp_path)
+    assert lens_files.errors(stock) == lens_files.errors(mine) == []
+    ours, theirs = lens_files.tree(mine, f"/files{FPATH}"), lens_files.tree(stock, f"/files{FPATH}")
     # one difference by design: a value starting on the next line keeps its line break
     broken = [(label, value) for label, value in ours if (value or "")[:1] == "\n"]
     assert broken == ([("debugger_command", DEBUGGER)] if src.name == "main.cf.dist" else [])
     assert [(label, (value or "").lstrip() or value) for label, value in ours] == theirs
-    _rewrite(mine)
+    lens_files.rewrite(mine, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -115,13 +68,10 @@ def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: 
 
 @pytest.mark.parametrize("src", HOSTILE, ids=lambda p: p.name)
 def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
-    dest = _copy_in(src, tmp_path)
-    assert _errors(_open(tmp_path, "Postfix_Main")) != [], "the stock lens should refuse it"
-    mine = _mine(tmp_path)
-    assert _errors(mine) == []
-    assert _tree_text(mine) == src.with_name(src.name + ".tree").read_text()
-    _rewrite(mine)
-    assert dest.read_bytes() == src.read_bytes()
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Main", FPATH)
+    assert lens_files.errors(stock) != [], "the stock lens should refuse it"
+    lens_files.assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
 
 
 # -- side by side with Postfix's own parser ------------------------------------------------
@@ -201,7 +151,7 @@ def test_params_as_postfix_reads_them(
     prints (blanks squeezed: a continuation's indent is a blank to Postfix); a file Postfix
     refuses (one fixture host's), migrator refuses too."""
     status, out = postconf[key]
-    _copy_in(src, tmp_path)
+    lens_files.copy_in(src, tmp_path, FPATH)
     if status != 0:
         assert "broken-input" in key, out
         with pytest.raises(ConfigParseError):

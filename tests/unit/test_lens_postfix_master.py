@@ -7,7 +7,6 @@ Postfix accepts and the stock lens refuses.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil
@@ -19,7 +18,8 @@ from augeas import Augeas
 
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
-from migrator.lenses import LENS_DIR, POSTFIX_MASTER_LENS
+from migrator.lenses import POSTFIX_MASTER_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -29,55 +29,8 @@ FPATH = "/etc/postfix/master.cf"
 FIELDS = ("type", "private", "unprivileged", "chroot", "wakeup", "limit")
 
 
-def _open(root: Path, lens: str) -> Augeas:
-    aug = Augeas(root=str(root), loadpath=str(LENS_DIR), flags=Augeas.NO_MODL_AUTOLOAD)
-    aug.set("/augeas/load/Master/lens", f"{lens}.lns")
-    aug.set("/augeas/load/Master/incl", FPATH)
-    aug.load()
-    return aug
-
-
 def _mine(root: Path) -> Augeas:
-    return _open(root, POSTFIX_MASTER_LENS)
-
-
-def _errors(aug: Augeas) -> list[tuple[str, str | None, str | None]]:
-    return [(e, aug.get(f"{e}/message"), aug.get(f"{e}/line")) for e in aug.match("/augeas//error")]
-
-
-def _tree(aug: Augeas, path: str) -> list[tuple[str, str | None]]:
-    """Every node under path, depth first, as (relative path, value)."""
-    nodes: list[tuple[str, str | None]] = []
-
-    def walk(at: str) -> None:
-        for child in aug.match(f"{at}/*"):
-            nodes.append((child[len(path) + 1 :], aug.get(child)))
-            walk(child)
-
-    walk(path)
-    return nodes
-
-
-def _tree_text(aug: Augeas) -> str:
-    nodes = _tree(aug, f"/files{FPATH}")
-    lines = [rel if val is None else f"{rel} = {json.dumps(val)}" for rel, val in nodes]
-    return "\n".join(lines) + "\n"
-
-
-def _copy_in(src: Path, root: Path) -> Path:
-    dest = root / FPATH.lstrip("/")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
-
-
-def _rewrite(aug: Augeas) -> None:
-    """Make Augeas put the whole file back: add a node, save, remove it, save."""
-    aug.set(f"/files{FPATH}/#comment[last()+1]", "migrator probe")
-    aug.save()
-    aug.remove(f"/files{FPATH}/#comment[. = 'migrator probe']")
-    aug.save()
-    assert _errors(aug) == []
+    return lens_files.open_lens(root, POSTFIX_MASTER_LENS, FPATH)
 
 
 def _release(src: Path) -> str:
@@ -89,20 +42,20 @@ def _release(src: Path) -> str:
 
 @pytest.mark.parametrize("src", STOCK, ids=_release)
 def test_stock_file_same_tree_as_stock_lens_and_same_bytes(src: Path, tmp_path: Path) -> None:
-    dest = _copy_in(src, tmp_path)
-    stock = _open(tmp_path, "Postfix_Master")
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH)
     mine = _mine(tmp_path)
-    assert _errors(mine) == []
+    assert lens_files.errors(mine) == []
     if _release(src) == "debian13":
         # line 74: -o syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/...
-        assert [line for _, _, line in _errors(stock)] == ["74"]
+        assert [line for _, _, line in lens_files.errors(stock)] == ["74"]
         relay = mine.get(f"/files{FPATH}/relay/command") or ""
         option = "syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/$service_name"
         assert relay == f"smtp\n        -o {option}"
     else:
-        assert _errors(stock) == []
-        assert _tree(mine, f"/files{FPATH}") == _tree(stock, f"/files{FPATH}")
-    _rewrite(mine)
+        assert lens_files.errors(stock) == []
+        assert lens_files.tree(mine, f"/files{FPATH}") == lens_files.tree(stock, f"/files{FPATH}")
+    lens_files.rewrite(mine, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -111,11 +64,10 @@ def test_debian13_without_line_74_reads_the_same_through_both_lenses(tmp_path: P
     lines = src.read_text().splitlines(keepends=True)
     assert "multi_instance_name" in lines[73]
     trimmed = "".join(lines[:73] + lines[74:])
-    (tmp_path / "etc/postfix").mkdir(parents=True)
-    (tmp_path / FPATH.lstrip("/")).write_text(trimmed)
-    stock, mine = _open(tmp_path, "Postfix_Master"), _mine(tmp_path)
-    assert _errors(stock) == _errors(mine) == []
-    assert _tree(mine, f"/files{FPATH}") == _tree(stock, f"/files{FPATH}")
+    lens_files.write_in(tmp_path, FPATH, trimmed)
+    stock, mine = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH), _mine(tmp_path)
+    assert lens_files.errors(stock) == lens_files.errors(mine) == []
+    assert lens_files.tree(mine, f"/files{FPATH}") == lens_files.tree(stock, f"/files{FPATH}")
 
 
 # -- what Postfix accepts and the stock lens refuses, one sample file per class -----------
@@ -123,13 +75,10 @@ def test_debian13_without_line_74_reads_the_same_through_both_lenses(tmp_path: P
 
 @pytest.mark.parametrize("src", HOSTILE, ids=lambda p: p.name)
 def test_sample_tree_and_round_trip(src: Path, tmp_path: Path) -> None:
-    dest = _copy_in(src, tmp_path)
-    assert _errors(_open(tmp_path, "Postfix_Master")) != [], "the stock lens should refuse it"
-    mine = _mine(tmp_path)
-    assert _errors(mine) == []
-    assert _tree_text(mine) == src.with_name(src.name + ".tree").read_text()
-    _rewrite(mine)
-    assert dest.read_bytes() == src.read_bytes()
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
+    stock = lens_files.open_lens(tmp_path, "Postfix_Master", FPATH)
+    assert lens_files.errors(stock) != [], "the stock lens should refuse it"
+    lens_files.assert_reads_as_sampled(_mine(tmp_path), src, dest, FPATH)
 
 
 # -- side by side with Postfix's own parser ------------------------------------------------
@@ -257,7 +206,7 @@ def test_services_as_postfix_reads_them(
     (brace groups aside, postconf only drops blanks; so do we, to compare)."""
     status, out = postconf[str(src)]
     assert status == 0
-    _copy_in(src, tmp_path)
+    lens_files.copy_in(src, tmp_path, FPATH)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(out)
 
 
@@ -275,7 +224,7 @@ def test_stock_services_as_their_own_release_reads_them(src: Path, tmp_path: Pat
     tools = ReleaseTools(RELEASES[_release(src)], tmp_path)
     done = tools.attempt_many({"M": ["postconf", "-c", f"{MOUNT}/conf", "-M"]})["M"]
     assert done.returncode == 0, done.stderr
-    _copy_in(src, tmp_path)
+    lens_files.copy_in(src, tmp_path, FPATH)
     assert _lens_services(_mine(tmp_path)) == _postconf_services(done.stdout)
 
 
@@ -306,11 +255,11 @@ def test_fixture_services_as_postfix_reads_them(
 ) -> None:
     done = fixtures_postconf[src]
     assert done.returncode == 0, done.stderr
-    dest = _copy_in(src, tmp_path)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
     aug = _mine(tmp_path)
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert _lens_services(aug) == _postconf_services(done.stdout)
-    _rewrite(aug)
+    lens_files.rewrite(aug, FPATH)
     assert dest.read_bytes() == src.read_bytes()
 
 
@@ -320,13 +269,11 @@ def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
 ) -> None:
     status, out = postconf[key]
     assert status == 0
-    dest = tmp_path / FPATH.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text(GENERATED[key])
+    dest = lens_files.write_in(tmp_path, FPATH, GENERATED[key])
     aug = _mine(tmp_path)
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert _lens_services(aug) == _postconf_services(out)
-    _rewrite(aug)
+    lens_files.rewrite(aug, FPATH)
     assert dest.read_text() == GENERATED[key]
 
 
@@ -334,10 +281,8 @@ def test_generated_file_reads_as_postfix_reads_it_and_round_trips(
 def test_refused_where_postfix_refuses(
     key: str, tmp_path: Path, postconf: dict[str, tuple[int, str]]
 ) -> None:
-    dest = tmp_path / FPATH.lstrip("/")
-    dest.parent.mkdir(parents=True)
-    dest.write_text({**REFUSED, **POSTFIX_ONLY}[key])
-    assert [m for _, m, _ in _errors(_mine(tmp_path))] != []
+    lens_files.write_in(tmp_path, FPATH, {**REFUSED, **POSTFIX_ONLY}[key])
+    assert [m for _, m, _ in lens_files.errors(_mine(tmp_path))] != []
     status, out = postconf[key]
     assert (status != 0) == (key in REFUSED)
     assert (out != "") == (key in POSTFIX_ONLY)
@@ -356,14 +301,14 @@ def _add_service(aug: Augeas, label: str, fields: tuple[str, ...], command: str)
 
 def test_new_service_is_written_in_debian_columns(tmp_path: Path) -> None:
     src = SAMPLES / "stock/debian13/master.cf"
-    dest = _copy_in(src, tmp_path)
+    dest = lens_files.copy_in(src, tmp_path, FPATH)
     aug = _mine(tmp_path)
     argv = "argv=/usr/lib/dovecot/dovecot-lda -f ${sender} -d ${recipient}"
     _add_service(
         aug, "dovecot", ("unix", "-", "n", "n", "-", "-"), f"pipe\n  flags=DRhu user=vmail {argv}"
     )
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == src.read_text() + (
         "dovecot   unix  -       n       n       -       -       pipe\n"
         f"  flags=DRhu user=vmail {argv}\n"
@@ -373,12 +318,12 @@ def test_new_service_is_written_in_debian_columns(tmp_path: Path) -> None:
 
 
 def test_new_service_named_with_brackets_and_long_fields(tmp_path: Path) -> None:
-    dest = _copy_in(SAMPLES / "master/names.cf", tmp_path)
+    dest = lens_files.copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     _add_service(aug, "\\[::1\\]:10026", ("inet", "n", "-", "n", "60?", "10"), "smtpd -o a=b")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before + (
         "[::1]:10026   inet  n       -       n       60?       10       smtpd -o a=b\n"
     )
@@ -386,20 +331,20 @@ def test_new_service_named_with_brackets_and_long_fields(tmp_path: Path) -> None
 
 
 def test_changed_command_keeps_the_comments_around_it(tmp_path: Path) -> None:
-    dest = _copy_in(SAMPLES / "master/comments-inside.cf", tmp_path)
+    dest = lens_files.copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/submission"
     aug.set(f"{node}/command[3]", "-o smtpd_sasl_auth_enable=no")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before.replace(
         "  -o smtpd_sasl_auth_enable=yes\n", "  -o smtpd_sasl_auth_enable=no\n"
     )
 
 
 def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path) -> None:
-    dest = _copy_in(SAMPLES / "stock/debian12/master.cf", tmp_path)
+    dest = lens_files.copy_in(SAMPLES / "stock/debian12/master.cf", tmp_path, FPATH)
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/smtp[type = 'inet']"
     aug.insert(f"{node}/command", "#comment", False)
@@ -407,21 +352,21 @@ def test_new_comment_inside_a_service_cuts_nothing_postfix_reads(tmp_path: Path)
     aug.insert(f"{node}/#comment", "command", False)
     aug.set(f"{node}/command[2]", "-o smtpd_sasl_auth_enable=no")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     text = dest.read_text()
     assert (
         "smtp      inet  n       -       y       -       -       smtpd\n"
         "# managed by migrator\n"
         "  -o smtpd_sasl_auth_enable=no\n"
     ) in text
-    assert [v for _, v in _tree(_mine(tmp_path), node)][-2:] == [
+    assert [v for _, v in lens_files.tree(_mine(tmp_path), node)][-2:] == [
         "managed by migrator",
         "-o smtpd_sasl_auth_enable=no",
     ]
 
 
 def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
-    dest = _copy_in(SAMPLES / "master/comments-inside.cf", tmp_path)
+    dest = lens_files.copy_in(SAMPLES / "master/comments-inside.cf", tmp_path, FPATH)
     before = dest.read_text()
     aug = _mine(tmp_path)
     node = f"/files{FPATH}/smtp"
@@ -431,7 +376,7 @@ def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
     ]
     aug.remove(f"{node}/#comment[1]")
     aug.save()
-    assert _errors(aug) == []
+    assert lens_files.errors(aug) == []
     assert dest.read_text() == before.replace(
         "  # a comment between the daemon and its options\n", ""
     )
@@ -444,7 +389,7 @@ def test_removed_comment_joins_the_command_around_it(tmp_path: Path) -> None:
 
 def test_value_postfix_would_read_otherwise_fails_the_save(tmp_path: Path) -> None:
     """A command line starting with "#" would be a comment to Postfix: the lens refuses it."""
-    dest = _copy_in(SAMPLES / "master/names.cf", tmp_path)
+    dest = lens_files.copy_in(SAMPLES / "master/names.cf", tmp_path, FPATH)
     before = dest.read_bytes()
     aug = _mine(tmp_path)
     aug.set(f"/files{FPATH}/postlog/command", "postlogd\n  # -o not=an-option")

@@ -29,7 +29,8 @@ from augeas import Augeas
 
 from migrator.config import postfix
 from migrator.config.tree import ConfigTree
-from migrator.lenses import DOVECOT_LENS, LENS_DIR, POSTFIX_MAIN_LENS, POSTFIX_MASTER_LENS
+from migrator.lenses import DOVECOT_LENS, POSTFIX_MAIN_LENS, POSTFIX_MASTER_LENS
+from tests.unit import lens_files
 from tests.unit.hosts import MOUNT, ReleaseTools
 from tests.unit.test_lens_postfix_main import postconf_params
 from tests.unit.test_lens_postfix_master import _postconf_services
@@ -309,32 +310,35 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Case]]:
     """Every drawn file, judged: one chroot per release for all kinds and files."""
     judged: dict[str, list[Case]] = {kind: [] for kind in KINDS}
     for r, release in enumerate(RELEASES):
-        tree = tmp_path_factory.mktemp(release)
-        drawn: dict[str, tuple[Kind, Drawn]] = {}
-        commands = {}
-        for kind in KINDS.values():
-            for n in range(PER_RELEASE):
-                seed = 1000 * r + n
-                key = f"{kind.name}/{release}/seed-{seed}"
-                conf = tree / f"{kind.name}-{seed}"
-                conf.mkdir()
-                drawn[key] = (kind, kind.draw(seed, release))
-                (conf / kind.name).write_bytes(drawn[key][1].text)
-                if kind.name != "dovecot.conf":
-                    other = "master.cf" if kind.name == "main.cf" else "main.cf"
-                    (conf / other).write_text("")
-                commands[key] = kind.judge(f"{MOUNT}/{conf.name}")
-        _age(tree)
-        for key, done in ReleaseTools(release, tree).attempt_many(commands).items():
-            kind, text = drawn[key]
-            judged[kind.name].append(Case(key, kind, text, done))
+        drawn = {
+            f"{kind.name}/{release}/seed-{seed}": (kind, kind.draw(seed, release))
+            for kind in KINDS.values()
+            for seed in range(1000 * r, 1000 * r + PER_RELEASE)
+        }
+        files = {key: (kind, text.text) for key, (kind, text) in drawn.items()}
+        done = _judge(release, tmp_path_factory.mktemp(release), files)
+        for key, (kind, text) in drawn.items():
+            judged[kind.name].append(Case(key, kind, text, done[key]))
     return judged
 
 
-def _age(tree: Path) -> None:
-    """Postfix waits (0.3 s a try) before reading a main.cf modified in the last seconds."""
+def _judge(
+    release: str, tree: Path, files: dict[str, tuple[Kind, bytes]]
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each key's file in a directory of its own under tree (Postfix's other file empty
+    beside it), read by its kind's daemon: all in one chroot of the release."""
+    commands = {}
+    for n, (key, (kind, text)) in enumerate(files.items()):
+        conf = tree / f"c{n}"
+        conf.mkdir()
+        (conf / kind.name).write_bytes(text)
+        if kind.name != "dovecot.conf":
+            (conf / ("master.cf" if kind.name == "main.cf" else "main.cf")).write_text("")
+        commands[key] = kind.judge(f"{MOUNT}/{conf.name}")
+    # Postfix waits (0.3 s a try) before reading a main.cf modified in the last seconds
     for path in tree.rglob("main.cf"):
         os.utime(path, (0, 0))
+    return ReleaseTools(release, tree).attempt_many(commands)
 
 
 class Lensed:
@@ -346,11 +350,7 @@ class Lensed:
         for index, case in enumerate(cases):
             (root / f"c{index}").mkdir()
             (root / f"c{index}" / kind.name).write_bytes(case.drawn.text)
-        flags = Augeas.NO_MODL_AUTOLOAD
-        self.aug = Augeas(root=str(root), loadpath=str(LENS_DIR), flags=flags)
-        self.aug.set("/augeas/load/X/lens", f"{kind.lens}.lns")
-        self.aug.set("/augeas/load/X/incl", f"/c*/{kind.name}")
-        self.aug.load()
+        self.aug = lens_files.open_lens(root, kind.lens, f"/c*/{kind.name}")
 
     def path(self, index: int) -> str:
         return f"/c{index}/{self.kind.name}"
@@ -509,16 +509,9 @@ def test_edits_by_migrators_writer_are_what_postfix_reads(
     assert sum(len(by_key) for by_key in edited.values()) >= 40
     found = []
     for release, by_key in edited.items():
-        tree = tmp_path / release
-        tree.mkdir()
-        commands = {}
-        for n, (key, (_, text, _)) in enumerate(by_key.items()):
-            (tree / f"c{n}").mkdir()
-            (tree / f"c{n}" / "main.cf").write_bytes(text)
-            (tree / f"c{n}" / "master.cf").write_text("")
-            commands[key] = ["postconf", "-c", f"{MOUNT}/c{n}", "-n"]
-        _age(tree)
-        for key, run in ReleaseTools(release, tree).attempt_many(commands).items():
+        (tmp_path / release).mkdir()
+        files = {key: (KINDS["main.cf"], text) for key, (_, text, _) in by_key.items()}
+        for key, run in _judge(release, tmp_path / release, files).items():
             case, text, expected = by_key[key]
             ours, theirs = _main_cf_params(Case(key, case.kind, Drawn(text), run))
             known = {k: " ".join(v.split()) for k, v in expected.items() if k in EDITABLE}

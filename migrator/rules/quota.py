@@ -1,0 +1,66 @@
+"""Mail to a user over quota: what the LDA did with it and what LMTP will do, for the plan.
+
+Measured in the lab (tests/lab/test_quota.py), alike on Dovecot 2.3.13/Postfix 3.5.25,
+2.3.19/3.7.11 and 2.4.1/3.10.13, the quota plugin loaded for both paths:
+
+- ``quota_full_tempfail = no`` (the default): the LDA mails Dovecot's own rejection
+  ("Rejected: SUBJECT", from ``postmaster_address``) to the sender and exits 0, so Postfix
+  logs the message sent (2.0.0); LMTP answers 552 5.2.2 and Postfix bounces it (5.2.2) with
+  its own DSN ("Undelivered Mail Returned to Sender"). Neither saves it; the sender hears of
+  it either way, in a different mail; Postfix's log now says bounced where it said sent.
+- ``quota_full_tempfail = yes``: the LDA exits 75 and Postfix defers it (4.3.0); LMTP answers
+  452 4.2.2 and Postfix defers it (4.2.2). Both retry, and bounce after maximal_queue_lifetime.
+- ``lmtp_rcpt_check_quota = yes`` moves LMTP's answer from DATA to RCPT TO, with the same code.
+
+No setting makes LMTP send Dovecot's rejection, and ``quota_full_tempfail = yes`` would turn
+a bounce into days in the queue: a policy the plan does not change, only names.
+Pure: setting values in, a warning out.
+"""
+
+from __future__ import annotations
+
+_LDA = {
+    False: 'mailed Dovecot\'s own rejection ("Rejected: ...", from postmaster_address) to the '
+    "sender and exited 0, so Postfix logged it sent (2.0.0)",
+    True: "exited 75 and Postfix deferred it (4.3.0)",
+}
+_LMTP = {
+    False: "answers 552 5.2.2 and Postfix bounces it (5.2.2) with its own DSN to the sender",
+    True: "answers 452 4.2.2 and Postfix defers it (4.2.2)",
+}
+MEASURED = "measured on Dovecot 2.3.13, 2.3.19 and 2.4.1"
+
+
+def dovecot_bool(value: str | None) -> bool:
+    """A Dovecot boolean as Dovecot reads it (yes, y, 1; case-insensitive); unset is no."""
+    return (value or "").strip().lower() in ("yes", "y", "1")
+
+
+def quota_warning(
+    lda_tempfail: str | None, lmtp_tempfail: str | None, rcpt_check: str | None
+) -> str:
+    """The plan's warning for a host whose LDA loaded the quota plugin: what each path does
+    with a message to a user over quota, given quota_full_tempfail as the LDA read it and as
+    protocol lmtp will, and lmtp_rcpt_check_quota. Never raises."""
+    lda, lmtp = dovecot_bool(lda_tempfail), dovecot_bool(lmtp_tempfail)
+    said = {True: "yes", False: "no"}
+    text = (
+        "quota: a message to a user over quota is saved by neither path, but ends differently: "
+        f"the LDA {_LDA[lda]} (quota_full_tempfail = {said[lda]}); LMTP {_LMTP[lmtp]} "
+        f"(quota_full_tempfail = {said[lmtp]} in protocol lmtp)"
+    )
+    if not lda and not lmtp:
+        text += (
+            "; quota_full_tempfail = yes would make both defer instead (a policy the plan "
+            "leaves as it is)"
+        )
+    elif lda and lmtp:
+        text += "; Postfix retries and bounces it after maximal_queue_lifetime on both paths"
+    if dovecot_bool(rcpt_check):
+        text += "; lmtp_rcpt_check_quota = yes: LMTP answers so at RCPT TO, before DATA"
+    else:
+        text += (
+            "; lmtp_rcpt_check_quota = yes would answer so at RCPT TO, before DATA, with the "
+            "same code (Postfix has queued the message either way)"
+        )
+    return f"{text} ({MEASURED})"
