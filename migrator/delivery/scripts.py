@@ -255,6 +255,8 @@ qid=
 if [ -n "$log" ]; then qid=$(find_qid)
 elif [ "$4" != - ]; then qid=$(queued | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p'); fi
 for q in $qid; do
+  # Logged as removed, the queue file is gone: postcat -q would wait a second to say so.
+  [ -n "$log" ] && ours | grep -qF " $q: removed" && continue
   if postcat -hq "$q" 2>/dev/null | unfold | grep -qiF "message-id: $mid"; then
     postsuper -d "$q" 2>&1 | sed 's/^/postsuper /'
   fi
