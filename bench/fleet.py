@@ -4,13 +4,15 @@ on the same lab hosts, in the same run.
 Run as root: .venv/bin/python bench/fleet.py [--hosts 10 50] [--forks 20] [--rounds 3]
 Plans only, against another checkout of migrator (say `git archive main` unpacked in DIR):
   .venv/bin/python bench/fleet.py --plan-only DIR
+Apply's proof and the labs' names: [--proof basic|ab] [--lab-prefix bf]
 
 For each fleet size: a fresh virtual-lda lab, each host with its own myhostname. Each round
 times, one after the other on the same hosts,
   `migrator plan -i` vs `pyinfra --dry --diff` (no `-y`: facts gathered, changes detected
   and printed, nothing changed), then
   `migrator apply -i --yes --rollback-on-fail` (plans, applies, proves delivery with a test
-  message) vs `pyinfra -y` running bench/pyinfra/lmtp.py.
+  message; `--proof` is passed through, the CLI's default when not given) vs `pyinfra -y`
+  running bench/pyinfra/lmtp.py.
 After each tool's run `migrator plan -i --detailed-exitcode` must find nothing left to change
 (else the benchmark stops), then every host gets its original files back (copied aside at
 the start, mtime kept: Postfix naps while main.cf is younger than two seconds, which no
@@ -40,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from labhosts import distinct_hostnames
+from labhosts import distinct_hostnames, lab_cpu
 from roundtrips import apply_round_trips
 
 from migrator.lab import lifecycle
@@ -72,15 +74,24 @@ def ensure_venv(venv: Path, probe: str, packages: list[str]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Timed:
-    """One command: wall seconds and the CPU seconds it used on the control node."""
+    """One command: wall seconds, the CPU seconds it used on the control node and (when
+    measured) on the lab hosts."""
 
     seconds: float
     cpu: float
+    hosts: float = 0.0
 
 
-def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = None) -> Timed:
-    """Wall and CPU seconds of one command; its output goes to log. Exits if its code is not
-    EXPECT (the benchmark then proves nothing)."""
+def timed(
+    argv: list[str],
+    log: Path,
+    expect: int,
+    env: dict[str, str] | None = None,
+    lab: Lab | None = None,
+) -> Timed:
+    """Wall and CPU seconds of one command (with LAB, the hosts' CPU too); its output goes to
+    log. Exits if its code is not EXPECT (the benchmark then proves nothing)."""
+    hosts = lab_cpu(lab) if lab else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with log.open("ab") as out:
@@ -92,7 +103,10 @@ def timed(argv: list[str], log: Path, expect: int, env: dict[str, str] | None = 
     if done.returncode != expect:
         sys.exit(f"{argv[0]} exited {done.returncode}, expected {expect}: see {log}")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return Timed(seconds, cpu)
+    if lab:
+        time.sleep(0.5)  # the last sessions' processes are reaped
+        hosts = lab_cpu(lab) - hosts
+    return Timed(seconds, cpu, hosts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,7 @@ class Fleet:
     lab: Lab
     work: Path
     forks: int
+    proof: str | None = None
     baseline: Path | None = None
     """Another checkout of migrator (--plan-only BASELINE) whose `plan -i` is timed too."""
 
@@ -116,6 +131,8 @@ class Fleet:
     def migrator(self, *args: str) -> list[str]:
         common = ["-i", str(self.work / "hosts"), "--ssh-config", str(self.lab.ssh_config)]
         common += ["--forks", str(self.forks), "--test-recipient", RECIPIENT]
+        if args[0] == "apply" and self.proof:
+            common += ["--proof", self.proof]
         return [str(MIGRATOR), args[0], *common, *args[1:]]
 
     def pyinfra(self, *args: str) -> list[str]:
@@ -139,10 +156,12 @@ class Fleet:
                 sys.exit(f"a host failed: {command}")
 
 
-def prepare(lab: Lab, work: Path, forks: int, baseline: Path | None = None) -> Fleet:
+def prepare(
+    lab: Lab, work: Path, forks: int, proof: str | None, baseline: Path | None = None
+) -> Fleet:
     """Inventories for each tool, distinct hostnames, the original files copied aside."""
     work.mkdir(parents=True)
-    fleet = Fleet(lab, work, forks, baseline)
+    fleet = Fleet(lab, work, forks, proof, baseline)
     distinct_hostnames(fleet.names, lab.ssh_config)
     (work / "hosts").write_text("\n".join(fleet.names) + "\n")
     hosts = ", ".join(f"({h.name!r}, {{'ssh_hostname': {h.address!r}}})" for h in lab.hosts)
@@ -190,12 +209,13 @@ def one_round(fleet: Fleet, ansible: Path | None) -> dict[str, Timed]:
             fleet.migrator("apply", "--yes", "--rollback-on-fail", "--report-json", str(report)),
             log,
             0,
+            lab=fleet.lab,
         ),
     }
     settled(fleet)
     result["proof share"] = Timed(proof_share(report), 0.0)
     reset(fleet)
-    result["pyinfra run"] = timed(fleet.pyinfra("-y"), log, 0)
+    result["pyinfra run"] = timed(fleet.pyinfra("-y"), log, 0, lab=fleet.lab)
     settled(fleet)
     reset(fleet)
     if ansible is not None:
@@ -220,33 +240,49 @@ def ansible_round(fleet: Fleet, ansible: Path) -> dict[str, Timed]:
     return result
 
 
+PROOF_STEPS = ("proof_before", "test_delivery")
+
+
 def proof_share(report: Path) -> float:
-    """The median share of a host's apply spent proving delivery (the A/B proof's two
-    batches, proof_before and test_delivery; or the basic test message)."""
+    """The median share of a host's apply spent proving delivery (the test messages: the
+    A/B proof's before and after, or the basic proof's one)."""
     hosts = json.loads(report.read_text())["hosts"]
     shares = []
     for host in hosts:
-        steps = host["steps"]
-        proof = sum(s["seconds"] for s in steps if s["action"] in ("proof_before", "test_delivery"))
+        proof = sum(s["seconds"] for s in host["steps"] if s["action"] in PROOF_STEPS)
         shares.append(proof / host["seconds"])
     return statistics.median(shares)
 
 
-def run_size(
-    hosts: int, forks: int, rounds: int, work: Path, ansible: Path | None, plan_only: Path | None
-) -> None:
-    """Bring up a fresh lab of HOSTS, time ROUNDS rounds, print the row, take the lab down.
-    With PLAN_ONLY (a baseline checkout, or ROOT for none) only plans are timed."""
-    name = f"bf{hosts}"
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The run's options that every fleet size shares."""
+
+    forks: int
+    rounds: int
+    work: Path
+    ansible: Path | None
+    proof: str | None
+    prefix: str
+    plan_only: Path | None
+    """Time plans only (ROOT: no baseline; else a baseline checkout's plan too)."""
+
+
+def run_size(hosts: int, settings: Settings) -> None:
+    """Bring up a fresh lab of HOSTS, time the rounds, print the row, take the lab down."""
+    forks, rounds, ansible = settings.forks, settings.rounds, settings.ansible
+    plan_only = settings.plan_only
+    name = f"{settings.prefix}{hosts}"
     lab = lifecycle.bring_up("virtual-lda", hosts, name)
     try:
-        fleet = prepare(lab, work / name, forks, plan_only if plan_only != ROOT else None)
+        baseline = plan_only if plan_only != ROOT else None
+        fleet = prepare(lab, settings.work / name, forks, settings.proof, baseline)
         if plan_only:
             runs = [plan_round(fleet) for _ in range(rounds)]
             print_plan_row(hosts, forks, runs)
             return
         runs = [one_round(fleet, ansible) for _ in range(rounds)]
-        trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT)
+        trips = apply_round_trips(fleet.names[0], lab.ssh_config, RECIPIENT, settings.proof)
         reset(fleet)
     finally:
         lifecycle.tear_down(name)
@@ -281,7 +317,13 @@ def print_row(hosts: int, forks: int, runs: list[dict[str, Timed]], trips: int) 
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     row = [f"{hosts}", f"{forks}", f"{plan:.2f} s", f"{dry:.2f} s", f"{dry / plan:.2f}x"]
     row += [f"{cpu:.3f} s", f"{apply:.2f} s", f"{run:.2f} s", f"{run / apply:.2f}x"]
-    row += [f"{100 * median('proof share'):.0f}%", f"{trips}", load]
+    row += [f"{100 * median('proof share'):.0f}%", f"{trips}"]
+
+    def total(key: str) -> float:
+        return statistics.median(r[key].cpu + r[key].hosts for r in runs)
+
+    mine, theirs = total("migrator apply"), total("pyinfra run")
+    row += [f"{mine:.1f} s / {theirs:.1f} s ({theirs / mine:.2f}x)", load]
     for tool in ("ansible", "collection") if "ansible run" in runs[0] else ():
         row += [f"{median(f'{tool} --check --diff'):.1f} s / {median(f'{tool} run'):.1f} s"]
     print(f"| {' | '.join(row)} |", flush=True)
@@ -302,6 +344,8 @@ def main() -> None:
         help="time only plan -i and pyinfra --dry --diff (and, in the same rounds, plan -i of "
         "the migrator checkout BASELINE if given: PYTHONPATH, this venv)",
     )
+    parser.add_argument("--proof", choices=["basic", "ab"], help="apply's proof (CLI's default)")
+    parser.add_argument("--lab-prefix", default="bf", help="lab names: PREFIX<hosts> (unique here)")
     args = parser.parse_args()
     ensure_venv(PYINFRA_VENV, "import pyinfra", ["pyinfra>=3.10,<4"])
     ansible = None
@@ -312,7 +356,8 @@ def main() -> None:
     # checkout under PYTHONDONTWRITEBYTECODE would compile them again at every start.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "migrator")], check=True)
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    print(f"logs under {work}; median of {args.rounds} rounds")
+    proof = args.proof or "the CLI's default"
+    print(f"logs under {work}; median of {args.rounds} rounds; apply's proof: {proof}")
     header = ["hosts", "forks", "migrator plan", "pyinfra --dry --diff", "pyinfra/plan"]
     if args.plan_only:
         header += ["plan CPU/host"]
@@ -322,11 +367,15 @@ def main() -> None:
         header += ["load 1/5/15", "each round (s)"]
     else:
         header += ["plan CPU/host", "migrator apply (+proof)", "pyinfra run", "pyinfra/apply"]
-        header += ["proof share", "apply round trips/host", "load 1/5/15"]
+        header += ["proof share", "apply round trips/host"]
+        header += ["apply CPU (control+hosts) migrator / pyinfra", "load 1/5/15"]
         header += ["ansible check / run", "collection check / run"] if ansible else []
     print(f"| {' | '.join(header)} |\n|{'---:|' * len(header)}")
+    settings = Settings(
+        args.forks, args.rounds, work, ansible, args.proof, args.lab_prefix, args.plan_only
+    )
     for hosts in args.hosts:
-        run_size(hosts, args.forks, args.rounds, work, ansible, args.plan_only)
+        run_size(hosts, settings)
 
 
 if __name__ == "__main__":

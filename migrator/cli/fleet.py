@@ -27,6 +27,7 @@ from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import MigratorError, UsageError
 from migrator.exit_status import ExitStatus
+from migrator.fleet.kept import KeptConnections, Reach
 from migrator.fleet.report import to_json, to_junit
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult, Rollout, run_rollout
 from migrator.fleet.schedule import Amount, fail_budget, schedule
@@ -189,6 +190,7 @@ def _plan_phase(
     forks: int,
     console: Console,
     finalize: bool = False,
+    reach: Reach | None = None,
 ) -> FleetReport:
     options = Options(
         lmtp=single.lmtp,
@@ -197,7 +199,7 @@ def _plan_phase(
     )
     plans_dir = None if single.no_save else single.plans_dir
     key = signing_key(single.plan_key)
-    work = plan_work(_reach(single), options, plans_dir, key, finalize=finalize)
+    work = plan_work(reach or _reach(single), options, plans_dir, key, finalize=finalize)
     rollout = Rollout(schedule(inventory.names), forks=forks, budget=len(inventory.hosts))
     with FleetProgress(console, "plan", list(inventory.names)) as shown, _ctrl_c_stops() as stop:
         progress = observed(shown, single.run_log)
@@ -215,13 +217,30 @@ def run_plan(fleet: FleetOptions, single: HostOptions) -> None:
 def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) -> None:
     """`apply -i` (`finalize -i`): plan (or load saved plans), confirm, then canary, waves,
     budget."""
-    # Not imported by `plan` (see apply_work in fleet/work.py).
-    from migrator.executor.apply import ApplyOptions
-
     _forbid(single, "plan_file")
     console = Console(highlight=False)
     inventory = _inventory(fleet, single)
-    plans, prior = _plans(inventory, fleet, single, console, finalize)
+    # The connection a host's plan opened is the one its apply uses.
+    kept = KeptConnections(_reach(single))
+    try:
+        report = _plan_and_apply(inventory, fleet, single, console, finalize, kept)
+    finally:
+        kept.close()
+    _finish(report, fleet, console, False, single.run_log)
+
+
+def _plan_and_apply(
+    inventory: Inventory,
+    fleet: FleetOptions,
+    single: HostOptions,
+    console: Console,
+    finalize: bool,
+    kept: KeptConnections,
+) -> FleetReport:
+    # Not imported by `plan` (see apply_work in fleet/work.py).
+    from migrator.executor.apply import ApplyOptions
+
+    plans, prior = _plans(inventory, fleet, single, console, finalize, kept.keeping)
     if not fleet.saved_plans and any(plan.has_changes for plan in plans.values()):
         # A saved plan was approved when it was made (as terraform apply PLANFILE).
         _confirm(len([p for p in plans.values() if p.has_changes]), single.yes)
@@ -241,9 +260,8 @@ def run_apply(fleet: FleetOptions, single: HostOptions, finalize: bool = False) 
     verb = "finalize" if finalize else "apply"
     with FleetProgress(console, verb, todo) as shown, _ctrl_c_stops() as stop:
         progress = observed(shown, single.run_log)
-        work = apply_work(_reach(single), plans, options, progress)
-        report = run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
-    _finish(report, fleet, console, False, single.run_log)
+        work = apply_work(kept.taking, plans, options, progress)
+        return run_rollout(verb, inventory.hosts, rollout, work, progress, prior, stop)
 
 
 def _rollout(fleet: FleetOptions, todo: list[str], total: int) -> Rollout:
@@ -260,6 +278,7 @@ def _plans(
     single: HostOptions,
     console: Console,
     finalize: bool = False,
+    reach: Reach | None = None,
 ) -> tuple[dict[str, Plan], list[HostResult]]:
     """Each host's plan, and a result for each host that has none (it counts as failed)."""
     plans: dict[str, Plan] = {}
@@ -272,7 +291,7 @@ def _plans(
             except MigratorError as exc:
                 failed.append(HostResult(name, HostOutcome.ERROR, ExitStatus.ERROR, error=str(exc)))
         return plans, failed
-    planned = _plan_phase(inventory, single, fleet.forks, console, finalize)
+    planned = _plan_phase(inventory, single, fleet.forks, console, finalize, reach)
     render_summary(planned, console, detailed=True)
     for result in planned.results:
         if result.plan_path:

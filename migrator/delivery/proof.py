@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -36,7 +36,7 @@ from migrator.delivery.parse import (
 )
 from migrator.endpoint import Endpoint
 from migrator.errors import DeliveryError, UsageError
-from migrator.transport.base import Transport
+from migrator.transport.base import RunResult, Transport
 
 INTERPRETERS: tuple[str, ...] = ("perl", "python3", "nc")
 # Only the log's tail is searched: the test message was just sent.
@@ -262,30 +262,58 @@ def prove_delivery(
     user: str | None = None,
     list_id: str | None = None,
 ) -> DeliveryRecord:
-    """Send a test message, confirm its delivery and relay, then remove it (3 round trips).
+    """Send a test message, confirm its delivery and relay, then remove it: one round trip
+    (PROVE_SH runs the three scripts on the host).
 
     On failure the test message is still removed (from the mailbox and Postfix's queue)
-    before the DeliveryError from confirm_delivery is raised.
+    before the DeliveryError from the confirmation is raised. Raises DeliveryError when
+    sendmail refuses it or it is not removed, UsageError for a bad tag or recipient.
     """
-    message_id = send_test_message(transport, recipient, tag=tag, list_id=list_id)
-    try:
-        record = confirm_delivery(
-            transport,
-            recipient,
-            message_id,
-            log_path=log_path,
-            expect_relay=expect_relay,
-            over_lmtp=over_lmtp,
-            timeout=timeout,
-            user=user,
+    check_recipient(recipient, host=transport.host)
+    host = transport.host
+    message = build_test_message(recipient, tag=tag, sender="", host=host, list_id=list_id)
+    message_id = str(message["Message-ID"])
+    argv = ["sh", "-c", scripts.PROVE_SH, "sh", scripts.CONFIRM_SH, scripts.REMOVE_SH, log_path]
+    argv += [message_id, recipient, str(max(1, round(timeout))), user or "", str(LOG_WINDOW)]
+    started = time.monotonic()
+    result = transport.run(argv, stdin=message.as_bytes(), timeout=timeout + 30.0 + _SPARE)
+    seconds = time.monotonic() - started
+    sent, confirmed, removed = _proof_parts(result)
+    if sent:
+        raise DeliveryError(f"sendmail refused the test message {sent}", host=transport.host)
+    report = parse_confirm_output(confirmed.out)
+    failure = script_failure(confirmed) or (
+        delivery_failure(report, recipient, expect_relay)
+        if log_path
+        else header_delivery_failure(report, recipient, over_lmtp)
+    )
+    left = script_failure(removed) or removal_failure(removed.out)
+    if failure is not None:
+        said = f"test message {message_id} to <{recipient}> not proven delivered: {failure}"
+        if left is not None:
+            said += f"; and test message {message_id} not removed from <{recipient}>: {left}"
+        raise DeliveryError(said, host=transport.host, path=log_path or None)
+    if left is not None:
+        raise DeliveryError(
+            f"test message {message_id} not removed from <{recipient}>: {left}",
+            host=transport.host,
         )
-    except DeliveryError as exc:
-        try:
-            remove_test_message(transport, recipient, message_id, log_path=log_path, user=user)
-        except DeliveryError as cleanup:
-            raise DeliveryError(
-                f"{exc.message}; and {cleanup.message}", host=exc.host, path=exc.path
-            ) from exc
-        raise
-    remove_test_message(transport, recipient, message_id, user=user)
-    return record
+    return build_record(report, recipient, message_id, log_path, seconds)
+
+
+def _proof_parts(result: RunResult) -> tuple[str, RunResult, RunResult]:
+    """PROVE_SH's output split: why sendmail refused the message ("" when it took it), and
+    the confirm and remove scripts' outputs as results of their own (the remove script's
+    status is the command's: it runs last)."""
+    first, _, rest = result.out.partition("\n")
+    tag, rc, said = [*first.split(" ", 2), "", ""][:3]
+    if tag != "sendmail" or rc != "0":
+        why = said.strip() or one_line(result.err)
+        return f"(exit {rc if tag == 'sendmail' else result.rc}): {why}", result, result
+    confirm, _, remove = rest.partition("migrator-remove\n")
+    lines = confirm.splitlines()
+    done = bool(lines) and lines[-1].startswith("confirm-rc ")
+    code = int(lines[-1].split()[1]) if done else result.rc
+    shown = "".join(f"{line}\n" for line in (lines[:-1] if done else lines))
+    confirmed = replace(result, rc=code, stdout=shown.encode())
+    return "", confirmed, replace(result, stdout=remove.encode())

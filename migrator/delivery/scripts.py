@@ -255,6 +255,8 @@ qid=
 if [ -n "$log" ]; then qid=$(find_qid)
 elif [ "$4" != - ]; then qid=$(queued | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p'); fi
 for q in $qid; do
+  # Logged as removed, the queue file is gone: postcat -q would wait a second to say so.
+  [ -n "$log" ] && ours | grep -qF " $q: removed" && continue
   if postcat -hq "$q" 2>/dev/null | unfold | grep -qiF "message-id: $mid"; then
     postsuper -d "$q" 2>&1 | sed 's/^/postsuper /'
   fi
@@ -269,6 +271,23 @@ left=$(doveadm -f tab fetch -u "$user" 'mailbox uid' header message-id "$mid" 2>
 printf '%s\n' "$left" | sed '/^$/d; s/^/left /'
 """
 )
+
+# The whole test delivery in one command: sendmail (the message on stdin, empty envelope
+# sender: a failed test never bounces), then CONFIRM_SH, then REMOVE_SH given the log (a copy
+# still queued goes too; a delivered message has none to find). $1 CONFIRM_SH, $2 REMOVE_SH,
+# $3 log, $4 Message-ID, $5 recipient, $6 timeout (s), $7 Dovecot user or "", $8 window.
+# Prints "sendmail <rc> <its output>" (nothing else when it failed), the confirm script's
+# lines, "confirm-rc <rc>", the line "migrator-remove", the remove script's lines.
+PROVE_SH = r"""
+out=$(/usr/sbin/sendmail -i -f "" -- "$5" 2>&1)
+rc=$?
+echo "sendmail $rc $(printf '%s' "$out" | tr '\n' ' ')"
+[ "$rc" -eq 0 ] || exit 0
+sh -c "$1" sh "$3" "$4" "$5" "$6" "$7" "$8" </dev/null
+echo "confirm-rc $?"
+echo migrator-remove
+sh -c "$2" sh "$4" "$5" "$7" "$3" "$8" </dev/null
+"""
 
 # Shared with ``batch_scripts``: the same log window, slicing and user pick.
 LOG_OPEN, LOG_SLICE, PICK_USER = _LOG_OPEN, _LOG_SLICE, _PICK_USER

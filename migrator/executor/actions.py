@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from migrator.errors import PlanDriftError, ServiceError, TransportError, ValidationError
-from migrator.transport.base import Transport
+from migrator.transport.base import RunResult, Transport
 from migrator.transport.remote_scripts import PORTABLE_SH
 
 # $1 path, $2 "owner group mode" expected, $3 tenths of a second to wait.
@@ -91,9 +91,41 @@ def restore_link(transport: Transport, path: str, link: str) -> None:
         raise TransportError(message, host=transport.host, path=path)
 
 
+# The plan's "postfix check", one round trip: every check whose failure fails `postfix check`
+# (postfix-script check-fatal), with the host's own binaries, without what costs it most and
+# never fails it: its repairs (post-install create-missing) and its warnings (check-warn's
+# walk of the config, queue and chroot trees). main.cf as postconf parses it, master.cf as
+# postconf -M does (postfix check never parses it), main.cf's values as postfix(1) itself
+# checks them (status: nothing but the parse and whether master runs), the postlog service a
+# maillog_file needs, the queue's structure (postsuper, as check-fatal). Exit 16: Postfix is
+# not running (then nothing would reload); any other failure prints the check's own error.
+VALIDATE_POSTFIX_SCRIPT = r"""
+n=$(postconf -n) || exit 11
+postconf -M >/dev/null || exit 12
+if ! out=$(postfix status 2>&1); then
+  d=$(postconf -h daemon_directory) && "$d/master" -t 2>/dev/null &&
+    { echo "Postfix is not running" >&2; exit 16; }
+  printf '%s\n' "${out:-postfix(1) rejected main.cf}" >&2; exit 13
+fi
+# As check-fatal: a maillog_file (set, so -n shows it; its value expanded) needs postlog.
+if printf '%s\n' "$n" | grep -q '^maillog_file =' && [ -n "$(postconf -h maillog_file)" ] &&
+  ! postconf -M postlog/unix-dgram 2>/dev/null | grep -q .; then
+  echo "missing 'postlog' service in master.cf (maillog_file is set)" >&2; exit 14
+fi
+postsuper || exit 15
+"""
+_NOT_RUNNING = 16
+
+
 def validate_postfix(transport: Transport) -> None:
-    """`postfix check` with the host's own binary. Raises ValidationError."""
-    _validate(transport, ("postfix", "check"))
+    """The checks of `postfix check` that can fail it (VALIDATE_POSTFIX_SCRIPT), with the
+    host's own binaries. Raises ValidationError naming what rejected the config, or saying
+    Postfix is not running."""
+    argv = ("sh", "-c", VALIDATE_POSTFIX_SCRIPT)
+    result = transport.run(argv, timeout=60)
+    if result.rc == _NOT_RUNNING:
+        raise ValidationError("`postfix check`: Postfix is not running", host=transport.host)
+    _raise_rejected(result, "postfix check", transport.host)
 
 
 def validate_dovecot(transport: Transport) -> None:
@@ -102,11 +134,14 @@ def validate_dovecot(transport: Transport) -> None:
 
 
 def _validate(transport: Transport, argv: Sequence[str]) -> None:
-    result = transport.run(argv, timeout=60)
+    _raise_rejected(transport.run(argv, timeout=60), " ".join(argv), transport.host)
+
+
+def _raise_rejected(result: RunResult, command: str, host: str) -> None:
+    """Raise ValidationError with the last line the failed check said (none if it passed)."""
     if not result.ok:
         lines = (result.err or result.out).strip().splitlines() or [f"exit {result.rc}"]
-        message = f"`{' '.join(argv)}` rejected the config: {lines[-1]}"
-        raise ValidationError(message, host=transport.host)
+        raise ValidationError(f"`{command}` rejected the config: {lines[-1]}", host=host)
 
 
 def postmap(transport: Transport, spec: str) -> None:

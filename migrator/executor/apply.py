@@ -22,6 +22,7 @@ from migrator.delivery.outcome import KindProof
 from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
 from migrator.errors import DeliveryError, MigratorError, PlanDriftError, UsageError
 from migrator.executor import actions, scope, services
+from migrator.executor.carry import CarryingTransport
 from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.status import require_migrated
@@ -110,12 +111,13 @@ def apply_plan(
     try:
         for step in plan.steps:
             run.step(step)
-        # Recording "applied" is part of the transaction: if it fails, the apply fails.
+        # Recording "applied" is part of the transaction: if it fails, the apply fails. The
+        # unlock carries it, and runs only once it is written.
         run.state = run.state.with_step("done", JournalStatus.APPLIED)
-        journal.write_states([*run.unwritten, run.state])
+        run.transport.carry([run.state])
+        Journal(run.transport, plan.plan_id).unlock()
     except (MigratorError, KeyboardInterrupt) as exc:
         return run.fail(exc, options.rollback_on_fail)
-    quietly(journal.unlock)
     return run.report(Outcome.APPLIED)
 
 
@@ -249,14 +251,15 @@ class _Run:
         log: StepLog,
         options: ApplyOptions,
     ) -> None:
-        self.transport, self.plan, self.runtime = transport, plan, runtime
+        # Each journal entry travels with the next command: the step's own first one.
+        self.transport = transport = CarryingTransport(transport, journal)
+        self.plan, self.runtime = plan, runtime
         self.journal, self.state = journal, state
         self.recipient = state.test_recipient
         self.delivery_timeout = options.delivery_timeout
         self.mode = options.proof
         self.log = log
         self.current = ""
-        self.unwritten: list[JournalState] = []
         self.record: proof.DeliveryRecord | None = None
         self.before: ab.BeforeProof | None = None
         self.proofs: tuple[KindProof, ...] = ()
@@ -288,16 +291,13 @@ class _Run:
         with self.log.step(step.action, self.plan.describe(step)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
-        self._journal(step.action, at_end=True)
+        self._journal(step.action)
 
-    def _journal(self, action: str, *, at_end: bool = False) -> None:
-        """Record the state before a step, or at its end: that one goes with the next state
-        (the next step's start, or "done"), in the same round trip (``write_states``)."""
+    def _journal(self, action: str) -> None:
+        """Record the state before a step, or at its end: the next command carries it (the
+        step's first, or the next step's), written before that command runs."""
         self.state = self.state.with_step(action)
-        self.unwritten.append(self.state)
-        if not at_end:
-            states, self.unwritten = self.unwritten, []
-            self.journal.write_states(states)
+        self.transport.carry([self.state])
 
     def _write_file(self, step: Step) -> None:
         change = self.files[step.args["path"]]
@@ -363,6 +363,7 @@ class _Run:
     def fail(self, exc: BaseException, rollback_on_fail: bool) -> ApplyReport:
         interrupted = isinstance(exc, KeyboardInterrupt)
         error = "interrupted" if interrupted else str(exc)
+        self.transport.drop()  # the states below supersede any not yet written
         self.state = replace(self.state, error=error)
         if not rollback_on_fail:
             failed = self.state.with_step(self.current, JournalStatus.FAILED)
@@ -372,7 +373,7 @@ class _Run:
             quietly(self.journal.unlock)
             return self.report(Outcome.NEEDS_ATTENTION, error, interrupted)
         report = rollback_host(
-            self.transport,
+            self.transport.inner,
             self.journal,
             self.state,
             self.runtime,

@@ -179,3 +179,23 @@ done
 # $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,
 # never pasted into the script, so a hostile plan id cannot run anything.
 UNLOCK_SCRIPT = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
+
+# A step's command carrying the journal's states: $1 state.json, $2 a nonce, $3 how many
+# states follow, then the states, then the command. Each state is written in turn (0600, by
+# rename) and only then is the command exec'd, under the session's own umask; when one cannot
+# be written the command never runs: the write's error, then "journal-unwritten <nonce>" on
+# stderr, exit 125 (the nonce tells this from the command's own output).
+CARRY_SCRIPT = r"""
+p=$1 nonce=$2 n=$3
+shift 3
+mask=$(umask)
+umask 077
+while [ "$n" -gt 0 ]; do
+  t=$(mktemp "$p.XXXXXX") && { printf '%s' "$1" | cat > "$t" && mv -f -- "$t" "$p" ||
+    { rm -f -- "$t"; false; }; } || { echo "journal-unwritten $nonce" >&2; exit 125; }
+  shift
+  n=$((n - 1))
+done
+umask "$mask"
+exec "$@"
+"""

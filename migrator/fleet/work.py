@@ -16,6 +16,7 @@ from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, RefusedError, UsageError
 from migrator.executor.status import require_migrated
 from migrator.exit_status import ExitStatus
+from migrator.fleet.kept import Reach
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
 from migrator.inventory.model import InventoryHost
 from migrator.plan.build import build_plan
@@ -98,7 +99,7 @@ def _named(host: str, error: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Planning:
-    reach: Reacher
+    reach: Reach
     options: Options
     plans_dir: Path | None
     cache: ParseCache
@@ -129,7 +130,7 @@ class _Planning:
 
 
 def plan_work(
-    reach: Reacher,
+    reach: Reach,
     options: Options,
     plans_dir: Path | None,
     key: PlanKey | None = None,
@@ -143,7 +144,7 @@ def plan_work(
 
 
 def apply_work(
-    reach: Reacher, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
+    reach: Reach, plans: dict[str, Plan], options: ApplyOptions, observer: FleetObserver
 ) -> Work:
     """Work that applies each host's plan (from ``plans``) and reports its steps."""
     # Imported here, in the main thread before any worker starts (as ``connect`` above), and

@@ -28,6 +28,7 @@ from migrator.errors import PlanDriftError, TransportError
 from migrator.executor import actions, journal, journal_scripts, scope, services
 from migrator.executor.journal import JournalState, state_from_json
 from migrator.host import queue
+from migrator.transport import remote_scripts
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
 from migrator.transport.remote_scripts import CHANGED_RC
@@ -98,6 +99,12 @@ class FakeTransport(JournalScripts, Daemons):
         args = tuple(argv)
         if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.WRITE_STATES_SCRIPT:
             return self._write_states(args)
+        if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.CARRY_SCRIPT:
+            return self._carried(args, stdin, timeout)
+        if args[:2] == ("sh", "-c") and argv[2] is remote_scripts.WRITE_SCRIPT:
+            return self._write_script(args, stdin or b"")
+        if args[:2] == ("sh", "-c") and argv[2] is scripts.PROVE_SH:
+            return self._prove(args, stdin)
         kind = classify(argv)
         self.state.commands.append(Command(self.session, kind, args, stdin))
         self.state.events.append((kind, ""))
@@ -151,6 +158,50 @@ class FakeTransport(JournalScripts, Daemons):
                 if not self.connected:
                     raise
                 return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
+        return self._result(args, 0, "", "")
+
+    def _carried(
+        self, args: tuple[str, ...], stdin: bytes | None, timeout: float | None
+    ) -> RunResult:
+        """CARRY_SCRIPT: the states written as WRITE_STATES_SCRIPT writes them, then the
+        command runs; a state not written: the command never runs, exit 125 and the nonce."""
+        count = int(args[6])
+        written = self._write_states((*args[:5], *args[7 : 7 + count]))
+        if not written.ok:
+            return self._result(args, 125, "", f"{written.err}journal-unwritten {args[5]}\n")
+        return self.run(args[7 + count :], stdin=stdin, timeout=timeout)
+
+    def _prove(self, args: tuple[str, ...], stdin: bytes | None) -> RunResult:
+        """PROVE_SH: sendmail, the confirm script, the remove script, as the host runs them."""
+        log, mid, rcpt, timeout, user, window = args[6:12]
+        sent = self.run(["/usr/sbin/sendmail", "-i", "-f", "", "--", rcpt], stdin=stdin)
+        text = f"sendmail {sent.rc} {sent.err.strip()}\n"
+        if not sent.ok:
+            return self._result(args, 0, text, "")
+        confirm = ["sh", "-c", scripts.CONFIRM_SH, "sh", log, mid, rcpt, timeout, user, window]
+        confirmed = self.run(confirm)
+        removed = self.run(["sh", "-c", scripts.REMOVE_SH, "sh", mid, rcpt, user, log, window])
+        text += f"{confirmed.out}confirm-rc {confirmed.rc}\nmigrator-remove\n{removed.out}"
+        return self._result(args, removed.rc, text, removed.err)
+
+    def _write_script(self, args: tuple[str, ...], content: bytes) -> RunResult:
+        """WRITE_SCRIPT run as a command (a write carrying journal states): as write_atomic."""
+        path, owner, group, mode, expected = args[4:9]
+        try:
+            self.write_atomic(
+                path,
+                content,
+                owner=owner,
+                group=group,
+                mode=int(mode, 8),
+                expected_sha256=expected or None,
+            )
+        except PlanDriftError:
+            return self._result(args, CHANGED_RC, "", f"sha256 is now {self.file(path).sha256}\n")
+        except TransportError as exc:
+            if not self.connected:
+                raise
+            return self._result(args, 1, "", f"{exc.message.removeprefix('cannot write: ')}\n")
         return self._result(args, 0, "", "")
 
     def close(self) -> None:
@@ -350,6 +401,7 @@ def classify(argv: Sequence[str]) -> str:
             id(actions.WAIT_PORT_SCRIPT): "wait_port",
             id(actions.REMOVE_SCRIPT): "remove_file",
             id(actions.LINK_SCRIPT): "restore_link",
+            id(actions.VALIDATE_POSTFIX_SCRIPT): "validate_postfix",
             id(scripts.PROBE_SH): "probe_lmtp",
             id(scripts.CONFIRM_SH): "confirm",
             id(scripts.REMOVE_SH): "remove",
@@ -364,7 +416,6 @@ def classify(argv: Sequence[str]) -> str:
         if any(tuple(args) == services.reload_argv(m, daemon) for m in services.Manager):
             return f"reload_{daemon}"
     fixed: dict[tuple[str, ...], str] = {
-        ("postfix", "check"): "validate_postfix",
         ("doveconf", "-n"): "validate_dovecot",
     }
     if tuple(args) in fixed:

@@ -266,7 +266,8 @@ def test_one_round_trip_per_operation() -> None:
     assert len(host.calls) == 1
     assert host.calls[0][:2] == ("sh", "-c")
     assert [r.code for r in result.replies][-1] == 221
-    host = FakeHost("", CONFIRM_OK, "user a\nexpunge 0\n")
+    said = f"sendmail 0 \n{CONFIRM_OK}confirm-rc 0\nmigrator-remove\nuser a\nexpunge 0\n"
+    host = FakeHost(said)
     record = proof.prove_delivery(
         host,
         RCPT,
@@ -275,12 +276,13 @@ def test_one_round_trip_per_operation() -> None:
         over_lmtp=True,
         tag="x",
     )
-    assert [call[0] for call in host.calls] == ["/usr/sbin/sendmail", "sh", "sh"]
+    assert len(host.calls) == 1 and host.calls[0][2] is scripts.PROVE_SH  # send, find, remove
     assert record.mailbox == "Lists"
 
 
 def test_failed_proof_still_removes_and_names_host_and_log() -> None:
-    host = FakeHost("", CONFIRM_DEFERRED, "user nobody\nexpunge 0\n")
+    said = f"sendmail 0 \n{CONFIRM_DEFERRED}confirm-rc 0\nmigrator-remove\nuser nobody\nexpunge 0\n"
+    host = FakeHost(said)
     with pytest.raises(DeliveryError) as caught:
         proof.prove_delivery(
             host,
@@ -292,7 +294,7 @@ def test_failed_proof_still_removes_and_names_host_and_log() -> None:
         )
     assert str(caught.value).startswith("fake-01: /var/log/mail.log: test message <migrator.x.")
     assert "status=deferred dsn=4.3.0 (temporary failure)" in str(caught.value)
-    assert "/var/log/mail.log" in host.calls[2]  # the removal also drops it from the queue
+    assert "/var/log/mail.log" in host.calls[0]  # the removal also drops it from the queue
 
 
 def test_report_is_a_record() -> None:

@@ -190,21 +190,22 @@ def test_apply_is_refused_while_an_apply_runs_and_status_sees_it() -> None:
     fake, plan = host()
     seen: dict[str, object] = {}
 
-    def notify(event: StepEvent) -> None:
-        if event.action == "probe_lmtp" and event.seconds is None:
-            seen["status"] = status(fake)
-            other = fake.connect_again()
-            for key, attempt in (
-                ("apply", lambda: apply_plan(other, plan, APPLY)),
-                ("rollback", lambda: rollback_latest(other)),
-            ):
-                try:
-                    attempt()
-                except JournalError as exc:
-                    seen[key] = str(exc)
-            seen["writes"] = [w.path for w in fake.state.writes if w.session == other.session]
+    def meanwhile() -> None:
+        seen["status"] = status(fake)
+        other = fake.connect_again()
+        for key, attempt in (
+            ("apply", lambda: apply_plan(other, plan, APPLY)),
+            ("rollback", lambda: rollback_latest(other)),
+        ):
+            try:
+                attempt()
+            except JournalError as exc:
+                seen[key] = str(exc)
+        seen["writes"] = [w.path for w in fake.state.writes if w.session == other.session]
 
-    assert apply_plan(fake, plan, APPLY, notify).outcome is Outcome.APPLIED
+    # While the probe runs (the step's journal entry went with its command).
+    fake.meanwhile("probe_lmtp", meanwhile)
+    assert apply_plan(fake, plan, APPLY).outcome is Outcome.APPLIED
     assert seen["status"] == StatusReport(
         fake.host, HostState.IN_PROGRESS, plan.plan_id, "probe_lmtp", NODE
     )

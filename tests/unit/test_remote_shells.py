@@ -191,6 +191,34 @@ def test_lock_peek_read_and_unlock(shell: Shell, base: Path) -> None:
     assert not (base / "lock").exists()
 
 
+def test_a_carried_state_is_written_before_the_command_runs_under_its_umask(
+    shell: Shell, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    probe = 'cat "$1"; echo; umask; printf "%s|" "$@"'
+    command = ("sh", "-c", probe, "sh", str(state))
+    done = shell.run(js.CARRY_SCRIPT, str(state), "n1", "2", "one", "two", *command)
+    done_args = done.stdout.decode().splitlines()
+    assert done.returncode == 0, done.stderr
+    assert state.read_text() == "two" and oct(state.stat().st_mode & 0o777) == "0o600"
+    assert done_args[0] == "two"  # the command ran after the last state was in place
+    mask = os.umask(0)
+    os.umask(mask)
+    assert int(done_args[1], 8) == mask != 0o077  # not the journal's own
+    assert done_args[2] == f"{state}|"  # its own arguments, nothing of ours
+
+
+def test_a_carried_state_that_cannot_be_written_stops_the_command(
+    shell: Shell, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    state = tmp_path / "missing-dir" / "state.json"
+    done = shell.run(js.CARRY_SCRIPT, str(state), "n2", "1", "one", "touch", str(ran))
+    assert done.returncode == 125
+    assert done.stderr.decode().splitlines()[-1] == "journal-unwritten n2"
+    assert not ran.exists()
+
+
 def test_an_unsafe_base_is_named_with_its_mode(shell: Shell, base: Path) -> None:
     base.mkdir(mode=0o700)
     (base / "current").write_text("plan-1\n")
