@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.proof_mode import ProofMode
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.executor.step_log import StepEvent
 from migrator.lab import lifecycle, sandbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrator.delivery.ab import ProofMode
+from migrator.delivery.proof_mode import ProofMode
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
 from migrator.plan.build import build_plan
 from migrator.rules.switch import Options
