@@ -131,9 +131,7 @@ def test_every_key_of_an_lmtp_result_is_documented() -> None:
     failed = RollbackReport("mx1", "p1", False, (), (), "reload failed")
     report = ApplyReport("mx1", "p1", Outcome.NEEDS_ATTENTION, (), "x", "reload", False, failed)
     planned = finalize._planned(_plan(), finalize.TaskMode(check=True, diff=True))
-    assert planned["removes"] == ["dovecot"] and planned["plan_warnings"] == [
-        "dovecot_foo is left"
-    ]
+    assert planned["removes"] == ["dovecot"] and planned["plan_warnings"] == ["dovecot_foo is left"]
     for made in (results.apply_result(report), results.rollback_result(failed), planned):
         assert set(made) <= documented, set(made) - documented
 
