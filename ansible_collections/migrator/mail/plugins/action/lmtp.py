@@ -134,10 +134,11 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         """The reviewed migration plan given (its signature checked), else a fresh one
         (saved, signed with plan_key when given, under plans_dir). Raises PlanError,
         UsageError."""
+        key = plans.plan_key(args, transport.host)
         if args["plan"]:
-            return plans.given_plan(args, transport.host, finalize=False)
+            return plans.given_plan(args, key, transport.host, finalize=False)
         options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
-        return plans.fresh_plan(transport, args, options, finalize=False)
+        return plans.fresh_plan(transport, args, key, options, finalize=False)
 
     def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:
         if self._task.check_mode:

@@ -54,12 +54,14 @@ def finalize(transport: Transport, args: dict[str, Any], mode: TaskMode) -> dict
 
 
 def _plan(transport: Transport, args: dict[str, Any]) -> Plan:
-    """The reviewed finalize plan given, else a fresh one on a migrated host."""
+    """The reviewed finalize plan given, else a fresh one on a migrated host. The key and a
+    given plan are checked before the host is reached."""
+    key = plans.plan_key(args, transport.host)
     if args["plan"]:
-        return plans.given_plan(args, transport.host, finalize=True)
+        return plans.given_plan(args, key, transport.host, finalize=True)
     require_migrated(transport)
     options = Options(test_recipient=args["test_recipient"])
-    return plans.fresh_plan(transport, args, options, finalize=True)
+    return plans.fresh_plan(transport, args, key, options, finalize=True)
 
 
 def _would_apply(transport: Transport, plan: Plan) -> None:

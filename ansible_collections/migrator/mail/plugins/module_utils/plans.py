@@ -27,13 +27,13 @@ def plan_key(args: dict[str, Any], host: str) -> PlanKey | None:
     return read_key(Path(args["plan_key"])) if args["plan_key"] else None
 
 
-def given_plan(args: dict[str, Any], host: str, *, finalize: bool) -> Plan:
+def given_plan(args: dict[str, Any], key: PlanKey | None, host: str, *, finalize: bool) -> Plan:
     """The reviewed plan ``plan`` names, verified, and of the state's kind.
 
     Raises PlanError (unreadable, untrusted, another host's), UsageError (a migration plan
     given to ``state=finalized``, or a finalize plan to ``state=migrated``).
     """
-    trust = PlanTrust(plan_key(args, host), args["require_signature"])
+    trust = PlanTrust(key, args["require_signature"])
     plan = load_plan(Path(args["plan"]), host=host, trust=trust)
     if plan.has_changes and bool(plan.finalizes) != finalize:
         kind, state = ("finalize", "finalized") if plan.finalizes else ("migration", "migrated")
@@ -42,11 +42,15 @@ def given_plan(args: dict[str, Any], host: str, *, finalize: bool) -> Plan:
 
 
 def fresh_plan(
-    transport: Transport, args: dict[str, Any], options: Options, *, finalize: bool
+    transport: Transport,
+    args: dict[str, Any],
+    key: PlanKey | None,
+    options: Options,
+    *,
+    finalize: bool,
 ) -> Plan:
-    """Plan the host now; save the plan (signed with plan_key) under plans_dir if it has
+    """Plan the host now; save the plan (signed with KEY) under plans_dir if it has
     changes. Raises FactError, TransportError, ConfigParseError, RefusedError, PlanError."""
-    key = plan_key(args, transport.host)
     plan = build_plan(transport, options, finalize=finalize)
     if args["plans_dir"] and plan.has_changes:
         save_plan(plan, Path(args["plans_dir"]), key)

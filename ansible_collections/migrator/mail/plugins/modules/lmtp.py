@@ -177,7 +177,9 @@ EXAMPLES = r"""
   tasks:
     - migrator.mail.lmtp:
         state: finalized
-        plan: "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/plans/' ~ inventory_hostname ~ '/*.json') | sort | last }}"
+        plan: >-
+          {{ query('ansible.builtin.fileglob',
+                   playbook_dir ~ '/plans/' ~ inventory_hostname ~ '/*.json') | sort | last }}
 """
 
 RETURN = r"""

@@ -58,7 +58,9 @@ EXAMPLES = r"""
   register: lmtp
 - ansible.builtin.assert:
     that: lmtp.check.status == 'OK'
-    fail_msg: "{{ lmtp.check.checks | rejectattr('status', 'eq', 'OK') | map(attribute='message') | list }}"
+    fail_msg: >-
+      {{ lmtp.check.checks | rejectattr('status', 'eq', 'OK')
+         | map(attribute='message') | list }}
 - ansible.builtin.assert:
     that: (lmtp.check.checks | selectattr('name', 'eq', 'probe') | first).status == 'OK'
 """
@@ -110,7 +112,8 @@ check:
       elements: dict
       contains:
         name:
-          description: hooks, domains, dovecot, listener, probe, queue, log, mail_root, migration, read.
+          description:
+            - hooks, domains, dovecot, listener, probe, queue, log, mail_root, migration, read.
           type: str
         status:
           description: OK, WARNING, CRITICAL or UNKNOWN.
