@@ -98,3 +98,39 @@ def test_bad_parameters_fail_with_one_line(ansible_bin: Path, tmp_path: Path) ->
                 assert "migrator.mail" not in result.get("exception", ""), result
     finally:
         ansible.close()
+
+
+def _documented_playbooks() -> dict[str, str]:
+    """The modules' EXAMPLES (lmtp_info's are tasks: put in a play) and the collection
+    README's playbooks, by where they come from."""
+    books = {}
+    for module in ("lmtp", "lmtp_info"):
+        path = COLLECTION / "plugins" / "modules" / f"{module}.py"
+        text = path.read_text().split('EXAMPLES = r"""', 1)[1].split('"""', 1)[0]
+        examples = yaml.safe_load(text)
+        if "hosts" not in examples[0]:
+            examples = [{"hosts": "all", "gather_facts": False, "tasks": examples}]
+        books[module] = yaml.safe_dump(examples)
+    readme = (COLLECTION / "README.md").read_text()
+    for index, block in enumerate(readme.split("```yaml\n")[1:]):
+        books[f"README.md block {index + 1}"] = block.split("```", 1)[0]
+    return books
+
+
+@pytest.mark.lab
+def test_documented_playbooks_pass_ansible_syntax_check(ansible_bin: Path, tmp_path: Path) -> None:
+    ansible = Ansible(ansible_bin, tmp_path, tmp_path / "no-ssh-config")
+    books = _documented_playbooks()
+    assert len(books) == 4, books.keys()
+    try:
+        for where, text in books.items():
+            book = tmp_path / "book.yml"
+            book.write_text(text)
+            argv = [str(ansible_bin / "ansible-playbook"), "--syntax-check", "-i", "mx1,"]
+            record = tmp_path / "record.jsonl"
+            done = subprocess.run(
+                [*argv, str(book)], env=ansible.env(record), capture_output=True, check=False
+            )
+            assert done.returncode == 0, f"{where}: {done.stderr.decode()}"
+    finally:
+        ansible.close()

@@ -8,17 +8,19 @@ named, in check mode, through ansible-runner too)."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.lab.conftest import LabFactory
 from tests.lab.faults import sh
 from tests.lab.hostfiles import LabCli, file_states
 from tests.lab.test_finalize import HOLD_FOR_PIPE, RELEASE
 
-from .conftest import play
+from .conftest import ROOT, play
 from .test_lab_play import READ_ONLY_POSTFIX
 
 pytestmark = pytest.mark.lab
@@ -27,6 +29,22 @@ RECIPIENT = "alice@example.test"
 POSTFIX = ["/etc/postfix/main.cf", "/etc/postfix/master.cf"]
 LIMIT = "dovecot_destination_recipient_limit"
 SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
+
+
+def saved_plans_expression() -> str:
+    """The module's EXAMPLES spelling of `finalize --saved-plans`: each host's latest plan
+    under the playbook's plans/ directory."""
+    module = ROOT / "ansible_collections/migrator/mail/plugins/modules/lmtp.py"
+    tree = ast.parse(module.read_text())
+    [text] = [
+        n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "EXAMPLES"
+    ]
+    plays = yaml.safe_load(text)
+    [task] = [t for p in plays for t in p["tasks"] if "plan" in t.get("migrator.mail.lmtp", {})]
+    expression: str = task["migrator.mail.lmtp"]["plan"]
+    return expression
 
 
 def finalize_task(*lines: str) -> str:
@@ -56,11 +74,12 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     # The recipient only as the host variable migrator's -i reads: the collection honours it.
     recipient = {"migrator_test_recipient": RECIPIENT}
     inventory = ansible.inventory({migrated.name: recipient, lda.name: recipient})
-    plans = tmp_path / "plans"
+    plans = ansible.work / "plans"  # the playbooks' directory: {{ playbook_dir }}/plans
+    latest = f"plan: {saved_plans_expression()!r}"
     before = {h.name: file_states(lab, h, POSTFIX) for h in lab.hosts}
 
     checked = ansible.play(
-        inventory, play(finalize_task(f"plans_dir: {plans}")), "--check", "--diff"
+        inventory, play(finalize_task("plans_dir: '{{ playbook_dir }}/plans'")), "--check", "--diff"
     )
     assert checked.rc == 2, checked.output
     planned = checked.result(migrated.name)
@@ -90,7 +109,7 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     # Mail held for the pipe: refused when planning (check mode) and, with the reviewed
     # plan, on the host right before the write; the count and the queue id are named.
     assert '"queue_name": "hold"' in sh(lab, migrated, HOLD_FOR_PIPE)
-    for args, mode in (((), ("--check",)), ((f"plan: {saved}",), ())):
+    for args, mode in (((), ("--check",)), ((latest,), ())):
         held = ansible.play(inventory, play(finalize_task(*args)), "-l", migrated.name, *mode)
         message = held.result(migrated.name)["msg"]
         assert held.rc == 2 and "\n" not in message, held.output
@@ -104,7 +123,7 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     try:
         kept = ansible.play(
             inventory,
-            play(finalize_task(f"plan: {saved}", "rollback_on_fail: false")),
+            play(finalize_task(latest, "rollback_on_fail: false")),
             "-l",
             migrated.name,
         ).result(migrated.name)
@@ -147,7 +166,7 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     for args, mode, outcome in (
         ((), (), "no changes"),
         ((), ("--check",), "no changes"),
-        ((f"plan: {saved}",), (), "already applied"),
+        ((latest,), (), "already applied"),
     ):
         again = ansible.play(inventory, play(finalize_task(*args)), "-l", migrated.name, *mode)
         result = again.result(migrated.name)
