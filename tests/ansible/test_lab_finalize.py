@@ -9,6 +9,7 @@ named, in check mode, through ansible-runner too)."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,18 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     inventory = ansible.inventory({migrated.name: recipient, lda.name: recipient})
     plans = ansible.work / "plans"  # the playbooks' directory: {{ playbook_dir }}/plans
     latest = f"plan: {saved_plans_expression()!r}"
+    keys = {name: tmp_path / f"{name}.key" for name in ("ours", "other")}
+    for path in keys.values():
+        path.write_bytes(os.urandom(32))
+        path.chmod(0o600)
+    signed = (f"plan_key: {keys['ours']}", "require_signature: true")
     before = {h.name: file_states(lab, h, POSTFIX) for h in lab.hosts}
 
     checked = ansible.play(
-        inventory, play(finalize_task("plans_dir: '{{ playbook_dir }}/plans'")), "--check", "--diff"
+        inventory,
+        play(finalize_task("plans_dir: '{{ playbook_dir }}/plans'", signed[0])),
+        "--check",
+        "--diff",
     )
     assert checked.rc == 2, checked.output
     planned = checked.result(migrated.name)
@@ -109,7 +118,11 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     # Mail held for the pipe: refused when planning (check mode) and, with the reviewed
     # plan, on the host right before the write; the count and the queue id are named.
     assert '"queue_name": "hold"' in sh(lab, migrated, HOLD_FOR_PIPE)
-    for args, mode in (((), ("--check",)), ((latest,), ())):
+    # The saved plan is signed: verified with the key, refused with another.
+    with_other_key = play(finalize_task(latest, signed[1], f"plan_key: {keys['other']}"))
+    wrong_key = ansible.play(inventory, with_other_key, "-l", migrated.name).result(migrated.name)
+    assert "not with the given key" in wrong_key["msg"], wrong_key["msg"]
+    for args, mode in (((), ("--check",)), ((latest, *signed), ())):
         held = ansible.play(inventory, play(finalize_task(*args)), "-l", migrated.name, *mode)
         message = held.result(migrated.name)["msg"]
         assert held.rc == 2 and "\n" not in message, held.output
@@ -123,7 +136,7 @@ def test_finalized_refusals_check_mode_run_rerun_and_rollback(
     try:
         kept = ansible.play(
             inventory,
-            play(finalize_task(latest, "rollback_on_fail: false")),
+            play(finalize_task(latest, *signed, "rollback_on_fail: false")),
             "-l",
             migrated.name,
         ).result(migrated.name)
