@@ -284,11 +284,11 @@ class _Run:
             return  # already run, right before the journal opened
         if step.action == "proof_before" and self.mode is not ProofMode.AB:
             # Shown as skipped, not as a step that took no time: it sends nothing.
-            self.log.skip(step.action, self.plan.describe(step), _BASIC_SKIPS_BEFORE)
+            self.log.skip(step.action, self.plan.describe(step, self.mode), _BASIC_SKIPS_BEFORE)
             return
         self.current = step.action
         self._journal(step.action)
-        with self.log.step(step.action, self.plan.describe(step)):
+        with self.log.step(step.action, self.plan.describe(step, self.mode)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
         self._journal(step.action)
