@@ -246,7 +246,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
     config_directory, queue_directory, mail_owner = postconf
     userdb = _userdb(recipient, sections)
     protocols, failed = parse_protocols_default(sections.get("protocols_default", []))
-    unknown = () if userdb else ("userdb answer (no --test-recipient given)",)
+    unknown: tuple[str, ...] = () if userdb else ("userdb answer (no --test-recipient given)",)
     if protocols is None:
         unknown += (f"Dovecot's built-in protocols (doveconf -d protocols: {failed})",)
     binaries = [line.strip() for line in sections.get("lmtp_binary", []) if line.strip()]
