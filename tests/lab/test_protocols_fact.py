@@ -18,9 +18,7 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.mark.parametrize("release", RELEASES)
-def test_protocols_default_is_known_on_every_release(
-    make_lab: LabFactory, release: str
-) -> None:
+def test_protocols_default_is_known_on_every_release(make_lab: LabFactory, release: str) -> None:
     lab = make_lab("virtual-lda", release=release, prefix="pd")
     host = lab.hosts[0]
     transport = connect(host.name, ssh_config=lab.ssh_config)
