@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from migrator.errors import FactError
 from migrator.host.facts import (
@@ -29,7 +29,7 @@ postfix
 ==migrator:dovecot_config==
 # 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf
 ==migrator:protocols_default==
-protocols = 
+protocols =
 rc=0
 ==migrator:lmtp_binary==
 /usr/lib/dovecot/lmtp
@@ -138,7 +138,7 @@ def test_protocols_default_unknown_when_doveconf_fails() -> None:
     lines = ["doveconf: Fatal: Multiple settings matched with -h parameter", "rc=89"]
     assert parse_protocols_default(lines) == (None, lines[0])
     assert parse_protocols_default(["rc=0"]) == (None, "unexpected output ''")
-    output = CAPTURED.replace("protocols = \nrc=0", "\n".join(lines))
+    output = CAPTURED.replace("protocols =\nrc=0", "\n".join(lines))
     facts = parse_script_output("mx1", output, "alice@example.test")
     assert facts.protocols_default is None
     assert facts.unknown == (f"Dovecot's built-in protocols (doveconf -d protocols: {lines[0]})",)

@@ -50,7 +50,10 @@ def test_quota_for_lmtp_only_is_warned(tmp_path: Path) -> None:
 
 
 def test_quota_for_the_lda_only_is_warned(tmp_path: Path) -> None:
-    appended = "mail_plugins = sieve quota\nquota_full_tempfail = yes\nprotocol lmtp {\n  mail_plugins = sieve\n}\n"
+    appended = (
+        "mail_plugins = sieve quota\nquota_full_tempfail = yes\n"
+        "protocol lmtp {\n  mail_plugins = sieve\n}\n"
+    )
     warning = _quota(_planned(tmp_path, appended))
     assert "the LDA loaded mail_plugins = sieve quota, LMTP will load sieve" in warning
     assert "the quota plugin for the LDA only" in warning
