@@ -270,6 +270,7 @@ class _Run:
             "validate_postfix": lambda s: actions.validate_postfix(transport),
             "validate_dovecot": lambda s: actions.validate_dovecot(transport),
             "postmap": lambda s: actions.postmap(transport, s.args["map"]),
+            "wait_lmtp": lambda s: services.drain_lmtp(transport, runtime, s.args["seconds"]),
             "reload_dovecot": lambda s: services.reload(transport, runtime, "dovecot"),
             "reload_postfix": lambda s: services.reload(transport, runtime, "postfix"),
             "wait_socket": self._wait_socket,

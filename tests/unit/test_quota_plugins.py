@@ -4,7 +4,6 @@ lists and what becomes of over-quota mail each way (premise measured: tests/lab/
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from migrator.config.dovecot import BlockRef, DovecotConfig, Setting
@@ -14,7 +13,7 @@ from migrator.rules.dovecot import PROTOCOL_LDA, PROTOCOL_LMTP
 from migrator.rules.plugins import MAIL_PLUGINS, path_plugins
 from migrator.rules.quota import quota_warnings
 from migrator.rules.syntax import DOVECOT_23, DOVECOT_24
-from tests.unit.hosts import fixture_hosts
+from tests.unit.hosts import fixture_hosts, variant
 
 HOST = next(h for h in fixture_hosts() if h.name == "virtual-lda")
 LDA_CONF = "etc/dovecot/conf.d/15-lda.conf"
@@ -24,13 +23,8 @@ MASTER_CONF = "etc/dovecot/conf.d/10-master.conf"
 def _planned(tmp_path: Path, appended: str) -> Plan:
     """virtual-lda with protocol lda's own mail_plugins line gone (the LDA loads the global
     list) and APPENDED to 10-master.conf."""
-    root = tmp_path / "host"
-    shutil.copytree(HOST.root, root)
-    lda = root / LDA_CONF
-    lda.write_text(lda.read_text().replace("  mail_plugins = $mail_plugins sieve\n", ""))
-    master = root / MASTER_CONF
-    master.write_text(master.read_text() + appended)
-    return HOST.plan(root)
+    drop = ("  mail_plugins = $mail_plugins sieve\n", "")
+    return variant(HOST, tmp_path / "host", {LDA_CONF: drop, MASTER_CONF: ("", appended)})
 
 
 def _quota(plan: Plan) -> str:
