@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from migrator.cli import main
+from migrator.cli.step_view import step_printer
+from migrator.delivery.proof_mode import ProofMode
 from migrator.errors import PlanError
+from migrator.executor.apply import apply_plan
 from migrator.plan.document import Plan, _checksum
 from migrator.plan.store import load_plan
+from tests.unit.executor_host import APPLY, host
 from tests.unit.hosts import fixture_hosts
 
 SAVED = Path(__file__).parent / "captured" / "plan_saved_before_proof_texts.json"
@@ -64,3 +70,18 @@ def test_words_of_another_step_are_still_refused() -> None:
     saved["checksum"] = _checksum(saved)
     with pytest.raises(PlanError, match=rf"steps\[{index}\]\.description"):
         Plan.from_dict(saved)
+
+
+def test_apply_shows_the_words_for_its_own_proof() -> None:
+    """The terminal names what runs: the corpus again under ab, one message under basic."""
+    for mode, said in (
+        (ProofMode.AB, "send the proof messages again"),
+        (ProofMode.BASIC, "send one test message"),
+    ):
+        fake, plan = host()
+        console = Console(record=True, width=1000)
+        apply_plan(fake, plan, replace(APPLY, proof=mode), step_printer(console))
+        shown = console.export_text().splitlines()
+        ran = [s for s in shown if s.startswith(f"{fake.host}: ok") and said in s]
+        assert len(ran) == 1, shown
+        assert "with --proof" not in "\n".join(shown)
