@@ -130,7 +130,10 @@ class Plan:
         if step.action == "postmap":
             return f"postmap {args['map']}"
         if step.action == "check_queue":
-            return f"refuse while the queue holds mail for {args['services']} (postqueue -j)"
+            return (
+                f"refuse, changing nothing, while a queued message is bound to {args['services']} "
+                "(postqueue -j, each envelope by postcat -qe)"
+            )
         return _DESCRIPTIONS.get(step.action, step.action)
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,9 +286,11 @@ _EARLIER = {
 
 def _earlier_description(step: Step) -> str | None:
     """The words an earlier migrator gave this step, when they differ from today's."""
+    args = step.args
     if step.action == "wait_socket":
-        args = step.args
         return f"wait for {args['path']} owned by {args['owner']}, mode {args['mode']}"
+    if step.action == "check_queue":
+        return f"refuse while the queue holds mail for {args['services']} (postqueue -j)"
     return _EARLIER.get(step.action)
 
 
