@@ -39,6 +39,7 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
             console.print(Text(f"    {what}"))
             console.print(Text(f"      why: {change.reason}", style="dim"))
     _warnings(plan, console)
+    _steps(plan, console)
     console.print()
     for file in plan.files:
         for line in file.diff.splitlines():
@@ -51,6 +52,13 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
 def _warnings(plan: Plan, console: Console) -> None:
     for warning in plan.warnings:
         console.print(Text(f"  note: {warning}", style="yellow"))
+
+
+def _steps(plan: Plan, console: Console) -> None:
+    """The steps apply takes, in order, each as the plan describes it."""
+    console.print(Text("  steps apply takes:", style="bold"))
+    for number, step in enumerate(plan.steps, 1):
+        console.print(Text(f"    {number}. {step.action}: {plan.describe(step)}"))
 
 
 def _style(line: str) -> str:

@@ -28,6 +28,8 @@ from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
 
+LMTP_DRAIN_SECONDS = "30"
+"""How long apply waits for Postfix's lmtp agents to finish before it reloads Dovecot."""
 _DEEPER = 0.33
 """DeepDiff's threshold_to_diff_deeper (its default, pinned): a dict whose share of common
 keys is below it is reported as one changed value."""
@@ -269,6 +271,10 @@ def _steps(
     steps = [Step("proof_before", {"recipient": recipient, "accepts": accepts})]
     steps += [_write_step(f) for f in dovecot]
     steps.append(Step("validate_dovecot", {"argv": "doveconf -n"}))
+    if result.lmtp_in_use:  # LMTP deliveries may be in flight: Dovecot's reload would cut them
+        steps.append(
+            Step("wait_lmtp", {"seconds": LMTP_DRAIN_SECONDS, "in_use": result.lmtp_in_use})
+        )
     steps.append(Step("reload_dovecot", {"argv": "doveadm reload"}))
     steps.append(_wait_step(result.endpoint, facts))
     steps.append(Step("probe_lmtp", {"endpoint": result.endpoint.postfix, "recipient": recipient}))

@@ -29,6 +29,7 @@ DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 ACCEPT = re.compile(r"(\*|[a-z0-9]{1,32}):(bounced [245]\.\d{1,3}\.\d{1,3}|header [a-z0-9-]{1,64})")
+SECONDS = re.compile(r"[1-9][0-9]?|[12][0-9][0-9]|300")
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
 # C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
 # (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.
@@ -46,6 +47,7 @@ _FORMS = {
     MAP_SPEC: "TYPE:/absolute/path",
     RECIPIENT: "an address without spaces, <>, quotes or control characters",
     ACCEPT: "KIND:bounced CODE or *:header NAME",
+    SECONDS: "1 to 300 seconds",
 }
 
 TOP_FIELDS = frozenset(
@@ -78,6 +80,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "test_delivery": frozenset(("recipient",)),
     "check_queue": frozenset(("services",)),
     "proof_before": frozenset(("recipient", "accepts")),
+    "wait_lmtp": frozenset(("seconds", "in_use")),  # in_use: why, in words
 }
 
 
@@ -282,17 +285,11 @@ def _master_services(text: str) -> set[tuple[str, str]]:
     return found
 
 
-_ArgCheck = Callable[
-    [_Check, str, Mapping[str, str], Mapping[str, Mapping[str, str]], Endpoint], None
-]
+_ArgCheck = Callable[[_Check, str, Mapping[str, str], Any, Endpoint], None]
 
 
 def _write_args(
-    check: _Check,
-    where: str,
-    args: Mapping[str, str],
-    files: Mapping[str, Mapping[str, str]],
-    _: Endpoint,
+    check: _Check, where: str, args: Mapping[str, str], files: Mapping[str, Any], _: Endpoint
 ) -> None:
     change = files.get(check.path(f"{where}.path", args["path"]))
     if change is None:
@@ -360,6 +357,10 @@ def _proof_args(
         check.text(f"{where}.accepts", spec, ACCEPT)
 
 
+def _seconds(check: _Check, where: str, args: Mapping[str, str]) -> None:
+    check.text(where, args["seconds"], SECONDS)  # apply waits so long at most
+
+
 def _queue_args(
     check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
 ) -> None:
@@ -381,6 +382,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "test_delivery": _delivery_args,
     "check_queue": _queue_args,
     "proof_before": _proof_args,
+    "wait_lmtp": lambda check, where, args, *_: _seconds(check, f"{where}.seconds", args),
 }
 
 

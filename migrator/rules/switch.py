@@ -42,6 +42,7 @@ from migrator.rules.hooks import (
     lda_services,
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
+from migrator.rules.lmtp_use import lmtp_in_use
 from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.userdb import refuse_unknown_system_users
@@ -69,6 +70,8 @@ class RuleResult:
     """How the host delivers today, as plain data (for the plan's facts)."""
     proof_accepts: tuple[str, ...] = ()
     """Differences the warnings announce, which the A/B proof is not to fail on."""
+    lmtp_in_use: str = ""
+    """Why LMTP deliveries may be in flight when apply reloads Dovecot ("" if none can be)."""
 
 
 def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult:
@@ -103,8 +106,16 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     )
     used_names = tuple(s.name for s in used)
     postmaps_once = tuple(dict.fromkeys(postmaps))
+    in_use = lmtp_in_use(config, delivery, syntax, facts.protocols_default, facts.queue_directory)
     return RuleResult(
-        tuple(edits), postmaps_once, endpoint, used_names, tuple(warnings), inventory, same.accepts
+        tuple(edits),
+        postmaps_once,
+        endpoint,
+        used_names,
+        tuple(warnings),
+        inventory,
+        same.accepts,
+        in_use,
     )
 
 

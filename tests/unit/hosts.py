@@ -63,6 +63,18 @@ def append_to(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
+def variant(host: FixtureHost, root: Path, edits: dict[str, tuple[str, str]]) -> Plan:
+    """Plan a copy of HOST at ROOT, each file (path relative to the root) edited first: its
+    text OLD replaced by NEW, or NEW appended when OLD is "" (a file missing is created)."""
+    shutil.copytree(host.root, root)
+    for path, (old, new) in edits.items():
+        target = root / path
+        text = target.read_text() if target.exists() else ""
+        assert not old or old in text, (path, old)
+        target.write_text(text.replace(old, new) if old else text + new)
+    return host.plan(root)
+
+
 def fixture_hosts() -> list[FixtureHost]:
     return [
         FixtureHost(d.name, d, yaml.safe_load((d / "expected.yaml").read_text()))

@@ -383,3 +383,39 @@ def test_the_nc_client_names_a_connect_error(shell: Shell, tmp_path: Path) -> No
     _, replies, error = parse_transcript(done.stdout.decode())
     assert done.returncode == 2 and replies == () and error is not None, done
     assert error.startswith(f"connect to {path}: ") and "No such file" in error, error
+
+
+def test_the_lmtp_drain_reloads_then_waits_for_the_agents_listed_before(
+    shell: Shell, tmp_path: Path
+) -> None:
+    """Apply's wait_lmtp: the agents running before the reload (a child of Postfix's master
+    named lmtp) are waited for until they exit; a reload that fails is exit 3, with its words."""
+    (tmp_path / "pid").mkdir()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "postconf").write_text(f"#!/bin/sh\necho {tmp_path}\n")
+    (tools / "postconf").chmod(0o755)
+    (tools / "lmtp").symlink_to(shutil.which("sleep") or "/bin/sleep")
+    master = subprocess.Popen(["sh", "-c", f"{tools}/lmtp 30 & echo $! > {tmp_path}/agent; wait"])
+    try:
+        (tmp_path / "pid" / "master.pid").write_text(f"{master.pid:>10}\n")
+        agent = ""
+        for _ in range(50):
+            agent = (
+                (tmp_path / "agent").read_text().strip() if (tmp_path / "agent").exists() else ""
+            )
+            if agent:
+                break
+            threading.Event().wait(0.1)
+        path = f"{tools}:{shell.path}"
+        busy = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "true", path=path)
+        assert busy.stdout.decode().split() == ["busy", agent], busy
+        failed = shell.run(
+            services.LMTP_DRAIN_SCRIPT, "3", "sh", "-c", "echo no; exit 1", path=path
+        )
+        assert (failed.returncode, failed.stderr) == (3, b"no\n"), failed
+        done = shell.run(services.LMTP_DRAIN_SCRIPT, "50", "kill", agent, path=path)
+        assert (done.returncode, done.stdout) == (0, b"drained\n"), done
+    finally:
+        master.kill()
+        master.wait()
