@@ -99,7 +99,8 @@ def render(rows: Sequence[Row], console: Console) -> None:
     """A table on a terminal; elsewhere one plain line per host (for scripts and CI logs)."""
     if not console.is_terminal:
         for host, report, error in rows:
-            console.print(report.line() if report else f"{host}: error: {error}", markup=False)
+            line = report.line() if report else f"{host}: error: {error}"
+            console.print(line, markup=False, soft_wrap=True)  # one line, however long
         return
     table = Table(title=f"migrator status: {len(rows)} hosts", caption=tally(rows))
     for column in ("host", "state", "plan", "next rollback undoes", "detail"):

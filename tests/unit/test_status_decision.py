@@ -132,3 +132,10 @@ def test_the_fleet_table_tallies_states_and_says_what_each_rollback_undoes() -> 
     assert "the finalize f1: pipe service back, still migrated (m1)" in text
     assert "the migration m1: back to the LDA" in text
     assert "2 migrated, 1 finalized, 1 clean, 1 error" in text
+
+
+def test_off_a_terminal_each_host_is_one_line_however_narrow() -> None:
+    finalized = journaled_report("mx1", _state(JournalStatus.APPLIED, "m1"), _now(AFTER))
+    console = Console(record=True, force_terminal=False, width=40)
+    render([("mx1", finalized, ""), ("mx2", None, "unreachable")], console)
+    assert console.export_text().splitlines() == [finalized.line(), "mx2: error: unreachable"]
