@@ -14,6 +14,7 @@ import pytest
 from tests.lab.conftest import LabFactory
 from tests.lab.faults import sh
 from tests.lab.hostfiles import LabCli, file_states
+from tests.lab.test_status_finalized import undoing_finalize
 
 from .conftest import play
 from .test_lab_finalize import finalize_task
@@ -64,14 +65,7 @@ def test_lmtp_info_on_a_finalized_host_and_rolled_back_with_force(
         migration,
     )
     assert found["status"].startswith(f"{host.name}: finalized (plan {final}): ")
-    assert found["rollback"] == {
-        "undoes": "finalize",
-        "plan_id": final,
-        "leaves": "migrated",
-        "leaves_plan_id": migration,
-        "needs_force": False,
-        "edited": [],
-    }
+    assert found["rollback"] == undoing_finalize(final, migration)
     assert found["changed"] is False
 
     # force is rollback's: with any other state it fails the task, never ignored.

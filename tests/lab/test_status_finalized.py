@@ -32,6 +32,18 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         yield made
 
 
+def undoing_finalize(final: str, migration: str) -> dict[str, Any]:
+    """status's `rollback` on a finalized host, its files unchanged since the finalize."""
+    return {
+        "undoes": "finalize",
+        "plan_id": final,
+        "leaves": "migrated",
+        "leaves_plan_id": migration,
+        "needs_force": False,
+        "edited": [],
+    }
+
+
 def _json(pair: Pair, *args: str) -> Any:
     ran = pair.cli("status", *args, "--json")
     assert ran.exit_code == 0, ran.output
@@ -70,14 +82,7 @@ def test_a_finalized_host_is_finalized_and_its_rollback_undoes_the_finalize(pair
         final,
         migration,
     )
-    assert one["rollback"] == {
-        "undoes": "finalize",
-        "plan_id": final,
-        "leaves": "migrated",
-        "leaves_plan_id": migration,
-        "needs_force": False,
-        "edited": [],
-    }
+    assert one["rollback"] == undoing_finalize(final, migration)
 
     # A fleet: one line per host, JSON per host, and on a terminal the table with its tally.
     lines = cli("status", "-i", hosts)

@@ -54,6 +54,7 @@ description:
     is O(rollback_on_fail) (on by default); C(--test-recipient) is O(test_recipient) or the
     host variable C(migrator_test_recipient); C(--plans-dir), C(--plan-key) and
     C(--require-signature) are O(plans_dir), O(plan_key) and O(require_signature);
+    C(rollback --force) is O(force);
     C(--yes) has no counterpart, as a task never asks (review with C(--check --diff), then
     apply the saved O(plan)); C(-i), C(--limit), C(--forks) and C(--list-hosts) are
     ansible-playbook's own; C(--canary), C(--wave) and C(--max-fail) are the play's
