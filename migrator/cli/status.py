@@ -1,10 +1,12 @@
 """`migrator status HOST` / `-i INVENTORY`: where hosts stand (clean, planned, migrated,
-interrupted, drifted), read in parallel for a fleet; `--json` for scripts."""
+finalized, interrupted, drifted) and what the next rollback would undo, read in parallel for
+a fleet; `--json` for scripts."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +49,8 @@ def status(
     plans_dir: Path,
 ) -> None:
     """Show whether HOST (or each host of -i INVENTORY) is clean, planned, migrated,
-    interrupted or drifted. With -i, exits 1 when a host could not be read."""
+    finalized, interrupted or drifted, and what the next rollback would undo. With -i,
+    exits 1 when a host could not be read."""
     if inventory:
         _fleet(
             host,
@@ -63,7 +66,7 @@ def status(
         raise click.UsageError("give a HOST, or -i INVENTORY for a fleet")  # exit 64
     with reach(host, ssh_config, accept_new_host_key) as transport:
         report = host_status(transport, saved_plan_ids(plans_dir, host))
-    click.echo(json.dumps(_data(report), indent=2) if as_json else report.line())
+    click.echo(json.dumps(report.data(), indent=2) if as_json else report.line())
 
 
 def _fleet(
@@ -85,39 +88,37 @@ def _fleet(
 
     rows = each_host(hosts, work, lambda target, error: (target.name, None, error), forks)
     if as_json:
-        data = [_data(r) if r else {"host": h, "error": e} for h, r, e in rows]
+        data = [r.data() if r else {"host": h, "error": e} for h, r, e in rows]
         click.echo(json.dumps(data, indent=2))
     else:
-        _render(rows, Console(highlight=False))
+        render(rows, Console(highlight=False))
     sys.exit(ExitStatus.ERROR if any(r is None for _, r, _ in rows) else ExitStatus.SUCCESS)
 
 
-def _data(report: StatusReport) -> dict[str, str]:
-    return {
-        "host": report.host,
-        "state": report.state.value,
-        "plan_id": report.plan_id,
-        "step": report.step,
-        "detail": report.detail,
-    }
-
-
-def _render(rows: Sequence[Row], console: Console) -> None:
+def render(rows: Sequence[Row], console: Console) -> None:
     """A table on a terminal; elsewhere one plain line per host (for scripts and CI logs)."""
     if not console.is_terminal:
         for host, report, error in rows:
-            console.print(report.line() if report else f"{host}: error: {error}", markup=False)
+            line = report.line() if report else f"{host}: error: {error}"
+            console.print(line, markup=False, soft_wrap=True)  # one line, however long
         return
-    table = Table(title=f"migrator status: {len(rows)} hosts")
-    for column in ("host", "state", "plan", "detail"):
+    table = Table(title=f"migrator status: {len(rows)} hosts", caption=tally(rows))
+    for column in ("host", "state", "plan", "next rollback undoes", "detail"):
         table.add_column(column, overflow="fold")
     for host, report, error in rows:
         if report is None:
-            table.add_row(host, Text("error", style="red"), "", Text(error))
+            table.add_row(host, Text("error", style="red"), "", "", Text(error))
             continue
         style = "bold red" if report.state in _ATTENTION else ""
         state = f"{report.state.value} at {report.step}" if report.step else report.state.value
+        undo = report.rollback.text() if report.rollback else ""
         table.add_row(
-            host, f"[{style}]{state}[/]" if style else state, report.plan_id, report.detail
+            host, f"[{style}]{state}[/]" if style else state, report.plan_id, undo, report.detail
         )
     console.print(table)
+
+
+def tally(rows: Sequence[Row]) -> str:
+    """How many hosts are in each state, most first ("2 migrated, 1 finalized, 1 error")."""
+    counts = Counter(report.state.value if report else "error" for _, report, _ in rows)
+    return ", ".join(f"{count} {state}" for state, count in counts.most_common())

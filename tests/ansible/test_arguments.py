@@ -19,6 +19,7 @@ DEFAULTS = {"proof": True}
         ("finalized", ["state", "plan", "test_recipient", "rollback_on_fail", "plan_key"]),
         ("finalized", ["plans_dir", "require_signature"]),
         ("rolled_back", ["state", "test_recipient"]),
+        ("rolled_back", ["test_recipient", "force"]),
     ],
 )
 def test_what_a_state_uses_is_accepted(state: str, given: list[str]) -> None:
@@ -29,6 +30,8 @@ def test_what_a_state_uses_is_accepted(state: str, given: list[str]) -> None:
     ("state", "given", "args", "message"),
     [
         ("rolled_back", ["plans_dir"], DEFAULTS, "plans_dir does not apply to state=rolled_back"),
+        ("migrated", ["force"], DEFAULTS, "force does not apply to state=migrated (force only"),
+        ("finalized", ["force"], DEFAULTS, "force does not apply to state=finalized (finalize"),
         ("rolled_back", ["plan", "lmtp"], DEFAULTS, "lmtp, plan do not apply to state=rolled_"),
         ("finalized", ["proof"], DEFAULTS, "proof does not apply to state=finalized (finalize"),
         ("finalized", ["lmtp", "plan"], DEFAULTS, "lmtp does not apply to state=finalized"),

@@ -75,7 +75,7 @@ def test_finalize_removes_the_pipe_proves_delivery_and_rolls_back(pair: Pair) ->
         sh(lab, host, "postconf -h virtual_transport").strip() == "lmtp:unix:private/dovecot-lmtp"
     )
     status = cli("status", host.name)
-    assert f"migrated (plan {finalize_id})" in status.output, status.output
+    assert f"finalized (plan {finalize_id})" in status.output, status.output
     # Planned again: nothing left to remove, nothing changes; the switch has nothing to do.
     again = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert again.exit_code == 0 and "no changes" in again.output, again.output

@@ -17,7 +17,9 @@ import yaml
 from ansible_collections.migrator.mail.plugins.module_utils import arguments, finalize, results
 from migrator.check.findings import Delivery, Finding, HostCheck, Status
 from migrator.executor.apply import ApplyReport, Outcome
+from migrator.executor.journal import JournalState, JournalStatus
 from migrator.executor.rollback import RollbackReport
+from migrator.executor.status import journaled_report
 from migrator.plan.document import Change, Plan, Step
 
 PLUGINS = Path(__file__).resolve().parents[2] / "ansible_collections/migrator/mail/plugins"
@@ -99,13 +101,26 @@ def test_the_states_and_the_options_each_takes_are_documented() -> None:
     for key in taken:
         states = {s for s, names in arguments.STATE_OPTIONS.items() if key in names}
         text = " ".join(options[key]["description"])
-        if states == {"migrated"}:
-            assert "O(state=migrated) only" in text, key
-    only = [k for k, names in arguments.STATE_OPTIONS.items() if names == {"test_recipient"}]
-    assert only == ["rolled_back"]
-    assert "V(rolled_back) takes only O(test_recipient)" in " ".join(
+        if len(states) == 1:
+            assert f"O(state={states.pop()}) only" in text, key
+    assert arguments.STATE_OPTIONS["rolled_back"] == {"test_recipient", "force"}
+    assert "V(rolled_back) takes only O(test_recipient) and O(force)" in " ".join(
         options["state"]["description"]
     )
+    # force is rollback --force: the CLI's help and the option say the same thing.
+    assert "C(migrator rollback --force)" in " ".join(options["force"]["description"])
+
+
+def test_every_key_of_an_lmtp_info_result_is_documented() -> None:
+    """lmtp_info returns the status report's data (its host aside) and the status line."""
+    documented = _parsed("lmtp_info")["RETURN"]
+    state = JournalState(
+        "f1", "mx1", JournalStatus.APPLIED, "done", "n", "t", "t", (), follows="p1"
+    )
+    made = journaled_report("mx1", state, {}).data()
+    assert made["state"] == "finalized" and made["rollback"]["leaves_plan_id"] == "p1"
+    assert set(made) - {"host"} | {"status", "check"} == set(documented)
+    assert set(made["rollback"]) == set(documented["rollback"]["contains"])
 
 
 def _plan() -> Plan:

@@ -25,7 +25,7 @@ try:
         AnsibleTransport,
     )
     from migrator.delivery.proof_mode import ProofMode
-    from migrator.errors import MigratorError
+    from migrator.errors import MigratorError, PlanDriftError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
     from migrator.executor.status import HostState, host_status
@@ -51,6 +51,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "proof_mode": {"type": "str", "choices": ["ab", "basic"], "default": "ab"},
     # As migrator's --rollback-on-fail, which the collection turns on by default.
     "rollback_on_fail": {"type": "bool", "default": True},
+    # As migrator's rollback --force: state=rolled_back only.
+    "force": {"type": "bool", "default": False},
     "plans_dir": {"type": "path"},
     # As migrator's --plan-key and --require-signature (and their environment variables).
     "plan_key": {"type": "path", "fallback": (env_fallback, ["MIGRATOR_PLAN_KEY_FILE"])},
@@ -88,7 +90,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
             args["test_recipient"] = recipient
             with AnsibleTransport(self, host) as transport:
                 if args["state"] == "rolled_back":
-                    result.update(self._roll_back(transport, args["test_recipient"]))
+                    result.update(self._roll_back(transport, args["test_recipient"], args["force"]))
                 elif args["state"] == "finalized":
                     mode = TaskMode(check=self._task.check_mode, diff=self._task.diff)
                     result.update(finalize(transport, args, mode))
@@ -140,22 +142,42 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
         return plans.fresh_plan(transport, args, key, options, finalize=False)
 
-    def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:
+    def _roll_back(
+        self, transport: AnsibleTransport, recipient: str | None, force: bool
+    ) -> dict[str, Any]:
+        """`migrator rollback [--force]`; check mode says what it would undo, and refuses
+        what it would refuse (a file edited since that apply, unless force)."""
         if self._task.check_mode:
             status = host_status(transport)
+            undo = status.rollback
+            if undo and undo.edited and not force:
+                raise _edited_refusal(transport.host, undo.edited)
             return {
                 "changed": status.state
                 not in (HostState.CLEAN, HostState.PLANNED, HostState.ROLLED_BACK),
                 "outcome": str(status.state),
-                "plan_id": status.plan_id,
+                "plan_id": undo.plan_id if undo else status.plan_id,
+                "undoes": undo.undoes.value if undo else "",
             }
         try:
-            report = rollback_latest(transport, test_recipient=recipient)
+            report = rollback_latest(transport, test_recipient=recipient, force=force)
         except NothingToRollBackError:
             return {"changed": False, "outcome": "nothing to roll back", "plan_id": ""}
+        except PlanDriftError as exc:
+            raise PlanDriftError(f"{exc.message} (force: true in a task)", host=exc.host) from exc
         if report is None:
             return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
         return results.rollback_result(report)
+
+
+def _edited_refusal(host: str, edited: tuple[str, ...]) -> PlanDriftError:
+    """What rollback itself refuses with, said before anything is kept or changed."""
+    return PlanDriftError(
+        f"edited since apply: {', '.join(edited)}; rollback would discard the edit, so "
+        f"nothing would be restored: review it, then run `migrator rollback {host} --force` "
+        "(force: true in a task)",
+        host=host,
+    )
 
 
 def _proof_mode(args: dict[str, Any]) -> ProofMode:

@@ -57,14 +57,9 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                     result["check"] = results.check_result(found)
         except MigratorError as exc:
             raise AnsibleActionFail(" ".join(str(exc).split())) from exc
-        result.update(
-            changed=False,
-            state=str(status.state),
-            plan_id=status.plan_id,
-            step=status.step,
-            detail=status.detail,
-            status=status.line(),
-        )
+        facts = status.data()
+        del facts["host"]  # the result is the host's own
+        result.update(changed=False, status=status.line(), **facts)
         return result
 
     def _recipient(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> str | None:

@@ -23,10 +23,12 @@ STATE_OPTIONS: Mapping[str, frozenset[str]] = {
     ),
     # finalize proves delivery with one test message over the LMTP next hop the hooks name.
     "finalized": frozenset({"test_recipient", "plan", "rollback_on_fail", *_TRUST}),
-    # A rollback restores from the host's own journal: no plan, no key, no endpoint.
-    "rolled_back": frozenset({"test_recipient"}),
+    # A rollback restores from the host's own journal: no plan, no key, no endpoint; force
+    # (rollback --force) lets it discard files edited since that apply.
+    "rolled_back": frozenset({"test_recipient", "force"}),
 }
 _WHY_NOT = {
+    "migrated": "force only lets state=rolled_back discard files edited since an apply",
     "finalized": "finalize removes the LDA pipe service and proves delivery with one test "
     "message over the LMTP next hop the host already uses",
     "rolled_back": "a rollback restores the host's last apply from its own journal",

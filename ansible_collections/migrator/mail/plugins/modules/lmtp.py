@@ -36,7 +36,13 @@ description:
     recipient, plans, keys, rollback) mean the same in each.
   - O(state=rolled_back) restores the host's last apply from its journal, byte for byte, and
     proves delivery - through the LDA after undoing the switch, over LMTP after undoing a
-    finalize (the pipe service is back; the host is migrated again).
+    finalize (the pipe service is back; the host is migrated again). On a finalized host it
+    undoes the finalize only (C(lmtp_info)'s RV(migrator.mail.lmtp_info#module:rollback) says
+    what the next rollback undoes); a second run then undoes the switch.
+  - O(state=rolled_back) refuses, as C(migrator rollback) does, failing the task in one line
+    with nothing restored, when a file was edited since that apply (its edited copy is kept
+    in the journal); O(force=true) is C(migrator rollback --force) and discards the edit.
+    Check mode refuses the same when the files it reads show the edit.
   - Any failure after the first write rolls the host back byte for byte (as
     C(migrator apply --rollback-on-fail)); the task then fails with C(rolled_back=true).
   - Check mode plans and changes nothing (with O(state=finalized) it reports in RV(removes)
@@ -48,6 +54,7 @@ description:
     is O(rollback_on_fail) (on by default); C(--test-recipient) is O(test_recipient) or the
     host variable C(migrator_test_recipient); C(--plans-dir), C(--plan-key) and
     C(--require-signature) are O(plans_dir), O(plan_key) and O(require_signature);
+    C(rollback --force) is O(force);
     C(--yes) has no counterpart, as a task never asks (review with C(--check --diff), then
     apply the saved O(plan)); C(-i), C(--limit), C(--forks) and C(--list-hosts) are
     ansible-playbook's own; C(--canary), C(--wave) and C(--max-fail) are the play's
@@ -65,7 +72,7 @@ options:
       - V(migrated) switches the host to LMTP; V(finalized) removes the LDA pipe service a
         migrated host no longer uses; V(rolled_back) restores the host's last apply (the
         switch, or the finalize).
-      - V(rolled_back) takes only O(test_recipient).
+      - V(rolled_back) takes only O(test_recipient) and O(force).
     type: str
     choices: [migrated, finalized, rolled_back]
     default: migrated
@@ -116,6 +123,15 @@ options:
         undoes it.
     type: bool
     default: true
+  force:
+    description:
+      - Roll back files edited since the apply being undone too, as
+        C(migrator rollback --force); their edited copies stay in the host's journal.
+      - V(false) refuses such a host, failing the task in one line naming the files, with
+        nothing restored.
+      - O(state=rolled_back) only.
+    type: bool
+    default: false
   plans_dir:
     description:
       - Controller directory where fresh plans are saved (plans_dir/HOST/PLAN_ID.json).
@@ -187,7 +203,8 @@ outcome:
   description:
     - applied, no changes, changes planned (check mode), already applied (a given O(plan)),
       rolled back, needs attention; for O(state=rolled_back) also nothing to roll back,
-      already rolled back, or (check mode) the host's state.
+      already rolled back, or (check mode) the host's state (migrated, finalized, ... as
+      C(lmtp_info)'s RV(migrator.mail.lmtp_info#module:state)).
   type: str
   returned: always
 plan_id:
@@ -247,6 +264,13 @@ rollback:
   description: After a failed apply, the rollback's own result (outcome, restored, steps, proof).
   type: dict
   returned: when an apply failed and was rolled back
+undoes:
+  description:
+    - O(state=rolled_back) in check mode - what the rollback would undo, V(migration) (the
+      host goes back to the LDA) or V(finalize) (the pipe service comes back, the host stays
+      migrated); empty when there is nothing to undo.
+  type: str
+  returned: state=rolled_back in check mode
 round_trips:
   description: Commands run on the host through the connection.
   type: int

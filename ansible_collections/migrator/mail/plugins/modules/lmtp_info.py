@@ -4,8 +4,14 @@ DOCUMENTATION = r"""
 module: lmtp_info
 short_description: Report where a mail host stands in its LDA to LMTP switch, and check it
 description:
-  - migrator's C(status) for each host, one of clean, planned, migrated, drifted since
-    apply, rolled back, failed or interrupted. Reads the host's journal and files.
+  - migrator's C(status) for each host, one of clean, planned, apply in progress,
+    interrupted, C(failed, needs attention), migrated, finalized, drifted since apply, rolled
+    back. Reads the host's journal and files.
+  - V(finalized) is a host migrated and then finalized (C(migrator finalize) or
+    O(migrator.mail.lmtp#module:state=finalized) applied on top of the migration, its files
+    unchanged since); V(migrated) a host switched to LMTP whose LDA pipe service is still in
+    master.cf. RV(rollback) says what the next rollback would undo - on a finalized host the
+    finalize only (the host is then migrated again), on a migrated one the switch.
   - With O(check=true), also migrator's C(check), the post-switch health check (as a
     Nagios plugin runs it) - Postfix's hooks without conflicts, virtual domains not in
     C(mydestination), Dovecot serving C(lmtp) with the plugins C(protocol lda) had, the
@@ -67,9 +73,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: The host's state.
+  description:
+    - The host's state - clean, planned, apply in progress, interrupted, C(failed, needs
+      attention), migrated, finalized, drifted since apply, rolled back.
   type: str
   returned: always
+  sample: finalized
 status:
   description: One line, as C(migrator status) prints it.
   type: str
@@ -86,6 +95,41 @@ detail:
   description: What a person needs to know about the state, and the command that gets out of it.
   type: str
   returned: always
+migration_plan_id:
+  description:
+    - The migration a finalize followed, when RV(plan_id) is a finalize's (finalized, or a
+      finalize failed, interrupted or drifted); empty for a migration.
+  type: str
+  returned: always
+rollback:
+  description:
+    - What the next rollback (C(migrator rollback), or
+      O(migrator.mail.lmtp#module:state=rolled_back)) would undo; null when there is
+      nothing to undo (clean, planned, rolled back) or an apply runs.
+  type: dict
+  returned: always
+  contains:
+    undoes:
+      description: V(migration) (back to the LDA) or V(finalize) (the pipe service back).
+      type: str
+    plan_id:
+      description: The plan it undoes.
+      type: str
+    leaves:
+      description: The host's state after it - V(rolled back), or V(migrated) after a finalize.
+      type: str
+    leaves_plan_id:
+      description: The migration current again after a finalize is undone; else empty.
+      type: str
+    needs_force:
+      description:
+        - True when files were edited since that apply - the rollback refuses them unless
+          forced (C(--force), O(migrator.mail.lmtp#module:force)); known for an applied host.
+      type: bool
+    edited:
+      description: Those files.
+      type: list
+      elements: str
 check:
   description: migrator's check of the host.
   type: dict
