@@ -7,6 +7,7 @@ main.cf names outside them.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
@@ -16,9 +17,10 @@ from typing import Protocol, runtime_checkable
 from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.config.reader import Reader
-from migrator.errors import FactError
+from migrator.errors import FactError, RefusedError
 from migrator.host.facts import (
     DOVECOT_DIRS,
     FactOverrides,
@@ -33,6 +35,9 @@ from migrator.transport.base import FileData, Transport
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
 POSTFIX_DIRS = ("/etc/postfix", "/usr/local/etc/postfix")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
+# Postfix reads these from the source file itself: postmap refuses them ("does not support
+# bulk-mode creation"); a reload is all a change needs.
+TEXT_MAP_TYPES = frozenset({"texthash"})
 
 
 @runtime_checkable
@@ -102,7 +107,7 @@ def read_host(
             transport.host, params, listing, group, overrides, dovecot_root, where
         )
         facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
-    maps = transport_map_sources(params.get("transport_maps", ""))
+    maps = transport_map_sources(params, main_cf)
     programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
     for path in set(hints) - set(programs) - {p for _, p in maps}:
         del files[path]
@@ -141,14 +146,42 @@ def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, st
     return listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root
 
 
-def transport_map_sources(value: str) -> list[tuple[str, str]]:
-    """The source files of hashed transport maps named in a ``transport_maps`` value."""
+def transport_map_sources(params: Mapping[str, str], main_cf: str) -> list[tuple[str, str]]:
+    """The hashed transport maps with a source file, as ``(spec, source)``: each word of
+    ``transport_maps`` as Postfix reads it (``$config_directory/transport`` expanded), with
+    ``proxy:`` dropped (proxymap reads the same table; ``postmap`` rebuilds it by its type)."""
     found = []
-    for spec in value.replace(",", " ").split():
-        kind, sep, path = spec.partition(":")
-        if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
-            found.append((spec, path))
+    for word in transport_map_words(params, main_cf):
+        spec = hashed_map_spec(word)
+        if spec is not None:
+            found.append((spec, spec.partition(":")[2]))
     return found
+
+
+def transport_map_words(params: Mapping[str, str], main_cf: str) -> list[str]:
+    """``transport_maps`` split into its tables, ``$name`` references expanded as Postfix
+    does (``config_directory`` defaults to where main.cf is); as written when the value
+    uses a form migrator does not expand (the words then name no table it reads)."""
+    value = params.get("transport_maps", "")
+    if "$" in value:
+        values = {"config_directory": posixpath.dirname(main_cf), **params}
+        with contextlib.suppress(RefusedError):
+            value = MainParams(values, main_cf).expand("transport_maps")
+    return value.replace(",", " ").split()
+
+
+def needs_postmap(spec: str) -> bool:
+    """Whether a changed map's table must be rebuilt with postmap (not a text table)."""
+    return spec.partition(":")[0] not in TEXT_MAP_TYPES
+
+
+def hashed_map_spec(word: str) -> str | None:
+    """``type:/path`` for a hashed map (behind ``proxy:`` or not) with an absolute source
+    path; None for any other table (SQL, LDAP, regexp...)."""
+    kind, sep, path = word.removeprefix("proxy:").partition(":")
+    if sep and kind in HASHED_MAP_TYPES and path.startswith("/") and "$" not in path:
+        return f"{kind}:{path}"
+    return None
 
 
 def _read_maps_and_programs(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from migrator.config.dovecot import BlockRef
 from migrator.config.edits import Edit, SetDovecotSetting, SetMainParam
+from migrator.config.params import MainParams
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
@@ -39,7 +40,6 @@ from migrator.rules.hooks import (
     mailbox_command_argv,
     parse_lda_argv,
 )
-from migrator.rules.params import MainParams
 from migrator.rules.quota import quota_warning
 from migrator.rules.syntax import DovecotSyntax
 from migrator.rules.userdb import userdb_uids

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry, TransportEntry
-from migrator.rules.params import MainParams
 
 LDA_PROGRAMS = frozenset({"dovecot-lda", "deliver"})
 TRANSPORT_PARAMS = (

@@ -16,11 +16,13 @@ from migrator.config.edits import (
     SetMainParam,
     SetTransportEntry,
 )
+from migrator.config.params import MainParams
 from migrator.endpoint import Endpoint
 from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
 from migrator.host.platform import lmtp_missing
+from migrator.host.snapshot import needs_postmap
 from migrator.rules.delivery import (
     Delivery,
     classify_hooks,
@@ -42,7 +44,6 @@ from migrator.rules.hooks import (
     lda_services,
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
-from migrator.rules.params import MainParams
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.userdb import refuse_unknown_system_users
 
@@ -322,7 +323,8 @@ def _postfix_edits(
                 )
             )
             spec = next(m.spec for m in config.maps if m.path == hook.file)
-            postmaps.append(spec)
+            if needs_postmap(spec):
+                postmaps.append(spec)
     return edits
 
 

@@ -216,6 +216,9 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
         return
     if expected == "no changes" or outcome.plan is None:
         return
+    if "postmaps" in case.expect:
+        maps = [s["args"]["map"] for s in outcome.plan["steps"] if s["action"] == "postmap"]
+        assert maps == case.expect["postmaps"]
     after = _write_out(root, outcome.plan, tmp_path / "after")
     again = _plan(after, case, tmp_path)
     tools = _tools(after, case)
