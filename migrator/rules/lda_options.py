@@ -61,6 +61,31 @@ def other_config(lda: LdaArgs, server_config: str) -> str | None:
     return lda.config
 
 
+def unreproduced(lda: LdaArgs) -> list[str]:
+    """The LDA's words LMTP would not reproduce: every one but ``-k`` (the pipe passes the
+    LDA a few variables only; LMTP, a Dovecot service, needs none) and ``-r`` naming the
+    recipient Postfix hands LMTP anyway."""
+    return [
+        word
+        for word in lda.others
+        if word != "-k" and word.lower() not in _SAME_FINAL_RECIPIENT
+    ]
+
+
+_SAME_FINAL_RECIPIENT = frozenset(
+    f"-r {form}" for form in ("${recipient}", "$recipient", '"$recipient"', "$(recipient)")
+)
+
+
+def _why_dropped(word: str) -> str:
+    if word.startswith("-o "):
+        return (
+            "a setting only the LDA gets, which LMTP would lose; move it into protocol lda { } "
+            "(migrator carries those to protocol lmtp) and plan again"
+        )
+    return "LMTP has no such option, so what it does would be lost; remove it and plan again"
+
+
 @dataclass(frozen=True, slots=True)
 class _Where:
     """The host, file and line a refusal names."""
@@ -77,6 +102,14 @@ def _refuse_options(lda: LdaArgs, runs: str, server: str, where: _Where) -> None
         raise RefusedError(
             f"{runs} runs the LDA with -m {lda.mailbox}: LMTP can only save to "
             "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
+            host=where.host,
+            path=where.path,
+            line=where.line,
+        )
+    dropped = unreproduced(lda)
+    if dropped:
+        raise RefusedError(
+            f"{runs} runs the LDA with {dropped[0]}: {_why_dropped(dropped[0])}",
             host=where.host,
             path=where.path,
             line=where.line,
