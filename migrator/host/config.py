@@ -35,6 +35,9 @@ class HostConfig:
     dovecot: DovecotConfig
     programs: Mapping[str, bytes | None] = field(default_factory=dict)
     """The delivery programs read off the host (pipe and mailbox_command), None if missing."""
+    real_files: Mapping[str, str] = field(default_factory=dict)
+    """The config files that are symlinks: each path and the real file read (and written)
+    through it."""
 
 
 def read_host_config(
@@ -73,6 +76,7 @@ def read_host_config(
         maps,
         config,
         programs,
+        {path: data.target for path, data in snapshot.files.items() if data.link and data.target},
     )
 
 

@@ -66,9 +66,7 @@ def unreproduced(lda: LdaArgs) -> list[str]:
     LDA a few variables only; LMTP, a Dovecot service, needs none) and ``-r`` naming the
     recipient Postfix hands LMTP anyway."""
     return [
-        word
-        for word in lda.others
-        if word != "-k" and word.lower() not in _SAME_FINAL_RECIPIENT
+        word for word in lda.others if word != "-k" and word.lower() not in _SAME_FINAL_RECIPIENT
     ]
 
 

@@ -36,6 +36,7 @@ from migrator.rules.dovecot import (
     DovecotRules,
 )
 from migrator.rules.equivalence import equivalence
+from migrator.rules.generated import refuse_store_files
 from migrator.rules.hooks import (
     Destination,
     Hook,
@@ -97,6 +98,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits.extend(dovecot.edits())
     same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
     edits.extend(same.edits)
+    refuse_store_files(facts.host, config, edits)
     warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
     warnings.extend(_pipes_kept(used))
     inventory = delivery_inventory(

@@ -182,3 +182,26 @@ def test_lda_through_a_transport_map_switches_and_delivers(
     table = spec.replace("$config_directory", "/etc/postfix")
     found = lifecycle.run_in_host(host, lab, ["postmap", "-q", "example.test", table], capture=True)
     assert found.stdout.decode().strip() == "lmtp:unix:private/dovecot-lmtp", found
+
+
+def test_config_linked_into_the_nix_store_is_refused_over_ssh(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """NixOS's layout (fixtures/corpus nixos-mailbox-command-lda-nix-store) on a live host:
+    main.cf a link into /nix/store, read over SSH; the plan names the file and changes
+    nothing."""
+    lab = make_lab("virtual-lda", prefix="cn")
+    host = lab.hosts[0]
+    store = "/nix/store/0a1b2c3d4e5f60718293a4b5c6d7e8f9-main.cf"
+    _sh(
+        lab,
+        host,
+        f"mkdir -p /nix/store && mv /etc/postfix/main.cf {store} && "
+        f"ln -s {store} /etc/postfix/main.cf && postfix reload",
+    )
+    result = LabCli(lab, tmp_path)("plan", host.name, "--test-recipient", ALICE)
+    assert result.exit_code == 1, result.output
+    assert f"{host.name}: /etc/postfix/main.cf: the switch would edit this file, which is " in (
+        result.output
+    )
+    assert f"{store}, in the Nix store" in result.output
