@@ -46,6 +46,7 @@ from migrator.rules.hooks import (
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
+from migrator.rules.unswitched import refuse_unswitched
 from migrator.rules.userdb import refuse_unknown_system_users
 
 
@@ -87,6 +88,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     lda_hooks, lmtp_hooks = _with_homes(facts.host, config, list(delivery.lda)), list(delivery.lmtp)
     notes = delivery_notes(config, delivery, facts.queue_directory)
     refuse_unread_maps(facts.host, config, services)
+    refuse_unswitched(facts.host, config, services)
     if not lda_hooks:
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
     used = _refusals(facts, config, delivery, endpoint, lda_hooks, services)
