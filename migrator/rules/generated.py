@@ -1,4 +1,6 @@
-"""Config files a system generates and holds read-only: planning an edit to one is refused.
+"""Config files a tool generates: an edit to one held read-only in a store is refused; an
+edit to one whose header says a tool writes it (a control panel, configuration management)
+is planned with a warning, since the tool's next run puts the LDA back.
 
 NixOS links /etc/postfix/main.cf, master.cf and /etc/dovecot/dovecot.conf into the Nix store
 (built from configuration.nix, relinked at every service start and rebuild); Guix does the
@@ -31,3 +33,17 @@ def refuse_store_files(host: str, config: HostConfig, edits: Iterable[Edit]) -> 
                 host=host,
                 path=path,
             )
+
+
+def generated_warnings(config: HostConfig, edits: Iterable[Edit]) -> list[str]:
+    """One warning for each file to edit whose header says a tool writes it."""
+    warnings = []
+    for path in dict.fromkeys(edit.file for edit in edits):
+        if path in config.generated:
+            line, said = config.generated[path]
+            warnings.append(
+                f"{path}:{line} says {said!r}: whatever writes this file may undo the switch "
+                "on its next run (the LDA back in use, the Dovecot listener unused); make the "
+                "same change where the file is generated (template, role, panel)"
+            )
+    return warnings

@@ -36,7 +36,7 @@ from migrator.rules.dovecot import (
     DovecotRules,
 )
 from migrator.rules.equivalence import equivalence
-from migrator.rules.generated import refuse_store_files
+from migrator.rules.generated import generated_warnings, refuse_store_files
 from migrator.rules.hooks import (
     Destination,
     Hook,
@@ -103,6 +103,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     refuse_store_files(facts.host, config, edits)
     warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
     warnings.extend(_pipes_kept(used))
+    warnings.extend(generated_warnings(config, edits))
     inventory = delivery_inventory(
         config, list(services.values()), [*lda_hooks, *lmtp_hooks], syntax, facts.protocols_default
     )

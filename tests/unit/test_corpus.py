@@ -216,6 +216,8 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
         return
     if expected == "no changes" or outcome.plan is None:
         return
+    for fragment in case.expect.get("warnings", []):
+        assert any(fragment in w for w in outcome.plan["warnings"]), fragment
     if "postmaps" in case.expect:
         maps = [s["args"]["map"] for s in outcome.plan["steps"] if s["action"] == "postmap"]
         assert maps == case.expect["postmaps"]
