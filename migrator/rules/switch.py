@@ -46,6 +46,7 @@ from migrator.rules.hooks import (
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
+from migrator.rules.transport_limits import carried_limits
 from migrator.rules.unswitched import refuse_unswitched
 from migrator.rules.userdb import refuse_unknown_system_users
 
@@ -100,9 +101,13 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     edits.extend(dovecot.edits())
     same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
     edits.extend(same.edits)
+    limits, limit_warnings = carried_limits(
+        facts.host, config, used, endpoint.postfix.split(":", 1)[0]
+    )
+    edits.extend(limits)
     refuse_store_files(facts.host, config, edits)
     warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
-    warnings.extend(_pipes_kept(used))
+    warnings.extend([*limit_warnings, *_pipes_kept(used)])
     warnings.extend(generated_warnings(config, edits))
     inventory = delivery_inventory(
         config, list(services.values()), [*lda_hooks, *lmtp_hooks], syntax, facts.protocols_default

@@ -205,3 +205,21 @@ def test_config_linked_into_the_nix_store_is_refused_over_ssh(
         result.output
     )
     assert f"{store}, in the Nix store" in result.output
+
+
+def test_the_lda_services_concurrency_limit_carries_to_lmtp(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """i-MSCP's dovecot_destination_concurrency_limit (fixtures/corpus imscp-dovecot-lda-
+    concurrency-limit) on a live host: after the switch Postfix's lmtp client has it, and
+    mail arrives over LMTP (the apply's own test delivery and basic A/B proof)."""
+    lab = make_lab("virtual-lda", prefix="cl")
+    host = lab.hosts[0]
+    _sh(lab, host, "postconf -e dovecot_destination_concurrency_limit=2 && postfix reload")
+    cli = LabCli(lab, tmp_path)
+    cli.plan(host, ALICE)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
+    assert applied.exit_code == 0, applied.output
+    argv = ["postconf", "-h", "lmtp_destination_concurrency_limit", "virtual_transport"]
+    found = lifecycle.run_in_host(host, lab, argv, capture=True).stdout.decode().split()
+    assert found == ["2", "lmtp:unix:private/dovecot-lmtp"], found
