@@ -62,14 +62,20 @@ def other_config(lda: LdaArgs, server_config: str) -> str | None:
 
 
 def unreproduced(lda: LdaArgs) -> list[str]:
-    """The LDA's words LMTP would not reproduce: every one but ``-k`` (the pipe passes the
-    LDA a few variables only; LMTP, a Dovecot service, needs none) and ``-r`` naming the
-    recipient Postfix hands LMTP anyway."""
+    """The LDA's words LMTP would not reproduce: every one but those LMTP does anyway (``-r``
+    naming the recipient Postfix hands LMTP, ``_SAME_AS_LMTP``)."""
     return [
-        word for word in lda.others if word != "-k" and word.lower() not in _SAME_FINAL_RECIPIENT
+        word
+        for word in lda.others
+        if word not in _SAME_AS_LMTP and word.lower() not in _SAME_FINAL_RECIPIENT
     ]
 
 
+# -k: keep the environment (pipe(8) passes the LDA a few variables only; LMTP, a Dovecot
+# service, needs none); -n: do not create the -m folder, which 1.x's deliver did unless told,
+# and which 2.x leaves to lda_mailbox_autocreate (default no), as LMTP does (Ubuntu's
+# mail-stack-delivery still passed it).
+_SAME_AS_LMTP = frozenset({"-k", "-n"})
 _SAME_FINAL_RECIPIENT = frozenset(
     f"-r {form}" for form in ("${recipient}", "$recipient", '"$recipient"', "$(recipient)")
 )

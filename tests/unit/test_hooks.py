@@ -55,7 +55,7 @@ def test_lda_words_lmtp_would_not_reproduce() -> None:
     assert unreproduced(args) == [
         "-o mail_plugins=quota", "-o plugin/sieve=no", "-p /tmp/mail", "stray"
     ]  # fmt: skip
-    assert unreproduced(parse_lda_argv(["deliver", "-e", "-k", "-r", '"$RECIPIENT"'])) == []
+    assert unreproduced(parse_lda_argv(["deliver", "-e", "-k", "-n", "-r", '"$RECIPIENT"'])) == []
     assert unreproduced(parse_lda_argv(["deliver", "-r", "${original_recipient}"])) == [
         "-r ${original_recipient}"
     ]
