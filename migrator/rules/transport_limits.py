@@ -47,23 +47,10 @@ def carried_limits(
     for those LMTP has no use for. Raises RefusedError when two services disagree."""
     edits: list[SetMainParam] = []
     for name in CARRIED:
-        said = {
-            s.name: config.main[f"{s.name}_{name}"]
-            for s in services
-            if f"{s.name}_{name}" in config.main
-        }
-        if not said:
+        said = _said(host, config, services, name, transport)
+        if said is None:
             continue
-        if len(set(said.values())) > 1:
-            first, other = list(said)[:2]
-            raise RefusedError(
-                f"{first}_{name} = {said[first]} and {other}_{name} = {said[other]}: the LDA "
-                f"services disagree, and one LMTP client ({transport}_{name}) cannot keep both",
-                host=host,
-                path=config.main_file,
-                line=config.main_lines.get(f"{other}_{name}"),
-            )
-        (service, value), target = next(iter(said.items())), f"{transport}_{name}"
+        (service, value), target = said, f"{transport}_{name}"
         if config.main.get(target) != value:
             had = f" (it was {config.main[target]})" if target in config.main else ""
             edits.append(
@@ -83,3 +70,25 @@ def carried_limits(
         if f"{s.name}_{name}" in config.main
     ]
     return edits, warnings
+
+
+def _said(
+    host: str, config: HostConfig, services: Sequence[LdaService], name: str, transport: str
+) -> tuple[str, str] | None:
+    """The service that sets ``<service>_<name>`` and its value; None when none does.
+    Raises RefusedError when two services set different values."""
+    said = {
+        s.name: config.main[f"{s.name}_{name}"]
+        for s in services
+        if f"{s.name}_{name}" in config.main
+    }
+    if len(set(said.values())) > 1:
+        first, other = list(said)[:2]
+        raise RefusedError(
+            f"{first}_{name} = {said[first]} and {other}_{name} = {said[other]}: the LDA "
+            f"services disagree, and one LMTP client ({transport}_{name}) cannot keep both",
+            host=host,
+            path=config.main_file,
+            line=config.main_lines.get(f"{other}_{name}"),
+        )
+    return next(iter(said.items()), None)
