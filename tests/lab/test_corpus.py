@@ -223,3 +223,25 @@ def test_the_lda_services_concurrency_limit_carries_to_lmtp(
     argv = ["postconf", "-h", "lmtp_destination_concurrency_limit", "virtual_transport"]
     found = lifecycle.run_in_host(host, lab, argv, capture=True).stdout.decode().split()
     assert found == ["2", "lmtp:unix:private/dovecot-lmtp"], found
+
+
+def test_a_brace_grouped_pipe_keeps_full_address_lookups(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """Postfix 3's `-d { ${recipient} }` (fixtures/corpus postfix3-pipe-brace-grouped-argv):
+    the LDA gets the full address before the switch, and the plan keeps LMTP looking users
+    up by it (a "%Ln" planned from a misread "{" would bounce every virtual recipient: the
+    apply's test delivery and A/B proof would fail)."""
+    lab = make_lab("virtual-lda", prefix="cb")
+    host = lab.hosts[0]
+    _sh(
+        lab,
+        host,
+        "sed -i 's/-d ${recipient}$/-d { ${recipient} }/' /etc/postfix/master.cf && "
+        "grep -q -- '-d { ${recipient} }' /etc/postfix/master.cf && postfix reload",
+    )
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, ALICE)
+    assert not [c for c in plan.changes if "auth_username_format" in c.summary], plan.changes
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
+    assert applied.exit_code == 0, applied.output
