@@ -18,6 +18,7 @@ from migrator.delivery.corpus import Kind, ProofMail, build_mail, detail_address
 from migrator.delivery.outcome import KindProof, compare
 from migrator.lab import lifecycle
 from migrator.lab.state import Lab, LabHost
+from migrator.plan.document import Plan
 from migrator.transport import connect
 
 from .conftest import RELEASES, LabFactory
@@ -148,6 +149,27 @@ def _show(profile: str, release: str, proofs: tuple[KindProof, ...]) -> None:
             print(f"  {'; '.join(proof.differences)}")
 
 
+def _virtual_host_as(make_lab: LabFactory, prefix: str, script: str) -> tuple[Lab, LabHost]:
+    """A virtual-lda host made like a public configuration by SCRIPT (then Postfix reloads)."""
+    lab = make_lab("virtual-lda", prefix=prefix)
+    _sh(lab, lab.hosts[0], f"{script} && postfix reload")
+    return lab, lab.hosts[0]
+
+
+def _switch(lab: Lab, host: LabHost, tmp_path: Path) -> Plan:
+    """Plan and apply with the basic A/B proof (its test delivery goes through LMTP); the plan."""
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, ALICE)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
+    assert applied.exit_code == 0, applied.output
+    return plan
+
+
+def _postfix(lab: Lab, host: LabHost, *argv: str) -> list[str]:
+    """What a Postfix command prints on the host, split into words."""
+    return lifecycle.run_in_host(host, lab, argv, capture=True).stdout.decode().split()
+
+
 # Transport maps as real hosts spell them (fixtures/corpus postfix-doc-config-directory-
 # transport-map, docker-texthash-transport-dovecot): the LDA is reached through the map, not
 # virtual_transport. The map migrator rewrites must be the one Postfix reads, rebuilt by
@@ -162,26 +184,20 @@ MAP_FORMS = {
 def test_lda_through_a_transport_map_switches_and_delivers(
     make_lab: LabFactory, tmp_path: Path, spec: str
 ) -> None:
-    lab = make_lab("virtual-lda", prefix="cm")
-    host = lab.hosts[0]
-    _sh(
-        lab,
-        host,
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cm",
         "printf 'example.test dovecot:\\n' > /etc/postfix/transport && "
-        "postconf -X virtual_transport && "
-        f"postconf -e 'transport_maps = {spec}' && {MAP_FORMS[spec]}postfix reload",
+        f"postconf -X virtual_transport && postconf -e 'transport_maps = {spec}' && "
+        f"{MAP_FORMS[spec]}true",
     )
-    cli = LabCli(lab, tmp_path)
-    plan = cli.plan(host, ALICE)
+    plan = _switch(lab, host, tmp_path)
     postmaps = [s.args["map"] for s in plan.steps if s.action == "postmap"]
     assert postmaps == (["hash:/etc/postfix/transport"] if MAP_FORMS[spec] else [])
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
-    assert applied.exit_code == 0, applied.output
-    # What Postfix now resolves for the domain (the rebuilt table, or the text itself); the
-    # apply's own test delivery and basic A/B proof went through LMTP.
+    # What Postfix now resolves for the domain: the rebuilt table, or the text itself.
     table = spec.replace("$config_directory", "/etc/postfix")
-    found = lifecycle.run_in_host(host, lab, ["postmap", "-q", "example.test", table], capture=True)
-    assert found.stdout.decode().strip() == "lmtp:unix:private/dovecot-lmtp", found
+    found = _postfix(lab, host, "postmap", "-q", "example.test", table)
+    assert found == ["lmtp:unix:private/dovecot-lmtp"], found
 
 
 def test_config_linked_into_the_nix_store_is_refused_over_ssh(
@@ -190,14 +206,12 @@ def test_config_linked_into_the_nix_store_is_refused_over_ssh(
     """NixOS's layout (fixtures/corpus nixos-mailbox-command-lda-nix-store) on a live host:
     main.cf a link into /nix/store, read over SSH; the plan names the file and changes
     nothing."""
-    lab = make_lab("virtual-lda", prefix="cn")
-    host = lab.hosts[0]
     store = "/nix/store/0a1b2c3d4e5f60718293a4b5c6d7e8f9-main.cf"
-    _sh(
-        lab,
-        host,
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cn",
         f"mkdir -p /nix/store && mv /etc/postfix/main.cf {store} && "
-        f"ln -s {store} /etc/postfix/main.cf && postfix reload",
+        f"ln -s {store} /etc/postfix/main.cf",
     )
     result = LabCli(lab, tmp_path)("plan", host.name, "--test-recipient", ALICE)
     assert result.exit_code == 1, result.output
@@ -211,17 +225,14 @@ def test_the_lda_services_concurrency_limit_carries_to_lmtp(
     make_lab: LabFactory, tmp_path: Path
 ) -> None:
     """i-MSCP's dovecot_destination_concurrency_limit (fixtures/corpus imscp-dovecot-lda-
-    concurrency-limit) on a live host: after the switch Postfix's lmtp client has it, and
-    mail arrives over LMTP (the apply's own test delivery and basic A/B proof)."""
-    lab = make_lab("virtual-lda", prefix="cl")
-    host = lab.hosts[0]
-    _sh(lab, host, "postconf -e dovecot_destination_concurrency_limit=2 && postfix reload")
-    cli = LabCli(lab, tmp_path)
-    cli.plan(host, ALICE)
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
-    assert applied.exit_code == 0, applied.output
-    argv = ["postconf", "-h", "lmtp_destination_concurrency_limit", "virtual_transport"]
-    found = lifecycle.run_in_host(host, lab, argv, capture=True).stdout.decode().split()
+    concurrency-limit) on a live host: after the switch Postfix's lmtp client has it."""
+    lab, host = _virtual_host_as(
+        make_lab, "cl", "postconf -e dovecot_destination_concurrency_limit=2"
+    )
+    _switch(lab, host, tmp_path)
+    found = _postfix(
+        lab, host, "postconf", "-h", "lmtp_destination_concurrency_limit", "virtual_transport"
+    )
     assert found == ["2", "lmtp:unix:private/dovecot-lmtp"], found
 
 
@@ -232,16 +243,11 @@ def test_a_brace_grouped_pipe_keeps_full_address_lookups(
     the LDA gets the full address before the switch, and the plan keeps LMTP looking users
     up by it (a "%Ln" planned from a misread "{" would bounce every virtual recipient: the
     apply's test delivery and A/B proof would fail)."""
-    lab = make_lab("virtual-lda", prefix="cb")
-    host = lab.hosts[0]
-    _sh(
-        lab,
-        host,
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cb",
         "sed -i 's/-d ${recipient}$/-d { ${recipient} }/' /etc/postfix/master.cf && "
-        "grep -q -- '-d { ${recipient} }' /etc/postfix/master.cf && postfix reload",
+        "grep -q -- '-d { ${recipient} }' /etc/postfix/master.cf",
     )
-    cli = LabCli(lab, tmp_path)
-    plan = cli.plan(host, ALICE)
+    plan = _switch(lab, host, tmp_path)
     assert not [c for c in plan.changes if "auth_username_format" in c.summary], plan.changes
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
-    assert applied.exit_code == 0, applied.output
