@@ -116,6 +116,21 @@ def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:
     tree.remove(f"{tree.file_node(path)}/{name}")
 
 
+MASTER_COLUMNS = ("type", "private", "unprivileged", "chroot", "wakeup", "limit")
+
+
+def add_master_service(
+    tree: ConfigTree, path: str, name: str, columns: tuple[str, ...], command: str
+) -> None:
+    """Append the master.cf service ``name`` with ``columns`` (type, private, unprivileged,
+    chroot, wakeup, maxproc) and ``command``, after every other service."""
+    node = f"{tree.file_node(path)}/{name}[last()+1]"
+    for label, value in zip(MASTER_COLUMNS, columns, strict=True):
+        tree.set(f"{node}/{label}", value)
+        node = f"{tree.file_node(path)}/{name}[last()]"
+    tree.set(f"{node}/command", command)
+
+
 def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> None:
     """Remove the master.cf service ``name`` of type ``kind`` (its continuation lines too).
 

@@ -45,6 +45,7 @@ from migrator.rules.hooks import (
     lda_services,
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
+from migrator.rules.lmtp_service import lmtp_service
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.transport_limits import carried_limits
 from migrator.rules.unswitched import refuse_unswitched
@@ -97,6 +98,7 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         raise RefusedError(lmtp_missing(facts.os_family), host=facts.host)
     postmaps: list[str] = []
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
+    edits.extend(lmtp_service(facts.host, config, endpoint))
     dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
     same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)

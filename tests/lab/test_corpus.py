@@ -157,7 +157,7 @@ def _virtual_host_as(make_lab: LabFactory, prefix: str, script: str) -> tuple[La
 
 
 def _switch(lab: Lab, host: LabHost, tmp_path: Path) -> Plan:
-    """Plan and apply with the basic A/B proof (its test delivery goes through LMTP); the plan."""
+    """Plan and apply with the basic proof (a test message over LMTP after the switch); the plan."""
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, ALICE)
     applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
@@ -242,7 +242,7 @@ def test_a_brace_grouped_pipe_keeps_full_address_lookups(
     """Postfix 3's `-d { ${recipient} }` (fixtures/corpus postfix3-pipe-brace-grouped-argv):
     the LDA gets the full address before the switch, and the plan keeps LMTP looking users
     up by it (a "%Ln" planned from a misread "{" would bounce every virtual recipient: the
-    apply's test delivery and A/B proof would fail)."""
+    apply's test delivery would fail)."""
     lab, host = _virtual_host_as(
         make_lab,
         "cb",
@@ -251,3 +251,14 @@ def test_a_brace_grouped_pipe_keeps_full_address_lookups(
     )
     plan = _switch(lab, host, tmp_path)
     assert not [c for c in plan.changes if "auth_username_format" in c.summary], plan.changes
+
+
+def test_a_master_cf_without_the_lmtp_client_gets_it(make_lab: LabFactory, tmp_path: Path) -> None:
+    """theappleman/mail's master.cf (fixtures/corpus rex-gentoo-dovecot-lda-mail-user) lists no
+    lmtp service: the plan adds Postfix's lmtp(8) client, and mail arrives over LMTP (the
+    apply's test delivery; without it Postfix defers the message and the apply fails)."""
+    lab, host = _virtual_host_as(make_lab, "cs", "postconf -MX lmtp/unix")
+    assert _postfix(lab, host, "postconf", "-M", "lmtp/unix") == []
+    _switch(lab, host, tmp_path)
+    found = _postfix(lab, host, "postconf", "-M", "lmtp/unix")
+    assert found == ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"], found

@@ -227,6 +227,9 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
     directory = _check_postfix(tools, case)
     for name, value in case.expect.get("postfix", {}).items():
         assert tools.run(["postconf", "-c", directory, "-h", name]).strip() == value, name
+    for service, line in case.expect.get("services", {}).items():
+        found = tools.run(["postconf", "-c", directory, "-M", service]).split()
+        assert found == line.split(), service
     conf = _check_dovecot(tools, case)
     for filter_, settings in case.expect.get("doveconf", {}).items() if conf else ():
         argv = ["doveconf", "-c", conf] + (["-f", filter_] if filter_ else [])
