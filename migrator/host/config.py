@@ -24,6 +24,18 @@ class TransportMap:
 
 
 @dataclass(frozen=True, slots=True)
+class Instance:
+    """Another Postfix instance on the host (postmulti): read to see how it delivers, never
+    edited. ``main_file`` is None when its directory holds no main.cf."""
+
+    directory: str
+    main_file: str | None
+    main: Mapping[str, str]
+    main_lines: Mapping[str, int]
+    master: tuple[MasterEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HostConfig:
     """Everything planning reads from a host's files, parsed."""
 
@@ -41,6 +53,8 @@ class HostConfig:
     through it."""
     generated: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     """The config files whose header says a tool writes them: the line and what it says."""
+    instances: tuple[Instance, ...] = ()
+    """The other Postfix instances (multi_instance_directories)."""
 
 
 def read_host_config(
@@ -81,7 +95,19 @@ def read_host_config(
         programs,
         {path: data.target for path, data in snapshot.files.items() if data.link and data.target},
         {p: note for p in _config_files(snapshot) if (note := generator_note(contents.get(p)))},
+        tuple(_instance(reader, snapshot, directory) for directory in snapshot.instances),
     )
+
+
+def _instance(reader: Reader, snapshot: Snapshot, directory: str) -> Instance:
+    main_cf, master_cf = f"{directory}/main.cf", f"{directory}/master.cf"
+    if not _has(snapshot, main_cf):
+        return Instance(directory, None, {}, {}, ())
+    main = reader.main(main_cf, snapshot.content(main_cf))
+    master = (
+        reader.master(master_cf, snapshot.content(master_cf)) if _has(snapshot, master_cf) else ()
+    )
+    return Instance(directory, main_cf, main.params, main.lines, tuple(master))
 
 
 # What a header says when a tool (a control panel, configuration management, an installer)

@@ -62,6 +62,9 @@ class Snapshot:
     """(map spec as written in main.cf, source file path) for every transport map read."""
     programs: tuple[str, ...] = ()
     """The programs pipe services and mailbox_command run (read to tell a wrapper script)."""
+    instances: tuple[str, ...] = ()
+    """The other Postfix instances' config directories (multi_instance_directories), whose
+    main.cf and master.cf were read too (never edited)."""
 
     def content(self, path: str) -> bytes:
         data = self.files[path].content
@@ -108,7 +111,9 @@ def read_host(
         )
         facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
     maps = transport_map_sources(params, main_cf)
-    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
+    instances = instance_directories(params)
+    others = [f"{d}/{name}" for d in instances for name in ("main.cf", "master.cf")]
+    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps, others)
     for path in set(hints) - set(programs) - {p for _, p in maps}:
         del files[path]
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
@@ -122,6 +127,7 @@ def read_host(
         dovecot_listing=tuple(listing),
         map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
         programs=tuple(programs),
+        instances=tuple(instances),
     )
     return facts, snapshot
 
@@ -175,6 +181,12 @@ def needs_postmap(spec: str) -> bool:
     return spec.partition(":")[0] not in TEXT_MAP_TYPES
 
 
+def instance_directories(params: Mapping[str, str]) -> list[str]:
+    """The other Postfix instances' config directories, as postmulti(1) lists them."""
+    value = params.get("multi_instance_directories", "")
+    return [d.rstrip("/") for d in value.replace(",", " ").split() if d.startswith("/")]
+
+
 def hashed_map_spec(word: str) -> str | None:
     """``type:/path`` for a hashed map (behind ``proxy:`` or not) with an absolute source
     path; None for any other table (SQL, LDAP, regexp...)."""
@@ -191,12 +203,14 @@ def _read_maps_and_programs(
     params: Mapping[str, str],
     master_cf: str,
     maps: list[tuple[str, str]],
+    others: list[str],
 ) -> list[str]:
-    """Read (in one batch) the transport maps' sources and the delivery programs not read yet;
-    the programs' paths."""
+    """Read (in one batch) the transport maps' sources, the delivery programs and ``others``
+    not read yet; the programs' paths."""
     master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
     programs = delivery_programs(params, master)
-    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
+    wanted = [*(p for _, p in maps), *programs, *others]
+    missing = [path for path in dict.fromkeys(wanted) if path not in files]
     if missing:
         files.update(transport.read_files(missing))
     return programs

@@ -48,7 +48,7 @@ from migrator.rules.lda_options import refuse_command_options, refuse_service_op
 from migrator.rules.lmtp_service import lmtp_service
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
 from migrator.rules.transport_limits import carried_limits
-from migrator.rules.unswitched import refuse_unswitched
+from migrator.rules.unswitched import instance_notes, refuse_unswitched
 from migrator.rules.userdb import refuse_unknown_system_users
 
 
@@ -88,7 +88,10 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     services = {s.name: s for s in lda_services(config.master)}
     delivery = classify_hooks(facts.host, config, services, config.programs)
     lda_hooks, lmtp_hooks = _with_homes(facts.host, config, list(delivery.lda)), list(delivery.lmtp)
-    notes = delivery_notes(config, delivery, facts.queue_directory)
+    notes = [
+        *delivery_notes(config, delivery, facts.queue_directory),
+        *instance_notes(facts.host, config),
+    ]
     refuse_unread_maps(facts.host, config, services)
     refuse_unswitched(facts.host, config, services)
     if not lda_hooks:

@@ -5,6 +5,7 @@ transport maps. Postfix also routes mail by ``default_transport`` and ``relay_tr
 and a master.cf service may override any of these with ``-o name=value`` (a second
 trivial-rewrite, a re-injection smtpd...): mail routed there would still reach the LDA after
 the switch, or (with no other hook) migrator would report "nothing to migrate" while the LDA
+delivers. Other Postfix instances (postmulti) are never switched: the plan says how each
 delivers. Pure.
 """
 
@@ -15,8 +16,16 @@ from collections.abc import Collection, Iterator
 from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.errors import RefusedError
-from migrator.host.config import HostConfig
-from migrator.rules.hooks import TRANSPORT_PARAMS, transport_name
+from migrator.host.config import HostConfig, Instance
+from migrator.rules.hooks import (
+    TRANSPORT_PARAMS,
+    HookKind,
+    is_lda,
+    lda_services,
+    mailbox_command_argv,
+    param_hooks,
+    transport_name,
+)
 
 UNSWITCHED_PARAMS = ("default_transport", "relay_transport")
 # The daemons that read each transport parameter: trivial-rewrite resolves the address
@@ -75,3 +84,46 @@ def overrides(entry: MasterEntry) -> Iterator[tuple[str, str]]:
         name, sep, value = text.partition("=")
         if sep:
             yield name.strip(), value.strip()
+
+
+def instance_notes(host: str, config: HostConfig) -> list[str]:
+    """How each other Postfix instance (postmulti) delivers: the switch plans the primary
+    instance only, so one that runs the LDA keeps it, and the plan says so."""
+    notes = []
+    for instance in config.instances:
+        if instance.main_file is None:
+            notes.append(
+                f"Postfix instance {instance.directory} (multi_instance_directories) has no "
+                "main.cf: not read"
+            )
+            continue
+        name = instance.main.get("multi_instance_name") or instance.directory
+        off = "" if instance.main.get("multi_instance_enable") == "yes" else " (not enabled)"
+        uses = _lda_uses(host, instance)
+        notes.append(
+            f"Postfix instance {name}{off} ({instance.main_file}) delivers with Dovecot's LDA "
+            f"too ({'; '.join(uses)}): migrator plans the primary instance only, and that "
+            "instance keeps the LDA until it is switched by hand"
+            if uses
+            else f"Postfix instance {name}{off} ({instance.main_file}): no Dovecot LDA "
+            "delivery (migrator plans the primary instance only)"
+        )
+    return notes
+
+
+def _lda_uses(host: str, instance: Instance) -> list[str]:
+    """The instance's hooks that run the LDA, as "name = value (line N)"."""
+    services = {s.name for s in lda_services(instance.master)}
+    hooks = param_hooks(instance.main_file or "", instance.main, instance.main_lines, host)
+    uses = [
+        f"{h.name} = {h.value} (line {h.line})"
+        for h in hooks
+        if h.transport in services
+        or (
+            h.kind is HookKind.MAILBOX_COMMAND
+            and is_lda((mailbox_command_argv(h.value) or [""])[0])
+        )
+    ]
+    if services and instance.main.get("transport_maps"):
+        uses.append(f"transport_maps, not read, beside the LDA service {', '.join(services)}")
+    return uses

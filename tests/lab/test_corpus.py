@@ -262,3 +262,23 @@ def test_a_master_cf_without_the_lmtp_client_gets_it(make_lab: LabFactory, tmp_p
     _switch(lab, host, tmp_path)
     found = _postfix(lab, host, "postconf", "-M", "lmtp/unix")
     assert found == ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"], found
+
+
+def test_another_postfix_instance_on_the_lda_is_named_over_ssh(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """postmulti (fixtures/corpus postmulti-instances-beside-lda): the secondary instance's
+    files are read off the live host and the plan names the one that keeps the LDA."""
+    lab, host = _virtual_host_as(
+        make_lab,
+        "ci",
+        "mkdir -p /etc/postfix-in && cp /etc/postfix/main.cf /etc/postfix/master.cf "
+        "/etc/postfix-in/ && postconf -c /etc/postfix-in -e multi_instance_name=postfix-in "
+        "&& postconf -e multi_instance_directories=/etc/postfix-in",
+    )
+    plan = LabCli(lab, tmp_path).plan(host, ALICE)
+    (note,) = [w for w in plan.warnings if w.startswith("Postfix instance")]
+    assert note.startswith(
+        "Postfix instance postfix-in (not enabled) (/etc/postfix-in/main.cf) delivers with "
+        "Dovecot's LDA too (virtual_transport = dovecot (line "
+    ), note

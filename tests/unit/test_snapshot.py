@@ -13,7 +13,12 @@ from migrator.config.reader import Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, RefusedError
 from migrator.host.facts import Facts
-from migrator.host.snapshot import Snapshot, read_host, transport_map_sources
+from migrator.host.snapshot import (
+    Snapshot,
+    instance_directories,
+    read_host,
+    transport_map_sources,
+)
 from migrator.plan.build import build_plan
 from migrator.rules.switch import Options
 from migrator.transport.base import FileData, RunResult, Transport
@@ -88,6 +93,12 @@ def test_transport_map_sources_as_postfix_reads_them() -> None:
     assert transport_map_sources(set_directory, "/etc/postfix/main.cf")[0][1] == "/opt/pf/transport"
     odd = {"transport_maps": "hash:${x?{a}:{b}}/transport proxy:mysql:/etc/postfix/t.cf"}
     assert transport_map_sources(odd, "/etc/postfix/main.cf") == []
+
+
+def test_instance_directories_as_postmulti_lists_them() -> None:
+    params = {"multi_instance_directories": "/etc/postfix-in, /etc/postfix-out/ relative"}
+    assert instance_directories(params) == ["/etc/postfix-in", "/etc/postfix-out"]
+    assert instance_directories({}) == []
 
 
 def test_directory_facts_say_what_is_unknown() -> None:

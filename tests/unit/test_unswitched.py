@@ -3,13 +3,15 @@ default_transport/relay_transport, and -o overrides on the daemons that route by
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from migrator.config.dovecot import DovecotConfig
 from migrator.config.postfix import MasterEntry
 from migrator.errors import RefusedError
-from migrator.host.config import HostConfig
-from migrator.rules.unswitched import overrides, refuse_unswitched
+from migrator.host.config import HostConfig, Instance
+from migrator.rules.unswitched import instance_notes, overrides, refuse_unswitched
 
 MAIN, MASTER = "/etc/postfix/main.cf", "/etc/postfix/master.cf"
 
@@ -58,3 +60,34 @@ def test_what_postfix_ignores_or_routes_elsewhere_is_fine() -> None:
         _service("rewrite", "trivial-rewrite", "-o virtual_transport=virtual", 58),
     )
     refuse_unswitched("h", _config({"default_transport": "smtp"}, master), {"dovecot"})
+
+
+def test_each_other_postfix_instance_is_named_with_how_it_delivers() -> None:
+    lda = MasterEntry(
+        "dovecot", "unix", "n", "n", "pipe", "pipe", (), ("/usr/lib/dovecot/deliver",), 3
+    )
+    instances = (
+        Instance("/etc/postfix-in", "/etc/postfix-in/main.cf",
+                 {"virtual_transport": "dovecot", "multi_instance_enable": "yes",
+                  "multi_instance_name": "postfix-in"}, {"virtual_transport": 7}, (lda,)),
+        Instance("/etc/postfix-cmd", "/etc/postfix-cmd/main.cf",
+                 {"mailbox_command": "/usr/lib/dovecot/dovecot-lda -a \"$RECIPIENT\""},
+                 {"mailbox_command": 2}, ()),
+        Instance("/etc/postfix-out", "/etc/postfix-out/main.cf",
+                 {"multi_instance_enable": "yes"}, {}, ()),
+        Instance("/etc/postfix-gone", None, {}, {}, ()),
+    )  # fmt: skip
+    config = dataclasses.replace(_config({}), instances=instances)
+    notes = instance_notes("h", config)
+    assert notes[0].startswith(
+        "Postfix instance postfix-in (/etc/postfix-in/main.cf) delivers with Dovecot's LDA too "
+        "(virtual_transport = dovecot (line 7)): migrator plans the primary instance only"
+    )
+    assert notes[1].startswith(
+        "Postfix instance /etc/postfix-cmd (not enabled) (/etc/postfix-cmd/main.cf) delivers "
+        "with Dovecot's LDA too (mailbox_command = /usr/lib/dovecot/dovecot-lda"
+    )
+    assert notes[2].startswith("Postfix instance /etc/postfix-out (/etc/postfix-out/main.cf): no")
+    assert notes[3] == (
+        "Postfix instance /etc/postfix-gone (multi_instance_directories) has no main.cf: not read"
+    )
