@@ -25,6 +25,7 @@ from migrator.executor.journal import (
     Journal,
     JournalState,
     JournalStatus,
+    LockInfo,
     Original,
     peek,
     quietly,
@@ -86,17 +87,23 @@ def rollback_host(
         return RollbackReport(
             transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
         )
+    error = _record_done(transport, journal, state)
+    timings = tuple(log.timings)
+    return RollbackReport(
+        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
+    )
+
+
+def _record_done(transport: Transport, journal: Journal, state: JournalState) -> str:
+    """Record the rollback as done, free the reserve and the lock: '' when recorded, else
+    what the report says (the host is restored all the same)."""
     done = state.with_step("done", JournalStatus.ROLLED_BACK)
     unrecorded = quietly(lambda: journal.write_state(done, reserve=True)) or _point_back(
         transport, state
     )
     quietly(journal.release_reserve)
     quietly(journal.unlock)
-    error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
-    timings = tuple(log.timings)
-    return RollbackReport(
-        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
-    )
+    return f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
 
 
 def _point_back(transport: Transport, state: JournalState) -> str:
@@ -292,28 +299,49 @@ def rollback_latest(
     TransportError, UsageError (nothing changed) when the test recipient is not a usable
     address. Host-side failures of the rollback itself are in the report, never raised.
     """
-    lock, current = peek(transport)
-    if lock.held and lock.alive:
-        raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
-    stale = lock.plan_id if lock.held else None
-    wanted = plan_id or stale or current
-    if not wanted and stale is None:
-        raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
+    wanted, stale = _choose_plan(transport.host, *peek(transport), plan_id)
     journal = Journal(transport, wanted)
     state = journal.read_state() if wanted else None
     if state is None or state.status is JournalStatus.ROLLED_BACK:
         return _nothing_to_restore(journal, state, stale)
     state = _with_recipient(state, test_recipient, transport.host)
+    runtime = _lock_unchanged(transport, journal, state, stale, force)
+    matcher = lda_relay_matcher(state)
+    return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
+
+
+def _choose_plan(
+    host: str, lock: LockInfo, current: str, plan_id: str | None
+) -> tuple[str, str | None]:
+    """The plan to roll back ('' for none) and the plan of a lock a dead session left.
+
+    Raises JournalError while an apply runs, NothingToRollBackError when none is recorded.
+    """
+    if lock.held and lock.alive:
+        raise JournalError(f"an apply is running from {lock.node}", host=host)
+    stale = lock.plan_id if lock.held else None
+    wanted = plan_id or stale or current
+    if not wanted and stale is None:
+        raise NothingToRollBackError("no apply is recorded on this host", host=host)
+    return wanted, stale
+
+
+def _lock_unchanged(
+    transport: Transport, journal: Journal, state: JournalState, stale: str | None, force: bool
+) -> services.Runtime:
+    """Take the lock (over a dead session's), then check no file changed since apply (unless
+    force) and read the host's runtime; the lock is released if either fails.
+
+    Raises JournalError, PlanDriftError, TransportError.
+    """
     # The lock names this control node, not the one whose apply is being undone.
     journal.lock(f"rollback:{socket.gethostname()}:{os.getpid()}", takeover=stale)
     try:
         check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
-        runtime = services.read_runtime(transport)
+        return services.read_runtime(transport)
     except BaseException:
         journal.unlock()
         raise
-    matcher = lda_relay_matcher(state)
-    return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
 
 
 def _nothing_to_restore(

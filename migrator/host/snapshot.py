@@ -72,6 +72,21 @@ class Snapshot:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a host keeps its configs: Dovecot's files, main.cf, master.cf, dovecot.conf."""
+
+    listing: list[str]
+    main_cf: str
+    master_cf: str
+    dovecot_root: str
+
+    @property
+    def prefetch(self) -> list[str]:
+        """Dovecot's config-looking files: never pull keys (private/) or other data off a host."""
+        return [f for f in self.listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
+
+
 def read_host(
     transport: Transport,
     recipient: str | None,
@@ -87,49 +102,79 @@ def read_host(
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
     live_facts = read_live_facts(transport, recipient) if transport.live else None
-    listing, main_cf, master_cf, dovecot_root = _where(transport, live_facts)
-    # Config-looking files only: never pull keys (private/) or other data off a host.
-    prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
-    first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
-    # The programs the host's postconf -M named come in the same round trip; any that
-    # planning does not need (decided from the parsed master.cf below) are dropped.
+    layout = _where(transport, live_facts)
+    files, hints = _read_first(transport, reader, layout, live_facts)
+    params = _main_params(reader, files, layout.main_cf)
+    facts = _facts(transport, live_facts, layout, files, params, overrides)
+    maps = transport_map_sources(params, layout.main_cf)
+    instances = instance_directories(params)
+    others = [f"{d}/{name}" for d in instances for name in ("main.cf", "master.cf")]
+    programs = _read_maps_and_programs(
+        transport, reader, files, params, layout.master_cf, maps, others
+    )
+    for path in set(hints) - set(programs) - {p for _, p in maps}:
+        del files[path]
+    dovecot_files = _include_graph(transport, reader, files, layout.dovecot_root, layout.listing)
+    return facts, Snapshot(
+        host=transport.host,
+        files=files,
+        main_cf=layout.main_cf,
+        master_cf=layout.master_cf,
+        dovecot_root=layout.dovecot_root,
+        dovecot_files=tuple(dovecot_files),
+        dovecot_listing=tuple(layout.listing),
+        map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
+        programs=tuple(programs),
+        instances=tuple(instances),
+    )
+
+
+def _read_first(
+    transport: Transport, reader: Reader, layout: _Layout, live_facts: Facts | None
+) -> tuple[dict[str, FileData], list[str]]:
+    """The first round trip: the known files and Dovecot's, parsed in one Augeas load; with
+    the programs postconf -M named (``hints``), which the caller drops if planning does not
+    need them (decided from the parsed master.cf)."""
+    first = [
+        layout.main_cf,
+        layout.master_cf,
+        "/etc/passwd",
+        "/etc/group",
+        layout.dovecot_root,
+        *layout.prefetch,
+    ]
     hints = [p for p in (live_facts.programs if live_facts else ()) if p not in first]
     files = dict(transport.read_files(list(dict.fromkeys([*first, *hints]))))
     # One Augeas load for every file read so far that planning may parse; Dovecot files the
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
-    lenses = _lenses([main_cf, master_cf], [dovecot_root, *prefetch])
+    lenses = _lenses([layout.main_cf, layout.master_cf], [layout.dovecot_root, *layout.prefetch])
     reader.parse_all([(p, _content(files, p), lenses[p]) for p in lenses if _has(files, p)])
-    params = reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
+    return files, hints
+
+
+def _main_params(reader: Reader, files: Mapping[str, FileData], main_cf: str) -> Mapping[str, str]:
+    """main.cf's parameters as written (none when there is no main.cf)."""
+    return reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
+
+
+def _facts(
+    transport: Transport,
+    live_facts: Facts | None,
+    layout: _Layout,
+    files: Mapping[str, FileData],
+    params: Mapping[str, str],
+    overrides: FactOverrides | None,
+) -> Facts:
+    """The live host's facts with Postfix's group, else those its files (and overrides) tell."""
     group = _primary_group(files, params.get("mail_owner", "postfix"))
     if live_facts is not None:
-        facts = with_group(live_facts, group)
-    else:
-        where = posixpath.dirname(main_cf)
-        facts = directory_facts(
-            transport.host, params, listing, group, overrides, dovecot_root, where
-        )
-        facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
-    maps = transport_map_sources(params, main_cf)
-    instances = instance_directories(params)
-    others = [f"{d}/{name}" for d in instances for name in ("main.cf", "master.cf")]
-    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps, others)
-    for path in set(hints) - set(programs) - {p for _, p in maps}:
-        del files[path]
-    dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
-    snapshot = Snapshot(
-        host=transport.host,
-        files=files,
-        main_cf=main_cf,
-        master_cf=master_cf,
-        dovecot_root=dovecot_root,
-        dovecot_files=tuple(dovecot_files),
-        dovecot_listing=tuple(listing),
-        map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
-        programs=tuple(programs),
-        instances=tuple(instances),
+        return with_group(live_facts, group)
+    where = posixpath.dirname(layout.main_cf)
+    facts = directory_facts(
+        transport.host, params, layout.listing, group, overrides, layout.dovecot_root, where
     )
-    return facts, snapshot
+    return facts if facts.os_family else replace(facts, os_family=_root_family(transport))
 
 
 def _root_family(transport: Transport) -> OsFamily | None:
@@ -138,10 +183,10 @@ def _root_family(transport: Transport) -> OsFamily | None:
     return detect_family("", (release or b"").decode("utf-8", "replace"))
 
 
-def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, str, str]:
+def _where(transport: Transport, live: Facts | None) -> _Layout:
     """Dovecot's files, main.cf, master.cf and dovecot.conf: from the host, else defaults."""
     if live is not None:
-        return list(live.dovecot_files), live.main_cf, live.master_cf, live.dovecot_config
+        return _Layout(list(live.dovecot_files), live.main_cf, live.master_cf, live.dovecot_config)
     lister = transport if isinstance(transport, FileLister) else None
     listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
     roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
@@ -149,7 +194,7 @@ def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, st
     # As for Dovecot: where the platform keeps Postfix (FreeBSD: /usr/local/etc/postfix).
     postfix_dirs = [d for d in POSTFIX_DIRS if lister and f"{d}/main.cf" in lister.list_files(d)]
     config_dir = postfix_dirs[0] if postfix_dirs else POSTFIX_DIRS[0]
-    return listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root
+    return _Layout(listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root)
 
 
 def transport_map_sources(params: Mapping[str, str], main_cf: str) -> list[tuple[str, str]]:

@@ -21,7 +21,8 @@ import paramiko
 from paramiko.pkey import UnknownKeyType
 
 from migrator.errors import HostKeyError
-from migrator.transport.ssh_config import HostSpec, StrictHostKeyChecking, glob_match
+from migrator.transport.ssh_config import HostSpec, StrictHostKeyChecking
+from migrator.transport.ssh_config_file import match_pattern_list
 
 # Host-key algorithms that a known_hosts key type can be negotiated as.
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
@@ -163,11 +164,4 @@ def _parse(raw: str, name: str, path: str, number: int) -> KnownKey | None:
 def _names_match(hosts: str, name: str) -> bool:
     if hosts.startswith("|1|"):
         return paramiko.HostKeys.hash_host(name, hosts) == hosts
-    matched = False
-    for pattern in hosts.lower().split(","):
-        negated = pattern.startswith("!")
-        if glob_match(name, pattern.removeprefix("!")):
-            if negated:
-                return False
-            matched = True
-    return matched
+    return match_pattern_list(name, hosts.lower().split(","))

@@ -145,3 +145,15 @@ class Happening:
     path: str | None
     action: Callable[[], None]
     done: bool = False
+
+
+def parent(path: str) -> str:
+    """The directory path is in."""
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def make_dirs(dirs: set[str], path: str) -> None:
+    """Add path and its missing parents to the host's directories."""
+    while path not in dirs:
+        dirs.add(path)
+        path = parent(path)

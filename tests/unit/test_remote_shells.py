@@ -74,15 +74,6 @@ def shell(request: pytest.FixtureRequest, applets: Path) -> Shell:
     return Shell((str(applets / "sh"),), f"{applets}:{system}")
 
 
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A journal base whose parents are root's alone (/run, not the world-writable /tmp)."""
-    top = Path(tempfile.mkdtemp(prefix="migrator-unit-", dir="/run"))
-    top.chmod(0o755)
-    yield top / "migrator"
-    shutil.rmtree(top)
-
-
 def _scripts() -> dict[str, str]:
     """Every shell script a module of migrator sends to a host (``*_SCRIPT``, ``*_SH``); the
     lab's own run on this machine, not on hosts."""
@@ -160,32 +151,20 @@ def test_lock_peek_read_and_unlock(shell: Shell, base: Path) -> None:
     original = base / "main.cf"
     original.write_bytes(b"x = 1\n")
     digest = hashlib.sha256(b"x = 1\n").hexdigest()
-    opened = shell.run(
-        js.OPEN_SCRIPT,
-        str(journal),
-        "1024",
-        "{}",
-        str(base / "current"),
-        "plan-1",
-        "0",
-        str(original),
-        digest,
-    )
+
+    def open_journal(index: str, sha: str) -> subprocess.CompletedProcess[bytes]:
+        """OPEN_SCRIPT for plan-1, copying the original as orig/INDEX if it has sha256 SHA."""
+        current = str(base / "current")
+        return shell.run(
+            js.OPEN_SCRIPT, str(journal), "1024", "{}", current, "plan-1", index, str(original), sha
+        )
+
+    opened = open_journal("0", digest)
     assert opened.returncode == 0, opened.stderr
     assert (journal / "reserve").stat().st_size == 1024
     assert (journal / "orig/0").read_bytes() == b"x = 1\n"
     assert (journal / "state.json").read_bytes() == b"{}"
-    changed = shell.run(
-        js.OPEN_SCRIPT,
-        str(journal),
-        "1024",
-        "{}",
-        str(base / "current"),
-        "plan-1",
-        "1",
-        str(original),
-        "0" * 64,
-    )
+    changed = open_journal("1", "0" * 64)
     assert changed.returncode == 9 and f"changed: {original}".encode() in changed.stderr
     assert shell.run(js.UNLOCK_SCRIPT, str(base), "plan-1").returncode == 0
     assert not (base / "lock").exists()
