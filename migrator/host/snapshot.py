@@ -7,6 +7,7 @@ main.cf names outside them.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
@@ -16,9 +17,10 @@ from typing import Protocol, runtime_checkable
 from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.config.reader import Reader
-from migrator.errors import FactError
+from migrator.errors import FactError, RefusedError
 from migrator.host.facts import (
     DOVECOT_DIRS,
     FactOverrides,
@@ -33,6 +35,9 @@ from migrator.transport.base import FileData, Transport
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
 POSTFIX_DIRS = ("/etc/postfix", "/usr/local/etc/postfix")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
+# Postfix reads these from the source file itself: postmap refuses them ("does not support
+# bulk-mode creation"); a reload is all a change needs.
+TEXT_MAP_TYPES = frozenset({"texthash"})
 
 
 @runtime_checkable
@@ -57,6 +62,9 @@ class Snapshot:
     """(map spec as written in main.cf, source file path) for every transport map read."""
     programs: tuple[str, ...] = ()
     """The programs pipe services and mailbox_command run (read to tell a wrapper script)."""
+    instances: tuple[str, ...] = ()
+    """The other Postfix instances' config directories (multi_instance_directories), whose
+    main.cf and master.cf were read too (never edited)."""
 
     def content(self, path: str) -> bytes:
         data = self.files[path].content
@@ -98,8 +106,12 @@ def read_host(
     files, hints = _read_first(transport, reader, layout, live_facts)
     params = _main_params(reader, files, layout.main_cf)
     facts = _facts(transport, live_facts, layout, files, params, overrides)
-    maps = transport_map_sources(params.get("transport_maps", ""))
-    programs = _read_maps_and_programs(transport, reader, files, params, layout.master_cf, maps)
+    maps = transport_map_sources(params, layout.main_cf)
+    instances = instance_directories(params)
+    others = [f"{d}/{name}" for d in instances for name in ("main.cf", "master.cf")]
+    programs = _read_maps_and_programs(
+        transport, reader, files, params, layout.master_cf, maps, others
+    )
     for path in set(hints) - set(programs) - {p for _, p in maps}:
         del files[path]
     dovecot_files = _include_graph(transport, reader, files, layout.dovecot_root, layout.listing)
@@ -113,6 +125,7 @@ def read_host(
         dovecot_listing=tuple(layout.listing),
         map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
         programs=tuple(programs),
+        instances=tuple(instances),
     )
 
 
@@ -184,14 +197,48 @@ def _where(transport: Transport, live: Facts | None) -> _Layout:
     return _Layout(listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root)
 
 
-def transport_map_sources(value: str) -> list[tuple[str, str]]:
-    """The source files of hashed transport maps named in a ``transport_maps`` value."""
+def transport_map_sources(params: Mapping[str, str], main_cf: str) -> list[tuple[str, str]]:
+    """The hashed transport maps with a source file, as ``(spec, source)``: each word of
+    ``transport_maps`` as Postfix reads it (``$config_directory/transport`` expanded), with
+    ``proxy:`` dropped (proxymap reads the same table; ``postmap`` rebuilds it by its type)."""
     found = []
-    for spec in value.replace(",", " ").split():
-        kind, sep, path = spec.partition(":")
-        if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
-            found.append((spec, path))
+    for word in transport_map_words(params, main_cf):
+        spec = hashed_map_spec(word)
+        if spec is not None:
+            found.append((spec, spec.partition(":")[2]))
     return found
+
+
+def transport_map_words(params: Mapping[str, str], main_cf: str) -> list[str]:
+    """``transport_maps`` split into its tables, ``$name`` references expanded as Postfix
+    does (``config_directory`` defaults to where main.cf is); as written when the value
+    uses a form migrator does not expand (the words then name no table it reads)."""
+    value = params.get("transport_maps", "")
+    if "$" in value:
+        values = {"config_directory": posixpath.dirname(main_cf), **params}
+        with contextlib.suppress(RefusedError):
+            value = MainParams(values, main_cf).expand("transport_maps")
+    return value.replace(",", " ").split()
+
+
+def needs_postmap(spec: str) -> bool:
+    """Whether a changed map's table must be rebuilt with postmap (not a text table)."""
+    return spec.partition(":")[0] not in TEXT_MAP_TYPES
+
+
+def instance_directories(params: Mapping[str, str]) -> list[str]:
+    """The other Postfix instances' config directories, as postmulti(1) lists them."""
+    value = params.get("multi_instance_directories", "")
+    return [d.rstrip("/") for d in value.replace(",", " ").split() if d.startswith("/")]
+
+
+def hashed_map_spec(word: str) -> str | None:
+    """``type:/path`` for a hashed map (behind ``proxy:`` or not) with an absolute source
+    path; None for any other table (SQL, LDAP, regexp...)."""
+    kind, sep, path = word.removeprefix("proxy:").partition(":")
+    if sep and kind in HASHED_MAP_TYPES and path.startswith("/") and "$" not in path:
+        return f"{kind}:{path}"
+    return None
 
 
 def _read_maps_and_programs(
@@ -201,12 +248,14 @@ def _read_maps_and_programs(
     params: Mapping[str, str],
     master_cf: str,
     maps: list[tuple[str, str]],
+    others: list[str],
 ) -> list[str]:
-    """Read (in one batch) the transport maps' sources and the delivery programs not read yet;
-    the programs' paths."""
+    """Read (in one batch) the transport maps' sources, the delivery programs and ``others``
+    not read yet; the programs' paths."""
     master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
     programs = delivery_programs(params, master)
-    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
+    wanted = [*(p for _, p in maps), *programs, *others]
+    missing = [path for path in dict.fromkeys(wanted) if path not in files]
     if missing:
         files.update(transport.read_files(missing))
     return programs

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from migrator.config.edits import Edit, SetDovecotSetting, SetMainParam
+from migrator.config.params import MainParams
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
@@ -38,7 +39,6 @@ from migrator.rules.hooks import (
     mailbox_command_argv,
     parse_lda_argv,
 )
-from migrator.rules.params import MainParams
 from migrator.rules.plugins import path_plugins
 from migrator.rules.quota import quota_warnings
 from migrator.rules.syntax import DovecotSyntax

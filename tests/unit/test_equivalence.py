@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.config.params import MainParams
 from migrator.errors import RefusedError
 from migrator.host.facts import parse_userdb
 from migrator.plan.document import Plan
@@ -19,7 +20,6 @@ from migrator.rules.equivalence import (
     smtputf8_checked_on_reuse,
     smtputf8_enabled,
 )
-from migrator.rules.params import MainParams
 from migrator.rules.quota import dovecot_bool, quota_warning
 from tests.unit.hosts import (
     MOUNT,
