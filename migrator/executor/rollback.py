@@ -30,7 +30,7 @@ from migrator.executor.journal import (
     quietly,
 )
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
-from migrator.plan.build import LMTP_DRAIN_SECONDS
+from migrator.plan.schema import LMTP_DRAIN_SECONDS
 from migrator.transport.base import FileData, Transport, sha256
 
 _RELOAD_POSTFIX = (
@@ -51,6 +51,7 @@ class RollbackReport:
     error: str = ""
     delivery: proof.DeliveryRecord | None = None
     detail: str = ""
+    follows: str = ""  # a finalize rolled back: the migration it followed ("": a migration)
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
@@ -88,12 +89,25 @@ def rollback_host(
         quietly(journal.unlock)
         timings = tuple(log.timings)
         return RollbackReport(
-            transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
+            transport.host,
+            state.plan_id,
+            False,
+            tuple(restored),
+            timings,
+            str(exc),
+            follows=state.follows,
         )
     error = _record_done(transport, journal, state)
     timings = tuple(log.timings)
     return RollbackReport(
-        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
+        transport.host,
+        state.plan_id,
+        not error,
+        tuple(restored),
+        timings,
+        error,
+        record,
+        follows=state.follows,
     )
 
 
