@@ -93,8 +93,9 @@ def test_fleet_rollback_says_a_finalize_was_undone_then_the_migration() -> None:
         f"({migration.plan_id})"
     )
     said_mx2 = f"undid the migration {plan.plan_id}: back to the LDA"
-    assert f"mx1: rolled back in 0.0s: {said_mx1}" in shown.splitlines()[0], shown
-    assert f"mx2: rolled back in 0.0s: {said_mx2}" in shown.splitlines()[1], shown
+    lines = shown.splitlines()
+    assert lines[0].startswith("mx1: rolled back in ") and lines[0].endswith(said_mx1), shown
+    assert lines[1].startswith("mx2: rolled back in ") and lines[1].endswith(said_mx2), shown
     rows = {line.split()[1]: line for line in shown.splitlines() if line.startswith("│ mx")}
     assert said_mx1 in rows["mx1"] and said_mx2 in rows["mx2"], shown
     assert "undid" not in rows["mx3"]
