@@ -65,7 +65,7 @@ def test_finalize_removes_the_pipe_proves_delivery_and_rolls_back(pair: Pair) ->
     done = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert done.exit_code == 0, done.output
     assert "remove service dovecot (unix)" in done.output
-    assert "find it over LMTP in the mailbox" in done.output
+    assert "over LMTP in the mailbox" in done.output
     finalize_id = cli.latest_plan(host).stem
     assert f"applied plan {finalize_id}" in done.output
     assert "dovecot/unix" not in _services(pair, host)
