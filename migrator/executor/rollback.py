@@ -165,9 +165,9 @@ def _roll_back(
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
             actions.postmap(transport, spec)
-    # Postfix back on the LDA before Dovecot drops the listener; Postfix's lmtp agents of
-    # before the reload end their delivery first (those started after it may keep LMTP
-    # busy where it stays in use, and are not waited for).
+    # Postfix takes the restored files before Dovecot drops the listener, and the lmtp agents
+    # that ran before its reload end their delivery first; those started after it (where
+    # LMTP stays in use) are not waited for: they may stay busy until the wait's cap.
     with log.step("reload_postfix", _RELOAD_POSTFIX):
         services.drain_lmtp(transport, runtime, LMTP_DRAIN_SECONDS)
     with log.step("reload_dovecot", "reload Dovecot"):

@@ -182,8 +182,8 @@ def apply_result(name: str, report: ApplyReport, batch: str, started: float) -> 
 
 
 def undone(report: RollbackReport | None) -> NextRollback | None:
-    """What a rollback undid and where it left the host; None unless it restored a host (a
-    failed one, or one that only released the lock an apply left before changing anything)."""
+    """What a rollback undid and where it left the host; None when it restored nothing: it
+    failed, or only released the lock of an apply that stopped before changing anything."""
     if report is None or not report.ok or not report.steps:
         return None
     return undoing(report.plan_id, report.follows)
