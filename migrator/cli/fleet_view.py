@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from migrator.executor.status import NextRollback, Undoes
 from migrator.executor.step_log import StepEvent
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
@@ -85,7 +86,8 @@ class FleetProgress:
             self._done[result.host] = result
         seconds = f" in {result.seconds:.1f}s" if result.seconds is not None else ""
         error = f": {result.error}" if result.error else ""
-        self._line(f"{result.host}: {result.outcome.value}{seconds}{error}")
+        undid = f": {undone_text(result.undone)}" if result.undone and not error else ""
+        self._line(f"{result.host}: {result.outcome.value}{seconds}{error}{undid}")
 
     def _line(self, text: str) -> None:
         if self._live is None:
@@ -112,6 +114,16 @@ class FleetProgress:
         return Group(table, Text(f"{self.action}: {totals}  ({elapsed})", style="bold"))
 
 
+def undone_text(undone: NextRollback) -> str:
+    """What a rollback undid and where it left the host, in a few words."""
+    if undone.undoes is Undoes.FINALIZE:
+        return (
+            f"undid the finalize {undone.plan_id}: pipe service back, left migrated on LMTP "
+            f"({undone.leaves_plan_id})"
+        )
+    return f"undid the migration {undone.plan_id}: back to the LDA"
+
+
 def _totals(total: int, done: list[HostResult]) -> str:
     counts: dict[str, int] = {}
     for result in done:
@@ -129,7 +141,8 @@ def render_summary(report: FleetReport, console: Console, *, detailed: bool = Fa
         table.add_column(column, overflow="fold")
     table.add_column("detail", overflow="fold")
     for result in report.results:
-        detail = result.error or result.plan_path or result.plan_id
+        undid = undone_text(result.undone) if result.undone else ""
+        detail = result.error or undid or result.plan_path or result.plan_id
         seconds = f"{result.seconds:.1f}" if result.seconds is not None else ""
         table.add_row(
             result.host,

@@ -10,7 +10,6 @@ rollback refuses it unless forced. Every write is a compare-and-swap against wha
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -31,9 +30,13 @@ from migrator.executor.journal import (
     quietly,
 )
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.plan.schema import LMTP_DRAIN_SECONDS
 from migrator.transport.base import FileData, Transport, sha256
 
-_log = logging.getLogger(__name__)
+_RELOAD_POSTFIX = (
+    f"reload Postfix, then wait (at most {LMTP_DRAIN_SECONDS} s) for the LMTP deliveries it "
+    "had in flight to end"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class RollbackReport:
     error: str = ""
     delivery: proof.DeliveryRecord | None = None
     detail: str = ""
+    follows: str = ""  # a finalize rolled back: the migration it followed ("": a migration)
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
@@ -85,12 +89,25 @@ def rollback_host(
         quietly(journal.unlock)
         timings = tuple(log.timings)
         return RollbackReport(
-            transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
+            transport.host,
+            state.plan_id,
+            False,
+            tuple(restored),
+            timings,
+            str(exc),
+            follows=state.follows,
         )
     error = _record_done(transport, journal, state)
     timings = tuple(log.timings)
     return RollbackReport(
-        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
+        transport.host,
+        state.plan_id,
+        not error,
+        tuple(restored),
+        timings,
+        error,
+        record,
+        follows=state.follows,
     )
 
 
@@ -148,11 +165,11 @@ def _roll_back(
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
             actions.postmap(transport, spec)
-    with log.step("reload_postfix", "reload Postfix"):
-        services.reload(transport, runtime, "postfix")
-    with log.step("wait_lmtp", "let LMTP deliveries in flight end before Dovecot reloads"):
-        if not services.wait_lmtp_drained(transport):
-            _log.warning("%s: LMTP deliveries still running; reloading Dovecot", transport.host)
+    # Postfix takes the restored files before Dovecot drops the listener, and the lmtp agents
+    # that ran before its reload end their delivery first; those started after it (where
+    # LMTP stays in use) are not waited for: they may stay busy until the wait's cap.
+    with log.step("reload_postfix", _RELOAD_POSTFIX):
+        services.drain_lmtp(transport, runtime, LMTP_DRAIN_SECONDS)
     with log.step("reload_dovecot", "reload Dovecot"):
         services.reload(transport, runtime, "dovecot")
     with log.step("verify_files", "symlink, sha256, owner and mode equal the originals"):

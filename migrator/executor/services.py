@@ -27,16 +27,19 @@ for f in /var/log/mail.log /var/log/maillog; do [ -f "$f" ] && echo "$f"; done; 
 _log = logging.getLogger(__name__)
 _DIRECT = {"dovecot": ("doveadm", "reload"), "postfix": ("postfix", "reload")}
 
-# $1: tenths of a second to wait; "$2"...: the command that reloads Postfix, run once the
-# agents are listed (apply: none would exit otherwise), or none (rollback has reloaded it).
-# Postfix's lmtp delivery agents running then (children of its master) finish the delivery
-# they have after a reload and exit; idle ones exit at once. Exit 3: the reload failed.
+# $1: tenths of a second to wait; "$2"...: the command that reloads Postfix, run right after
+# the agents are listed (none would exit otherwise), even when no master is found (its failure
+# is then reported). Postfix's lmtp delivery agents running then (children of its master)
+# finish the delivery they have after the reload and exit; idle ones exit at once. Agents
+# started after the reload are not waited for. Exit 3: the reload failed.
 LMTP_DRAIN_SCRIPT = r"""
 t=$1; shift
-master=$(tr -dc 0-9 < "$(postconf -h queue_directory 2>/dev/null)/pid/master.pid" 2>/dev/null)
-[ -n "$master" ] || { echo "drained (no Postfix master)"; exit 0; }
-agents=$(ps -A -o pid= -o ppid= -o comm= | awk -v m="$master" '$2 == m && $3 == "lmtp" {print $1}')
+master=$(tr -dc 0-9 2>/dev/null < "$(postconf -h queue_directory 2>/dev/null)/pid/master.pid")
+agents=
+[ -z "$master" ] || agents=$(ps -A -o pid= -o ppid= -o comm= |
+  awk -v m="$master" '$2 == m && $3 == "lmtp" {print $1}')
 if [ $# -gt 0 ]; then said=$("$@" 2>&1) || { printf '%s\n' "$said" >&2; exit 3; }; fi
+[ -n "$master" ] || { echo "drained (no Postfix master)"; exit 0; }
 i=0
 while :; do
   busy=; for p in $agents; do kill -0 "$p" 2>/dev/null && busy="$busy $p"; done
@@ -100,23 +103,15 @@ def reload(transport: Transport, runtime: Runtime, daemon: str) -> None:
         raise _failed(argv, result)
 
 
-def wait_lmtp_drained(transport: Transport, seconds: float = 30.0) -> bool:
-    """Wait until the lmtp delivery agents Postfix runs now have exited: after ``postfix
-    reload`` they finish their delivery and go. Until then Dovecot must not reload: its LMTP
-    answers a transaction in flight "421 4.3.2 Shutting down" after storing the message, and
-    Postfix delivers it again (the load test under load, Dovecot 2.3.19). False when some
-    still run after SECONDS. Raises TransportError."""
-    tenths = str(int(seconds * 10))
-    result = transport.run(["sh", "-c", LMTP_DRAIN_SCRIPT, "sh", tenths], timeout=seconds + 30)
-    return result.ok and result.out.strip().startswith("drained")
-
-
 def drain_lmtp(transport: Transport, runtime: Runtime, seconds: float | str) -> None:
-    """Apply's ``wait_lmtp``, before Dovecot reloads on a host whose LMTP may be in use:
-    reload Postfix (its files are not written yet) so that the lmtp agents running now finish
-    the delivery they have and exit, and wait for them, at most SECONDS (one round trip).
-    Still busy then: logged, and apply goes on (a cut transaction is retried, not lost).
-    Raises ServiceError when the reload fails, TransportError."""
+    """Reload Postfix so that the lmtp agents running right before it finish the delivery
+    they have and exit, and wait for those (not the ones started after the reload), at most
+    SECONDS, in one round trip. Until they are gone Dovecot must not reload: its LMTP answers
+    a transaction in flight "421 4.3.2 Shutting down" after storing the message, and Postfix
+    delivers it again (the load test under load, Dovecot 2.3.19). Apply's ``wait_lmtp``
+    reloads Postfix with its files not written yet; rollback's ``reload_postfix`` with them
+    restored. Still busy then: logged, and the caller goes on (a cut transaction is retried,
+    not lost). Raises ServiceError when the reload fails, TransportError."""
     argv, wait = reload_argv(runtime.postfix, "postfix"), float(seconds)
     script = ["sh", "-c", LMTP_DRAIN_SCRIPT, "sh", str(int(wait * 10)), *argv]
     result = transport.run(script, timeout=wait + 60)

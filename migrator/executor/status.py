@@ -218,11 +218,15 @@ def next_rollback(
     edited = tuple(
         o.path for o in state.originals if files and edited_since_apply(o, files[o.path])
     )
-    if state.follows:
-        return NextRollback(
-            Undoes.FINALIZE, state.plan_id, HostState.MIGRATED, state.follows, edited
-        )
-    return NextRollback(Undoes.MIGRATION, state.plan_id, HostState.ROLLED_BACK, "", edited)
+    return undoing(state.plan_id, state.follows, edited)
+
+
+def undoing(plan_id: str, follows: str, edited: tuple[str, ...] = ()) -> NextRollback:
+    """What rolling back apply PLAN_ID undoes (pure): a finalize (it FOLLOWS a migration)
+    leaves that migration current (migrated), a migration leaves the host on the LDA."""
+    if follows:
+        return NextRollback(Undoes.FINALIZE, plan_id, HostState.MIGRATED, follows, edited)
+    return NextRollback(Undoes.MIGRATION, plan_id, HostState.ROLLED_BACK, "", edited)
 
 
 def _drift_detail(

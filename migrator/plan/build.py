@@ -24,12 +24,11 @@ from migrator.host.facts import FactOverrides, Facts
 from migrator.host.queue import check_queue
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
+from migrator.plan.schema import LMTP_DRAIN_SECONDS
 from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
 
-LMTP_DRAIN_SECONDS = "30"
-"""How long apply waits for Postfix's lmtp agents to finish before it reloads Dovecot."""
 _DEEPER = 0.33
 """DeepDiff's threshold_to_diff_deeper (its default, pinned): a dict whose share of common
 keys is below it is reported as one changed value."""

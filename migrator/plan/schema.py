@@ -30,6 +30,9 @@ SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 ACCEPT = re.compile(r"(\*|[a-z0-9]{1,32}):(bounced [245]\.\d{1,3}\.\d{1,3}|header [a-z0-9-]{1,64})")
 SECONDS = re.compile(r"[1-9][0-9]?|[12][0-9][0-9]|300")
+LMTP_DRAIN_SECONDS = "30"
+"""How long apply (its plan's wait_lmtp) and rollback wait for Postfix's lmtp agents to
+finish before they reload Dovecot."""
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
 # C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
 # (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.

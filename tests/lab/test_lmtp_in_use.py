@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
+from migrator.executor.rollback import rollback_latest
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
 from migrator.transport import connect
@@ -91,6 +92,54 @@ def test_apply_waits_for_lmtp_in_flight_and_the_stream_loses_nothing(
         transport.close()
     assert applied.outcome is Outcome.APPLIED, applied
     timed = {t.action: t for t in applied.steps}
+    log = _lost_nothing(lab, host, stream, big, f"wait_lmtp {timed['wait_lmtp'].seconds:.2f}s")
+    # Postfix reloaded twice during apply: wait_lmtp's, then reload_postfix's.
+    assert log.count("reload -- version") == reloads + 2
+    assert timed["wait_lmtp"].seconds < float(wait.args["seconds"])  # drained, not timed out
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_rollback_waits_only_for_lmtp_agents_from_before_its_postfix_reload(
+    make_lab: LabFactory, tmp_path: Path, release: str
+) -> None:
+    """Bob's mail stays on LMTP after rollback, so Postfix starts lmtp agents after the
+    rollback's reload and keeps them busy with the stream: a wait for those would last until
+    the cap (30 s). The rollback waits only for the agents that ran before its reload (they
+    finish their delivery and exit), then Dovecot reloads; the stream loses nothing."""
+    lab = make_lab("lmtp", release=release, prefix="lr")
+    host = lab.hosts[0]
+    sh(lab, host, BOB_OVER_LMTP)
+    plan = LabCli(lab, tmp_path).plan(host)
+    stream, big = Stream(host, kind_of=lambda n: PLAIN), Stream(host, rate=0.5, kind_of=large)
+    transport = connect(host.name, ssh_config=lab.ssh_config)
+    try:
+        assert apply_plan(transport, plan, ApplyOptions()).outcome is Outcome.APPLIED
+        reloads = mail.postfix_log(lab, host).count("reload -- version")
+        stream.start()
+        big.start()
+        time.sleep(2)
+        report = rollback_latest(transport)
+        time.sleep(3)
+    finally:
+        stream.stop()
+        big.stop()
+        transport.close()
+    assert report is not None and report.ok, report
+    print("\nrollback steps:", ", ".join(f"{t.action} {t.seconds:.2f}s" for t in report.steps))
+    actions = [t.action for t in report.steps]
+    assert actions.index("reload_postfix") + 1 == actions.index("reload_dovecot")
+    assert report.delivery is not None and report.delivery.relay == "dovecot"  # the LDA again
+    waited = next(t.seconds for t in report.steps if t.action == "reload_postfix")
+    log = _lost_nothing(lab, host, stream, big, f"rollback reload_postfix {waited:.2f}s")
+    assert log.count("reload -- version") == reloads + 1  # once, before Dovecot's reload
+    after = log.rsplit("reload -- version", 1)[1]
+    assert any(a.over_lmtp for a in attempts(after)), "bob's mail left LMTP"
+    assert waited < 5, waited  # not the agents started after the reload: the cap is 30 s
+
+
+def _lost_nothing(lab: Lab, host: LabHost, stream: Stream, big: Stream, said: str) -> str:
+    """Check every message the streams got accepted was delivered once (twice only where
+    Dovecot's 421 cut it after DATA), print the figures, and return Postfix's log."""
     _drained(lab, host)
     found = delivered(lab, host)
     accepted = stream.accepted | big.accepted
@@ -100,16 +149,14 @@ def test_apply_waits_for_lmtp_in_flight_and_the_stream_loses_nothing(
     duplicates = {key: n for key, n in found.items() if n > 1}
     deferred = [a for a in attempts(log) if a.status == "deferred"]
     print(
-        f"\n{release} {host.versions.dovecot}: accepted {len(accepted)}, deliveries "
+        f"\n{host.name} {host.versions.dovecot}: accepted {len(accepted)}, deliveries "
         f"{len(expected)}, attempts over LMTP {sum(a.over_lmtp for a in attempts(log))}, "
         f"deferred {len(deferred)} (421 4.3.2 by command {dict(cut)}), duplicates "
-        f"{len(duplicates)}, wait_lmtp {timed['wait_lmtp'].seconds:.2f}s"
+        f"{len(duplicates)}, {said}"
     )
     assert len(accepted) >= 60 and big.accepted, (stream.sent, big.sent)
     assert not expected - set(found), sorted(expected - set(found))[:5]
     assert set(found) == expected
     assert set(duplicates) <= _cut_after_data(log), (duplicates, _cut_after_data(log))
     assert all(n == 2 for n in duplicates.values()), duplicates
-    # Postfix reloaded twice during apply: wait_lmtp's, then reload_postfix's.
-    assert log.count("reload -- version") == reloads + 2
-    assert timed["wait_lmtp"].seconds < float(wait.args["seconds"])  # drained, not timed out
+    return log

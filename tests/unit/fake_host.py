@@ -197,7 +197,7 @@ class FakeTransport(JournalScripts, Daemons, Writes, Faults):
             "prepare": self._prepare,
             "runtime": self._runtime,
             "validate_postfix": _ok,
-            "wait_lmtp": lambda a, s: (0, "drained\n", ""),
+            "wait_lmtp": self._drain,
             "validate_dovecot": _ok,
             "postmap": self._postmap,
             "reload_dovecot": lambda a, s: self._reload("dovecot"),
@@ -229,6 +229,21 @@ class FakeTransport(JournalScripts, Daemons, Writes, Faults):
         removed = self.run(["sh", "-c", scripts.REMOVE_SH, "sh", mid, rcpt, user, log, window])
         text += f"{confirmed.out}confirm-rc {confirmed.rc}\nmigrator-remove\n{removed.out}"
         return self._result(args, removed.rc, text, removed.err)
+
+    def _drain(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        """LMTP_DRAIN_SCRIPT: the Postfix reload it carries after its wait is run as a
+        reload_postfix command would be (its happenings, its faults: then exit 3 with its
+        words), and the agents in ``lmtp_busy`` outlast the wait."""
+        reload = argv[5:]
+        if reload:
+            self.state.events.append(("reload_postfix", ""))
+            self._happen("reload_postfix", None)
+            fault = self._fault("reload_postfix", reload, None)
+            if fault is not None and fault.rc:
+                return 3, "", f"{fault.stdout}{fault.stderr}".rstrip("\n") + "\n"
+            self._reload("postfix")
+        busy = "".join(f" {pid}" for pid in self.state.lmtp_busy)
+        return 0, f"busy{busy}\n" if busy else "drained\n", ""
 
     def _config_dirs(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
         return 0, "/etc/postfix\n# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n", ""

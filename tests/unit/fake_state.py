@@ -135,6 +135,8 @@ class FakeHost:
     happenings: list[Happening] = field(default_factory=list)
     # Postfix's queue as QUEUE_SCRIPT prints it: "message QUEUE_NAME ID CONTENT_FILTER" lines.
     queue: list[str] = field(default_factory=list)
+    # Postfix's lmtp agents (pids) still delivering when a drain gives up waiting for them.
+    lmtp_busy: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -388,8 +388,9 @@ def test_the_nc_client_names_a_connect_error(shell: Shell, tmp_path: Path) -> No
 def test_the_lmtp_drain_reloads_then_waits_for_the_agents_listed_before(
     shell: Shell, tmp_path: Path
 ) -> None:
-    """Apply's wait_lmtp: the agents running before the reload (a child of Postfix's master
-    named lmtp) are waited for until they exit; a reload that fails is exit 3, with its words."""
+    """Apply's wait_lmtp and rollback's reload_postfix: the agents running before the reload
+    (a child of Postfix's master named lmtp) are waited for until they exit; a reload that
+    fails is exit 3, with its words."""
     (tmp_path / "pid").mkdir()
     tools = tmp_path / "bin"
     tools.mkdir()
@@ -419,3 +420,26 @@ def test_the_lmtp_drain_reloads_then_waits_for_the_agents_listed_before(
     finally:
         master.kill()
         master.wait()
+
+
+def test_the_lmtp_drain_still_reloads_postfix_when_no_master_is_found(
+    shell: Shell, tmp_path: Path
+) -> None:
+    """No master.pid (Postfix stopped, or its pid file elsewhere): nothing to wait for, but
+    the reload is run all the same, so rollback never leaves Postfix on LMTP unreloaded and
+    a Postfix that is not running is reported (exit 3), not passed over."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "postconf").write_text(f"#!/bin/sh\necho {tmp_path}\n")
+    (tools / "postconf").chmod(0o755)
+    path = f"{tools}:{shell.path}"
+    reloaded = tmp_path / "reloaded"
+    done = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "touch", str(reloaded), path=path)
+    assert (done.returncode, done.stdout) == (0, b"drained (no Postfix master)\n"), done
+    assert reloaded.exists()
+    stopped = "echo 'postfix/postfix-script: fatal: the Postfix mail system is not running'; exit 1"
+    failed = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "sh", "-c", stopped, path=path)
+    assert (failed.returncode, failed.stderr) == (
+        3,
+        b"postfix/postfix-script: fatal: the Postfix mail system is not running\n",
+    ), failed
