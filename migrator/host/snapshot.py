@@ -33,6 +33,10 @@ from migrator.transport.base import FileData, Transport
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
 POSTFIX_DIRS = ("/etc/postfix", "/usr/local/etc/postfix")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
+# The largest config file planning parses. Stock Dovecot's biggest file is ~20 KiB and a
+# large main.cf ~100 KiB; Augeas takes ~0.5 ms a line, so a 17 MB file (a log pasted into
+# conf.d, or a file made to stall a fleet) would hold a plan for minutes.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @runtime_checkable
@@ -91,7 +95,9 @@ def read_host(
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
     lenses = _lenses([main_cf, master_cf], [dovecot_root, *prefetch])
-    reader.parse_all([(p, _content(files, p), lenses[p]) for p in lenses if _has(files, p)])
+    _check_size(transport.host, files, [main_cf, master_cf])
+    parsed = [p for p in lenses if _has(files, p) and _small(files[p])]
+    reader.parse_all([(p, _content(files, p), lenses[p]) for p in parsed])
     params = reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
     group = _primary_group(files, params.get("mail_owner", "postfix"))
     if live_facts is not None:
@@ -104,6 +110,7 @@ def read_host(
         facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
     maps = transport_map_sources(params.get("transport_maps", ""))
     programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
+    _check_nul(transport.host, files, [path for _, path in maps])
     for path in set(hints) - set(programs) - {p for _, p in maps}:
         del files[path]
     dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
@@ -209,6 +216,7 @@ def _include_graph(
         if unread:
             files.update(transport.read_files(unread))
         frontier = [f for f in frontier if files[f].exists]
+        _check_size(transport.host, files, frontier)
         reader.parse_all([(f, _content(files, f), DOVECOT_LENS) for f in frontier])
         reachable.extend(frontier)
         targets = []
@@ -234,6 +242,37 @@ def _check_listed(host: str, pattern: str, source: str) -> None:
             host=host,
             path=source,
         )
+
+
+def _small(data: FileData) -> bool:
+    return len(data.content or b"") <= MAX_CONFIG_BYTES
+
+
+def _check_size(host: str, files: Mapping[str, FileData], paths: Sequence[str]) -> None:
+    """Raise FactError for the first of PATHS too large to be parsed as a config file, or
+    holding a NUL byte."""
+    for path in paths:
+        if path in files and not _small(files[path]):
+            raise FactError(
+                f"{len(files[path].content or b'')} bytes: more than the {MAX_CONFIG_BYTES} "
+                "bytes migrator parses in a config file (Augeas would take minutes); nothing "
+                "was planned",
+                host=host,
+                path=path,
+            )
+    _check_nul(host, files, paths)
+
+
+def _check_nul(host: str, files: Mapping[str, FileData], paths: Sequence[str]) -> None:
+    """Raise FactError for the first of PATHS holding a NUL byte: Augeas (as Postfix and
+    Dovecot) reads a line only up to it, so an edit would drop the rest of that line."""
+    for path in paths:
+        content = files[path].content if path in files else None
+        if content is not None and b"\x00" in content:
+            line = content.count(b"\n", 0, content.index(b"\x00")) + 1
+            detail = "holds a NUL byte: Augeas reads its line only up to it, and an edit "
+            detail += "would drop the rest; remove it first"
+            raise FactError(detail, host=host, path=path, line=line)
 
 
 def _has(files: Mapping[str, FileData], path: str) -> bool:
