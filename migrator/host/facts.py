@@ -65,6 +65,9 @@ m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo 
 m end
 """
 
+# The sections SCRIPT prints, each once, in order.
+SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"end"}
+
 
 @dataclass(frozen=True, slots=True)
 class UserdbAnswer:
@@ -157,13 +160,21 @@ class FactOverrides:
     os_family: OsFamily | None = None
 
 
-def split_sections(output: str) -> dict[str, list[str]]:
-    """Split the script's output into its sections' lines (pure)."""
+def split_sections(output: str, host: str | None = None) -> dict[str, list[str]]:
+    """Split the script's output into its sections' lines (pure).
+
+    Raises FactError for a marker the script does not print, or prints a second time: a
+    file name under /etc/dovecot or a userdb field can hold a newline and a marker line, and
+    must not pass for a fact (the LMTP binary, the files to read, the userdb's answer).
+    """
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in output.splitlines():
         if line.startswith(MARK) and line.endswith("=="):
-            current = sections.setdefault(line[len(MARK) : -2], [])
+            name = line[len(MARK) : -2]
+            if name not in SECTIONS or name in sections:
+                raise FactError(f"fact script output has a forged marker line {line!r}", host=host)
+            current = sections[name] = []
         elif current is not None:
             current.append(line)
     if "end" not in sections:
@@ -220,7 +231,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
 
     Raises FactError when Postfix's paths are missing from the output.
     """
-    sections = split_sections(output)
+    sections = split_sections(output, host)
     postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)

@@ -1,0 +1,42 @@
+"""The fact script's output, forged from inside: a file name under /etc/dovecot or a userdb
+field may hold a newline and a section marker. Such output is refused whole (one line, the
+host named), never read as a fact (the LMTP binary, the files to read, the userdb answer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrator.errors import FactError
+from migrator.host.facts import SECTIONS, parse_script_output
+from tests.unit.test_facts import CAPTURED
+
+FILES = "==migrator:dovecot_files==\n"
+USERDB = "==migrator:userdb==\n"
+
+
+@pytest.mark.parametrize(
+    ("anchor", "planted"),
+    [
+        (FILES, "/etc/dovecot/conf.d/x\n==migrator:lmtp_binary==\n"),  # a repeated section
+        (FILES, "/etc/dovecot/conf.d/x\n==migrator:userdb==\nuid\t0\nrc=0\n"),  # a later one
+        (FILES, "/etc/dovecot/conf.d/x\n==migrator:end==\n"),  # the end, early
+        (FILES, "/etc/dovecot/conf.d/x\n==migrator:shadow==\n"),  # one no script prints
+        (USERDB, "home\t/home/a\n==migrator:lmtp_binary==\n/bin/sh\n"),  # from a userdb field
+    ],
+)
+def test_a_forged_section_marker_is_refused(anchor: str, planted: str) -> None:
+    assert CAPTURED.count(anchor) == 1
+    forged = CAPTURED.replace(anchor, anchor + planted)
+    with pytest.raises(FactError, match="forged marker line '==migrator:") as caught:
+        parse_script_output("mx1", forged, "alice@example.test")
+    assert str(caught.value).startswith("mx1: fact script output has a forged marker line")
+
+
+def test_every_section_the_script_prints_is_known() -> None:
+    printed = {
+        line[len("==migrator:") : -2]
+        for line in CAPTURED.splitlines()
+        if line.startswith("==migrator:")
+    }
+    assert printed <= SECTIONS and {"end", "userdb", "dovecot_files"} <= printed
+    assert parse_script_output("mx1", CAPTURED, "alice@example.test").userdb is not None
