@@ -10,6 +10,7 @@ from itertools import groupby
 from rich.console import Console
 from rich.text import Text
 
+from migrator.cli.terminal_text import printable
 from migrator.plan.document import Plan
 
 _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
@@ -41,8 +42,9 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
     _warnings(plan, console)
     console.print()
     for file in plan.files:
-        for line in file.diff.splitlines():
-            console.print(Text(line, style=_style(line)), soft_wrap=True)
+        # Lines end at \n only: a \r or \f inside one is shown as such, never a line break.
+        for line in file.diff.removesuffix("\n").split("\n"):
+            console.print(Text(printable(line), style=_style(line)), soft_wrap=True)
         console.print()
     if saved_to:
         console.print(f"plan {plan.plan_id} saved to {saved_to}")
