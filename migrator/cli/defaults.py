@@ -171,11 +171,16 @@ def _variables() -> str:
 
 def _present(path: Path) -> bool:
     """Whether a config file is there; one that cannot even be looked at (a directory on
-    its way the user may not search) is an error, not absent. Raises DefaultsError."""
+    its way the user may not search), or is there but no regular file (a directory, a FIFO,
+    a link to nothing), is an error, not absent. Raises DefaultsError."""
     try:
-        return path.is_file()
+        if path.is_file():
+            return True
+        if not path.is_symlink() and not path.exists():
+            return False
     except OSError as exc:
         raise DefaultsError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+    raise DefaultsError("is there but not a regular file (nor a link to one)", path=str(path))
 
 
 def _read_file(path: Path) -> list[Setting]:

@@ -1,8 +1,12 @@
-"""MIGRATOR_* variables migrator does not read (a typo, a setting that is only an option):
-one line naming the variable, exit 64, before any command runs; none is silently ignored."""
+"""Defaults a user wrote that migrator would not read: a MIGRATOR_* variable it does not know
+(a typo, a setting that is only an option), a config file that is there but no regular file
+(a FIFO, a directory, a link to nothing). One line naming it, exit 64, before any command
+runs; none is silently taken for absent."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,36 @@ def test_every_variable_migrator_reads_is_known_and_accepted(tmp_path: Path) -> 
     defaults = load_defaults(environ, tmp_path)
     assert [s.name for s in defaults.settings] == ["forks"]
     assert {f"MIGRATOR_{name.upper()}" for name in SETTINGS}.isdisjoint(OTHER_VARIABLES)
+
+
+KINDS: dict[str, Callable[[Path], None]] = {
+    "fifo": os.mkfifo,
+    "directory": Path.mkdir,
+    "link to nothing": lambda path: path.symlink_to("nowhere.toml"),
+    "link to a directory": lambda path: path.symlink_to(path.parent),
+}
+
+
+@pytest.mark.parametrize("make", KINDS.values(), ids=KINDS.keys())
+@pytest.mark.parametrize("where", ["project", "user"])
+def test_a_config_file_that_is_not_a_regular_file_is_refused_not_absent(
+    tmp_path: Path, make: Callable[[Path], None], where: str
+) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "migrator").mkdir(parents=True)
+    path = tmp_path / "migrator.toml" if where == "project" else xdg / "migrator/config.toml"
+    make(path)
+    with pytest.raises(DefaultsError) as caught:
+        load_defaults({"XDG_CONFIG_HOME": str(xdg)}, tmp_path)
+    assert str(caught.value) == f"{path}: is there but not a regular file (nor a link to one)"
+    shown = CliRunner().invoke(main, ["config"], env={"XDG_CONFIG_HOME": str(xdg)})
+    if where == "user":  # the project's file is found from the current directory
+        assert shown.exit_code == ExitStatus.USAGE, shown.output
+        assert shown.output == f"migrator: error: {caught.value}\n"
+
+
+def test_a_link_to_a_config_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "real.toml").write_text("forks = 4\n")
+    (tmp_path / "migrator.toml").symlink_to("real.toml")
+    defaults = load_defaults({"XDG_CONFIG_HOME": str(tmp_path / "xdg")}, tmp_path)
+    assert [(s.name, s.value) for s in defaults.settings] == [("forks", 4)]
