@@ -30,6 +30,14 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # (planning still decides from the parsed master.cf which ones it needs).
 SCRIPT = r"""
 m() { echo "==migrator:$1=="; }
+# A FIFO where postconf or doveconf reads a config would hold them, and this script, until
+# the fact timeout, and leave them blocked on the host: look (where Debian, RHEL and FreeBSD
+# keep both) before either runs.
+fifos=$(for f in /etc/postfix/main.cf /etc/postfix/master.cf /usr/local/etc/postfix/main.cf \
+  /usr/local/etc/postfix/master.cf; do [ ! -p "$f" ] || echo "$f"; done
+  for d in /etc/dovecot /usr/local/etc/dovecot; do [ ! -d "$d" ] || find -L "$d" -type p 2>/dev/null
+  done)
+if [ -n "$fifos" ]; then m fifos; printf '%s\n' "$fifos"; m end; exit 0; fi
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner mailbox_command \
   2>/dev/null)
 { read -r pv; read -r cd; read -r qd; read -r mo; read -r mc; } <<MIGRATOR_EOF
@@ -66,7 +74,7 @@ m end
 """
 
 # The sections SCRIPT prints, each once, in order.
-SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"end"}
+SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"fifos", "end"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +240,10 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
     Raises FactError when Postfix's paths are missing from the output.
     """
     sections = split_sections(output, host)
+    fifos = [line for line in sections.get("fifos", []) if line]
+    if fifos:
+        detail = "a FIFO where a config file is read: postconf and doveconf would wait on it"
+        raise FactError(f"{detail} forever; nothing was read", host=host, path=fifos[0])
     postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)

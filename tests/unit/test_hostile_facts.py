@@ -40,3 +40,15 @@ def test_every_section_the_script_prints_is_known() -> None:
     }
     assert printed <= SECTIONS and {"end", "userdb", "dovecot_files"} <= printed
     assert parse_script_output("mx1", CAPTURED, "alice@example.test").userdb is not None
+
+
+def test_a_fifo_the_script_found_is_refused_naming_it() -> None:
+    """The script looks for FIFOs before postconf or doveconf runs (either would block on
+    one until the fact timeout, and stay blocked on the host): the first is named."""
+    found = "==migrator:fifos==\n/etc/postfix/main.cf\n/etc/dovecot/x.conf\n==migrator:end==\n"
+    with pytest.raises(FactError) as caught:
+        parse_script_output("mx1", found, None)
+    assert str(caught.value) == (
+        "mx1: /etc/postfix/main.cf: a FIFO where a config file is read: postconf and doveconf "
+        "would wait on it forever; nothing was read"
+    )
