@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from paramiko.auth_strategy import AuthSource, AuthStrategy, InMemoryPrivateKey,
 from paramiko.pkey import UnknownKeyType
 
 from migrator.transport.ssh_config import HostSpec
+
+MAX_KEY_BYTES = 64 * 1024  # an RSA 16384-bit private key in PEM is ~12 KiB
 
 
 class KeyAuth(AuthStrategy):
@@ -53,7 +57,7 @@ class KeyAuth(AuthStrategy):
         return f"offered {tried}{skipped}"
 
     def _load(self, path: str) -> paramiko.PKey | None:
-        if not Path(path).is_file():
+        if _key_text(path) is None:
             return None
         try:
             return paramiko.PKey.from_path(path)
@@ -69,13 +73,31 @@ class KeyAuth(AuthStrategy):
 def _public_blob(path: str) -> bytes | None:
     """The public key blob of identity PATH, from PATH.pub (or PATH itself if it is public)."""
     for candidate in (f"{path}.pub", path):
-        try:
-            fields = Path(candidate).read_text(encoding="ascii", errors="replace").split()
-        except OSError:
+        text = _key_text(candidate)
+        if text is None:
             continue
+        fields = text.decode("ascii", "replace").split()
         if len(fields) >= 2 and not fields[0].startswith("-----"):
             try:
                 return base64.b64decode(fields[1], validate=True)
             except (binascii.Error, ValueError):
                 return None
     return None
+
+
+def _key_text(path: str) -> bytes | None:
+    """The bytes of key file PATH if it is a regular file of at most MAX_KEY_BYTES, else None.
+    An IdentityFile (or ``ansible_ssh_private_key_file``) naming /dev/zero or a FIFO read
+    forever or blocked the connection; opened without blocking, its type told from the
+    descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_KEY_BYTES:
+            return None
+        return os.read(fd, MAX_KEY_BYTES + 1)
+    finally:
+        os.close(fd)
