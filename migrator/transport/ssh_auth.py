@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import paramiko
 from paramiko.auth_strategy import AuthSource, AuthStrategy, InMemoryPrivateKey, OnDiskPrivateKey
 from paramiko.pkey import UnknownKeyType
 
+from migrator.transport.control_files import read_control_file
 from migrator.transport.ssh_config import HostSpec
 
 MAX_KEY_BYTES = 64 * 1024  # an RSA 16384-bit private key in PEM is ~12 KiB
@@ -86,18 +85,8 @@ def _public_blob(path: str) -> bytes | None:
 
 
 def _key_text(path: str) -> bytes | None:
-    """The bytes of key file PATH if it is a regular file of at most MAX_KEY_BYTES, else None.
-    An IdentityFile (or ``ansible_ssh_private_key_file``) naming /dev/zero or a FIFO read
-    forever or blocked the connection; opened without blocking, its type told from the
-    descriptor."""
+    """The bytes of key file PATH, or None if it is no regular file of a key's size."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        return read_control_file(path, MAX_KEY_BYTES) or None
     except OSError:
         return None
-    try:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_KEY_BYTES:
-            return None
-        return os.read(fd, MAX_KEY_BYTES + 1)
-    finally:
-        os.close(fd)
