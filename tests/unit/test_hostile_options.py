@@ -67,3 +67,32 @@ def test_a_plan_file_with_such_a_port_is_refused(tmp_path: Path, port: str) -> N
     assert Plan.from_dict(forge(data, lambda plan: None), host="virtual-lda").has_changes
     with pytest.raises(PlanError, match=f"endpoint: .*127.0.0.1:{port}' is not a host and port"):
         Plan.from_dict(forge(data, retarget), host="virtual-lda")
+
+
+MASKS = ["-A@example.test", "--help@example.test", "*@example.test", "al?ce@example.test", "a*"]
+
+
+@pytest.mark.parametrize("recipient", MASKS)
+def test_a_recipient_doveadm_reads_as_an_option_or_a_user_mask_is_refused(
+    tmp_path: Path, recipient: str
+) -> None:
+    """RFC 5321 allows them; `doveadm user *@example.test` lists every user, and the test
+    delivery's cleanup (`doveadm expunge -u RECIPIENT`) would visit each one."""
+    address = recipient if "@" in recipient else f"{recipient}@example.test"
+    for command in ("plan", "apply"):
+        argv = [command, "mx1", "--test-recipient", address, "--plans-dir", str(tmp_path)]
+        result = CliRunner().invoke(main, argv)
+        assert result.exit_code == 64, result.output
+        assert "which doveadm takes for an option or mask" in result.output.splitlines()[-1]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(f"all:\n  hosts:\n    mx1:\n      migrator_test_recipient: '{address}'\n")
+    listed = CliRunner().invoke(main, ["plan", "-i", str(inventory), "--list-hosts"])
+    assert f"{inventory}:4: migrator_test_recipient: test recipient" in listed.output
+    assert "doveadm takes for an option or mask" in listed.output
+
+
+@pytest.mark.parametrize("recipient", ["a-b@example.test", "a+tag@example.test", "x-@example.test"])
+def test_dashes_and_tags_inside_a_recipient_are_still_fine(recipient: str) -> None:
+    result = CliRunner().invoke(main, ["plan", "--root", str(FIXTURE), "--no-save",
+                                       "--test-recipient", recipient])  # fmt: skip
+    assert result.exit_code == 0, result.output
