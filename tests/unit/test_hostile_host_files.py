@@ -207,3 +207,37 @@ def test_a_nul_byte_in_a_file_no_include_reaches_is_not_refused(tmp_path: Path) 
     (root / "etc/dovecot/unused.conf").write_bytes(b"a = \x00\n")
     code, output = _plan(root)
     assert code == 0, output
+
+
+def _chain(length: int) -> str:
+    links = [f"p{i} = $p{i + 1}\n" for i in range(length)]
+    return "virtual_transport = $p0\n" + "".join(links) + f"p{length} = dovecot\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_chain(3000), "nests $names more than 100 deep (virtual_transport -> p0 -> ... -> p100;"),
+        ("a = $b\nb = $a\nvirtual_transport = $a\n", "refers to itself through"),
+    ],
+    ids=["a chain of 3000 (no loop)", "a loop"],
+)
+def test_name_recursion_in_main_cf_is_one_line_saying_which(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Postfix: "unreasonable macro call nesting" past 100; a chain was called a loop."""
+    root = _host(tmp_path)
+    with (root / MAIN).open("a") as main_cf:
+        main_cf.write(text)
+    code, output = _plan(root)
+    assert code == 1, output
+    assert output.count("\n") == 1 and message in output, output
+    assert len(output) < 300
+
+
+def test_a_chain_postfix_expands_still_plans(tmp_path: Path) -> None:
+    root = _host(tmp_path)
+    with (root / MAIN).open("a") as main_cf:
+        main_cf.write(_chain(90))
+    code, output = _plan(root)
+    assert code == 0, output
