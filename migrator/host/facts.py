@@ -19,6 +19,20 @@ MARK = "==migrator:"
 FACT_TIMEOUT = 60.0
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
 
+# A FIFO where postconf or doveconf reads a config would hold them, and the script running
+# them, until its timeout, and leave them blocked on the host: every script that runs either
+# starts with this look (where Debian, RHEL and FreeBSD keep both), which prints the FIFOs
+# found as a section of their own and ends the script (fifo_error reads it).
+FIFO_GUARD = r"""
+fifos=$(for f in /etc/postfix/main.cf /etc/postfix/master.cf /usr/local/etc/postfix/main.cf \
+  /usr/local/etc/postfix/master.cf; do [ ! -p "$f" ] || echo "$f"; done
+  for d in /etc/dovecot /usr/local/etc/dovecot; do [ ! -d "$d" ] || find -L "$d" -type p 2>/dev/null
+  done)
+if [ -n "$fifos" ]; then
+  echo "==migrator:fifos=="; printf '%s\n' "$fifos"; echo "==migrator:end=="; exit 0
+fi
+"""
+
 # $1 is the test recipient (may be empty). Each section starts with a marker line. Dovecot's
 # files are listed following symlinks (a linked conf.d, a linked 20-lmtp.conf), as its
 # !include follows them; the paths stay as Dovecot names them. The LMTP binary is looked for
@@ -28,16 +42,10 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # split by the shell's own read. The programs pipe services and mailbox_command run are
 # listed so that the snapshot reads them with the config files, in the same round trip
 # (planning still decides from the parsed master.cf which ones it needs).
-SCRIPT = r"""
+SCRIPT = (
+    FIFO_GUARD
+    + r"""
 m() { echo "==migrator:$1=="; }
-# A FIFO where postconf or doveconf reads a config would hold them, and this script, until
-# the fact timeout, and leave them blocked on the host: look (where Debian, RHEL and FreeBSD
-# keep both) before either runs.
-fifos=$(for f in /etc/postfix/main.cf /etc/postfix/master.cf /usr/local/etc/postfix/main.cf \
-  /usr/local/etc/postfix/master.cf; do [ ! -p "$f" ] || echo "$f"; done
-  for d in /etc/dovecot /usr/local/etc/dovecot; do [ ! -d "$d" ] || find -L "$d" -type p 2>/dev/null
-  done)
-if [ -n "$fifos" ]; then m fifos; printf '%s\n' "$fifos"; m end; exit 0; fi
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner mailbox_command \
   2>/dev/null)
 { read -r pv; read -r cd; read -r qd; read -r mo; read -r mc; } <<MIGRATOR_EOF
@@ -72,6 +80,7 @@ m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; rc=$?; echo "rc=$rc"; fi
 m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
 m end
 """
+)
 
 # The sections SCRIPT prints, each once, in order.
 SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"fifos", "end"}
@@ -168,6 +177,17 @@ class FactOverrides:
     os_family: OsFamily | None = None
 
 
+def fifo_error(host: str, output: str) -> FactError | None:
+    """The error for the first FIFO FIFO_GUARD found (it then printed nothing else), or None."""
+    lines = output.splitlines()
+    if f"{MARK}fifos==" not in lines:
+        return None
+    found = lines[lines.index(f"{MARK}fifos==") + 1 :]
+    path = found[0] if found and not found[0].startswith(MARK) else None
+    detail = "a FIFO where a config file is read: postconf and doveconf would wait on it"
+    return FactError(f"{detail} forever; nothing was read", host=host, path=path)
+
+
 def split_sections(output: str, host: str | None = None) -> dict[str, list[str]]:
     """Split the script's output into its sections' lines (pure).
 
@@ -239,11 +259,10 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
 
     Raises FactError when Postfix's paths are missing from the output.
     """
+    found = fifo_error(host, output)
+    if found is not None:
+        raise found
     sections = split_sections(output, host)
-    fifos = [line for line in sections.get("fifos", []) if line]
-    if fifos:
-        detail = "a FIFO where a config file is read: postconf and doveconf would wait on it"
-        raise FactError(f"{detail} forever; nothing was read", host=host, path=fifos[0])
     postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)

@@ -206,3 +206,29 @@ def test_text_on_the_host_reaches_the_terminal_escaped(
     assert planned.exit_code == 0, planned.output
     assert r" # \x1b[1A\x1b[2Khidden \u202e \xff" in planned.output
     assert "\x1b" not in planned.output and "\u202e" not in planned.output
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/dovecot/conf.d/20-lmtp.conf", "/etc/postfix/master.cf"], ids=["conf.d", "master"]
+)
+def test_a_config_replaced_by_a_fifo_after_the_plan_is_refused_at_once(
+    make_lab: LabFactory, tmp_path: Path, path: str
+) -> None:
+    """Apply asks the host's own postconf and doveconf where the configs live: with a FIFO
+    put there after planning they waited 60 s, then 'sh: did not finish', and stayed."""
+    lab = make_lab("virtual-lda")
+    host = lab.hosts[0]
+    cli = LabCli(lab, tmp_path / "plans")
+    cli.plan(host)
+    sh(lab, host, f"mv {path} /root/saved && mkfifo {path}")
+    before = file_states(lab, host, FILES)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
+    assert applied.exit_code == 1, applied.output
+    assert applied.output == (
+        f"migrator: error: {host.name}: {path}: a FIFO where a config file is read: postconf "
+        "and doveconf would wait on it forever; nothing was read\n"
+    )
+    assert file_states(lab, host, FILES) == before
+    assert "No such file" in sh(lab, host, "ls /var/lib/migrator 2>&1 || true")
+    sh(lab, host, f"rm {path} && mv /root/saved {path}")
+    assert cli("apply", host.name, "--plan", str(cli.latest_plan(host))).exit_code == 0

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from migrator.errors import FactError
-from migrator.host.facts import SECTIONS, parse_script_output
+from migrator.executor.scope import CONFIG_DIRS_SCRIPT
+from migrator.host.facts import FIFO_GUARD, SCRIPT, SECTIONS, fifo_error, parse_script_output
 from tests.unit.test_facts import CAPTURED
 
 FILES = "==migrator:dovecot_files==\n"
@@ -52,3 +53,12 @@ def test_a_fifo_the_script_found_is_refused_naming_it() -> None:
         "mx1: /etc/postfix/main.cf: a FIFO where a config file is read: postconf and doveconf "
         "would wait on it forever; nothing was read"
     )
+
+
+@pytest.mark.parametrize("script", [SCRIPT, CONFIG_DIRS_SCRIPT], ids=["facts", "config dirs"])
+def test_every_script_running_postconf_or_doveconf_looks_for_fifos_first(script: str) -> None:
+    assert script.startswith(FIFO_GUARD)
+    guarded = "==migrator:fifos==\n/etc/dovecot/conf.d/20-lmtp.conf\n==migrator:end==\n"
+    found = fifo_error("mx1", guarded)
+    assert found is not None and found.path == "/etc/dovecot/conf.d/20-lmtp.conf"
+    assert fifo_error("mx1", CAPTURED) is None
