@@ -37,8 +37,8 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
         console.print(Text(f"  {file}", style="bold"))
         for change in changes:
             what = change.summary.removeprefix(f"{file}: ")
-            console.print(Text(f"    {what}"))
-            console.print(Text(f"      why: {change.reason}", style="dim"))
+            console.print(Text(printable(f"    {what}")))
+            console.print(Text(printable(f"      why: {change.reason}"), style="dim"))
     _warnings(plan, console)
     console.print()
     for file in plan.files:
@@ -52,7 +52,7 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
 
 def _warnings(plan: Plan, console: Console) -> None:
     for warning in plan.warnings:
-        console.print(Text(f"  note: {warning}", style="yellow"))
+        console.print(Text(printable(f"  note: {warning}"), style="yellow"))
 
 
 def _style(line: str) -> str:
