@@ -83,3 +83,24 @@ def test_an_error_naming_hostile_text_stays_one_printable_line(
 def test_a_newline_in_an_error_is_shown_not_a_second_line() -> None:
     assert printable("one\ntwo\r\n") == r"one\ntwo\r\n"
     assert printable("tab\tstays, é and ü stay") == "tab\tstays, é and ü stay"
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["table", "lines"])
+def test_status_shows_a_tampered_journals_text_as_text(terminal: bool) -> None:
+    """The step, plan id and detail come from the host: rich markup in them raised a
+    MarkupError on a terminal ("[/]"), or restyled the table; controls reached it raw."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from migrator.cli.status import _render
+    from migrator.executor.status import HostState, StatusReport
+
+    hostile = "[/][bold]x[/bold] \x1b[2J"
+    report = StatusReport("mx1", HostState.INTERRUPTED, hostile, f"write {hostile}", hostile)
+    out = StringIO()
+    console = Console(file=out, force_terminal=terminal, color_system=None, width=300)
+    _render([("mx1", report, ""), ("mx2", None, f"lock node {hostile}")], console)
+    shown = out.getvalue()
+    assert r"[/][bold]x[/bold] \x1b[2J" in shown
+    assert "\x1b[2J" not in shown
