@@ -12,7 +12,8 @@ import posixpath
 from dataclasses import dataclass
 
 from migrator.errors import PlanError
-from migrator.host.facts import FIFO_GUARD, fifo_error, parse_dovecot_config_path
+from migrator.host.facts import parse_dovecot_config_path
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.plan.document import Plan
 from migrator.transport.base import Transport
 

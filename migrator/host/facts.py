@@ -12,26 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from migrator.errors import FactError
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.host.platform import OsFamily, detect_family
 from migrator.transport.base import Transport
 
 MARK = "==migrator:"
 FACT_TIMEOUT = 60.0
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/protocols.d")
-
-# A FIFO where postconf or doveconf reads a config would hold them, and the script running
-# them, until its timeout, and leave them blocked on the host: every script that runs either
-# starts with this look (where Debian, RHEL and FreeBSD keep both), which prints the FIFOs
-# found as a section of their own and ends the script (fifo_error reads it).
-FIFO_GUARD = r"""
-fifos=$(for f in /etc/postfix/main.cf /etc/postfix/master.cf /usr/local/etc/postfix/main.cf \
-  /usr/local/etc/postfix/master.cf; do [ ! -p "$f" ] || echo "$f"; done
-  for d in /etc/dovecot /usr/local/etc/dovecot; do [ ! -d "$d" ] || find -L "$d" -type p 2>/dev/null
-  done)
-if [ -n "$fifos" ]; then
-  echo "==migrator:fifos=="; printf '%s\n' "$fifos"; echo "==migrator:end=="; exit 0
-fi
-"""
 
 # $1 is the test recipient (may be empty). Each section starts with a marker line. Dovecot's
 # files are listed following symlinks (a linked conf.d, a linked 20-lmtp.conf), as its
@@ -175,17 +162,6 @@ class FactOverrides:
     userdb: UserdbAnswer | None = None
     protocols_default: str | None = None
     os_family: OsFamily | None = None
-
-
-def fifo_error(host: str, output: str) -> FactError | None:
-    """The error for the first FIFO FIFO_GUARD found (it then printed nothing else), or None."""
-    lines = output.splitlines()
-    if f"{MARK}fifos==" not in lines:
-        return None
-    found = lines[lines.index(f"{MARK}fifos==") + 1 :]
-    path = found[0] if found and not found[0].startswith(MARK) else None
-    detail = "a FIFO where a config file is read: postconf and doveconf would wait on it"
-    return FactError(f"{detail} forever; nothing was read", host=host, path=path)
 
 
 def split_sections(output: str, host: str | None = None) -> dict[str, list[str]]:

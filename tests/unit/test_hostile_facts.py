@@ -8,7 +8,8 @@ import pytest
 
 from migrator.errors import FactError
 from migrator.executor.scope import CONFIG_DIRS_SCRIPT
-from migrator.host.facts import FIFO_GUARD, SCRIPT, SECTIONS, fifo_error, parse_script_output
+from migrator.host.facts import SCRIPT, SECTIONS, parse_script_output
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from tests.unit.test_facts import CAPTURED
 
 FILES = "==migrator:dovecot_files==\n"
