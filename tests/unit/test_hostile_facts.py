@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from migrator.check.gather import CONFIG_SCRIPT as CHECK_SCRIPT
 from migrator.errors import FactError
 from migrator.executor.scope import CONFIG_DIRS_SCRIPT
 from migrator.host.facts import SCRIPT, SECTIONS, parse_script_output
@@ -56,7 +57,9 @@ def test_a_fifo_the_script_found_is_refused_naming_it() -> None:
     )
 
 
-@pytest.mark.parametrize("script", [SCRIPT, CONFIG_DIRS_SCRIPT], ids=["facts", "config dirs"])
+@pytest.mark.parametrize(
+    "script", [SCRIPT, CONFIG_DIRS_SCRIPT, CHECK_SCRIPT], ids=["facts", "config dirs", "check"]
+)
 def test_every_script_running_postconf_or_doveconf_looks_for_fifos_first(script: str) -> None:
     assert script.startswith(FIFO_GUARD)
     guarded = "==migrator:fifos==\n/etc/dovecot/conf.d/20-lmtp.conf\n==migrator:end==\n"
