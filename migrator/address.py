@@ -86,6 +86,11 @@ def recipient_problem(address: str) -> str | None:
         return "has a quoted local part, which migrator does not take for a test recipient"
     if len(local) > _MAX_LOCAL or not _DOT_STRING.fullmatch(local):
         return f"has a local part that is not an RFC 5321 dot-string of at most {_MAX_LOCAL}"
+    if local.startswith("-") or "*" in local or "?" in local:
+        # Legal atext, but `doveadm user` takes a leading '-' for an option, and a '*' or
+        # '?' makes the recipient a user mask: `doveadm user`, `fetch -u` and the cleanup's
+        # `expunge -u` would then reach every user it matches.
+        return "starts with '-' or holds '*' or '?', which doveadm takes for an option or mask"
     return _domain_problem(domain)
 
 

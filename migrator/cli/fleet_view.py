@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from migrator.cli.terminal_text import printable
 from migrator.executor.status import NextRollback, Undoes
 from migrator.executor.step_log import StepEvent
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
@@ -92,7 +93,8 @@ class FleetProgress:
     def _line(self, text: str) -> None:
         if self._live is None:
             with self._lock:
-                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+                shown = printable(text)
+                self.console.print(shown, markup=False, highlight=False, soft_wrap=True)
 
     def _render(self) -> RenderableType:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -150,7 +152,7 @@ def render_summary(report: FleetReport, console: Console, *, detailed: bool = Fa
             Text(result.outcome.value, style=_STYLE[result.outcome]),
             str(int(result.exit_code)),
             seconds,
-            Text(detail),
+            Text(printable(detail)),
         )
     console.print(table)
     counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())

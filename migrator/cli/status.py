@@ -18,6 +18,7 @@ from rich.text import Text
 from migrator.cli.fleet_options import host_selection
 from migrator.cli.host_options import reach, ssh_options
 from migrator.cli.list_hosts import list_hosts_option
+from migrator.cli.terminal_text import printable
 from migrator.errors import UsageError
 from migrator.executor.status import HostState, StatusReport, host_status
 from migrator.exit_status import ExitStatus
@@ -100,21 +101,23 @@ def render(rows: Sequence[Row], console: Console) -> None:
     if not console.is_terminal:
         for host, report, error in rows:
             line = report.line() if report else f"{host}: error: {error}"
-            console.print(line, markup=False, soft_wrap=True)  # one line, however long
+            # one line, however long
+            console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table(title=f"migrator status: {len(rows)} hosts", caption=tally(rows))
     for column in ("host", "state", "plan", "next rollback undoes", "detail"):
         table.add_column(column, overflow="fold")
     for host, report, error in rows:
         if report is None:
-            table.add_row(host, Text("error", style="red"), "", "", Text(error))
+            table.add_row(host, Text("error", style="red"), "", "", Text(printable(error)))
             continue
+        # The step, plan id and detail come from the host's journal and lock: plain text,
+        # never rich markup (a "[/]" there was a MarkupError), controls shown as escapes.
         style = "bold red" if report.state in _ATTENTION else ""
         state = f"{report.state.value} at {report.step}" if report.step else report.state.value
         undo = report.rollback.text() if report.rollback else ""
-        table.add_row(
-            host, f"[{style}]{state}[/]" if style else state, report.plan_id, undo, report.detail
-        )
+        cells = (Text(printable(text)) for text in (report.plan_id, undo, report.detail))
+        table.add_row(host, Text(printable(state), style=style), *cells)
     console.print(table)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from migrator.errors import FactError
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.host.platform import OsFamily, detect_family
 from migrator.transport.base import Transport
 
@@ -28,7 +29,9 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # split by the shell's own read. The programs pipe services and mailbox_command run are
 # listed so that the snapshot reads them with the config files, in the same round trip
 # (planning still decides from the parsed master.cf which ones it needs).
-SCRIPT = r"""
+SCRIPT = (
+    FIFO_GUARD
+    + r"""
 m() { echo "==migrator:$1=="; }
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner mailbox_command \
   2>/dev/null)
@@ -65,6 +68,10 @@ m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; rc=$?; echo "rc=$rc"; fi
 m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
 m end
 """
+)
+
+# The sections SCRIPT prints, each once, in order.
+SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"fifos", "end"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +166,21 @@ class FactOverrides:
     os_family: OsFamily | None = None
 
 
-def split_sections(output: str) -> dict[str, list[str]]:
-    """Split the script's output into its sections' lines (pure)."""
+def split_sections(output: str, host: str | None = None) -> dict[str, list[str]]:
+    """Split the script's output into its sections' lines (pure).
+
+    Raises FactError for a marker the script does not print, or prints a second time: a
+    file name under /etc/dovecot or a userdb field can hold a newline and a marker line, and
+    must not pass for a fact (the LMTP binary, the files to read, the userdb's answer).
+    """
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in output.splitlines():
         if line.startswith(MARK) and line.endswith("=="):
-            current = sections.setdefault(line[len(MARK) : -2], [])
+            name = line[len(MARK) : -2]
+            if name not in SECTIONS or name in sections:
+                raise FactError(f"fact script output has a forged marker line {line!r}", host=host)
+            current = sections[name] = []
         elif current is not None:
             current.append(line)
     if "end" not in sections:
@@ -239,7 +254,10 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
 
     Raises FactError when Postfix's paths are missing from the output.
     """
-    sections = split_sections(output)
+    found = fifo_error(host, output)
+    if found is not None:
+        raise found
+    sections = split_sections(output, host)
     postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)

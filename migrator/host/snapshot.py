@@ -21,6 +21,7 @@ from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.config.reader import Reader
 from migrator.errors import FactError, RefusedError
+from migrator.host.config_limits import check_nul, check_size, parsable_size
 from migrator.host.facts import (
     DOVECOT_DIRS,
     FactOverrides,
@@ -112,6 +113,7 @@ def read_host(
     programs = _read_maps_and_programs(
         transport, reader, files, params, layout.master_cf, maps, others
     )
+    check_nul(transport.host, files, [path for _, path in maps])
     for path in set(hints) - set(programs) - {p for _, p in maps}:
         del files[path]
     dovecot_files = _include_graph(transport, reader, files, layout.dovecot_root, layout.listing)
@@ -149,7 +151,9 @@ def _read_first(
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
     lenses = _lenses([layout.main_cf, layout.master_cf], [layout.dovecot_root, *layout.prefetch])
-    reader.parse_all([(p, _content(files, p), lenses[p]) for p in lenses if _has(files, p)])
+    check_size(transport.host, files, [layout.main_cf, layout.master_cf])
+    parsed = [p for p in lenses if _has(files, p) and parsable_size(files[p])]
+    reader.parse_all([(p, _content(files, p), lenses[p]) for p in parsed])
     return files, hints
 
 
@@ -301,6 +305,7 @@ def _include_graph(
         if unread:
             files.update(transport.read_files(unread))
         frontier = [f for f in frontier if files[f].exists]
+        check_size(transport.host, files, frontier)
         reader.parse_all([(f, _content(files, f), DOVECOT_LENS) for f in frontier])
         reachable.extend(frontier)
         targets = []

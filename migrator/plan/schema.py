@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from migrator.endpoint import Endpoint
+from migrator.endpoint import Endpoint, is_port
 from migrator.errors import PlanError, UsageError
 
 PLAN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
@@ -194,7 +194,7 @@ def _check_endpoint(check: _Check, value: Any, queue_directory: str) -> Endpoint
         raise check.fail("endpoint", exc.message) from exc
     if endpoint.socket_path is not None:
         check.path("endpoint", endpoint.socket_path)
-    elif not _is_address(endpoint.address or "") or not _is_port(endpoint.port or ""):
+    elif not _is_address(endpoint.address or "") or not is_port(endpoint.port or ""):
         raise check.fail("endpoint", f"{_shown(value)} is not a host and port")
     return endpoint
 
@@ -396,7 +396,3 @@ def _is_address(address: str) -> bool:
     except ValueError:
         return DNS_NAME.fullmatch(address) is not None
     return True
-
-
-def _is_port(port: str) -> bool:
-    return port.isdigit() and 0 < int(port) < 65536
