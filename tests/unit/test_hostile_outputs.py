@@ -53,13 +53,21 @@ def test_a_fifo_no_process_reads_is_one_line_not_a_hang(
 def test_a_fifo_that_is_read_gets_the_run_log(tmp_path: Path) -> None:
     fifo = tmp_path / "out"
     os.mkfifo(fifo)
+    # The reader opens the FIFO before migrator runs (a thread that opens it itself may come
+    # too late: migrator then rightly finds no reader, and the thread waits forever). A
+    # writer of the test's own keeps the reader from seeing EOF before migrator writes.
+    reading = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    holding = os.open(fifo, os.O_WRONLY)
+    os.set_blocking(reading, True)
     read: list[bytes] = []
-    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()))
-    reader.start()
-    try:
-        code, output = _plan(tmp_path, "--log", str(fifo))
-    finally:
-        reader.join(10)
+    with os.fdopen(reading, "rb") as source:
+        reader = threading.Thread(target=lambda: read.append(source.read()), daemon=True)
+        reader.start()
+        try:
+            code, output = _plan(tmp_path, "--log", str(fifo))
+        finally:
+            os.close(holding)
+            reader.join(10)
     assert code == 0, output
     events = [json.loads(line)["event"] for line in read[0].decode().splitlines()]
     assert events[0] == "run" and events[-1] == "end"
