@@ -31,6 +31,7 @@ from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
+from migrator.rules.content import content_differences
 from migrator.rules.dovecot import PROTOCOL_LDA, PROTOCOL_LMTP, SERVICE_LMTP
 from migrator.rules.hooks import (
     Hook,
@@ -148,6 +149,7 @@ class EquivalenceRules:
         self._detail()
         self._quota()
         self._process_limits()
+        self._content()
         return Equivalence(tuple(self._edits), tuple(self._warnings), tuple(self._accepts))
 
     def _lmtp_value(self, key: str) -> str | None:
@@ -158,6 +160,20 @@ class EquivalenceRules:
                 return edit.value
         inside = self.dovecot.value(key, PROTOCOL_LMTP)
         return inside if inside is not None else self.dovecot.value(key)
+
+    def _content(self) -> None:
+        """Long lines, the trace header, the null sender, the recipient's case (rules.content)."""
+        username = self._lmtp_value("auth_username_format")
+        lowered = username is None or "%L" in username or "lower" in username
+        found = content_differences(
+            self.main,
+            self.config.master,
+            self.services,
+            self._lmtp_value("lmtp_add_received_header"),
+            lowered,
+        )
+        self._edits.extend(found.edits)
+        self._warnings.extend(found.warnings)
 
     def _lmtp_file(self) -> str:
         for chain in (PROTOCOL_LMTP, PROTOCOL_LDA):
