@@ -13,7 +13,9 @@ tests/lab/test_content_equivalence.py, byte for byte in the mailbox:
   envelope sender; LMTP gets ``MAIL FROM:<>``: ``Return-Path: <>``, an empty envelope sender.
   No Postfix or Dovecot setting rewrites it (a warning).
 - Recipient case: flag ``u`` folded the recipient's local part before ``-d``; LMTP gets the
-  RCPT TO address as sent, so Sieve's envelope "to" keeps its case (a warning).
+  RCPT TO address as sent. With an ``auth_username_format`` that does not lower it (``%u``)
+  Dovecot 2.3 bounces ``BOB@`` 5.1.1 where the LDA delivered: the plan lowers it in
+  ``protocol lmtp``. Sieve's envelope "to" still keeps the case (a warning).
 - The same on both paths (pinned in the lab): lines starting with "." and a lone ".", bare CR
   and LF, CRLF or LF through sendmail, no final newline, an empty body, ``From `` lines, NUL,
   8-bit headers without SMTPUTF8, many, long and folded headers, nested MIME, a quoted local
@@ -23,12 +25,14 @@ Pure: parsed config in, edits and warnings out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrator.config.edits import Edit, SetMainParam
+from migrator.config.edits import Edit, SetDovecotSetting, SetMainParam
 from migrator.config.postfix import MasterEntry
 from migrator.errors import RefusedError
+from migrator.rules.dovecot import PROTOCOL_LMTP
 from migrator.rules.hooks import LdaService
 from migrator.rules.params import MainParams
 
@@ -45,24 +49,73 @@ class ContentDifferences:
     warnings: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class LmtpSide:
+    """What protocol lmtp will have: its trace header and username settings, Dovecot's syntax
+    version ("2.3" or "2.4") and the file a protocol lmtp setting goes to."""
+
+    received_header: str | None
+    username_format: str | None
+    version: str
+    file: str
+
+
 def content_differences(
     main: MainParams,
     master: Sequence[MasterEntry],
     services: Sequence[LdaService],
-    received_header: str | None,
-    username_lowered: bool,
+    lmtp: LmtpSide,
 ) -> ContentDifferences:
-    """The edit that keeps long lines whole under LMTP, and warnings for the trace header, the
-    null sender and the recipient's case (RECEIVED_HEADER: protocol lmtp's
-    lmtp_add_received_header, None when unset; USERNAME_LOWERED: whether LMTP's
-    auth_username_format lowers the name it looks up)."""
-    edits = _line_limit(main)
+    """The edits that keep long lines whole and find mixed-case recipients under LMTP, and
+    warnings for the trace header, the null sender and the recipient's case."""
+    edits = (*_line_limit(main), *_username_case(services, lmtp))
     warnings = [
-        *_received(received_header),
+        *_received(lmtp.received_header),
         *_null_sender(master, services),
-        *_recipient_case(services, username_lowered),
+        *_recipient_case(services),
     ]
     return ContentDifferences(edits, tuple(warnings))
+
+
+def lowers_username(value: str | None, version: str) -> bool:
+    """Whether an auth_username_format lowers the name (None: the default, which does)."""
+    if value is None:
+        return True
+    return "lower" in value if version == "2.4" else "%L" in value
+
+
+def lowered_username(value: str, version: str) -> str:
+    """VALUE with each user, local part and domain variable lowered (2.3 ``%u`` → ``%Lu``,
+    ``%{user}`` → ``%L{user}``; 2.4 ``%{user}`` → ``%{user | lower}``)."""
+    if version == "2.4":
+        return re.sub(
+            r"%\{\s*(user|username|domain)\b([^}]*)\}",
+            lambda m: f"%{{{m[1]}{m[2].rstrip()} | lower}}",
+            value,
+        )
+    return re.sub(r"%(\{(?:user|username|domain)\}|[und])", r"%L\1", value)
+
+
+def _username_case(services: Sequence[LdaService], lmtp: LmtpSide) -> tuple[Edit, ...]:
+    folded = [s.name for s in services if "u" in s.flags]
+    value = lmtp.username_format
+    if not folded or value is None or lowers_username(value, lmtp.version):
+        return ()
+    wanted = lowered_username(value, lmtp.version)
+    if wanted == value:
+        return ()
+    return (
+        SetDovecotSetting(
+            lmtp.file,
+            PROTOCOL_LMTP,
+            "auth_username_format",
+            wanted,
+            f"service {', '.join(folded)} folded the recipient's local part to lower case "
+            f"(flags u) before -d; LMTP looks up RCPT TO as sent, and auth_username_format = "
+            f"{value} does not lower it: mail to BOB@ bounced 5.1.1 (user unknown) where the "
+            "LDA delivered it (measured on Dovecot 2.3)",
+        ),
+    )
 
 
 def _line_limit(main: MainParams) -> tuple[Edit, ...]:
@@ -116,20 +169,14 @@ def _null_sender(master: Sequence[MasterEntry], services: Sequence[LdaService]) 
     return warnings
 
 
-def _recipient_case(services: Sequence[LdaService], lowered: bool) -> list[str]:
+def _recipient_case(services: Sequence[LdaService]) -> list[str]:
     folded = [s.name for s in services if "u" in s.flags]
     if not folded:
         return []
-    lookup = (
-        "the user is still found (auth_username_format lowers it)"
-        if lowered
-        else "auth_username_format does not lower it, so the userdb must know the name as "
-        "sent or LMTP bounces it (user unknown) where the LDA delivered"
-    )
     return [
         f"recipient case: service {', '.join(folded)} folded the recipient's local part to "
-        "lower case (flags u) before -d; LMTP gets RCPT TO as sent (BOB@example.com): "
-        f'{lookup}, and Delivered-To is the same, but Sieve\'s envelope "to" keeps the '
-        'sender\'s case, so a rule comparing it with :comparator "i;octet" no longer matches '
-        "(the default comparator ignores case)"
+        "lower case (flags u) before -d; LMTP gets RCPT TO as sent (BOB@example.com): the "
+        "user is found as before (auth_username_format lowers it) and Delivered-To is the "
+        "same, but Sieve's envelope \"to\" keeps the sender's case, so a rule comparing it "
+        'with :comparator "i;octet" no longer matches (the default comparator ignores case)'
     ]

@@ -31,7 +31,7 @@ from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
-from migrator.rules.content import content_differences
+from migrator.rules.content import LmtpSide, content_differences
 from migrator.rules.dovecot import PROTOCOL_LDA, PROTOCOL_LMTP, SERVICE_LMTP
 from migrator.rules.hooks import (
     Hook,
@@ -163,15 +163,13 @@ class EquivalenceRules:
 
     def _content(self) -> None:
         """Long lines, the trace header, the null sender, the recipient's case (rules.content)."""
-        username = self._lmtp_value("auth_username_format")
-        lowered = username is None or "%L" in username or "lower" in username
-        found = content_differences(
-            self.main,
-            self.config.master,
-            self.services,
+        lmtp = LmtpSide(
             self._lmtp_value("lmtp_add_received_header"),
-            lowered,
+            self._lmtp_value("auth_username_format"),
+            self.syntax.version,
+            self._lmtp_file(),
         )
+        found = content_differences(self.main, self.config.master, self.services, lmtp)
         self._edits.extend(found.edits)
         self._warnings.extend(found.warnings)
 

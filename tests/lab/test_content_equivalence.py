@@ -151,11 +151,16 @@ def _send_all(lab: Lab, host: LabHost, tag: str) -> dict[str, Stored]:
     return {name: _outcome(lab, host, s) for name, s in sent.items()}
 
 
-def _bob_sieve(lab: Lab, host: LabHost) -> None:
+def _prepare(lab: Lab, host: LabHost, release: str) -> None:
+    """bob's Sieve script, and user names looked up as given (the pipe's flag u lowered
+    them for the LDA; LMTP sees them as sent)."""
     home = "/var/vmail/example.test/bob"
+    as_given = "%{user}" if release == "trixie" else "%u"
     script = (
         f'mkdir -p {home} && printf %s "$1" > {home}/.dovecot.sieve'
         " && chown -R vmail:vmail /var/vmail/example.test"
+        f" && echo 'auth_username_format = {as_given}' >> /etc/dovecot/local.conf"
+        " && doveadm reload"
     )
     done = lifecycle.run_in_host(host, lab, ["sh", "-c", script, "sh", BOB_SIEVE], capture=True)
     assert done.returncode == 0, done.stderr
@@ -191,7 +196,7 @@ def test_lmtp_stores_each_content_class_as_the_lda_did(
 ) -> None:
     lab = make_lab("virtual-lda", release=release, prefix="ct")
     host = lab.hosts[0]
-    _bob_sieve(lab, host)
+    _prepare(lab, host, release)
     lda = _send_all(lab, host, "lda")
     cli = LabCli(lab, tmp_path)
     plan = cli.plan(host, "alice@example.test")
@@ -210,11 +215,14 @@ def test_lmtp_stores_each_content_class_as_the_lda_did(
     assert lda["eightbit_header"].copies[0][0] == "bob/Maildir/.Eight"
     assert lda["quoted_unknown"].statuses == (('"bob smith"@example.test', "bounced", "5.1.1"),)
 
-    # Equalised: long lines arrive whole (Postfix's lmtp client would break them at 998).
+    # Equalised: long lines arrive whole (Postfix's lmtp client would break them at 998), and
+    # BOB@ is looked up lowered, as the pipe's flag u did (2.3 bounced it 5.1.1 with %u).
     assert any("set lmtp_line_length_limit = 0" in s for s in said), said
     # Announced: the trace line, the null sender, the recipient's case, +detail.
     assert any(s.startswith("trace header: Dovecot's LMTP prepends") for s in said), said
     assert any("which pipe(8) expands to MAILER-DAEMON for a bounce" in s for s in said), said
+    lowered = "%{user | lower}" if release == "trixie" else "%Lu"
+    assert any(f"set auth_username_format = {lowered} in protocol lmtp" in s for s in said)
     assert any(s.startswith("recipient case: service dovecot folded") for s in said), said
     assert any("mail to user+detail@ bounced" in s for s in said), said
     for case in CASES:

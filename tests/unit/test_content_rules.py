@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from migrator.config.edits import SetMainParam
+from migrator.config.edits import SetDovecotSetting, SetMainParam
 from migrator.config.postfix import MasterEntry
-from migrator.rules.content import content_differences
+from migrator.rules.content import LmtpSide, content_differences, lowered_username
 from migrator.rules.hooks import LdaArgs, LdaService
 from migrator.rules.params import MainParams
 from tests.unit.hosts import append_to, fixture_hosts
@@ -40,21 +40,23 @@ def _differences(
     master: tuple[MasterEntry, ...] | None = None,
     service: LdaService | None = None,
     received: str | None = None,
-    lowered: bool = True,
+    username: str | None = None,
+    version: str = "2.3",
 ) -> tuple[list[str], list[str]]:
     found = content_differences(
         MainParams(main or {}, "/etc/postfix/main.cf"),
         _master() if master is None else master,
         [service or _service()],
-        received,
-        lowered,
+        LmtpSide(received, username, version, "/etc/dovecot/conf.d/20-lmtp.conf"),
     )
     edits = [e.describe() for e in found.edits]
     return edits, list(found.warnings)
 
 
 def test_long_lines_are_kept_whole_with_a_reason() -> None:
-    found = content_differences(MainParams({}, "/etc/postfix/main.cf"), _master(), [], None, True)
+    found = content_differences(
+        MainParams({}, "/etc/postfix/main.cf"), _master(), [], LmtpSide(None, None, "2.3", "")
+    )
     assert len(found.edits) == 1
     edit = found.edits[0]
     assert isinstance(edit, SetMainParam)
@@ -111,11 +113,48 @@ def test_the_null_sender_is_announced_with_what_the_pipe_passed(
 def test_the_recipient_case_is_announced_only_when_the_pipe_folded_it() -> None:
     _, folded = _differences(service=_service("DRhu"))
     _, kept = _differences(service=_service("DRh"))
-    _, unlowered = _differences(service=_service("DRhu"), lowered=False)
     assert any(':comparator "i;octet" no longer matches' in w for w in folded)
     assert not any(w.startswith("recipient case:") for w in kept)
-    assert any("LMTP bounces it (user unknown)" in w for w in unlowered)
-    assert not any("LMTP bounces it" in w for w in folded)
+
+
+@pytest.mark.parametrize(
+    ("value", "version", "wanted"),
+    [
+        ("%u", "2.3", "%Lu"),
+        ("%n@%d", "2.3", "%Ln@%Ld"),
+        ("%{user}", "2.3", "%L{user}"),
+        ("%{user}", "2.4", "%{user | lower}"),
+        ("%{user | username}", "2.4", "%{user | username | lower}"),
+    ],
+)
+def test_a_username_format_that_keeps_case_is_lowered_for_lmtp(
+    value: str, version: str, wanted: str
+) -> None:
+    assert lowered_username(value, version) == wanted
+    edits, _ = _differences(username=value, version=version)
+    lmtp = "/etc/dovecot/conf.d/20-lmtp.conf"
+    assert f"{lmtp}: set auth_username_format = {wanted} in protocol lmtp" in edits, edits
+
+
+@pytest.mark.parametrize(
+    ("flags", "value", "version"),
+    [
+        ("DRhu", None, "2.3"),  # the default lowers
+        ("DRhu", "%Lu", "2.3"),
+        ("DRhu", "%{user | lower}", "2.4"),
+        ("DRh", "%u", "2.3"),  # the pipe kept the case too
+    ],
+)
+def test_a_username_format_is_left_alone_when_both_paths_agree(
+    flags: str, value: str | None, version: str
+) -> None:
+    found = content_differences(
+        MainParams({}, "/etc/postfix/main.cf"),
+        _master(),
+        [_service(flags)],
+        LmtpSide(None, value, version, "/etc/dovecot/conf.d/20-lmtp.conf"),
+    )
+    assert not [e for e in found.edits if isinstance(e, SetDovecotSetting)]
 
 
 def test_a_fixture_host_plans_the_line_limit_unless_main_cf_has_it(tmp_path: Path) -> None:
