@@ -21,8 +21,8 @@ from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
 
 from .conftest import LabFactory
-from .hostfiles import LabCli
 from .messages import _dsn_class, send_raw, sendmail_raw, stored
+from .test_equivalence import _apply as apply_saying
 
 pytestmark = pytest.mark.lab
 
@@ -198,11 +198,7 @@ def test_lmtp_stores_each_content_class_as_the_lda_did(
     host = lab.hosts[0]
     _prepare(lab, host, release)
     lda = _send_all(lab, host, "lda")
-    cli = LabCli(lab, tmp_path)
-    plan = cli.plan(host, "alice@example.test")
-    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--rollback-on-fail")
-    assert applied.exit_code == 0, applied.output
-    said = [*plan.warnings, *(c.summary for c in plan.changes)]
+    said = apply_saying(lab, host, tmp_path)
     lmtp = _send_all(lab, host, "lmtp")
 
     # The LDA's own outcomes, so that a class that stops exercising its path is caught.
