@@ -14,7 +14,7 @@ Measured on the lab's releases (Dovecot 2.3.13/Postfix 3.5, 2.3.19/3.7, 2.4.1/3.
   temporary file (2.3.19 delivered 60 MB with 24M), but 2.4.1's lmtp does not even start
   with 48M: a limit below ``message_size_limit`` plus 64M is raised.
 - Original recipient, ``+detail``, quota (``rules.quota``), process limits, Sieve's own mail:
-  warnings.
+  warnings. Content and envelope classes (long lines, trace, null sender, case): ``rules.content``.
 Pure: parsed config and facts in, edits and warnings out.
 """
 
