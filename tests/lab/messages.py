@@ -7,6 +7,7 @@ Trace headers (Received), queue ids and Message-IDs differ by nature and are lef
 
 from __future__ import annotations
 
+import base64
 import re
 import smtplib
 import subprocess
@@ -180,17 +181,16 @@ def sendmail_raw(
 
 
 def stored(lab: Lab, host: LabHost, message_id: str) -> tuple[tuple[str, bytes], ...]:
-    """Each delivered copy of MESSAGE_ID: its folder (user/Maildir/.Folder) and its bytes,
-    read from the host's overlay as Dovecot wrote them."""
-    root = sandbox.host_file(lab, host, "/")
+    """Each delivered copy of MESSAGE_ID: its folder (user/Maildir/.Folder) and its bytes as
+    Dovecot wrote them (base64 across the namespace boundary: NUL and bare CR survive)."""
+    script = (
+        f"grep -rlF -e \"$1\" {MAILDIRS} 2>/dev/null | grep -E '/(new|cur)/' | while read -r f; do "
+        'printf "%s " "$f"; base64 -w0 "$f"; echo; done'
+    )
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", script, "sh", message_id], capture=True)
     found = []
-    for top in MAILDIRS.split():
-        for path in (root / top.lstrip("/")).rglob("*"):
-            if path.parent.name not in ("new", "cur") or not path.is_file():
-                continue
-            data = path.read_bytes()
-            if message_id.encode() in data:
-                inside = "/" + str(path.relative_to(root))
-                folder = re.sub(r"^/(var/vmail/[^/]+|home)/|/(new|cur)/[^/]*$", "", inside)
-                found.append((folder, data))
+    for line in done.stdout.decode().splitlines():
+        path, _, data = line.rpartition(" ")
+        folder = re.sub(r"^/(var/vmail/[^/]+|home)/|/(new|cur)/[^/]*$", "", path)
+        found.append((folder, base64.b64decode(data)))
     return tuple(sorted(found))

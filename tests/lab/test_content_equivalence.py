@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +140,12 @@ def _outcome(lab: Lab, host: LabHost, sent: mail.Sent | int) -> Stored:
     return Stored(tuple(statuses), copies)
 
 
-def _send_all(lab: Lab, host: LabHost, tag: str) -> dict[str, Stored]:
+def _send_all(
+    lab: Lab, host: LabHost, tag: str, cases: Sequence[Case] = CASES
+) -> dict[str, Stored]:
     """Every class in one batch: all sent, then each one's outcome."""
     sent: dict[str, mail.Sent | int] = {}
-    for case in CASES:
+    for case in cases:
         raw = _raw(case, f"<{case.name}.{tag}.{uuid.uuid4().hex[:12]}@migrator.lab>")
         if case.via == "sendmail":
             sent[case.name] = sendmail_raw(lab, host, case.sender, case.to, raw)
@@ -176,12 +179,12 @@ ANNOUNCED_FOLDER = {
 DETAIL = ("detail", "detail_repeated", "detail_empty")
 
 
-def as_lmtp_stores(name: str, lda: Stored) -> Stored:
+def as_lmtp_stores(name: str, lda: Stored, folders: Mapping[str, str] = ANNOUNCED_FOLDER) -> Stored:
     """What LMTP must store for a class the LDA delivered: the same bytes and folder, under
     the trace LMTP adds, with only the differences the plan announces."""
     copies = tuple(
         (
-            ANNOUNCED_FOLDER.get(name, folder),
+            folders.get(name, folder),
             (*(h.replace("<MAILER-DAEMON>", "<>") for h in trace), LMTP_TRACE),
             rest,
         )
@@ -239,3 +242,32 @@ def test_lmtp_stores_each_content_class_as_the_lda_did(
                 ),
             ),
         ), lmtp[name]
+
+
+SYSTEM_CASES = ("dot_lines", "line_5000", "nul", "null_sender", "upper_rcpt", "odd_sender")
+
+
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
+def test_system_users_get_each_content_class_as_the_lda_gave_it(
+    make_lab: LabFactory, tmp_path: Path, release: str
+) -> None:
+    """mailbox_command hosts: local(8) ran the LDA; after the switch it hands the message to
+    Postfix's lmtp client (mailbox_transport), which would break the long line too."""
+    lab = make_lab("system-lda", release=release, prefix="cs")
+    host = lab.hosts[0]
+    cases = [c for c in CASES if c.name in SYSTEM_CASES]
+    lda = _send_all(lab, host, "lda", cases)
+    said = apply_saying(lab, host, tmp_path, "bob@example.test")
+    lmtp = _send_all(lab, host, "lmtp", cases)
+
+    assert any("set lmtp_line_length_limit = 0" in s for s in said), said
+    assert not any(s.startswith(("null sender:", "recipient case:")) for s in said), said
+    # local(8) passed <> and kept the case itself: only X-Original-To goes (test_equivalence).
+    assert lda["null_sender"].copies[0][1][0] == "Return-Path: <>"
+    for name in SYSTEM_CASES:
+        without = tuple(
+            (f, tuple(h for h in trace if not h.startswith("X-Original-To:")), rest)
+            for f, trace, rest in lda[name].copies
+        )
+        expected = as_lmtp_stores(name, Stored(lda[name].statuses, without), folders={})
+        assert lmtp[name] == expected, name
