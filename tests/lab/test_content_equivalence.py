@@ -69,6 +69,7 @@ CASES = (
     Case("no_final_newline", b"no newline at the end", via="sendmail"),
     Case("line_999", b"a" * 999 + b"\r\nend\r\n"),
     Case("line_5000", b"b" * 5000 + b"\r\nend\r\n"),
+    Case("line_200k", b"c" * 200_000 + b"\r\nend\r\n"),
     Case("empty_body", b""),
     Case("from_lines", b"From here on\r\n>From quoted\r\nFrom: not a header\r\n"),
     Case("nul", b"a\x00b\r\n"),
@@ -206,6 +207,7 @@ def test_lmtp_stores_each_content_class_as_the_lda_did(
 
     # The LDA's own outcomes, so that a class that stops exercising its path is caught.
     assert lda["line_999"].copies[0][2].endswith(b"\n" + b"a" * 999 + b"\nend\n")
+    assert lda["line_200k"].copies[0][2].endswith(b"\n" + b"c" * 200_000 + b"\nend\n")
     assert lda["null_sender"].copies[0][:2] == (
         "bob/Maildir/.ToBob",
         ("Return-Path: <MAILER-DAEMON>", "Delivered-To: bob@example.test"),
