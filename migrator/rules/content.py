@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from migrator.config.edits import Edit, SetDovecotSetting, SetMainParam
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.errors import RefusedError
 from migrator.rules.dovecot import PROTOCOL_LMTP
 from migrator.rules.hooks import LdaService
-from migrator.rules.params import MainParams
 
 LINE_LIMIT = "lmtp_line_length_limit"
 NO_LINE_LIMIT = "0"

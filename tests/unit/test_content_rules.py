@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from migrator.config.edits import SetDovecotSetting, SetMainParam
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.rules.content import LmtpSide, content_differences, lowered_username
 from migrator.rules.hooks import LdaArgs, LdaService
-from migrator.rules.params import MainParams
 from tests.unit.hosts import append_to, fixture_hosts
 
 LDA = "/usr/lib/dovecot/dovecot-lda"
