@@ -14,7 +14,7 @@ Measured on the lab's releases (Dovecot 2.3.13/Postfix 3.5, 2.3.19/3.7, 2.4.1/3.
   temporary file (2.3.19 delivered 60 MB with 24M), but 2.4.1's lmtp does not even start
   with 48M: a limit below ``message_size_limit`` plus 64M is raised.
 - Original recipient, ``+detail``, quota (``rules.quota``), process limits, Sieve's own mail:
-  warnings.
+  warnings. Content and envelope classes (long lines, trace, null sender, case): ``rules.content``.
 Pure: parsed config and facts in, edits and warnings out.
 """
 
@@ -31,6 +31,7 @@ from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
+from migrator.rules.content import LmtpSide, content_differences
 from migrator.rules.dovecot import PROTOCOL_LDA, PROTOCOL_LMTP, SERVICE_LMTP
 from migrator.rules.hooks import (
     Hook,
@@ -148,6 +149,7 @@ class EquivalenceRules:
         self._detail()
         self._quota()
         self._process_limits()
+        self._content()
         return Equivalence(tuple(self._edits), tuple(self._warnings), tuple(self._accepts))
 
     def _lmtp_value(self, key: str) -> str | None:
@@ -158,6 +160,18 @@ class EquivalenceRules:
                 return edit.value
         inside = self.dovecot.value(key, PROTOCOL_LMTP)
         return inside if inside is not None else self.dovecot.value(key)
+
+    def _content(self) -> None:
+        """Long lines, the trace header, the null sender, the recipient's case (rules.content)."""
+        lmtp = LmtpSide(
+            self._lmtp_value("lmtp_add_received_header"),
+            self._lmtp_value("auth_username_format"),
+            self.syntax.version,
+            self._lmtp_file(),
+        )
+        found = content_differences(self.main, self.config.master, self.services, lmtp)
+        self._edits.extend(found.edits)
+        self._warnings.extend(found.warnings)
 
     def _lmtp_file(self) -> str:
         for chain in (PROTOCOL_LMTP, PROTOCOL_LDA):

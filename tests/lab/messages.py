@@ -7,13 +7,15 @@ Trace headers (Received), queue ids and Message-IDs differ by nature and are lef
 
 from __future__ import annotations
 
+import base64
 import re
 import smtplib
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 
-from migrator.lab import lifecycle, mail
+from migrator.lab import lifecycle, mail, sandbox
 from migrator.lab.state import Lab, LabHost
 
 MAILDIRS = "/var/vmail /home"
@@ -129,3 +131,66 @@ def _copies(lab: Lab, host: LabHost, message_id: str) -> tuple[tuple[str, tuple[
         )
         copies.append((folder, headers))
     return tuple(sorted(copies))
+
+
+def send_raw(
+    host: LabHost, sender: str, to: tuple[str, ...], raw: bytes, *, smtputf8: bool = False
+) -> mail.Sent | int:
+    """Send RAW over SMTP exactly as given (only dot-stuffed: smtplib's data() would rewrite
+    bare CR and LF); the queue id, or the reply code when Postfix refuses the DATA."""
+    message_id = re.search(rb"^Message-ID: (<[^>\r\n]+>)", raw, re.M | re.I)
+    assert message_id, raw[:200]
+    options = ["BODY=8BITMIME", *(["SMTPUTF8"] if smtputf8 else [])]
+    with smtplib.SMTP(host.address, 25, timeout=60) as smtp:
+        smtp.ehlo("migrator.lab")
+        code, reply = smtp.mail(sender, options)
+        assert code == 250, (sender, code, reply)
+        for rcpt in to:
+            code, reply = smtp.rcpt(rcpt)
+            assert code == 250, (rcpt, code, reply)
+        code, reply = smtp.docmd("DATA")
+        assert code == 354, (code, reply)
+        stuffed = re.sub(rb"(?m)^\.", b"..", raw)
+        smtp.send(stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        code, reply = smtp.getreply()
+    queued = re.search(r"queued as ([0-9A-F]+)", reply.decode(errors="replace"))
+    if code != 250 or not queued:
+        return code
+    return mail.Sent(queued.group(1), message_id.group(1).decode())
+
+
+def sendmail_raw(
+    lab: Lab, host: LabHost, sender: str, to: tuple[str, ...], raw: bytes
+) -> mail.Sent:
+    """Feed RAW to the host's own sendmail(1) (-f SENDER, -- recipients); its queue id."""
+    message_id = re.search(rb"^Message-ID: (<[^>\r\n]+>)", raw, re.M | re.I)
+    assert message_id, raw[:200]
+    argv = ["/usr/sbin/sendmail", "-i", "-f", sender, "--", *to]
+    done = subprocess.run(
+        sandbox.enter_argv(lab, host, argv), input=raw, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    wanted = f": message-id={message_id.group(1).decode()}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in mail.postfix_log(lab, host).splitlines():
+            if line.endswith(wanted) and "postfix/cleanup" in line:
+                return mail.Sent(line.split(wanted)[0].split()[-1], message_id.group(1).decode())
+        time.sleep(0.1)
+    raise AssertionError(f"sendmail's message {message_id.group(1)!r} never reached cleanup")
+
+
+def stored(lab: Lab, host: LabHost, message_id: str) -> tuple[tuple[str, bytes], ...]:
+    """Each delivered copy of MESSAGE_ID: its folder (user/Maildir/.Folder) and its bytes as
+    Dovecot wrote them (base64 across the namespace boundary: NUL and bare CR survive)."""
+    script = (
+        f"grep -rlF -e \"$1\" {MAILDIRS} 2>/dev/null | grep -E '/(new|cur)/' | while read -r f; do "
+        'printf "%s " "$f"; base64 -w0 "$f"; echo; done'
+    )
+    done = lifecycle.run_in_host(host, lab, ["sh", "-c", script, "sh", message_id], capture=True)
+    found = []
+    for line in done.stdout.decode().splitlines():
+        path, _, data = line.rpartition(" ")
+        folder = re.sub(r"^/(var/vmail/[^/]+|home)/|/(new|cur)/[^/]*$", "", path)
+        found.append((folder, base64.b64decode(data)))
+    return tuple(sorted(found))

@@ -128,6 +128,10 @@ def test_untouched_lines_survive(main: list[str], dovecot: list[str], extra: lis
     kept = [line for line in main if line != "virtual_transport = dovecot"]
     assert _subsequence(kept, main_after)
     assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in main_after
-    # One new line: one recipient per LMTP transaction, as the pipe had (rules/equivalence.py).
-    assert main_after[len(main) :] == ["lmtp_destination_recipient_limit = 1"]
+    # Two new lines: one recipient per LMTP transaction, as the pipe had (rules/equivalence.py),
+    # and long lines sent whole, as the pipe wrote them (rules/content.py).
+    assert main_after[len(main) :] == [
+        "lmtp_destination_recipient_limit = 1",
+        "lmtp_line_length_limit = 0",
+    ]
     assert _subsequence(dovecot, after["/etc/dovecot/dovecot.conf"])
