@@ -19,8 +19,12 @@ _PRELUDE = r"""
 set -u
 base=$1
 if [ -r "/proc/$$/stat" ]; then
-  field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
-  comm() { cat "/proc/$1/comm" 2>/dev/null; }
+  # Read by the shell itself (no process): the lock walks up a few of them.
+  field() {
+    { IFS= read -r l < "/proc/$1/stat"; } 2>/dev/null || return 0
+    n=$2; set -- ${l##*) }; shift $((n - 1)); echo "${1:-}"
+  }
+  comm() { { IFS= read -r c < "/proc/$1/comm"; } 2>/dev/null && echo "$c"; }
 else
   # No /proc (the BSDs): ps says the same. Field 2 the parent, 20 the start time (a ps without
   # lstart: "up" while the process runs, so a live holder is never taken for a dead one).
