@@ -97,12 +97,12 @@ def apply_plan(
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
     recipient, follows = _before_the_lock(transport, plan, options)
     journal = Journal(transport, plan.plan_id)
-    journal.lock(options.node)
+    # How the host runs its daemons and where Postfix logs: read by the lock's round trip.
+    runtime = services.parse_runtime(journal.lock(options.node, then=services.RUNTIME_SCRIPT))
     log = StepLog(transport.host, notify)
     try:
         originals = check_drift(transport, plan)
         _preconditions(transport, plan, log)
-        runtime = services.read_runtime(transport)
         opened = Opened(originals, recipient, runtime, options.node, follows)
         state = open_journal(journal, plan, opened)
     except BaseException:

@@ -89,16 +89,17 @@ put() {
 """
 
 # $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone and
-# whose plan is $5 ("*": any plan). The lease is the SSH session this command runs under.
+# whose plan is $5 ("*": any plan), $6 a script to run once the lock is taken ("": none).
+# The lease is the SSH session this command runs under.
 LOCK_SCRIPT = (
     _PRELUDE
     + r"""
 umask 077
 check_base
 # Two first applies may race to create it: either one's mkdir will do.
-mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || fail "cannot create $base"
+[ -d "$base" ] || mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || fail "cannot create $base"
 check_dir "$base"
-mkdir -p "$base/journal" || fail "cannot create $base/journal"
+[ -d "$base/journal" ] || mkdir -p "$base/journal" || fail "cannot create $base/journal"
 mutex -x
 p=$$
 # The lease is the SSH session: the sshd process above us, which OpenSSH 9.8 and later name
@@ -111,11 +112,18 @@ me="$p $(field "$p" 20)"
 write_owner() { printf 'plan=%s\nnode=%s\nholder=%s\n' "$2" "$3" "$me" > "$base/lock/owner.new" &&
   mv -f "$base/lock/owner.new" "$base/lock/owner"; }
 held_plan() { sed -n 's/^plan=//p' "$base/lock/owner" 2>/dev/null; }
+# Once the lock is ours, $6 (when given) runs too, in the same round trip, after a line
+# "==then==", the mutex released first (its exit status is not the lock's; umask 077).
+then_run() {
+  [ -n "${6:-}" ] || return 0
+  exec 9>&-
+  echo "==then=="; sh -c "$6" || true
+}
 if mkdir "$base/lock" 2>/dev/null; then
-  write_owner "$@"; echo acquired
+  write_owner "$@"; echo acquired; then_run "$@"
 elif [ "${4:-}" = takeover ] && ! holder_alive &&
   { [ "${5:-}" = "*" ] || [ "$(held_plan)" = "${5:-}" ]; }; then
-  write_owner "$@"; echo acquired
+  write_owner "$@"; echo acquired; then_run "$@"
 else
   report_held held
 fi
