@@ -86,6 +86,11 @@ def recipient_problem(address: str) -> str | None:
         return "has a quoted local part, which migrator does not take for a test recipient"
     if len(local) > _MAX_LOCAL or not _DOT_STRING.fullmatch(local):
         return f"has a local part that is not an RFC 5321 dot-string of at most {_MAX_LOCAL}"
+    if local.startswith("-") or "*" in local or "?" in local:
+        # Legal atext, but `doveadm user` takes a leading '-' for an option, and a '*' or
+        # '?' makes the recipient a user mask: `doveadm user`, `fetch -u` and the cleanup's
+        # `expunge -u` would then reach every user it matches.
+        return "starts with '-' or holds '*' or '?', which doveadm takes for an option or mask"
     return _domain_problem(domain)
 
 
@@ -99,10 +104,7 @@ def _hostname_problem(name: str) -> str | None:
         return "is empty"
     if name.startswith("-"):
         return "starts with '-' (ssh would take it for an option)"
-    bad = sorted({c for c in name if c in _HOST_FORBIDDEN or c.isspace() or _control(c)})
-    if bad:
-        return f"contains invalid characters ({_shown(bad)}), as OpenSSH refuses it"
-    return None
+    return _invalid_characters(name, _HOST_FORBIDDEN)
 
 
 def _user_problem(user: str) -> str | None:
@@ -110,11 +112,17 @@ def _user_problem(user: str) -> str | None:
         return "is empty"
     if user.startswith("-"):
         return "starts with '-'"
-    bad = sorted({c for c in user if c in _USER_FORBIDDEN or c.isspace() or _control(c)})
+    invalid = _invalid_characters(user, _USER_FORBIDDEN)
+    if invalid:
+        return invalid
+    return "ends with '\\'" if user.endswith("\\") else None
+
+
+def _invalid_characters(value: str, forbidden: frozenset[str]) -> str | None:
+    """The characters OpenSSH refuses in value (forbidden ones, blanks, controls), said."""
+    bad = sorted({c for c in value if c in forbidden or c.isspace() or _control(c)})
     if bad:
         return f"contains invalid characters ({_shown(bad)}), as OpenSSH refuses it"
-    if user.endswith("\\"):
-        return "ends with '\\'"
     return None
 
 

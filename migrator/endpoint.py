@@ -9,6 +9,7 @@ Stdlib only: rules, plans, delivery and the executor all stand on it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from migrator.errors import UsageError
@@ -72,13 +73,20 @@ class Endpoint:
         host, _, port = rest.rpartition(":")
         if kind != "inet" or not host or not port.isdigit():
             raise UsageError(f"--lmtp must be unix or inet:ADDRESS:PORT, not {option!r}")
+        _check_port(port, option)
+        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         try:
-            loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+            address = ipaddress.ip_address(bare)
         except ValueError as exc:
             raise UsageError(f"--lmtp address must be an IP address, not {host!r}") from exc
+        if address.version == 6 and bare == host:
+            raise UsageError(
+                f"--lmtp {option}: an IPv6 address goes in brackets: inet:[{host}]:PORT"
+            )
+        loopback = address.is_loopback
         if not loopback and not allow_remote:
             raise UsageError(f"--lmtp {option}: not a loopback address (use --allow-remote-lmtp)")
-        return cls(f"lmtp:inet:{host}:{port}", address=host.strip("[]"), port=port)
+        return cls(f"lmtp:inet:{host}:{port}", address=bare, port=port)
 
     @classmethod
     def from_postfix(cls, value: str, queue_directory: str) -> Endpoint:
@@ -130,3 +138,14 @@ def _host_port(where: str, default_port: str = LMTP_PORT) -> tuple[str, str]:
         return where, default_port
     address, _, port = where.partition(":")
     return address, port or default_port
+
+
+def _check_port(port: str, option: str) -> None:
+    if not is_port(port):
+        raise UsageError(f"--lmtp {option}: the port must be a number from 1 to 65535")
+
+
+def is_port(port: str) -> bool:
+    """Whether PORT is a TCP port as Postfix and Dovecot read one: ASCII digits ("٢٤" is
+    digits to Python's isdigit), no leading zero, 1-65535."""
+    return re.fullmatch(r"[1-9][0-9]{0,4}", port) is not None and int(port) <= 65535

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from migrator.executor.services import RUNTIME_SCRIPT, Runtime, parse_runtime
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.transport.base import Transport
 from migrator.transport.remote_scripts import PORTABLE_SH
 
@@ -33,7 +34,9 @@ LOG_SECONDS = 3600  # how far back the logs are searched (by their time stamps)
 LOG_SINCE = f"-{LOG_SECONDS}s"  # the journal's own filter for the same window
 LOG_LINES = 50  # matching lines kept
 
-CONFIG_SCRIPT = rf"""
+CONFIG_SCRIPT = (
+    FIFO_GUARD  # postconf and doveconf would wait on a FIFO config until the timeout
+    + rf"""
 echo '== postconf'; postconf -x {" ".join(POSTFIX_PARAMS)} 2>&1
 echo '== master'; postconf -M 2>&1
 echo '== doveconf'; doveconf -n 2>&1
@@ -43,6 +46,7 @@ echo '== mail'; for s in mail_location mail_path mail_home log_path; do
 echo '== runtime'; {RUNTIME_SCRIPT}
 echo '== queue'; postqueue -j 2>/dev/null | head -n {QUEUE_LIMIT}
 """
+)
 
 # $1 Postfix's log ("" none, "journald", or a file), $2 Dovecot's log file (or ""), $3 window,
 # $4 since, $5 lines, then the paths to stat.
@@ -222,8 +226,13 @@ def _clock(lines: Sequence[str]) -> tuple[float | None, int, int]:
 
 
 def read_config(transport: Transport) -> ConfigFacts:
-    """Read the host's settings, queue and runtime in one command. Raises TransportError."""
-    return parse_config(transport.run(["sh", "-c", CONFIG_SCRIPT], timeout=60).out)
+    """Read the host's settings, queue and runtime in one command. Raises TransportError,
+    FactError (a FIFO where a config is read)."""
+    output = transport.run(["sh", "-c", CONFIG_SCRIPT], timeout=60).out
+    fifo = fifo_error(transport.host, output)
+    if fifo is not None:
+        raise fifo
+    return parse_config(output)
 
 
 def read_state(transport: Transport, logs: tuple[str, str], paths: Sequence[str]) -> HostState:

@@ -74,6 +74,7 @@ class MigratorGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from migrator.cli.defaults import DefaultsError  # not for --version and --help
+        from migrator.cli.terminal_text import printable
 
         try:
             return super().invoke(ctx)
@@ -81,12 +82,12 @@ class MigratorGroup(click.Group):
             exc.show()
             sys.exit(ExitStatus.USAGE)
         except DefaultsError as exc:  # a config file or MIGRATOR_* variable: usage, too
-            click.echo(f"migrator: error: {exc}", err=True)
+            click.echo(f"migrator: error: {printable(str(exc))}", err=True)
             sys.exit(ExitStatus.USAGE)
         except MigratorError as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"migrator: error: {exc}", err=True)
+            click.echo(f"migrator: error: {printable(str(exc))}", err=True)
             sys.exit(error_status(ctx.invoked_subcommand))
         except KeyboardInterrupt:
             click.echo("migrator: interrupted", err=True)

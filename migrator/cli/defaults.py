@@ -74,6 +74,18 @@ SETTINGS: Mapping[str, Callable[[object, Path], Value]] = {
     "test_recipient": _recipient,
     "proof": _proof,
 }
+# The other MIGRATOR_* variables migrator reads (each where its feature is: the plan key's in
+# cli/trust_options.py, the lab's in lab/); any other one is a typo, never ignored.
+OTHER_VARIABLES = frozenset(
+    {
+        "MIGRATOR_PLAN_KEY_FILE",
+        "MIGRATOR_REQUIRE_SIGNATURE",
+        "MIGRATOR_LAB_DIR",
+        "MIGRATOR_LAB_MIRROR",
+        "MIGRATOR_LAB_ROOTS",
+        "MIGRATOR_PROFILES",
+    }
+)
 # migrator's own default of a setting that has one value for every command (`config` shows
 # it); the others are each command's own (--forks, --plans-dir...).
 BUILT_IN: Mapping[str, Value] = {"proof": DEFAULT_PROOF.value}
@@ -132,6 +144,7 @@ def load_defaults(environ: Mapping[str, str], cwd: Path) -> Defaults:
     for path in reversed(files):  # the user's first, so the project's overrides it
         if _present(path):
             found.update((s.name, s) for s in _read_file(path))
+    _check_variables(environ)
     for name, check in SETTINGS.items():
         variable = ENV_PREFIX + name.upper()
         if environ.get(variable):
@@ -141,13 +154,33 @@ def load_defaults(environ: Mapping[str, str], cwd: Path) -> Defaults:
     return Defaults(ordered, tuple((path, _present(path)) for path in files))
 
 
+def _check_variables(environ: Mapping[str, str]) -> None:
+    """Raise DefaultsError for a MIGRATOR_* variable migrator does not read (MIGRATOR_LMTP,
+    MIGRATOR_TEST_RECIPENT): whoever set it expects it to change what migrator does."""
+    known = {ENV_PREFIX + name.upper() for name in SETTINGS} | OTHER_VARIABLES
+    for variable in sorted(environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            close = difflib.get_close_matches(variable, sorted(known), n=1, cutoff=0.85)
+            hint = f"did you mean ${close[0]}?" if close else f"settings: {_variables()}"
+            raise DefaultsError(f"${variable}: not a variable migrator reads ({hint})")
+
+
+def _variables() -> str:
+    return ", ".join(f"${ENV_PREFIX}{name.upper()}" for name in SETTINGS)
+
+
 def _present(path: Path) -> bool:
     """Whether a config file is there; one that cannot even be looked at (a directory on
-    its way the user may not search) is an error, not absent. Raises DefaultsError."""
+    its way the user may not search), or is there but no regular file (a directory, a FIFO,
+    a link to nothing), is an error, not absent. Raises DefaultsError."""
     try:
-        return path.is_file()
+        if path.is_file():
+            return True
+        if not path.is_symlink() and not path.exists():
+            return False
     except OSError as exc:
         raise DefaultsError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+    raise DefaultsError("is there but not a regular file (nor a link to one)", path=str(path))
 
 
 def _read_file(path: Path) -> list[Setting]:

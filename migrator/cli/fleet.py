@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from migrator.cli.fleet_options import COMMON, EXTRA_OPTIONS
 from migrator.cli.fleet_view import FleetProgress, render_summary
 from migrator.cli.host_options import recipient_override
+from migrator.cli.output_file import write_output
 from migrator.cli.run_log import RunLog, observed
 from migrator.cli.trust_options import plan_trust, signing_key
 from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
@@ -110,6 +112,7 @@ def fleet_options(command: str) -> Callable[[F], F]:
                 return _RUNNERS[command](fleet, HostOptions(**kwargs))
             if command != "plan" and not kwargs.get("host"):
                 raise UsageError("give a HOST, or -i INVENTORY for a fleet")
+            _forbid_fleet_only(command)
             if command == "apply":  # a single host's report, in the fleet's format
                 kwargs["report_json"] = fleet.report_json
             return function(**kwargs)
@@ -120,6 +123,18 @@ def fleet_options(command: str) -> Callable[[F], F]:
         return decorated  # type: ignore[no-any-return]
 
     return decorate
+
+
+def _forbid_fleet_only(command: str) -> None:
+    """Raise UsageError for a fleet option given on the command line without -i (--limit,
+    --forks, --report-junit, --canary...): one host has no fleet, and the option did
+    nothing (apply writes its one host's --report-json)."""
+    ctx = click.get_current_context()
+    kept = {"inventory", *(("report_json",) if command == "apply" else ())}
+    for name in sorted(_FLEET_KEYS - kept):
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            flag = next(p.opts[-1] for p in ctx.command.params if p.name == name)
+            raise UsageError(f"{flag} goes with -i INVENTORY: one HOST has no fleet")
 
 
 def _inventory(fleet: FleetOptions, single: HostOptions) -> Inventory:
@@ -179,7 +194,7 @@ def write_report(path: Path, report: FleetReport) -> None:
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        write_output(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write report {path}: {exc.strerror}") from exc
 

@@ -16,6 +16,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from migrator.cli.terminal_text import printable
+from migrator.executor.status import NextRollback, Undoes
 from migrator.executor.step_log import StepEvent
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
@@ -85,12 +87,14 @@ class FleetProgress:
             self._done[result.host] = result
         seconds = f" in {result.seconds:.1f}s" if result.seconds is not None else ""
         error = f": {result.error}" if result.error else ""
-        self._line(f"{result.host}: {result.outcome.value}{seconds}{error}")
+        undid = f": {undone_text(result.undone)}" if result.undone and not error else ""
+        self._line(f"{result.host}: {result.outcome.value}{seconds}{error}{undid}")
 
     def _line(self, text: str) -> None:
         if self._live is None:
             with self._lock:
-                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+                shown = printable(text)
+                self.console.print(shown, markup=False, highlight=False, soft_wrap=True)
 
     def _render(self) -> RenderableType:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -112,6 +116,16 @@ class FleetProgress:
         return Group(table, Text(f"{self.action}: {totals}  ({elapsed})", style="bold"))
 
 
+def undone_text(undone: NextRollback) -> str:
+    """What a rollback undid and where it left the host, in a few words."""
+    if undone.undoes is Undoes.FINALIZE:
+        return (
+            f"undid the finalize {undone.plan_id}: pipe service back, left migrated on LMTP "
+            f"({undone.leaves_plan_id})"
+        )
+    return f"undid the migration {undone.plan_id}: back to the LDA"
+
+
 def _totals(total: int, done: list[HostResult]) -> str:
     counts: dict[str, int] = {}
     for result in done:
@@ -129,7 +143,8 @@ def render_summary(report: FleetReport, console: Console, *, detailed: bool = Fa
         table.add_column(column, overflow="fold")
     table.add_column("detail", overflow="fold")
     for result in report.results:
-        detail = result.error or result.plan_path or result.plan_id
+        undid = undone_text(result.undone) if result.undone else ""
+        detail = result.error or undid or result.plan_path or result.plan_id
         seconds = f"{result.seconds:.1f}" if result.seconds is not None else ""
         table.add_row(
             result.host,
@@ -137,7 +152,7 @@ def render_summary(report: FleetReport, console: Console, *, detailed: bool = Fa
             Text(result.outcome.value, style=_STYLE[result.outcome]),
             str(int(result.exit_code)),
             seconds,
-            Text(detail),
+            Text(printable(detail)),
         )
     console.print(table)
     counts = ", ".join(f"{n} {name}" for name, n in report.counts.items())

@@ -113,9 +113,11 @@ def _overrides(path: Path | None, root: Path | None) -> FactOverrides | None:
         return None
     if root is None:
         raise UsageError("--facts supplies what a --root directory cannot; a live host answers")
+    from migrator.inventory.variables import read_text  # never blocks on a FIFO or /dev/zero
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(read_text(path, "facts file"))
+    except yaml.YAMLError as exc:
         raise UsageError(f"cannot read facts: {exc}", path=str(path)) from exc
     if not isinstance(data, dict):
         raise UsageError("facts file must be a mapping", path=str(path))

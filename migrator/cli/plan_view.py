@@ -10,6 +10,7 @@ from itertools import groupby
 from rich.console import Console
 from rich.text import Text
 
+from migrator.cli.terminal_text import printable
 from migrator.plan.document import Plan
 
 _DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
@@ -36,13 +37,15 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
         console.print(Text(f"  {file}", style="bold"))
         for change in changes:
             what = change.summary.removeprefix(f"{file}: ")
-            console.print(Text(f"    {what}"))
-            console.print(Text(f"      why: {change.reason}", style="dim"))
+            console.print(Text(printable(f"    {what}")))
+            console.print(Text(printable(f"      why: {change.reason}"), style="dim"))
     _warnings(plan, console)
+    _steps(plan, console)
     console.print()
     for file in plan.files:
-        for line in file.diff.splitlines():
-            console.print(Text(line, style=_style(line)), soft_wrap=True)
+        # Lines end at \n only: a \r or \f inside one is shown as such, never a line break.
+        for line in file.diff.removesuffix("\n").split("\n"):
+            console.print(Text(printable(line), style=_style(line)), soft_wrap=True)
         console.print()
     if saved_to:
         console.print(f"plan {plan.plan_id} saved to {saved_to}")
@@ -50,7 +53,14 @@ def render_plan(plan: Plan, console: Console, *, saved_to: str | None = None) ->
 
 def _warnings(plan: Plan, console: Console) -> None:
     for warning in plan.warnings:
-        console.print(Text(f"  note: {warning}", style="yellow"))
+        console.print(Text(printable(f"  note: {warning}"), style="yellow"))
+
+
+def _steps(plan: Plan, console: Console) -> None:
+    """The steps apply takes, in order, each as the plan describes it."""
+    console.print(Text("  steps apply takes:", style="bold"))
+    for number, step in enumerate(plan.steps, 1):
+        console.print(Text(f"    {number}. {step.action}: {plan.describe(step)}"))
 
 
 def _style(line: str) -> str:

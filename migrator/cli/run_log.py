@@ -25,6 +25,7 @@ import click
 
 from migrator import __version__
 from migrator.cli.fleet_view import FleetProgress
+from migrator.cli.output_file import open_output
 from migrator.errors import MigratorError, UsageError
 from migrator.executor.step_log import Notify, StepEvent
 from migrator.exit_status import ExitStatus
@@ -168,7 +169,7 @@ def open_run_log(path: Path | None, command: str) -> Iterator[RunLog]:
     try:
         if path is None:
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        descriptor = open_output(target, append=True)
     except OSError as exc:
         raise UsageError(f"cannot write the run log: {exc.strerror}", path=str(target)) from exc
     with os.fdopen(descriptor, "a", encoding="utf-8") as stream:

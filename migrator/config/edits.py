@@ -71,7 +71,30 @@ class RemoveMasterService:
         return f"{self.file}: remove service {self.name} ({self.type})"
 
 
-Edit = SetMainParam | RemoveMainParam | SetTransportEntry | SetDovecotSetting | RemoveMasterService
+@dataclass(frozen=True, slots=True)
+class AddMasterService:
+    """A new master.cf service: name, type, the five flag columns and the command."""
+
+    file: str
+    name: str
+    type: str
+    columns: tuple[str, str, str, str, str]
+    """private, unprivileged, chroot, wakeup, maxproc."""
+    command: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.file}: add service {self.name} ({self.type}) running {self.command}"
+
+
+Edit = (
+    SetMainParam
+    | RemoveMainParam
+    | SetTransportEntry
+    | SetDovecotSetting
+    | RemoveMasterService
+    | AddMasterService
+)
 
 
 def apply_edits(tree: ConfigTree, edits: Sequence[Edit]) -> None:
@@ -85,5 +108,9 @@ def apply_edits(tree: ConfigTree, edits: Sequence[Edit]) -> None:
             postfix.set_transport_entry(tree, edit.file, edit.pattern, edit.transport)
         elif isinstance(edit, RemoveMasterService):
             postfix.remove_master_service(tree, edit.file, edit.name, edit.type)
+        elif isinstance(edit, AddMasterService):
+            postfix.add_master_service(
+                tree, edit.file, edit.name, (edit.type, *edit.columns), edit.command
+            )
         else:
             dovecot.set_setting(tree, edit.file, edit.chain, edit.key, edit.value)

@@ -116,6 +116,21 @@ def remove_main_param(tree: ConfigTree, path: str, name: str) -> None:
     tree.remove(f"{tree.file_node(path)}/{name}")
 
 
+MASTER_COLUMNS = ("type", "private", "unprivileged", "chroot", "wakeup", "limit")
+
+
+def add_master_service(
+    tree: ConfigTree, path: str, name: str, columns: tuple[str, ...], command: str
+) -> None:
+    """Append the master.cf service ``name`` with ``columns`` (type, private, unprivileged,
+    chroot, wakeup, maxproc) and ``command``, after every other service."""
+    node = f"{tree.file_node(path)}/{name}[last()+1]"
+    for label, value in zip(MASTER_COLUMNS, columns, strict=True):
+        tree.set(f"{node}/{label}", value)
+        node = f"{tree.file_node(path)}/{name}[last()]"
+    tree.set(f"{node}/command", command)
+
+
 def remove_master_service(tree: ConfigTree, path: str, name: str, kind: str) -> None:
     """Remove the master.cf service ``name`` of type ``kind`` (its continuation lines too).
 
@@ -150,6 +165,7 @@ def master_entries(tree: ConfigTree, path: str) -> list[MasterEntry]:
             raise ConfigParseError(
                 f"service {name}: cannot split command: {exc}", host=tree.host, path=path
             ) from exc
+        words = brace_groups(words)
         program = words[0] if words else ""
         attributes, argv = _split_daemon_args(words[1:])
         entries.append(
@@ -194,6 +210,34 @@ def set_transport_entry(tree: ConfigTree, path: str, pattern: str, transport: st
     tree.remove(f"{node}/port")
     tree.set(f"{node}/transport", name)
     tree.set(f"{node}/nexthop", nexthop or None)
+
+
+def brace_groups(words: list[str]) -> list[str]:
+    """Postfix 3's ``{ text with spaces }``: the words from one starting with "{" to the one
+    that balances it are one argument, without the outer braces and the whitespace inside
+    them (master(5), pipe(8)); ``${name}`` inside stays balanced. An unclosed "{" stays as
+    written."""
+    grouped: list[str] = []
+    index = 0
+    while index < len(words):
+        end = _group_end(words, index) if words[index].startswith("{") else -1
+        if end < 0:
+            grouped.append(words[index])
+            index += 1
+            continue
+        grouped.append(" ".join(words[index : end + 1])[1:-1].strip())
+        index = end + 1
+    return grouped
+
+
+def _group_end(words: list[str], start: int) -> int:
+    """The index of the word whose "}" balances the "{" opening ``words[start]``, or -1."""
+    depth = 0
+    for index in range(start, len(words)):
+        depth += words[index].count("{") - words[index].count("}")
+        if depth <= 0:
+            return index
+    return -1
 
 
 def _split_daemon_args(words: list[str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:

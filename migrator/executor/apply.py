@@ -210,6 +210,7 @@ class _Run:
             "validate_postfix": lambda s: actions.validate_postfix(transport),
             "validate_dovecot": lambda s: actions.validate_dovecot(transport),
             "postmap": lambda s: actions.postmap(transport, s.args["map"]),
+            "wait_lmtp": lambda s: services.drain_lmtp(transport, runtime, s.args["seconds"]),
             "reload_dovecot": lambda s: services.reload(transport, runtime, "dovecot"),
             "reload_postfix": lambda s: services.reload(transport, runtime, "postfix"),
             "wait_socket": self._wait_socket,
@@ -224,11 +225,11 @@ class _Run:
             return  # already run, right before the journal opened
         if step.action == "proof_before" and self.mode is not ProofMode.AB:
             # Shown as skipped, not as a step that took no time: it sends nothing.
-            self.log.skip(step.action, self.plan.describe(step), _BASIC_SKIPS_BEFORE)
+            self.log.skip(step.action, self.plan.describe(step, self.mode), _BASIC_SKIPS_BEFORE)
             return
         self.current = step.action
         self._journal(step.action)
-        with self.log.step(step.action, self.plan.describe(step)):
+        with self.log.step(step.action, self.plan.describe(step, self.mode)):
             self.actions[step.action](step)
         self.state = replace(self.state, steps_done=(*self.state.steps_done, step.action))
         self._journal(step.action)

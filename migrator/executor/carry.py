@@ -16,28 +16,21 @@ from dataclasses import replace
 from migrator.errors import TransportError
 from migrator.executor.journal import Journal, JournalState, state_to_json
 from migrator.executor.journal_scripts import CARRY_SCRIPT
-from migrator.transport.base import ClosingTransport, FileData, RunResult, Transport
+from migrator.transport.base import FileData, RunResult, Transport
+from migrator.transport.forward import ForwardingTransport
 from migrator.transport.remote_scripts import write_file
 
 _UNWRITTEN_RC = 125
 _WRITE_TIMEOUT = 120.0  # as SSHTransport's for files
 
 
-class CarryingTransport(ClosingTransport):
+class CarryingTransport(ForwardingTransport):
     """Wraps a transport; ``carry`` queues states for the next command to write first."""
 
     def __init__(self, inner: Transport, journal: Journal) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.journal = journal
         self.pending: list[JournalState] = []
-
-    @property
-    def host(self) -> str:
-        return self.inner.host
-
-    @property
-    def live(self) -> bool:
-        return self.inner.live
 
     def carry(self, states: Sequence[JournalState]) -> None:
         """Queue states for the host's journal: written before the next command runs."""
@@ -64,7 +57,7 @@ class CarryingTransport(ClosingTransport):
         """
         states = self.drop()
         if not states:
-            return self.inner.run(argv, stdin=stdin, timeout=timeout)
+            return super().run(argv, stdin=stdin, timeout=timeout)
         path = f"{self.journal.directory}/state.json"
         nonce = uuid.uuid4().hex
         contents = [state_to_json(state).decode() for state in states]
@@ -79,7 +72,7 @@ class CarryingTransport(ClosingTransport):
     def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
         """As the inner transport's, the queued states written first. Raises TransportError."""
         self.flush()
-        return self.inner.read_files(paths)
+        return super().read_files(paths)
 
     def write_atomic(
         self,
@@ -95,7 +88,7 @@ class CarryingTransport(ClosingTransport):
         write's own command). Raises TransportError, PlanDriftError."""
         if not self.pending or not self.inner.live:
             self.flush()
-            self.inner.write_atomic(
+            super().write_atomic(
                 path, content, owner=owner, group=group, mode=mode, expected_sha256=expected_sha256
             )
             return
@@ -106,6 +99,3 @@ class CarryingTransport(ClosingTransport):
 
         stat = (owner, group, mode)
         write_file(carried, self.host, path, content, stat, expected_sha256 or "")
-
-    def close(self) -> None:
-        self.inner.close()

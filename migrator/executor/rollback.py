@@ -10,7 +10,6 @@ rollback refuses it unless forced. Every write is a compare-and-swap against wha
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -25,14 +24,19 @@ from migrator.executor.journal import (
     Journal,
     JournalState,
     JournalStatus,
+    LockInfo,
     Original,
     peek,
     quietly,
 )
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
+from migrator.plan.schema import LMTP_DRAIN_SECONDS
 from migrator.transport.base import FileData, Transport, sha256
 
-_log = logging.getLogger(__name__)
+_RELOAD_POSTFIX = (
+    f"reload Postfix, then wait (at most {LMTP_DRAIN_SECONDS} s) for the LMTP deliveries it "
+    "had in flight to end"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class RollbackReport:
     error: str = ""
     delivery: proof.DeliveryRecord | None = None
     detail: str = ""
+    follows: str = ""  # a finalize rolled back: the migration it followed ("": a migration)
 
 
 def lda_relay_matcher(state: JournalState) -> Callable[[str], bool]:
@@ -84,19 +89,38 @@ def rollback_host(
         quietly(journal.unlock)
         timings = tuple(log.timings)
         return RollbackReport(
-            transport.host, state.plan_id, False, tuple(restored), timings, str(exc)
+            transport.host,
+            state.plan_id,
+            False,
+            tuple(restored),
+            timings,
+            str(exc),
+            follows=state.follows,
         )
+    error = _record_done(transport, journal, state)
+    timings = tuple(log.timings)
+    return RollbackReport(
+        transport.host,
+        state.plan_id,
+        not error,
+        tuple(restored),
+        timings,
+        error,
+        record,
+        follows=state.follows,
+    )
+
+
+def _record_done(transport: Transport, journal: Journal, state: JournalState) -> str:
+    """Record the rollback as done, free the reserve and the lock: '' when recorded, else
+    what the report says (the host is restored all the same)."""
     done = state.with_step("done", JournalStatus.ROLLED_BACK)
     unrecorded = quietly(lambda: journal.write_state(done, reserve=True)) or _point_back(
         transport, state
     )
     quietly(journal.release_reserve)
     quietly(journal.unlock)
-    error = f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
-    timings = tuple(log.timings)
-    return RollbackReport(
-        transport.host, state.plan_id, not error, tuple(restored), timings, error, record
-    )
+    return f"restored, but the journal could not record it: {unrecorded}" if unrecorded else ""
 
 
 def _point_back(transport: Transport, state: JournalState) -> str:
@@ -141,11 +165,11 @@ def _roll_back(
     for spec in state.postmaps:
         with log.step("postmap", f"postmap {spec}"):
             actions.postmap(transport, spec)
-    with log.step("reload_postfix", "reload Postfix"):
-        services.reload(transport, runtime, "postfix")
-    with log.step("wait_lmtp", "let LMTP deliveries in flight end before Dovecot reloads"):
-        if not services.wait_lmtp_drained(transport):
-            _log.warning("%s: LMTP deliveries still running; reloading Dovecot", transport.host)
+    # Postfix takes the restored files before Dovecot drops the listener, and the lmtp agents
+    # that ran before its reload end their delivery first; those started after it (where
+    # LMTP stays in use) are not waited for: they may stay busy until the wait's cap.
+    with log.step("reload_postfix", _RELOAD_POSTFIX):
+        services.drain_lmtp(transport, runtime, LMTP_DRAIN_SECONDS)
     with log.step("reload_dovecot", "reload Dovecot"):
         services.reload(transport, runtime, "dovecot")
     with log.step("verify_files", "symlink, sha256, owner and mode equal the originals"):
@@ -292,28 +316,49 @@ def rollback_latest(
     TransportError, UsageError (nothing changed) when the test recipient is not a usable
     address. Host-side failures of the rollback itself are in the report, never raised.
     """
-    lock, current = peek(transport)
-    if lock.held and lock.alive:
-        raise JournalError(f"an apply is running from {lock.node}", host=transport.host)
-    stale = lock.plan_id if lock.held else None
-    wanted = plan_id or stale or current
-    if not wanted and stale is None:
-        raise NothingToRollBackError("no apply is recorded on this host", host=transport.host)
+    wanted, stale = _choose_plan(transport.host, *peek(transport), plan_id)
     journal = Journal(transport, wanted)
     state = journal.read_state() if wanted else None
     if state is None or state.status is JournalStatus.ROLLED_BACK:
         return _nothing_to_restore(journal, state, stale)
     state = _with_recipient(state, test_recipient, transport.host)
+    runtime = _lock_unchanged(transport, journal, state, stale, force)
+    matcher = lda_relay_matcher(state)
+    return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
+
+
+def _choose_plan(
+    host: str, lock: LockInfo, current: str, plan_id: str | None
+) -> tuple[str, str | None]:
+    """The plan to roll back ('' for none) and the plan of a lock a dead session left.
+
+    Raises JournalError while an apply runs, NothingToRollBackError when none is recorded.
+    """
+    if lock.held and lock.alive:
+        raise JournalError(f"an apply is running from {lock.node}", host=host)
+    stale = lock.plan_id if lock.held else None
+    wanted = plan_id or stale or current
+    if not wanted and stale is None:
+        raise NothingToRollBackError("no apply is recorded on this host", host=host)
+    return wanted, stale
+
+
+def _lock_unchanged(
+    transport: Transport, journal: Journal, state: JournalState, stale: str | None, force: bool
+) -> services.Runtime:
+    """Take the lock (over a dead session's), then check no file changed since apply (unless
+    force) and read the host's runtime; the lock is released if either fails.
+
+    Raises JournalError, PlanDriftError, TransportError.
+    """
     # The lock names this control node, not the one whose apply is being undone.
     journal.lock(f"rollback:{socket.gethostname()}:{os.getpid()}", takeover=stale)
     try:
         check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
-        runtime = services.read_runtime(transport)
+        return services.read_runtime(transport)
     except BaseException:
         journal.unlock()
         raise
-    matcher = lda_relay_matcher(state)
-    return rollback_host(transport, journal, state, runtime, matcher, notify, force=force)
 
 
 def _nothing_to_restore(

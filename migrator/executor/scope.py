@@ -13,15 +13,19 @@ from dataclasses import dataclass
 
 from migrator.errors import PlanError
 from migrator.host.facts import parse_dovecot_config_path
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.plan.document import Plan
 from migrator.transport.base import Transport
 
 # Two lines: Postfix's config_directory, then the first line of `doveconf -n`, which names
 # Dovecot's main config file.
-CONFIG_DIRS_SCRIPT = r"""
+CONFIG_DIRS_SCRIPT = (
+    FIFO_GUARD
+    + r"""
 postconf -h config_directory 2>/dev/null || echo
 doveconf -n 2>/dev/null | head -n 1
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +53,13 @@ def parse_config_dirs(output: str) -> ConfigDirs | None:
 def read_config_dirs(transport: Transport) -> ConfigDirs:
     """Ask the host where its Postfix and Dovecot configs live (one round trip).
 
-    Raises PlanError when Postfix does not say; TransportError when the host cannot be reached.
+    Raises PlanError when Postfix does not say, FactError when a FIFO stands where either
+    reads a config; TransportError when the host cannot be reached.
     """
     result = transport.run(["sh", "-c", CONFIG_DIRS_SCRIPT], timeout=60)
+    fifo = fifo_error(transport.host, result.out)
+    if fifo is not None:  # put there since the plan was made
+        raise fifo
     dirs = parse_config_dirs(result.out)
     if dirs is None:
         raise PlanError(

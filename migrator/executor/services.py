@@ -4,11 +4,12 @@ the SysV or rc.d script through ``service`` when the daemon has one, else the da
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
 from migrator.errors import ServiceError
-from migrator.transport.base import Transport
+from migrator.transport.base import RunResult, Transport
 
 # One round trip: each daemon's manager, Postfix's maillog_file, which syslog file exists.
 RUNTIME_SCRIPT = r"""
@@ -23,19 +24,27 @@ for f in /var/log/mail.log /var/log/maillog; do [ -f "$f" ] && echo "$f"; done; 
 [ -d /run/systemd/journal ] && command -v journalctl >/dev/null 2>&1 && echo journald
 """
 
+_log = logging.getLogger(__name__)
 _DIRECT = {"dovecot": ("doveadm", "reload"), "postfix": ("postfix", "reload")}
 
-# $1: tenths of a second to wait. Postfix's lmtp delivery agents running now (children of its
-# master) finish the delivery they have after a reload and exit; idle ones exit at once.
+# $1: tenths of a second to wait; "$2"...: the command that reloads Postfix, run right after
+# the agents are listed (none would exit otherwise), even when no master is found (its failure
+# is then reported). Postfix's lmtp delivery agents running then (children of its master)
+# finish the delivery they have after the reload and exit; idle ones exit at once. Agents
+# started after the reload are not waited for. Exit 3: the reload failed.
 LMTP_DRAIN_SCRIPT = r"""
-master=$(tr -dc 0-9 < "$(postconf -h queue_directory 2>/dev/null)/pid/master.pid" 2>/dev/null)
+t=$1; shift
+master=$(tr -dc 0-9 2>/dev/null < "$(postconf -h queue_directory 2>/dev/null)/pid/master.pid")
+agents=
+[ -z "$master" ] || agents=$(ps -A -o pid= -o ppid= -o comm= |
+  awk -v m="$master" '$2 == m && $3 == "lmtp" {print $1}')
+if [ $# -gt 0 ]; then said=$("$@" 2>&1) || { printf '%s\n' "$said" >&2; exit 3; }; fi
 [ -n "$master" ] || { echo "drained (no Postfix master)"; exit 0; }
-agents=$(ps -A -o pid= -o ppid= -o comm= | awk -v m="$master" '$2 == m && $3 == "lmtp" {print $1}')
 i=0
 while :; do
   busy=; for p in $agents; do kill -0 "$p" 2>/dev/null && busy="$busy $p"; done
   [ -z "$busy" ] && { echo drained; exit 0; }
-  [ "$i" -ge "$1" ] && { echo "busy$busy"; exit 0; }
+  [ "$i" -ge "$t" ] && { echo "busy$busy"; exit 0; }
   agents=$busy; i=$((i + 1)); sleep 0.1
 done
 """
@@ -91,16 +100,32 @@ def reload(transport: Transport, runtime: Runtime, daemon: str) -> None:
     argv = reload_argv(runtime.manager(daemon), daemon)
     result = transport.run(argv, timeout=60)
     if not result.ok:
-        detail = (result.err or result.out).strip().splitlines()[-1:] or [f"exit {result.rc}"]
-        raise ServiceError(f"{' '.join(argv)} failed: {detail[0]}", host=transport.host)
+        raise _failed(argv, result)
 
 
-def wait_lmtp_drained(transport: Transport, seconds: float = 30.0) -> bool:
-    """Wait until the lmtp delivery agents Postfix runs now have exited: after ``postfix
-    reload`` they finish their delivery and go. Until then Dovecot must not reload: its LMTP
-    answers a transaction in flight "421 4.3.2 Shutting down" after storing the message, and
-    Postfix delivers it again (the load test under load, Dovecot 2.3.19). False when some
-    still run after SECONDS. Raises TransportError."""
-    tenths = str(int(seconds * 10))
-    result = transport.run(["sh", "-c", LMTP_DRAIN_SCRIPT, "sh", tenths], timeout=seconds + 30)
-    return result.ok and result.out.strip().startswith("drained")
+def drain_lmtp(transport: Transport, runtime: Runtime, seconds: float | str) -> None:
+    """Reload Postfix so that the lmtp agents running right before it finish the delivery
+    they have and exit, and wait for those (not the ones started after the reload), at most
+    SECONDS, in one round trip. Until they are gone Dovecot must not reload: its LMTP answers
+    a transaction in flight "421 4.3.2 Shutting down" after storing the message, and Postfix
+    delivers it again (the load test under load, Dovecot 2.3.19). Apply's ``wait_lmtp``
+    reloads Postfix with its files not written yet; rollback's ``reload_postfix`` with them
+    restored. Still busy then: logged, and the caller goes on (a cut transaction is retried,
+    not lost). Raises ServiceError when the reload fails, TransportError."""
+    argv, wait = reload_argv(runtime.postfix, "postfix"), float(seconds)
+    script = ["sh", "-c", LMTP_DRAIN_SCRIPT, "sh", str(int(wait * 10)), *argv]
+    result = transport.run(script, timeout=wait + 60)
+    if not result.ok:
+        raise _failed(argv, result)
+    if not result.out.strip().startswith("drained"):
+        _log.warning(
+            "%s: LMTP deliveries still running (%s); reloading Dovecot",
+            transport.host,
+            result.out.strip(),
+        )
+
+
+def _failed(argv: tuple[str, ...], result: RunResult) -> ServiceError:
+    """A reload's failure, with the last line it said."""
+    detail = (result.err or result.out).strip().splitlines()[-1:] or [f"exit {result.rc}"]
+    return ServiceError(f"{' '.join(argv)} failed: {detail[0]}", host=result.host)

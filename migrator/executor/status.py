@@ -1,10 +1,18 @@
-"""status: where a host stands, read from its remote journal and its files."""
+"""status: where a host stands, read from its remote journal and its files, and what the
+next `migrator rollback` would undo there.
+
+A finalize is an apply of its own, journaled on top of the migration it cleans up after
+(its state's ``follows``): while it is the host's current apply the host is *finalized*, and
+a rollback undoes the finalize only (the pipe service comes back, LMTP still delivers, the
+migration is current again); the rollback after that undoes the migration.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from migrator.errors import RefusedError
 from migrator.executor.journal import (
@@ -15,7 +23,8 @@ from migrator.executor.journal import (
     LockInfo,
     peek,
 )
-from migrator.transport.base import Transport
+from migrator.executor.rollback import edited_since_apply
+from migrator.transport.base import FileData, Transport
 
 
 class HostState(StrEnum):
@@ -27,19 +36,82 @@ class HostState(StrEnum):
     INTERRUPTED = "interrupted"
     FAILED = "failed, needs attention"
     MIGRATED = "migrated"
+    FINALIZED = "finalized"
     DRIFTED = "drifted since apply"
     ROLLED_BACK = "rolled back"
 
 
+class Undoes(StrEnum):
+    """What a rollback puts back: the switch to LMTP, or the finalize after it."""
+
+    MIGRATION = "migration"
+    FINALIZE = "finalize"
+
+
+@dataclass(frozen=True, slots=True)
+class NextRollback:
+    """What the next `migrator rollback HOST` would undo, and where it leaves the host.
+
+    ``edited``: files changed since that apply and not as they were before it, which the
+    rollback refuses to discard unless forced (``--force``, or ``force: true`` in Ansible).
+    """
+
+    undoes: Undoes
+    plan_id: str
+    leaves: HostState
+    leaves_plan_id: str = ""
+    edited: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """One short phrase, as the status table's column says it."""
+        if self.undoes is Undoes.FINALIZE:
+            what = (
+                f"the finalize {self.plan_id}: pipe service back, still migrated "
+                f"({self.leaves_plan_id})"
+            )
+        else:
+            what = f"the migration {self.plan_id}: back to the LDA"
+        return f"{what}; needs --force (edited: {', '.join(self.edited)})" if self.edited else what
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "undoes": self.undoes.value,
+            "plan_id": self.plan_id,
+            "leaves": self.leaves.value,
+            "leaves_plan_id": self.leaves_plan_id,
+            "needs_force": bool(self.edited),
+            "edited": list(self.edited),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """One host's state, the plan it concerns, and the detail a person needs."""
+    """One host's state, the plan it concerns, and the detail a person needs.
+
+    ``migration_plan_id``: the migration a finalize plan follows ("" for a migration plan);
+    ``rollback``: what the next rollback would undo (None: nothing, or it would be refused
+    while an apply runs).
+    """
 
     host: str
     state: HostState
     plan_id: str = ""
     step: str = ""
     detail: str = ""
+    migration_plan_id: str = ""
+    rollback: NextRollback | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The report as plain data (`status --json`, lmtp_info's facts)."""
+        return {
+            "host": self.host,
+            "state": self.state.value,
+            "plan_id": self.plan_id,
+            "step": self.step,
+            "detail": self.detail,
+            "migration_plan_id": self.migration_plan_id,
+            "rollback": self.rollback.data() if self.rollback else None,
+        }
 
     def line(self) -> str:
         parts = [f"{self.host}: {self.state}"]
@@ -97,38 +169,102 @@ def _locked(transport: Transport, lock: LockInfo) -> StatusReport:
 
 def _journaled(transport: Transport, state: JournalState) -> StatusReport:
     """A host as its journal's state for one plan says, the lock being free or stale."""
-    host, plan_id = transport.host, state.plan_id
+    files = None
+    if state.status is JournalStatus.APPLIED:
+        files = transport.read_files([o.path for o in state.originals])
+    return journaled_report(transport.host, state, files)
+
+
+def journaled_report(
+    host: str, state: JournalState, files: Mapping[str, FileData] | None = None
+) -> StatusReport:
+    """The state of a host whose current apply's journal says STATE (pure).
+
+    FILES are the originals' paths as they are now, read for an applied state only (None
+    otherwise): an applied migration is migrated, an applied finalize finalized, either
+    drifted when a file changed since.
+    """
+    plan_id, follows = state.plan_id, state.follows
+    undo = next_rollback(state, files)
     if state.status in (JournalStatus.APPLYING, JournalStatus.ROLLING_BACK):
         detail = f"control node {state.node} went away; run `migrator rollback {host}`"
-        return StatusReport(host, HostState.INTERRUPTED, plan_id, state.step, detail)
+        return StatusReport(host, HostState.INTERRUPTED, plan_id, state.step, detail, follows, undo)
     if state.status is JournalStatus.FAILED:
         detail = f"{state.error}; run `migrator rollback {host}`"
-        return StatusReport(host, HostState.FAILED, plan_id, state.step, detail)
+        return StatusReport(host, HostState.FAILED, plan_id, state.step, detail, follows, undo)
     if state.status is JournalStatus.ROLLED_BACK:
-        return StatusReport(host, HostState.ROLLED_BACK, plan_id)
-    return _applied(transport, state)
-
-
-def _applied(transport: Transport, state: JournalState) -> StatusReport:
-    files = transport.read_files([o.path for o in state.originals])
-    drifted = [o.path for o in state.originals if files[o.path].sha256 != o.sha256_after]
-    if drifted:
+        return StatusReport(host, HostState.ROLLED_BACK, plan_id, "", _stranded(host, state))
+    changed = [o.path for o in state.originals if files and files[o.path].sha256 != o.sha256_after]
+    if changed:
+        detail = _drift_detail(host, state, changed, undo)
+        return StatusReport(host, HostState.DRIFTED, plan_id, "", detail, follows, undo)
+    if follows:
         detail = (
-            f"changed since apply: {', '.join(drifted)}; `migrator rollback {transport.host} "
-            "--force` would discard that (a copy is kept in the journal)"
+            f"the LDA pipe service is removed (after migration {follows}); `migrator rollback "
+            f"{host}` would put it back and leave the host migrated, on LMTP"
         )
-        return StatusReport(transport.host, HostState.DRIFTED, state.plan_id, detail=detail)
-    return StatusReport(transport.host, HostState.MIGRATED, state.plan_id)
+        return StatusReport(host, HostState.FINALIZED, plan_id, "", detail, follows, undo)
+    return StatusReport(host, HostState.MIGRATED, plan_id, rollback=undo)
+
+
+def next_rollback(
+    state: JournalState, files: Mapping[str, FileData] | None = None
+) -> NextRollback | None:
+    """What `migrator rollback` would undo on a host whose current apply's journal says STATE
+    (pure): that apply; a finalize's leaves its migration current (migrated), a migration's
+    leaves the host on the LDA. None once rolled back. ``edited`` is known only with FILES."""
+    if state.status is JournalStatus.ROLLED_BACK:
+        return None
+    edited = tuple(
+        o.path for o in state.originals if files and edited_since_apply(o, files[o.path])
+    )
+    return undoing(state.plan_id, state.follows, edited)
+
+
+def undoing(plan_id: str, follows: str, edited: tuple[str, ...] = ()) -> NextRollback:
+    """What rolling back apply PLAN_ID undoes (pure): a finalize (it FOLLOWS a migration)
+    leaves that migration current (migrated), a migration leaves the host on the LDA."""
+    if follows:
+        return NextRollback(Undoes.FINALIZE, plan_id, HostState.MIGRATED, follows, edited)
+    return NextRollback(Undoes.MIGRATION, plan_id, HostState.ROLLED_BACK, "", edited)
+
+
+def _drift_detail(
+    host: str, state: JournalState, changed: Sequence[str], undo: NextRollback | None
+) -> str:
+    kind = "finalize" if state.follows else "apply"
+    if undo and undo.edited:
+        return (
+            f"changed since {kind}: {', '.join(changed)}; `migrator rollback {host} --force` "
+            "would discard that (a copy is kept in the journal)"
+        )
+    return (
+        f"changed since {kind}: {', '.join(changed)}, back as before it; `migrator rollback "
+        f"{host}` puts the rest back"
+    )
+
+
+def _stranded(host: str, state: JournalState) -> str:
+    """A rolled-back finalize still the host's current apply: its rollback could not make
+    the migration current again, which stays applied ('' for any other rolled-back plan)."""
+    if not state.follows:
+        return ""
+    return (
+        f"the finalize is undone but the journal still names it current; the migration "
+        f"{state.follows} is still applied (`migrator rollback {host} --plan {state.follows}` "
+        "undoes it)"
+    )
 
 
 def require_migrated(transport: Transport) -> StatusReport:
-    """The host's status, when it is migrated and unchanged since (what finalize needs).
+    """The host's status, when it is migrated (or already finalized) and unchanged since
+    (what finalize needs; finalizing a finalized host again plans no changes).
 
     Raises RefusedError naming the state and why otherwise (clean, drifted, interrupted,
     rolled back...), JournalError, TransportError.
     """
     report = host_status(transport)
-    if report.state is not HostState.MIGRATED:
+    if report.state not in (HostState.MIGRATED, HostState.FINALIZED):
         raise RefusedError(
             f"not migrated ({report.line().removeprefix(f'{transport.host}: ')}): finalize "
             "only cleans up after a `migrator apply` that switched the host to LMTP and "

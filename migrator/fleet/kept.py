@@ -9,10 +9,11 @@ reconnects once on first use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 
 from migrator.inventory.model import InventoryHost
-from migrator.transport.base import ClosingTransport, FileData, RunResult, Transport
+from migrator.transport.base import Transport
+from migrator.transport.forward import ForwardingTransport
 
 Reach = Callable[[InventoryHost], Transport]
 # Idle connections kept at most (each holds a socket and a thread here, a session there).
@@ -59,41 +60,12 @@ class KeptConnections:
         transport.close()
 
 
-class _Kept(ClosingTransport):
+class _Kept(ForwardingTransport):
     """A transport whose close hands it back to its KeptConnections."""
 
     def __init__(self, inner: Transport, owner: KeptConnections, name: str) -> None:
-        self.inner, self.owner, self.name = inner, owner, name
-
-    @property
-    def host(self) -> str:
-        return self.inner.host
-
-    @property
-    def live(self) -> bool:
-        return self.inner.live
-
-    def run(
-        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None
-    ) -> RunResult:
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
-
-    def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
-        return self.inner.read_files(paths)
-
-    def write_atomic(
-        self,
-        path: str,
-        content: bytes,
-        *,
-        owner: str,
-        group: str,
-        mode: int,
-        expected_sha256: str | None = None,
-    ) -> None:
-        self.inner.write_atomic(
-            path, content, owner=owner, group=group, mode=mode, expected_sha256=expected_sha256
-        )
+        super().__init__(inner)
+        self.owner, self.name = owner, name
 
     def close(self) -> None:
         self.owner._keep(self.name, self.inner)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from migrator import __version__
+from migrator.executor.status import NextRollback, Undoes
 from migrator.fleet.rollout import FleetReport, HostOutcome, HostResult
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ JSON_FORMAT_VERSION = 1
 
 def to_json(report: FleetReport, *, detailed: bool = False) -> str:
     """The report as a JSON document: totals, exit code, and per host its outcome, exit
-    code, plan id, error, batch, start/finish times and each step with its seconds."""
+    code, plan id, error, batch, start/finish times, each step with its seconds, and what a
+    rollback undid (``rolled_back``: null when none worked)."""
     document = {
         "format_version": JSON_FORMAT_VERSION,
         "migrator_version": __version__,
@@ -65,7 +67,21 @@ def _host(result: HostResult) -> dict[str, Any]:
             }
             for step in result.steps
         ],
+        "rolled_back": rolled_back(result.undone) if result.undone else None,
     } | proof
+
+
+def rolled_back(undone: NextRollback) -> dict[str, str]:
+    """What a rollback undid ("migration" or "finalize", which plan), where it left the host
+    ("rolled back": on the LDA; "migrated": the migration current, LMTP delivering) and over
+    what Postfix delivers now ("lda" or "lmtp")."""
+    return {
+        "undid": undone.undoes.value,
+        "plan_id": undone.plan_id,
+        "left": undone.leaves.value,
+        "left_plan_id": undone.leaves_plan_id,
+        "delivery": "lmtp" if undone.undoes is Undoes.FINALIZE else "lda",
+    }
 
 
 def proof_entry(proof: KindProof) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from migrator.transport.base import Transport
 
 if TYPE_CHECKING:  # the delivery parsers cost `plan` ~40 ms of imports; apply fills it
     from migrator.delivery.outcome import KindProof
+    from migrator.executor.status import NextRollback
 
 
 class HostOutcome(StrEnum):
@@ -75,6 +76,8 @@ class HostResult:
     started: float | None = None
     finished: float | None = None
     proof: tuple[KindProof, ...] = ()  # apply's A/B proof, kind by kind
+    # A rollback that worked: what it undid (the migration or a finalize), where it left it.
+    undone: NextRollback | None = None
 
     @property
     def failed(self) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from migrator.config.reader import ParseCache
 from migrator.errors import MigratorError, RefusedError, UsageError
-from migrator.executor.status import require_migrated
+from migrator.executor.status import NextRollback, require_migrated, undoing
 from migrator.exit_status import ExitStatus
 from migrator.fleet.kept import Reach
 from migrator.fleet.rollout import FleetObserver, HostOutcome, HostResult, Work
@@ -177,11 +177,20 @@ def apply_result(name: str, report: ApplyReport, batch: str, started: float) -> 
         started=started,
         finished=time.time(),
         proof=report.proof,
+        undone=undone(report.rollback),
     )
 
 
+def undone(report: RollbackReport | None) -> NextRollback | None:
+    """What a rollback undid and where it left the host; None when it restored nothing: it
+    failed, or only released the lock of an apply that stopped before changing anything."""
+    if report is None or not report.ok or not report.steps:
+        return None
+    return undoing(report.plan_id, report.follows)
+
+
 def rollback_work(
-    reach: Reacher,
+    reach: Reach,
     observer: FleetObserver,
     test_recipient: str | None = None,
     *,
@@ -212,6 +221,7 @@ def rollback_work(
                 error="" if report.ok else _named(host.name, report.error),
                 plan_id=report.plan_id,
                 steps=report.steps,
+                undone=undone(report),
             )
         return replace(result, finished=time.time())
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from migrator.errors import FactError
+from migrator.host.fifos import FIFO_GUARD, fifo_error
 from migrator.host.platform import OsFamily, detect_family
 from migrator.transport.base import Transport
 
@@ -28,7 +29,9 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/local/etc/dovecot", "/usr/share/dovecot/pr
 # split by the shell's own read. The programs pipe services and mailbox_command run are
 # listed so that the snapshot reads them with the config files, in the same round trip
 # (planning still decides from the parsed master.cf which ones it needs).
-SCRIPT = r"""
+SCRIPT = (
+    FIFO_GUARD
+    + r"""
 m() { echo "==migrator:$1=="; }
 pf=$(postconf -h mail_version config_directory queue_directory mail_owner mailbox_command \
   2>/dev/null)
@@ -43,7 +46,8 @@ dc=$(doveconf -n 2>/dev/null | head -n 1)
 m dovecot_version; case $dc in "# "*": /"*) v=${dc#"# "}; echo "${v%%": /"*}";;
   *) dovecot --version 2>/dev/null;; esac
 m dovecot_config; [ -z "$dc" ] || echo "$dc"
-m protocols_default; doveconf -d -h protocols 2>/dev/null
+# Not `-d -h`: 2.4.1 answers it "Multiple settings matched" (exit 89) in some runs.
+m protocols_default; doveconf -d protocols 2>&1; echo "rc=$?"
 m os; uname -s; cat /etc/os-release 2>/dev/null
 # Each word of master.cf's services and of mailbox_command: "d DIR" for a dovecot-lda or
 # deliver in DIR, "p PATH" for an absolute program that a pipe service or mailbox_command runs.
@@ -64,6 +68,10 @@ m userdb; if [ -n "$1" ]; then doveadm user "$1" 2>&1; rc=$?; echo "rc=$rc"; fi
 m userdb_local; case "$rc:$1" in 0:*) ;; *@*) doveadm user "${1%@*}" 2>&1; echo "rc=$?";; esac
 m end
 """
+)
+
+# The sections SCRIPT prints, each once, in order.
+SECTIONS = frozenset(re.findall(r"^m (\w+);", SCRIPT, flags=re.MULTILINE)) | {"fifos", "end"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +109,8 @@ class Facts:
     userdb: UserdbAnswer | None
     unknown: tuple[str, ...] = field(default=())
     protocols_default: str | None = None
-    """Dovecot's built-in ``protocols`` (empty on Debian, "imap pop3 lmtp" upstream)."""
+    """Dovecot's built-in ``protocols`` (empty on Debian, "imap pop3 lmtp" upstream); None
+    when not known (a directory, or ``doveconf -d protocols`` failed: see ``unknown``)."""
     os_family: OsFamily | None = None
     """Debian, RHEL or FreeBSD (their packages differ); None when not known."""
     programs: tuple[str, ...] = ()
@@ -157,13 +166,21 @@ class FactOverrides:
     os_family: OsFamily | None = None
 
 
-def split_sections(output: str) -> dict[str, list[str]]:
-    """Split the script's output into its sections' lines (pure)."""
+def split_sections(output: str, host: str | None = None) -> dict[str, list[str]]:
+    """Split the script's output into its sections' lines (pure).
+
+    Raises FactError for a marker the script does not print, or prints a second time: a
+    file name under /etc/dovecot or a userdb field can hold a newline and a marker line, and
+    must not pass for a fact (the LMTP binary, the files to read, the userdb's answer).
+    """
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in output.splitlines():
         if line.startswith(MARK) and line.endswith("=="):
-            current = sections.setdefault(line[len(MARK) : -2], [])
+            name = line[len(MARK) : -2]
+            if name not in SECTIONS or name in sections:
+                raise FactError(f"fact script output has a forged marker line {line!r}", host=host)
+            current = sections[name] = []
         elif current is not None:
             current.append(line)
     if "end" not in sections:
@@ -215,18 +232,41 @@ def parse_dovecot_config_path(lines: list[str]) -> str:
     return "/etc/dovecot/dovecot.conf"
 
 
+def parse_protocols_default(lines: list[str]) -> tuple[str | None, str]:
+    """``doveconf -d protocols`` then ``rc=N``: the built-in list, words space-separated, and
+    "" (or None and why not). 2.3 and 2.4 print ``protocols = imap lmtp``; 2.4 prints a
+    list it has set as a block (``protocols {``, then ``imap = yes`` lines, ``}``)."""
+    rc = next((line[3:] for line in reversed(lines) if line.startswith("rc=")), "")
+    said = [line.strip() for line in lines if line.strip() and not line.startswith("rc=")]
+    if rc != "0":
+        return None, (said[-1] if said else f"exit {rc or 'unknown'}")
+    if said and said[0].startswith("protocols =") and len(said) == 1:
+        return " ".join(said[0].split("=", 1)[1].split()), ""
+    if said[:1] == ["protocols {"] and said[-1:] == ["}"]:
+        pairs = [line.split("=", 1) for line in said[1:-1]]
+        if all(len(pair) == 2 for pair in pairs):
+            return " ".join(k.strip() for k, v in pairs if v.strip() == "yes"), ""
+    return None, f"unexpected output {' '.join(said)[:80]!r}"
+
+
 def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
     """Turn the fact script's output into Facts (pure; tested on captured strings).
 
     Raises FactError when Postfix's paths are missing from the output.
     """
-    sections = split_sections(output)
+    found = fifo_error(host, output)
+    if found is not None:
+        raise found
+    sections = split_sections(output, host)
     postconf = [line.strip() for line in sections.get("postconf", []) if line.strip()]
     if len(postconf) != 3:
         raise FactError("postconf -h config_directory queue_directory mail_owner failed", host=host)
     config_directory, queue_directory, mail_owner = postconf
     userdb = _userdb(recipient, sections)
-    unknown = () if userdb else ("userdb answer (no --test-recipient given)",)
+    protocols, failed = parse_protocols_default(sections.get("protocols_default", []))
+    unknown: tuple[str, ...] = () if userdb else ("userdb answer (no --test-recipient given)",)
+    if protocols is None:
+        unknown += (f"Dovecot's built-in protocols (doveconf -d protocols: {failed})",)
     binaries = [line.strip() for line in sections.get("lmtp_binary", []) if line.strip()]
     return Facts(
         host=host,
@@ -243,7 +283,7 @@ def parse_script_output(host: str, output: str, recipient: str | None) -> Facts:
         dovecot_files=tuple(sorted({f.strip() for f in sections.get("dovecot_files", []) if f})),
         userdb=userdb,
         unknown=unknown,
-        protocols_default=" ".join(" ".join(sections.get("protocols_default", [])).split()),
+        protocols_default=protocols,
         os_family=_family(sections.get("os", [])),
         programs=tuple(dict.fromkeys(p.strip() for p in sections.get("programs", []) if p.strip())),
     )

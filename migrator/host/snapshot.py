@@ -7,6 +7,7 @@ main.cf names outside them.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
@@ -16,9 +17,11 @@ from typing import Protocol, runtime_checkable
 from migrator.config import postfix
 from migrator.config.dovecot import LENS as DOVECOT_LENS
 from migrator.config.dovecot import expand_include, includes
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry
 from migrator.config.reader import Reader
-from migrator.errors import FactError
+from migrator.errors import FactError, RefusedError
+from migrator.host.config_limits import check_nul, check_size, parsable_size
 from migrator.host.facts import (
     DOVECOT_DIRS,
     FactOverrides,
@@ -33,6 +36,9 @@ from migrator.transport.base import FileData, Transport
 CONFIG_SUFFIXES = (".conf", ".ext", ".protocol")
 POSTFIX_DIRS = ("/etc/postfix", "/usr/local/etc/postfix")
 HASHED_MAP_TYPES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
+# Postfix reads these from the source file itself: postmap refuses them ("does not support
+# bulk-mode creation"); a reload is all a change needs.
+TEXT_MAP_TYPES = frozenset({"texthash"})
 
 
 @runtime_checkable
@@ -57,11 +63,29 @@ class Snapshot:
     """(map spec as written in main.cf, source file path) for every transport map read."""
     programs: tuple[str, ...] = ()
     """The programs pipe services and mailbox_command run (read to tell a wrapper script)."""
+    instances: tuple[str, ...] = ()
+    """The other Postfix instances' config directories (multi_instance_directories), whose
+    main.cf and master.cf were read too (never edited)."""
 
     def content(self, path: str) -> bytes:
         data = self.files[path].content
         assert data is not None, path
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a host keeps its configs: Dovecot's files, main.cf, master.cf, dovecot.conf."""
+
+    listing: list[str]
+    main_cf: str
+    master_cf: str
+    dovecot_root: str
+
+    @property
+    def prefetch(self) -> list[str]:
+        """Dovecot's config-looking files: never pull keys (private/) or other data off a host."""
+        return [f for f in self.listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
 
 
 def read_host(
@@ -79,46 +103,82 @@ def read_host(
     Raises FactError, TransportError or ConfigParseError (naming file and line).
     """
     live_facts = read_live_facts(transport, recipient) if transport.live else None
-    listing, main_cf, master_cf, dovecot_root = _where(transport, live_facts)
-    # Config-looking files only: never pull keys (private/) or other data off a host.
-    prefetch = [f for f in listing if f.endswith(CONFIG_SUFFIXES) and "/private/" not in f]
-    first = [main_cf, master_cf, "/etc/passwd", "/etc/group", dovecot_root, *prefetch]
-    # The programs the host's postconf -M named come in the same round trip; any that
-    # planning does not need (decided from the parsed master.cf below) are dropped.
+    layout = _where(transport, live_facts)
+    files, hints = _read_first(transport, reader, layout, live_facts)
+    params = _main_params(reader, files, layout.main_cf)
+    facts = _facts(transport, live_facts, layout, files, params, overrides)
+    maps = transport_map_sources(params, layout.main_cf)
+    instances = instance_directories(params)
+    others = [f"{d}/{name}" for d in instances for name in ("main.cf", "master.cf")]
+    programs = _read_maps_and_programs(
+        transport, reader, files, params, layout.master_cf, maps, others
+    )
+    check_nul(transport.host, files, [path for _, path in maps])
+    for path in set(hints) - set(programs) - {p for _, p in maps}:
+        del files[path]
+    dovecot_files = _include_graph(transport, reader, files, layout.dovecot_root, layout.listing)
+    return facts, Snapshot(
+        host=transport.host,
+        files=files,
+        main_cf=layout.main_cf,
+        master_cf=layout.master_cf,
+        dovecot_root=layout.dovecot_root,
+        dovecot_files=tuple(dovecot_files),
+        dovecot_listing=tuple(layout.listing),
+        map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
+        programs=tuple(programs),
+        instances=tuple(instances),
+    )
+
+
+def _read_first(
+    transport: Transport, reader: Reader, layout: _Layout, live_facts: Facts | None
+) -> tuple[dict[str, FileData], list[str]]:
+    """The first round trip: the known files and Dovecot's, parsed in one Augeas load; with
+    the programs postconf -M named (``hints``), which the caller drops if planning does not
+    need them (decided from the parsed master.cf)."""
+    first = [
+        layout.main_cf,
+        layout.master_cf,
+        "/etc/passwd",
+        "/etc/group",
+        layout.dovecot_root,
+        *layout.prefetch,
+    ]
     hints = [p for p in (live_facts.programs if live_facts else ()) if p not in first]
     files = dict(transport.read_files(list(dict.fromkeys([*first, *hints]))))
     # One Augeas load for every file read so far that planning may parse; Dovecot files the
     # include graph does not reach are parsed too (cheaper than a load per include level),
     # but only a reachable file's parse error counts.
-    lenses = _lenses([main_cf, master_cf], [dovecot_root, *prefetch])
-    reader.parse_all([(p, _content(files, p), lenses[p]) for p in lenses if _has(files, p)])
-    params = reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
+    lenses = _lenses([layout.main_cf, layout.master_cf], [layout.dovecot_root, *layout.prefetch])
+    check_size(transport.host, files, [layout.main_cf, layout.master_cf])
+    parsed = [p for p in lenses if _has(files, p) and parsable_size(files[p])]
+    reader.parse_all([(p, _content(files, p), lenses[p]) for p in parsed])
+    return files, hints
+
+
+def _main_params(reader: Reader, files: Mapping[str, FileData], main_cf: str) -> Mapping[str, str]:
+    """main.cf's parameters as written (none when there is no main.cf)."""
+    return reader.main(main_cf, _content(files, main_cf)).params if _has(files, main_cf) else {}
+
+
+def _facts(
+    transport: Transport,
+    live_facts: Facts | None,
+    layout: _Layout,
+    files: Mapping[str, FileData],
+    params: Mapping[str, str],
+    overrides: FactOverrides | None,
+) -> Facts:
+    """The live host's facts with Postfix's group, else those its files (and overrides) tell."""
     group = _primary_group(files, params.get("mail_owner", "postfix"))
     if live_facts is not None:
-        facts = with_group(live_facts, group)
-    else:
-        where = posixpath.dirname(main_cf)
-        facts = directory_facts(
-            transport.host, params, listing, group, overrides, dovecot_root, where
-        )
-        facts = facts if facts.os_family else replace(facts, os_family=_root_family(transport))
-    maps = transport_map_sources(params.get("transport_maps", ""))
-    programs = _read_maps_and_programs(transport, reader, files, params, master_cf, maps)
-    for path in set(hints) - set(programs) - {p for _, p in maps}:
-        del files[path]
-    dovecot_files = _include_graph(transport, reader, files, dovecot_root, listing)
-    snapshot = Snapshot(
-        host=transport.host,
-        files=files,
-        main_cf=main_cf,
-        master_cf=master_cf,
-        dovecot_root=dovecot_root,
-        dovecot_files=tuple(dovecot_files),
-        dovecot_listing=tuple(listing),
-        map_files=tuple((spec, path) for spec, path in maps if files[path].exists),
-        programs=tuple(programs),
+        return with_group(live_facts, group)
+    where = posixpath.dirname(layout.main_cf)
+    facts = directory_facts(
+        transport.host, params, layout.listing, group, overrides, layout.dovecot_root, where
     )
-    return facts, snapshot
+    return facts if facts.os_family else replace(facts, os_family=_root_family(transport))
 
 
 def _root_family(transport: Transport) -> OsFamily | None:
@@ -127,10 +187,10 @@ def _root_family(transport: Transport) -> OsFamily | None:
     return detect_family("", (release or b"").decode("utf-8", "replace"))
 
 
-def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, str, str]:
+def _where(transport: Transport, live: Facts | None) -> _Layout:
     """Dovecot's files, main.cf, master.cf and dovecot.conf: from the host, else defaults."""
     if live is not None:
-        return list(live.dovecot_files), live.main_cf, live.master_cf, live.dovecot_config
+        return _Layout(list(live.dovecot_files), live.main_cf, live.master_cf, live.dovecot_config)
     lister = transport if isinstance(transport, FileLister) else None
     listing = [f for d in DOVECOT_DIRS for f in (lister.list_files(d) if lister else [])]
     roots = [f"{d}/dovecot.conf" for d in DOVECOT_DIRS if f"{d}/dovecot.conf" in listing]
@@ -138,17 +198,51 @@ def _where(transport: Transport, live: Facts | None) -> tuple[list[str], str, st
     # As for Dovecot: where the platform keeps Postfix (FreeBSD: /usr/local/etc/postfix).
     postfix_dirs = [d for d in POSTFIX_DIRS if lister and f"{d}/main.cf" in lister.list_files(d)]
     config_dir = postfix_dirs[0] if postfix_dirs else POSTFIX_DIRS[0]
-    return listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root
+    return _Layout(listing, f"{config_dir}/main.cf", f"{config_dir}/master.cf", root)
 
 
-def transport_map_sources(value: str) -> list[tuple[str, str]]:
-    """The source files of hashed transport maps named in a ``transport_maps`` value."""
+def transport_map_sources(params: Mapping[str, str], main_cf: str) -> list[tuple[str, str]]:
+    """The hashed transport maps with a source file, as ``(spec, source)``: each word of
+    ``transport_maps`` as Postfix reads it (``$config_directory/transport`` expanded), with
+    ``proxy:`` dropped (proxymap reads the same table; ``postmap`` rebuilds it by its type)."""
     found = []
-    for spec in value.replace(",", " ").split():
-        kind, sep, path = spec.partition(":")
-        if sep and kind in HASHED_MAP_TYPES and path.startswith("/"):
-            found.append((spec, path))
+    for word in transport_map_words(params, main_cf):
+        spec = hashed_map_spec(word)
+        if spec is not None:
+            found.append((spec, spec.partition(":")[2]))
     return found
+
+
+def transport_map_words(params: Mapping[str, str], main_cf: str) -> list[str]:
+    """``transport_maps`` split into its tables, ``$name`` references expanded as Postfix
+    does (``config_directory`` defaults to where main.cf is); as written when the value
+    uses a form migrator does not expand (the words then name no table it reads)."""
+    value = params.get("transport_maps", "")
+    if "$" in value:
+        values = {"config_directory": posixpath.dirname(main_cf), **params}
+        with contextlib.suppress(RefusedError):
+            value = MainParams(values, main_cf).expand("transport_maps")
+    return value.replace(",", " ").split()
+
+
+def needs_postmap(spec: str) -> bool:
+    """Whether a changed map's table must be rebuilt with postmap (not a text table)."""
+    return spec.partition(":")[0] not in TEXT_MAP_TYPES
+
+
+def instance_directories(params: Mapping[str, str]) -> list[str]:
+    """The other Postfix instances' config directories, as postmulti(1) lists them."""
+    value = params.get("multi_instance_directories", "")
+    return [d.rstrip("/") for d in value.replace(",", " ").split() if d.startswith("/")]
+
+
+def hashed_map_spec(word: str) -> str | None:
+    """``type:/path`` for a hashed map (behind ``proxy:`` or not) with an absolute source
+    path; None for any other table (SQL, LDAP, regexp...)."""
+    kind, sep, path = word.removeprefix("proxy:").partition(":")
+    if sep and kind in HASHED_MAP_TYPES and path.startswith("/") and "$" not in path:
+        return f"{kind}:{path}"
+    return None
 
 
 def _read_maps_and_programs(
@@ -158,12 +252,14 @@ def _read_maps_and_programs(
     params: Mapping[str, str],
     master_cf: str,
     maps: list[tuple[str, str]],
+    others: list[str],
 ) -> list[str]:
-    """Read (in one batch) the transport maps' sources and the delivery programs not read yet;
-    the programs' paths."""
+    """Read (in one batch) the transport maps' sources, the delivery programs and ``others``
+    not read yet; the programs' paths."""
     master = reader.master(master_cf, _content(files, master_cf)) if _has(files, master_cf) else ()
     programs = delivery_programs(params, master)
-    missing = [path for path in [*(p for _, p in maps), *programs] if path not in files]
+    wanted = [*(p for _, p in maps), *programs, *others]
+    missing = [path for path in dict.fromkeys(wanted) if path not in files]
     if missing:
         files.update(transport.read_files(missing))
     return programs
@@ -209,6 +305,7 @@ def _include_graph(
         if unread:
             files.update(transport.read_files(unread))
         frontier = [f for f in frontier if files[f].exists]
+        check_size(transport.host, files, frontier)
         reader.parse_all([(f, _content(files, f), DOVECOT_LENS) for f in frontier])
         reachable.extend(frontier)
         targets = []

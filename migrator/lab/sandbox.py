@@ -114,22 +114,7 @@ def boot(lab: Lab, host: LabHost, profile: Profile, root_fs: Path) -> None:
     mnt, uts = ns_file(lab, host, "mnt"), ns_file(lab, host, "uts")
     for path in (mnt, uts):
         path.touch()
-    env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "LAB_DIR": str(host_dir(lab, host)),
-        "LAB_ROOT": str(root_fs),
-        "LAB_INIT": str(resources.files("migrator.lab").joinpath("host-init.sh")),
-        "LAB_HOSTNAME": fqdn(host, profile),
-        "LAB_SYSTEM_USERS": " ".join(profile.users) if profile.system_users else "",
-        "LAB_SETUP": "\n".join(shlex.join(cmd) for cmd in profile.setup),
-    }
-    if profile.vmail:
-        env |= {
-            "LAB_VMAIL_USER": profile.vmail.user,
-            "LAB_VMAIL_UID": str(profile.vmail.uid),
-            "LAB_VMAIL_GID": str(profile.vmail.gid),
-            "LAB_VMAIL_HOME": profile.vmail.home,
-        }
+    env = _boot_env(lab, host, profile, root_fs)
     script = resources.files("migrator.lab").joinpath("host-mount.sh")
     argv = [
         "nsenter",
@@ -148,6 +133,27 @@ def boot(lab: Lab, host: LabHost, profile: Profile, root_fs: Path) -> None:
     if done.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         raise LabError(f"host set-up failed: {' | '.join(tail)}", host=host.name, path=str(log))
+
+
+def _boot_env(lab: Lab, host: LabHost, profile: Profile, root_fs: Path) -> dict[str, str]:
+    """What host-mount.sh and host-init.sh are told: where the host lives, what it is."""
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "LAB_DIR": str(host_dir(lab, host)),
+        "LAB_ROOT": str(root_fs),
+        "LAB_INIT": str(resources.files("migrator.lab").joinpath("host-init.sh")),
+        "LAB_HOSTNAME": fqdn(host, profile),
+        "LAB_SYSTEM_USERS": " ".join(profile.users) if profile.system_users else "",
+        "LAB_SETUP": "\n".join(shlex.join(cmd) for cmd in profile.setup),
+    }
+    if profile.vmail:
+        env |= {
+            "LAB_VMAIL_USER": profile.vmail.user,
+            "LAB_VMAIL_UID": str(profile.vmail.uid),
+            "LAB_VMAIL_GID": str(profile.vmail.gid),
+            "LAB_VMAIL_HOME": profile.vmail.home,
+        }
+    return env
 
 
 def enter_argv(lab: Lab, host: LabHost, argv: Sequence[str]) -> list[str]:

@@ -24,6 +24,7 @@ from migrator.host.facts import FactOverrides, Facts
 from migrator.host.queue import check_queue
 from migrator.host.snapshot import Snapshot, read_host, snapshot_lenses
 from migrator.plan.document import FORMAT_VERSION, Change, FileChange, Plan, Step
+from migrator.plan.schema import LMTP_DRAIN_SECONDS
 from migrator.rules.finalize import finalize_edits
 from migrator.rules.switch import Options, RuleResult, plan_edits
 from migrator.transport.base import Transport, sha256
@@ -74,9 +75,7 @@ def plan_from_snapshot(
 
     ``reader`` may already have parsed some of the snapshot's files (in ``read_host``).
     """
-    for path in (snapshot.main_cf, snapshot.master_cf):
-        if path not in snapshot.files or not snapshot.files[path].exists:
-            raise FactError("Postfix config file not found", host=snapshot.host, path=path)
+    _check_postfix_files(snapshot)
     # No Dovecot config (a Postfix-only root, Dovecot in another container) is refused by
     # the rules only when a hook runs the LDA: otherwise there is nothing to plan for it.
     originals = {path: snapshot.content(path) for path in snapshot_lenses(snapshot)}
@@ -84,17 +83,11 @@ def plan_from_snapshot(
         if reader is None:
             reader = Reader(stack.enter_context(ConfigTree(snapshot.host, {}, {})))
         before, result, after_contents, after = _edit(reader, facts, snapshot, options, finalize)
-    files = tuple(
-        _file_change(snapshot, path, originals[path], after_contents[path])
-        for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
-        if after_contents[path] != originals[path]
-    )
-    diff = settings_diff(settings_view(before), settings_view(after))
+    files = _file_changes(snapshot, originals, after_contents)
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = sha256(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
     return Plan(
         format_version=FORMAT_VERSION,
-        plan_id=f"{created.replace('-', '').replace(':', '')}-{digest[:8]}",
+        plan_id=_plan_id(created, files),
         host=snapshot.host,
         created=created,
         migrator_version=__version__,
@@ -103,10 +96,34 @@ def plan_from_snapshot(
         lda_services=result.lda_services,
         changes=tuple(_changes(result.edits)),
         files=files,
-        settings_diff=diff,
+        settings_diff=settings_diff(settings_view(before), settings_view(after)),
         steps=_plan_steps(files, result, facts, options, snapshot, finalize),
         warnings=result.warnings,
     )
+
+
+def _check_postfix_files(snapshot: Snapshot) -> None:
+    """Raises FactError when main.cf or master.cf is missing: there is nothing to plan."""
+    for path in (snapshot.main_cf, snapshot.master_cf):
+        if path not in snapshot.files or not snapshot.files[path].exists:
+            raise FactError("Postfix config file not found", host=snapshot.host, path=path)
+
+
+def _file_changes(
+    snapshot: Snapshot, originals: dict[str, bytes], after: dict[str, bytes]
+) -> tuple[FileChange, ...]:
+    """Each file the edits change, in the order the plan shows them."""
+    return tuple(
+        _file_change(snapshot, path, originals[path], after[path])
+        for path in sorted(originals, key=lambda p: _file_order(snapshot, p))
+        if after[path] != originals[path]
+    )
+
+
+def _plan_id(created: str, files: tuple[FileChange, ...]) -> str:
+    """When the plan was made and what it changes: two plans of the same host differ."""
+    digest = sha256(b"".join(f.sha256_before.encode() + f.sha256_after.encode() for f in files))
+    return f"{created.replace('-', '').replace(':', '')}-{digest[:8]}"
 
 
 def _edit(
@@ -253,6 +270,10 @@ def _steps(
     steps = [Step("proof_before", {"recipient": recipient, "accepts": accepts})]
     steps += [_write_step(f) for f in dovecot]
     steps.append(Step("validate_dovecot", {"argv": "doveconf -n"}))
+    if result.lmtp_in_use:  # LMTP deliveries may be in flight: Dovecot's reload would cut them
+        steps.append(
+            Step("wait_lmtp", {"seconds": LMTP_DRAIN_SECONDS, "in_use": result.lmtp_in_use})
+        )
     steps.append(Step("reload_dovecot", {"argv": "doveadm reload"}))
     steps.append(_wait_step(result.endpoint, facts))
     steps.append(Step("probe_lmtp", {"endpoint": result.endpoint.postfix, "recipient": recipient}))

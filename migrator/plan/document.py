@@ -98,8 +98,12 @@ class Plan:
         """The LMTP endpoint Postfix will use (a relative socket under the queue directory)."""
         return Endpoint.from_postfix(self.endpoint, str(self.facts.get("queue_directory", "")))
 
-    def describe(self, step: Step) -> str:
-        """What the step does, in words, made from its action and args (and the file it writes)."""
+    def describe(self, step: Step, proof: str = "") -> str:
+        """What the step does, in words, made from its action and args (and the file it writes).
+
+        ``proof`` ("ab" or "basic", apply's ProofMode) gives the words for that proof alone;
+        "" (the plan's own text) says what the step does under each.
+        """
         args = step.args
         if step.action == "write_file":
             change = next((f for f in self.files if f.path == args.get("path")), None)
@@ -109,13 +113,27 @@ class Plan:
                     f"mode {change.mode})"
                 )
         if step.action == "wait_socket":
-            return f"wait for {args['path']} owned by {args['owner']}, mode {args['mode']}"
+            return (
+                f"wait for {args['path']} owned by {args['owner']}:{args['group']}, "
+                f"mode {args['mode']}"
+            )
+        if step.action == "wait_lmtp":
+            return (
+                "reload Postfix (its files not yet written): its lmtp agents finish the "
+                f"delivery they have and exit; wait for them (at most {args['seconds']} s) so "
+                f"that Dovecot's reload cuts no LMTP transaction in flight: {args['in_use']}"
+            )
+        if step.action in _BY_PROOF:
+            return _by_proof(step.action, proof, bool(self.finalizes))
         if step.action == "wait_port":
             return f"wait for LMTP on {args['address']}:{args['port']}"
         if step.action == "postmap":
             return f"postmap {args['map']}"
         if step.action == "check_queue":
-            return f"refuse while the queue holds mail for {args['services']} (postqueue -j)"
+            return (
+                f"refuse, changing nothing, while a queued message is bound to {args['services']} "
+                "(postqueue -j, each envelope by postcat -qe)"
+            )
         return _DESCRIPTIONS.get(step.action, step.action)
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,7 +225,8 @@ def _check_derived(
                 f"files[{index}].diff: is not the diff of its contents", host=host, path=source
             )
     for index, step in enumerate(plan.steps):
-        if data["steps"][index]["description"] != plan.describe(step):
+        recorded = data["steps"][index]["description"]
+        if recorded != plan.describe(step) and recorded != _earlier_description(step):
             raise PlanError(
                 f"steps[{index}].description: is not what the step does", host=host, path=source
             )
@@ -215,8 +234,46 @@ def _check_derived(
 
 _DESCRIPTIONS = {
     "validate_dovecot": "doveconf -n",
-    "reload_dovecot": "reload Dovecot",
+    "reload_dovecot": "reload Dovecot (systemctl, service or doveadm reload, as the host runs it)",
     "probe_lmtp": "LHLO, MAIL FROM, RCPT TO the test recipient: expect 250 before Postfix switches",
+    "validate_postfix": "the checks of postfix check that can fail it (main.cf, master.cf, "
+    "the postlog service, the queue), with the host's binaries, without its repairs",
+    "reload_postfix": "reload Postfix (systemctl, service or postfix reload, as the host runs "
+    "it; never a restart)",
+}
+_BASIC_DELIVERY = (
+    "send one test message through Postfix, find it delivered over LMTP in the mailbox, remove it"
+)
+# action -> (under --proof ab, under --proof basic); proof_before does not run under basic
+# (apply shows it skipped, with why, after these words).
+_BY_PROOF = {
+    "test_delivery": (
+        "send the proof messages again through Postfix, now over LMTP, compare each outcome "
+        "with the LDA's (proof_before), remove them",
+        _BASIC_DELIVERY,
+    ),
+    "proof_before": (
+        "send the proof messages (plain, 8-bit, SMTPUTF8, +detail, list mail, as the host "
+        "applies) through the LDA before any write, record each outcome, remove them",
+        "",
+    ),
+}
+
+
+def _by_proof(action: str, proof: str, finalize: bool) -> str:
+    """A step whose work depends on apply's proof: its words under PROOF, or under each."""
+    ab, basic = _BY_PROOF[action]
+    if finalize:  # no proof_before: apply sends the one test message under either proof
+        return f"{_BASIC_DELIVERY} (under either proof: a finalize has no LDA outcomes to compare)"
+    if proof:
+        return ab if proof == "ab" or not basic else basic
+    return f"with --proof ab (the default): {ab}; with --proof basic: {basic or 'skipped'}"
+
+
+# What migrator wrote before the texts above said what each step does under each proof:
+# saved plans that carry them still load (the step is the same; only its words changed).
+_EARLIER = {
+    "reload_dovecot": "reload Dovecot",
     "validate_postfix": "postfix check",
     "reload_postfix": "reload Postfix (not restart)",
     "test_delivery": "send a test message through Postfix, find it over LMTP in the mailbox, "
@@ -225,6 +282,16 @@ _DESCRIPTIONS = {
     "the host applies) through the LDA, record each outcome, remove them; test_delivery sends "
     "them again over LMTP and compares (apply --proof ab)",
 }
+
+
+def _earlier_description(step: Step) -> str | None:
+    """The words an earlier migrator gave this step, when they differ from today's."""
+    args = step.args
+    if step.action == "wait_socket":
+        return f"wait for {args['path']} owned by {args['owner']}, mode {args['mode']}"
+    if step.action == "check_queue":
+        return f"refuse while the queue holds mail for {args['services']} (postqueue -j)"
+    return _EARLIER.get(step.action)
 
 
 def _checksum(data: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from migrator.endpoint import Endpoint
+from migrator.endpoint import Endpoint, is_port
 from migrator.errors import PlanError, UsageError
 
 PLAN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
@@ -29,6 +29,10 @@ DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 SERVICE = re.compile(r"[A-Za-z0-9._:\[\]-]{1,64}")
 MAP_SPEC = re.compile(r"([a-z0-9_]+):(/.+)")
 ACCEPT = re.compile(r"(\*|[a-z0-9]{1,32}):(bounced [245]\.\d{1,3}\.\d{1,3}|header [a-z0-9-]{1,64})")
+SECONDS = re.compile(r"[1-9][0-9]?|[12][0-9][0-9]|300")
+LMTP_DRAIN_SECONDS = "30"
+"""How long apply (its plan's wait_lmtp) and rollback wait for Postfix's lmtp agents to
+finish before they reload Dovecot."""
 RECIPIENT = re.compile(r"([^\s<>\"\\@\x00-\x1f\x7f]+(@[^\s<>\"\\@\x00-\x1f\x7f]+)?)?")
 # C0 and C1 controls, DEL (a tab is harmless) and the bidirectional overrides and isolates
 # (which reorder what a reviewer reads): nothing may rewrite a reviewer's terminal.
@@ -46,6 +50,7 @@ _FORMS = {
     MAP_SPEC: "TYPE:/absolute/path",
     RECIPIENT: "an address without spaces, <>, quotes or control characters",
     ACCEPT: "KIND:bounced CODE or *:header NAME",
+    SECONDS: "1 to 300 seconds",
 }
 
 TOP_FIELDS = frozenset(
@@ -78,6 +83,7 @@ STEP_ARGS: Mapping[str, frozenset[str]] = {
     "test_delivery": frozenset(("recipient",)),
     "check_queue": frozenset(("services",)),
     "proof_before": frozenset(("recipient", "accepts")),
+    "wait_lmtp": frozenset(("seconds", "in_use")),  # in_use: why, in words
 }
 
 
@@ -188,7 +194,7 @@ def _check_endpoint(check: _Check, value: Any, queue_directory: str) -> Endpoint
         raise check.fail("endpoint", exc.message) from exc
     if endpoint.socket_path is not None:
         check.path("endpoint", endpoint.socket_path)
-    elif not _is_address(endpoint.address or "") or not _is_port(endpoint.port or ""):
+    elif not _is_address(endpoint.address or "") or not is_port(endpoint.port or ""):
         raise check.fail("endpoint", f"{_shown(value)} is not a host and port")
     return endpoint
 
@@ -282,17 +288,11 @@ def _master_services(text: str) -> set[tuple[str, str]]:
     return found
 
 
-_ArgCheck = Callable[
-    [_Check, str, Mapping[str, str], Mapping[str, Mapping[str, str]], Endpoint], None
-]
+_ArgCheck = Callable[[_Check, str, Mapping[str, str], Any, Endpoint], None]
 
 
 def _write_args(
-    check: _Check,
-    where: str,
-    args: Mapping[str, str],
-    files: Mapping[str, Mapping[str, str]],
-    _: Endpoint,
+    check: _Check, where: str, args: Mapping[str, str], files: Mapping[str, Any], _: Endpoint
 ) -> None:
     change = files.get(check.path(f"{where}.path", args["path"]))
     if change is None:
@@ -360,6 +360,10 @@ def _proof_args(
         check.text(f"{where}.accepts", spec, ACCEPT)
 
 
+def _seconds(check: _Check, where: str, args: Mapping[str, str]) -> None:
+    check.text(where, args["seconds"], SECONDS)  # apply waits so long at most
+
+
 def _queue_args(
     check: _Check, where: str, args: Mapping[str, str], files: Any, endpoint: Endpoint
 ) -> None:
@@ -381,6 +385,7 @@ _ARG_CHECKS: Mapping[str, _ArgCheck] = {
     "test_delivery": _delivery_args,
     "check_queue": _queue_args,
     "proof_before": _proof_args,
+    "wait_lmtp": lambda check, where, args, *_: _seconds(check, f"{where}.seconds", args),
 }
 
 
@@ -391,7 +396,3 @@ def _is_address(address: str) -> bool:
     except ValueError:
         return DNS_NAME.fullmatch(address) is not None
     return True
-
-
-def _is_port(port: str) -> bool:
-    return port.isdigit() and 0 < int(port) < 65536

@@ -16,6 +16,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from migrator.errors import PlanError
 from migrator.plan.document import Plan
@@ -70,7 +71,7 @@ def load_plan(
     another key, forged, edited by hand, or for another host.
     """
     try:
-        data = json.loads(_read_plan(path, host, private))
+        data = json.loads(_read_plan(path, host, private), object_pairs_hook=_unique_keys)
     except (OSError, ValueError, RecursionError) as exc:
         # RecursionError: JSON nested deeper than the decoder goes.
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
@@ -96,6 +97,18 @@ def latest_plan(plans_dir: Path, host: str, trust: PlanTrust = NO_TRUST) -> Plan
         directory = host_dir(plans_dir, host)
         raise PlanError(f"no saved plan under {directory}: run plan -i first", host=host)
     return load_plan(host_dir(plans_dir, host) / f"{ids[-1]}.json", host=host, trust=trust)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different. Raises ValueError on a key given twice:
+    json takes the last, while whoever reviews the file (or jq, or a diff in the ops
+    repository) may read the first, so the plan applied would not be the plan reviewed."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        data[key] = value
+    return data
 
 
 def _read_plan(path: Path, host: str | None, private: bool) -> str:

@@ -16,6 +16,7 @@ from migrator.config.postfix import MasterEntry
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError, UsageError
 from migrator.host.config import HostConfig
+from migrator.host.snapshot import hashed_map_spec, transport_map_words
 from migrator.rules.dovecot import SERVICE_LMTP
 from migrator.rules.hooks import (
     Hook,
@@ -261,8 +262,8 @@ def refuse_unread_maps(host: str, config: HostConfig, services: Mapping[str, Lda
     if not services:
         return
     read = {m.spec for m in config.maps}
-    for spec in config.main.get("transport_maps", "").replace(",", " ").split():
-        if spec not in read:
+    for spec in transport_map_words(config.main, config.main_file):
+        if hashed_map_spec(spec) not in read:
             raise RefusedError(
                 f"transport_maps {spec}: migrator reads only hashed maps with a source file "
                 f"(not SQL, LDAP or other tables), and its entries may send mail to the LDA "

@@ -89,7 +89,8 @@ class DovecotRules:
         ):
             self.warnings.append(
                 "no protocols setting in the files, and Dovecot's built-in default is not "
-                "known from a directory: assumed empty, as Debian builds it"
+                "known (from a directory, or doveconf -d failed): assumed empty, as Debian "
+                "builds it"
             )
         if "lmtp" in effective_protocols(self.dovecot, self.syntax, default or "").split():
             return

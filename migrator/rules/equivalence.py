@@ -25,8 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrator.config.dovecot import BlockRef
 from migrator.config.edits import Edit, SetDovecotSetting, SetMainParam
+from migrator.config.params import MainParams
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError
 from migrator.host.config import HostConfig
@@ -39,8 +39,8 @@ from migrator.rules.hooks import (
     mailbox_command_argv,
     parse_lda_argv,
 )
-from migrator.rules.params import MainParams
-from migrator.rules.quota import quota_warning
+from migrator.rules.plugins import path_plugins
+from migrator.rules.quota import quota_warnings
 from migrator.rules.syntax import DovecotSyntax
 from migrator.rules.userdb import userdb_uids
 
@@ -49,7 +49,6 @@ LMTP_BASELINE = 64 * MIB
 """What an lmtp process needs besides the message (2.4.1 does not start with 48M)."""
 DEFAULT_VSZ = 256 * MIB
 DEFAULT_MESSAGE_SIZE = 10240000
-MAIL_PLUGINS = BlockRef("mail_plugins")
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": MIB, "mb": MIB, "g": 1024 * MIB}
 _UNITS |= {"gb": 1024 * MIB, "t": 1024**2 * MIB, "tb": 1024**2 * MIB}
 _SIZE = re.compile(r"(\d+)\s*([A-Za-z]*)")
@@ -110,23 +109,6 @@ def smtputf8_checked_on_reuse(postfix_version: str | None) -> bool | None:
     series, patch = (int(found[1]), int(found[2])), int(found[3] or 0)
     fixed = SMTPUTF8_REUSE_FIXED.get(series)
     return patch >= fixed if fixed is not None else series > max(SMTPUTF8_REUSE_FIXED)
-
-
-def lda_plugins(config: HostConfig, syntax: DovecotSyntax) -> set[str]:
-    """The mail plugins the LDA loaded (the global list and protocol lda's)."""
-    dovecot = config.dovecot
-    if syntax.boolean_lists:
-        found: dict[str, str] = {}
-        for chain in ((MAIL_PLUGINS,), (*PROTOCOL_LDA, MAIL_PLUGINS)):
-            found |= dovecot.block_settings(chain)
-        return {name for name, on in found.items() if on == "yes"}
-    outer = (dovecot.value("mail_plugins") or "").split()
-    inner = dovecot.value("mail_plugins", PROTOCOL_LDA)
-    if inner is None:
-        return set(outer)
-    words = inner.split()
-    inherited = set(outer) if "$mail_plugins" in words else set()
-    return {w for w in words if w != "$mail_plugins"} | inherited
 
 
 class EquivalenceRules:
@@ -205,7 +187,7 @@ class EquivalenceRules:
         location = self.dovecot.value("mail_location") or self.dovecot.value("mail_path") or ""
         fails = [f"the mail location {location} needs ~/ (every delivery deferred, 4.3.0)"]
         fails = fails if "~" in location else []
-        if "sieve" in lda_plugins(self.config, self.syntax):
+        if "sieve" in path_plugins(self.dovecot, self.syntax, PROTOCOL_LDA):
             fails.append("Sieve's personal scripts fail")
         if not fails:
             self._warnings.append(f"{why}: the duplicate database is off under LMTP")
@@ -352,12 +334,14 @@ class EquivalenceRules:
                 )
 
     def _quota(self) -> None:
-        if "quota" not in lda_plugins(self.config, self.syntax):
-            return
+        lda = path_plugins(self.dovecot, self.syntax, PROTOCOL_LDA)
+        lmtp = path_plugins(self.dovecot, self.syntax, PROTOCOL_LMTP, self.planned + self._edits)
         said = self.dovecot.value("quota_full_tempfail", PROTOCOL_LDA)
         said = said if said is not None else self.dovecot.value("quota_full_tempfail")
-        lmtp = self._lmtp_value("quota_full_tempfail")
-        self._warnings.append(quota_warning(said, lmtp, self._lmtp_value("lmtp_rcpt_check_quota")))
+        tempfail, rcpt = (
+            self._lmtp_value(k) for k in ("quota_full_tempfail", "lmtp_rcpt_check_quota")
+        )
+        self._warnings.extend(quota_warnings(lda, lmtp, said, tempfail, rcpt))
 
     def _process_limits(self) -> None:
         dovecot_limit = self.dovecot.block_settings(SERVICE_LMTP).get("process_limit") or (

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from migrator.config.params import MainParams
 from migrator.config.postfix import MasterEntry, TransportEntry
-from migrator.rules.params import MainParams
 
 LDA_PROGRAMS = frozenset({"dovecot-lda", "deliver"})
 TRANSPORT_PARAMS = (
@@ -21,7 +21,10 @@ TRANSPORT_PARAMS = (
     "local_transport",
     "fallback_transport",
 )
-_FLAG_OPTIONS = frozenset({"-e", "-k", "-p"})  # LDA options that take no value
+# dovecot-lda(1): the options that take a value, and those migrator reproduces or refuses
+# by name (the rest are LdaArgs.others).
+_VALUE_OPTIONS = frozenset({"-a", "-c", "-d", "-f", "-m", "-o", "-p", "-r"})
+_KNOWN_OPTIONS = frozenset({"-a", "-c", "-d", "-f", "-m"})
 
 
 class Destination(Enum):
@@ -115,33 +118,34 @@ def is_lda(program: str) -> bool:
 
 
 def parse_lda_argv(argv: Sequence[str]) -> LdaArgs:
-    """Parse the LDA's own options (``-d``, ``-a``, ``-m``, ``-f``, ``-e``, ``-c``...)."""
+    """Parse the LDA's own options (``-d``, ``-a``, ``-m``, ``-f``, ``-e``, ``-c``...).
+
+    Every other word (``-o name=value``, ``-p path``, ``-r address``, an unknown option or
+    a stray argument) lands in ``others``, with its value, once per occurrence.
+    """
     values: dict[str, str] = {}
     others: list[str] = []
-    exit_tempfail = False
     words = list(argv[1:])
     index = 0
     while index < len(words):
         word = words[index]
-        if word in _FLAG_OPTIONS:
-            exit_tempfail = exit_tempfail or word == "-e"
-            if word != "-e":
-                others.append(word)
-        elif word.startswith("-") and len(word) == 2 and index + 1 < len(words):
-            values[word] = words[index + 1]
+        if word in _VALUE_OPTIONS and index + 1 < len(words):
+            value = words[index + 1]
+            if word in _KNOWN_OPTIONS:
+                values[word] = value
+            else:
+                others.append(f"{word} {value}")
             index += 1
-        else:
+        elif word != "-e":
             others.append(word)
         index += 1
-    known = {"-d", "-a", "-m", "-f", "-c"}
-    others.extend(f"{k} {v}" for k, v in values.items() if k not in known)
     return LdaArgs(
         program=argv[0],
         destination=values.get("-d"),
         address=values.get("-a"),
         mailbox=values.get("-m"),
         sender=values.get("-f"),
-        exit_tempfail=exit_tempfail,
+        exit_tempfail="-e" in words,
         config=values.get("-c"),
         others=tuple(others),
     )

@@ -61,6 +61,35 @@ def other_config(lda: LdaArgs, server_config: str) -> str | None:
     return lda.config
 
 
+def unreproduced(lda: LdaArgs) -> list[str]:
+    """The LDA's words LMTP would not reproduce: every one but those LMTP does anyway (``-r``
+    naming the recipient Postfix hands LMTP, ``_SAME_AS_LMTP``)."""
+    return [
+        word
+        for word in lda.others
+        if word not in _SAME_AS_LMTP and word.lower() not in _SAME_FINAL_RECIPIENT
+    ]
+
+
+# -k: keep the environment (pipe(8) passes the LDA a few variables only; LMTP, a Dovecot
+# service, needs none); -n: do not create the -m folder, which 1.x's deliver did unless told,
+# and which 2.x leaves to lda_mailbox_autocreate (default no), as LMTP does (Ubuntu's
+# mail-stack-delivery still passed it).
+_SAME_AS_LMTP = frozenset({"-k", "-n"})
+_SAME_FINAL_RECIPIENT = frozenset(
+    f"-r {form}" for form in ("${recipient}", "$recipient", '"$recipient"', "$(recipient)")
+)
+
+
+def _why_dropped(word: str) -> str:
+    if word.startswith("-o "):
+        return (
+            "a setting only the LDA gets, which LMTP would lose; move it into protocol lda { } "
+            "(migrator carries those to protocol lmtp) and plan again"
+        )
+    return "LMTP has no such option, so what it does would be lost; remove it and plan again"
+
+
 @dataclass(frozen=True, slots=True)
 class _Where:
     """The host, file and line a refusal names."""
@@ -77,6 +106,14 @@ def _refuse_options(lda: LdaArgs, runs: str, server: str, where: _Where) -> None
         raise RefusedError(
             f"{runs} runs the LDA with -m {lda.mailbox}: LMTP can only save to "
             "the address extension's folder (lmtp_save_to_detail_mailbox), not to this",
+            host=where.host,
+            path=where.path,
+            line=where.line,
+        )
+    dropped = unreproduced(lda)
+    if dropped:
+        raise RefusedError(
+            f"{runs} runs the LDA with {dropped[0]}: {_why_dropped(dropped[0])}",
             host=where.host,
             path=where.path,
             line=where.line,

@@ -12,12 +12,18 @@ Measured in the lab (tests/lab/test_quota.py), alike on Dovecot 2.3.13/Postfix 3
   452 4.2.2 and Postfix defers it (4.2.2). Both retry, and bounce after maximal_queue_lifetime.
 - ``lmtp_rcpt_check_quota = yes`` moves LMTP's answer from DATA to RCPT TO, with the same code.
 
+With the plugin for one path only (``mail_plugins`` as each path reads it: the global list,
+then protocol lda's or protocol lmtp's), the quota binds on that path alone: the other saves
+the message past the quota (premise measured on Dovecot 2.3.19: tests/lab/test_quota.py).
+
 No setting makes LMTP send Dovecot's rejection, and ``quota_full_tempfail = yes`` would turn
 a bounce into days in the queue: a policy the plan does not change, only names.
 Pure: setting values in, a warning out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 _LDA = {
     False: 'mailed Dovecot\'s own rejection ("Rejected: ...", from postmaster_address) to the '
@@ -64,3 +70,40 @@ def quota_warning(
             "same code (Postfix has queued the message either way)"
         )
     return f"{text} ({MEASURED})"
+
+
+def quota_warnings(
+    lda_plugins: Sequence[str],
+    lmtp_plugins: Sequence[str],
+    lda_tempfail: str | None,
+    lmtp_tempfail: str | None,
+    rcpt_check: str | None,
+) -> list[str]:
+    """The plan's quota warnings, given the plugins each path loads (the LDA's, and LMTP's
+    as the plan leaves them): how each ends a message to a user over quota when both load the
+    quota plugin, or that only one enforces the quota. Never raises."""
+    lda, lmtp = "quota" in lda_plugins, "quota" in lmtp_plugins
+    if lda and lmtp:
+        return [quota_warning(lda_tempfail, lmtp_tempfail, rcpt_check)]
+    if not lda and not lmtp:
+        return []
+    said = {True: "yes", False: "no"}
+    lists = (
+        f"the LDA loaded mail_plugins = {' '.join(lda_plugins) or '(none)'}, LMTP will load "
+        f"{' '.join(lmtp_plugins) or '(none)'}"
+    )
+    if lda:
+        tempfail = dovecot_bool(lda_tempfail)
+        return [
+            f"quota: {lists}: the quota plugin for the LDA only. A message to a user over "
+            f"quota, which the LDA {_LDA[tempfail]} (quota_full_tempfail = {said[tempfail]}), "
+            "will be saved over LMTP past the quota: nothing enforces the quota on delivery "
+            "any more; load quota in protocol lmtp too to keep it"
+        ]
+    tempfail = dovecot_bool(lmtp_tempfail)
+    return [
+        f"quota: {lists}: the quota plugin for LMTP only. A message to a user over quota, "
+        f"which the LDA saved past the quota, LMTP {_LMTP[tempfail]} (quota_full_tempfail = "
+        f"{said[tempfail]} in protocol lmtp): mail the LDA delivered will be refused "
+        f"({MEASURED})"
+    ]

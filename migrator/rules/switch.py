@@ -16,11 +16,13 @@ from migrator.config.edits import (
     SetMainParam,
     SetTransportEntry,
 )
+from migrator.config.params import MainParams
 from migrator.endpoint import Endpoint
 from migrator.errors import FactError, RefusedError, UsageError
 from migrator.host.config import HostConfig
 from migrator.host.facts import Facts
 from migrator.host.platform import lmtp_missing
+from migrator.host.snapshot import needs_postmap
 from migrator.rules.delivery import (
     Delivery,
     classify_hooks,
@@ -34,6 +36,7 @@ from migrator.rules.dovecot import (
     DovecotRules,
 )
 from migrator.rules.equivalence import equivalence
+from migrator.rules.generated import generated_warnings, refuse_store_files
 from migrator.rules.hooks import (
     Destination,
     Hook,
@@ -42,8 +45,11 @@ from migrator.rules.hooks import (
     lda_services,
 )
 from migrator.rules.lda_options import refuse_command_options, refuse_service_options
-from migrator.rules.params import MainParams
+from migrator.rules.lmtp_service import lmtp_service
+from migrator.rules.lmtp_use import lmtp_in_use
 from migrator.rules.syntax import DovecotSyntax, dovecot_syntax, effective_protocols
+from migrator.rules.transport_limits import carried_limits
+from migrator.rules.unswitched import instance_notes, refuse_unswitched
 from migrator.rules.userdb import refuse_unknown_system_users
 
 
@@ -69,6 +75,8 @@ class RuleResult:
     """How the host delivers today, as plain data (for the plan's facts)."""
     proof_accepts: tuple[str, ...] = ()
     """Differences the warnings announce, which the A/B proof is not to fail on."""
+    lmtp_in_use: str = ""
+    """Why LMTP deliveries may be in flight when apply reloads Dovecot ("" if none can be)."""
 
 
 def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult:
@@ -83,8 +91,12 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
     services = {s.name: s for s in lda_services(config.master)}
     delivery = classify_hooks(facts.host, config, services, config.programs)
     lda_hooks, lmtp_hooks = _with_homes(facts.host, config, list(delivery.lda)), list(delivery.lmtp)
-    notes = delivery_notes(config, delivery, facts.queue_directory)
+    notes = [
+        *delivery_notes(config, delivery, facts.queue_directory),
+        *instance_notes(facts.host, config),
+    ]
     refuse_unread_maps(facts.host, config, services)
+    refuse_unswitched(facts.host, config, services)
     if not lda_hooks:
         return _no_lda(facts, config, delivery, endpoint, notes, syntax)
     used = _refusals(facts, config, delivery, endpoint, lda_hooks, services)
@@ -92,19 +104,34 @@ def plan_edits(facts: Facts, config: HostConfig, options: Options) -> RuleResult
         raise RefusedError(lmtp_missing(facts.os_family), host=facts.host)
     postmaps: list[str] = []
     edits: list[Edit] = _postfix_edits(config, lda_hooks, endpoint, postmaps)
+    edits.extend(lmtp_service(facts.host, config, endpoint))
     dovecot = DovecotRules(facts, config, endpoint, used, lda_hooks, syntax)
     edits.extend(dovecot.edits())
     same = equivalence(facts, config, syntax, endpoint, used, lda_hooks, edits)
     edits.extend(same.edits)
+    limits, limit_warnings = carried_limits(
+        facts.host, config, used, endpoint.postfix.split(":", 1)[0]
+    )
+    edits.extend(limits)
+    refuse_store_files(facts.host, config, edits)
     warnings = [*notes, *facts_warnings(facts), *dovecot.warnings, *same.warnings, *_checks(config)]
-    warnings.extend(_pipes_kept(used))
+    warnings.extend([*limit_warnings, *_pipes_kept(used)])
+    warnings.extend(generated_warnings(config, edits))
     inventory = delivery_inventory(
         config, list(services.values()), [*lda_hooks, *lmtp_hooks], syntax, facts.protocols_default
     )
     used_names = tuple(s.name for s in used)
     postmaps_once = tuple(dict.fromkeys(postmaps))
+    in_use = lmtp_in_use(config, delivery, syntax, facts.protocols_default, facts.queue_directory)
     return RuleResult(
-        tuple(edits), postmaps_once, endpoint, used_names, tuple(warnings), inventory, same.accepts
+        tuple(edits),
+        postmaps_once,
+        endpoint,
+        used_names,
+        tuple(warnings),
+        inventory,
+        same.accepts,
+        in_use,
     )
 
 
@@ -322,7 +349,8 @@ def _postfix_edits(
                 )
             )
             spec = next(m.spec for m in config.maps if m.path == hook.file)
-            postmaps.append(spec)
+            if needs_postmap(spec):
+                postmaps.append(spec)
     return edits
 
 

@@ -21,7 +21,12 @@ import paramiko
 from paramiko.pkey import UnknownKeyType
 
 from migrator.errors import HostKeyError
-from migrator.transport.ssh_config import HostSpec, StrictHostKeyChecking, glob_match
+from migrator.transport.control_files import NotAFileError, read_control_file
+from migrator.transport.ssh_config import HostSpec, StrictHostKeyChecking
+from migrator.transport.ssh_config_file import match_pattern_list
+
+# A known_hosts file larger than this is not one (a key is ~100 bytes a line: a million).
+MAX_KNOWN_HOSTS_BYTES = 128 * 1024 * 1024
 
 # Host-key algorithms that a known_hosts key type can be negotiated as.
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
@@ -131,9 +136,11 @@ def _load(files: tuple[str, ...], name: str) -> tuple[KnownKey, ...]:
     entries: list[KnownKey] = []
     for path in files:
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
+            text = read_control_file(path, MAX_KNOWN_HOSTS_BYTES).decode("utf-8", "replace")
         except FileNotFoundError:
             continue
+        except NotAFileError as exc:
+            raise HostKeyError(f"cannot read known_hosts file {exc}") from exc
         except OSError as exc:
             raise HostKeyError(f"cannot read known_hosts file {path}: {exc.strerror}") from exc
         for number, raw in enumerate(text.splitlines(), 1):
@@ -163,11 +170,4 @@ def _parse(raw: str, name: str, path: str, number: int) -> KnownKey | None:
 def _names_match(hosts: str, name: str) -> bool:
     if hosts.startswith("|1|"):
         return paramiko.HostKeys.hash_host(name, hosts) == hosts
-    matched = False
-    for pattern in hosts.lower().split(","):
-        negated = pattern.startswith("!")
-        if glob_match(name, pattern.removeprefix("!")):
-            if negated:
-                return False
-            matched = True
-    return matched
+    return match_pattern_list(name, hosts.lower().split(","))

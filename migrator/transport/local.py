@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -134,17 +135,32 @@ class LocalTransport(ClosingTransport):
         link = os.readlink(self.local_path(path)) if self.local_path(path).is_symlink() else ""
         local = self._real(self.local_path(path))
         try:
-            content = local.read_bytes()
-            info = local.stat()
-        except FileNotFoundError:
-            return FileData(path, None)
-        except (IsADirectoryError, NotADirectoryError):
+            content, info = _read_regular(local)
+        except (FileNotFoundError, NotADirectoryError):
             return FileData(path, None)
         except OSError as exc:
             raise TransportError(f"cannot read: {exc}", host=self.host, path=path) from exc
+        if content is None:
+            return FileData(path, None)  # as over SSH: only regular files are read
         target = "/" + local.relative_to(self.root).as_posix() if link else ""
         owner, group = _user(info.st_uid), _group(info.st_gid)
         return FileData(path, content, owner, group, info.st_mode & 0o7777, link, target)
+
+
+def _read_regular(local: Path) -> tuple[bytes | None, os.stat_result]:
+    """A regular file's bytes and stat; None for anything else (a directory, a FIFO, a
+    socket, a device), as READ_SCRIPT's ``[ -f ]`` over SSH. The type is checked again on
+    the open descriptor (opened without blocking), so a FIFO swapped in after the check
+    cannot hang planning."""
+    if not stat.S_ISREG(os.stat(local).st_mode):
+        return None, os.stat(local)
+    fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, info
+        os.set_blocking(fd, True)
+        return handle.read(), info
 
 
 def _user(uid: int) -> str:

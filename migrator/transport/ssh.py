@@ -1,7 +1,8 @@
 """SSHTransport: a host reached over SSH with paramiko, the way the user's ``ssh`` reaches it.
 
 Connection settings come from the OpenSSH client config (``ssh_config.HostSpec``), host keys
-from known_hosts (``known_hosts.KnownHosts``, strict unless told otherwise). Every operation
+from known_hosts (``known_hosts.KnownHosts``, strict unless told otherwise); the connection
+itself is made in ``ssh_connect.py``. Every operation
 is one remote command, so one round trip: ``read_files`` streams all files from one small
 POSIX sh script, ``write_atomic`` sends the content on stdin to another (both in
 ``remote_scripts.py``). A non-root login runs each command through ``sudo -n``. The client is
@@ -12,55 +13,27 @@ OpenSSH hands it the command line, quoted with ``shlex.join``.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
 import select
 import shlex
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import paramiko
 
 import migrator.transport.remote_scripts as remote_scripts
-from migrator.errors import HostKeyError, TransportError
+from migrator.errors import TransportError
 from migrator.transport.base import ClosingTransport, FileData, RunResult
-from migrator.transport.known_hosts import KnownHosts
-from migrator.transport.ssh_auth import KeyAuth
 from migrator.transport.ssh_config import HostSpec
+from migrator.transport.ssh_connect import Connection, open_connection
 
 _CHUNK = 65536
-# paramiko logs its transport thread's failures (a dead ProxyCommand, a reset) with their
-# tracebacks, and with no handler Python prints them on stderr. Those failures reach us as
-# exceptions, which become one-line TransportErrors below: the log is not for the user.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
-logging.getLogger("paramiko").propagate = False
 _SUDO_REFUSED = re.compile(
     rb"^sudo: (a password is required|a terminal is required|sorry, you must have a tty"
     rb"|.*is not in the sudoers file|.*is not allowed to execute)",
     re.MULTILINE,
 )
-
-
-@dataclass(slots=True)
-class _Connection:
-    """The client for the host and everything it rides on (jump clients, proxy commands)."""
-
-    client: paramiko.SSHClient
-    stack: list[Any] = field(default_factory=list)
-
-    def active(self) -> bool:
-        transport = self.client.get_transport()
-        return transport is not None and transport.is_active()
-
-    def close(self) -> None:
-        for item in reversed([*self.stack, self.client]):
-            _close(item)
 
 
 class SSHTransport(ClosingTransport):
@@ -83,7 +56,7 @@ class SSHTransport(ClosingTransport):
         self.connect_timeout = connect_timeout or spec.connect_timeout or 15.0
         self.round_trips = 0
         self.connections = 0
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         # Commands may run from several threads on one connection; (re)connecting may not.
         self._lock = threading.Lock()
 
@@ -198,7 +171,10 @@ class SSHTransport(ClosingTransport):
             fresh = self._connection is None or not self._connection.active()
             if fresh:
                 self.close()
-                self._connection = self._connect()
+                self._connection = open_connection(
+                    self.spec, self.accept_new_host_key, self.connect_timeout
+                )
+                self.connections += 1
             assert self._connection is not None
             transport = self._connection.client.get_transport()
             try:
@@ -210,142 +186,6 @@ class SSHTransport(ClosingTransport):
                 if fresh or attempt == 2:
                     raise TransportError(f"cannot open a session: {exc}", host=self.host) from exc
         raise AssertionError("unreachable")
-
-    def _connect(self) -> _Connection:
-        stack: list[Any] = []
-        agent = paramiko.Agent()  # no keys when SSH_AUTH_SOCK is unset
-        try:
-            client = _open_client(
-                self.spec, self.accept_new_host_key, self.connect_timeout, stack, agent
-            )
-            stack.pop()  # the client itself, last on the stack
-        except BaseException:
-            for item in reversed(stack):
-                _close(item)
-            raise
-        finally:
-            agent.close()
-        self.connections += 1
-        return _Connection(client, stack)
-
-
-def _no_delay(sock: Any) -> None:
-    """Send small packets at once: each command is a few small writes, and Nagle's
-    algorithm held every one of them for the peer's delayed ACK (~40 ms a command)."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _open_client(
-    spec: HostSpec, accept_new: bool, timeout: float, stack: list[Any], agent: paramiko.Agent
-) -> paramiko.SSHClient:
-    """Connect to SPEC through its jump host or proxy command.
-
-    Everything opened (proxy commands, hop clients, then SPEC's own client last) is pushed
-    on STACK, so the caller can close it all, in reverse, whatever happens.
-    """
-    sock: Any = None
-    where = f"{spec.user}@{spec.hostname}:{spec.port}"
-    auth = KeyAuth(spec, agent)
-    try:
-        if spec.jump is not None:
-            hop = _open_client(spec.jump, accept_new, timeout, stack, agent)
-            hop_transport = hop.get_transport()
-            assert hop_transport is not None
-            sock = hop_transport.open_channel(
-                "direct-tcpip", (spec.hostname, spec.port), ("127.0.0.1", 0), timeout=timeout
-            )
-        elif spec.proxy_command:
-            # OpenSSH runs ProxyCommand through the shell; paramiko would shlex-split it.
-            sock = paramiko.ProxyCommand(
-                shlex.join(["/bin/sh", "-c", "exec " + spec.proxy_command])
-            )
-            stack.append(sock)
-        known = KnownHosts(spec, accept_new=accept_new)
-        client = paramiko.SSHClient()
-        stack.append(client)  # closed with the rest if anything below fails
-        client.set_missing_host_key_policy(_VerifyPolicy(known))
-        client.connect(
-            spec.hostname,
-            port=spec.port,
-            username=spec.user,
-            sock=sock,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            transport_factory=_transport_factory(known),
-            auth_strategy=auth,
-        )
-        transport = client.get_transport()
-        if transport is not None:
-            _no_delay(transport.sock)
-            if spec.server_alive_interval:
-                transport.set_keepalive(spec.server_alive_interval)
-        return client
-    except HostKeyError:
-        raise
-    except paramiko.AuthenticationException as exc:
-        raise TransportError(
-            f"authentication failed for {where}: {auth.summary()}", host=spec.name
-        ) from exc
-    except socket.gaierror as exc:
-        raise TransportError(
-            f"cannot resolve {spec.hostname}: {exc.strerror}", host=spec.name
-        ) from exc
-    except TimeoutError as exc:
-        raise TransportError(f"timed out connecting to {where}", host=spec.name) from exc
-    except paramiko.ssh_exception.NoValidConnectionsError as exc:
-        raise TransportError(
-            f"cannot connect to {where}: connection refused", host=spec.name
-        ) from exc
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise TransportError(
-            f"cannot connect to {where}: {_reason(exc, spec, sock)}", host=spec.name
-        ) from exc
-
-
-def _close(item: Any) -> None:
-    """Close a client or proxy command; a proxy command already gone (and reaped) is closed."""
-    with contextlib.suppress(ProcessLookupError):
-        item.close()
-
-
-def _reason(exc: BaseException, spec: HostSpec, sock: Any = None) -> str:
-    """A connection failure in words; a dead ProxyCommand names the command, not its argv,
-    whether paramiko saw it die or only saw no banner come (which one is a race)."""
-    if isinstance(exc, paramiko.ProxyCommandFailure):
-        return f"ProxyCommand failed ({exc.error}): {spec.proxy_command}"
-    process = getattr(sock, "process", None)
-    if isinstance(sock, paramiko.ProxyCommand) and process is not None:
-        try:
-            code = process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            code = None
-        if code:
-            return f"ProxyCommand failed (exit {code}): {spec.proxy_command}"
-    return str(exc) or type(exc).__name__
-
-
-class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
-    """Every server key goes through KnownHosts: no host keys are loaded into paramiko."""
-
-    def __init__(self, known: KnownHosts) -> None:
-        self.known = known
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        self.known.verify(key)
-
-
-def _transport_factory(known: KnownHosts) -> Any:
-    def make(sock: Any, disabled_algorithms: Any = None) -> paramiko.Transport:
-        transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
-        options = transport.get_security_options()
-        options.key_types = known.preferred_algorithms(tuple(options.key_types))
-        return transport
-
-    return make
 
 
 def _send(channel: paramiko.Channel, data: bytes) -> None:

@@ -16,7 +16,10 @@ import paramiko
 from paramiko.auth_strategy import AuthSource, AuthStrategy, InMemoryPrivateKey, OnDiskPrivateKey
 from paramiko.pkey import UnknownKeyType
 
+from migrator.transport.control_files import read_control_file
 from migrator.transport.ssh_config import HostSpec
+
+MAX_KEY_BYTES = 64 * 1024  # an RSA 16384-bit private key in PEM is ~12 KiB
 
 
 class KeyAuth(AuthStrategy):
@@ -53,7 +56,7 @@ class KeyAuth(AuthStrategy):
         return f"offered {tried}{skipped}"
 
     def _load(self, path: str) -> paramiko.PKey | None:
-        if not Path(path).is_file():
+        if _key_text(path) is None:
             return None
         try:
             return paramiko.PKey.from_path(path)
@@ -69,13 +72,21 @@ class KeyAuth(AuthStrategy):
 def _public_blob(path: str) -> bytes | None:
     """The public key blob of identity PATH, from PATH.pub (or PATH itself if it is public)."""
     for candidate in (f"{path}.pub", path):
-        try:
-            fields = Path(candidate).read_text(encoding="ascii", errors="replace").split()
-        except OSError:
+        text = _key_text(candidate)
+        if text is None:
             continue
+        fields = text.decode("ascii", "replace").split()
         if len(fields) >= 2 and not fields[0].startswith("-----"):
             try:
                 return base64.b64decode(fields[1], validate=True)
             except (binascii.Error, ValueError):
                 return None
     return None
+
+
+def _key_text(path: str) -> bytes | None:
+    """The bytes of key file PATH, or None if it is no regular file of a key's size."""
+    try:
+        return read_control_file(path, MAX_KEY_BYTES) or None
+    except OSError:
+        return None

@@ -16,7 +16,7 @@ import os
 import pwd
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -165,6 +165,7 @@ def _resolve(
     jump_override: str | None,
     options: tuple[tuple[str, str], ...] = (),
 ) -> HostSpec:
+    """NAME (a ProxyJump hop ``depth`` deep) through the command line, then the config files."""
     if depth > _MAX_JUMPS:
         raise UsageError(f"{name}: ProxyJump chain longer than {_MAX_JUMPS} hops (a loop?)")
     if "@" in name:
@@ -174,6 +175,20 @@ def _resolve(
     check_hostname(name)
     if user is not None:
         check_user(user, host=name)
+    ctx = _command_line(name, user, port, home, jump_override, options)
+    _read_configs(ctx, config, home)
+    return _build_spec(name, ctx, config, home, depth)
+
+
+def _command_line(
+    name: str,
+    user: str | None,
+    port: int | None,
+    home: Path,
+    jump_override: str | None,
+    options: tuple[tuple[str, str], ...],
+) -> ConfigContext:
+    """What the command line sets for NAME (``-l``, ``-p``, ``-J``, ``-o``): it beats the files."""
     # Host patterns match the name as typed (case-sensitive); ssh lowercases the default HostName.
     ctx = ConfigContext(original=name, local_user=getpass.getuser(), home=home)
     if user is not None:
@@ -184,6 +199,11 @@ def _resolve(
         ctx.options["proxy"] = ["proxyjump", jump_override]
     for key, value in options:
         set_command_line_option(ctx.options, key, value)
+    return ctx
+
+
+def _read_configs(ctx: ConfigContext, config: Path | None, home: Path) -> None:
+    """Apply CONFIG (else the user's file, then the system's) to ctx, again for ``Match final``."""
     files = [(config, True)] if config else [(home / ".ssh/config", True), (SYSTEM_CONFIG, False)]
     for final in (False, True):
         if final and not ctx.wants_final:
@@ -192,12 +212,12 @@ def _resolve(
         for path, user_config in files:
             if path is not None and (config is not None or path.exists()):
                 read_config_file(path, ctx, active=True, user_config=user_config, depth=0)
-    return _build_spec(name, ctx, config, home, depth)
 
 
 def _build_spec(
     name: str, ctx: ConfigContext, config: Path | None, home: Path, depth: int
 ) -> HostSpec:
+    """NAME as ``ssh -G`` sees it, from the options that applied to it. Raises UsageError."""
     opts = ctx.options
     first = {key: values[0] for key, values in opts.items() if values}
     hostname = expand_hostname(first.get("hostname", "%h"), ctx.original.lower())
@@ -205,26 +225,21 @@ def _build_spec(
     user = first.get("user", ctx.local_user)
     tokens = _tokens(ctx, hostname, port, user, first)
     expand = _expander(tokens, home)
-    identity = opts.get("identityfile") or list(DEFAULT_IDENTITY_FILES)
-    user_kh = opts.get("userknownhostsfile") or DEFAULT_USER_KNOWN_HOSTS
-    global_kh = opts.get("globalknownhostsfile") or DEFAULT_GLOBAL_KNOWN_HOSTS
-    proxy_kind, proxy_value = (opts.get("proxy") or ["", ""])[:2]
-    proxy_jump = proxy_value if proxy_kind == "proxyjump" and proxy_value != "none" else None
-    if proxy_jump and _parse_jump(proxy_jump.split(",")[-1].strip())[1] == ctx.original:
-        raise UsageError(f"{name}: jumphost loop via {proxy_jump} (ssh refuses it too)")
-    proxy_command = None
-    if proxy_kind == "proxycommand" and proxy_value != "none":
-        proxy_command = expand_command(proxy_value, tokens, home, name)
+    proxy_jump, proxy_command = _proxy(name, ctx, tokens, home)
     timeout = first.get("connecttimeout")
     return HostSpec(
         name=name,
         hostname=hostname,
         port=port,
         user=user,
-        identity_files=tuple(expand(path) for path in identity if path != "none"),
+        identity_files=_paths(opts.get("identityfile") or DEFAULT_IDENTITY_FILES, expand),
         identities_only=_bool(first.get("identitiesonly", "no")),
-        known_hosts_files=tuple(expand(p) for p in user_kh if p != "none"),
-        global_known_hosts_files=tuple(expand(p) for p in global_kh if p != "none"),
+        known_hosts_files=_paths(
+            opts.get("userknownhostsfile") or DEFAULT_USER_KNOWN_HOSTS, expand
+        ),
+        global_known_hosts_files=_paths(
+            opts.get("globalknownhostsfile") or DEFAULT_GLOBAL_KNOWN_HOSTS, expand
+        ),
         strict_host_key_checking=StrictHostKeyChecking.parse(
             first.get("stricthostkeychecking", "ask")
         ),
@@ -236,6 +251,26 @@ def _build_spec(
         connect_timeout=float(timeout) if timeout and timeout != "none" else None,
         server_alive_interval=_int(first.get("serveraliveinterval", "0"), "ServerAliveInterval"),
     )
+
+
+def _proxy(
+    name: str, ctx: ConfigContext, tokens: dict[str, str], home: Path
+) -> tuple[str | None, str | None]:
+    """The ProxyJump chain or the ProxyCommand (tokens expanded) that applies, whichever came
+    first. Raises UsageError for a chain whose last hop is the host itself, as ssh does."""
+    proxy_kind, proxy_value = (ctx.options.get("proxy") or ["", ""])[:2]
+    proxy_jump = proxy_value if proxy_kind == "proxyjump" and proxy_value != "none" else None
+    if proxy_jump and _parse_jump(proxy_jump.split(",")[-1].strip())[1] == ctx.original:
+        raise UsageError(f"{name}: jumphost loop via {proxy_jump} (ssh refuses it too)")
+    proxy_command = None
+    if proxy_kind == "proxycommand" and proxy_value != "none":
+        proxy_command = expand_command(proxy_value, tokens, home, name)
+    return proxy_jump, proxy_command
+
+
+def _paths(paths: Sequence[str], expand: Callable[[str], str]) -> tuple[str, ...]:
+    """Each path with its %-tokens and ~ expanded; "none" (no file) left out."""
+    return tuple(expand(path) for path in paths if path != "none")
 
 
 def _resolve_jump(chain: str, config: Path | None, home: Path, depth: int) -> HostSpec:

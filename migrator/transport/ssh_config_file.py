@@ -15,7 +15,7 @@ import re
 import shlex
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -52,7 +52,7 @@ def read_config_file(
 ) -> None:
     for number, key, rest in config_lines(path, depth):
         if key == "host":
-            active = _match_host(ctx.original, split_words(rest, path, number))  # as typed
+            active = match_pattern_list(ctx.original, split_words(rest, path, number))  # as typed
         elif key == "match":
             active = _match(ctx, split_words(rest, path, number), path, number)
         elif key == "include":
@@ -179,17 +179,6 @@ def include_paths(patterns: list[str], home: Path, user_config: bool) -> list[Pa
     return found
 
 
-def _match_host(target: str, patterns: list[str]) -> bool:
-    matched = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        if glob_match(target, pattern.removeprefix("!")):
-            if negated:
-                return False
-            matched = True
-    return matched
-
-
 def _match(ctx: ConfigContext, words: list[str], path: Path, number: int) -> bool:
     result = True
     while words:
@@ -214,13 +203,13 @@ def _match_criterion(ctx: ConfigContext, keyword: str, arg: str, path: Path, num
     opts = ctx.options
     if keyword == "host":
         host = expand_hostname(opts.get("hostname", ["%h"])[0], ctx.original.lower())
-        return _pattern_list(host, arg)
+        return match_pattern_list(host, arg.split(","))
     if keyword == "originalhost":
-        return _pattern_list(ctx.original, arg)
+        return match_pattern_list(ctx.original, arg.split(","))
     if keyword == "user":
-        return _pattern_list(opts.get("user", [ctx.local_user])[0], arg)
+        return match_pattern_list(opts.get("user", [ctx.local_user])[0], arg.split(","))
     if keyword == "localuser":
-        return _pattern_list(ctx.local_user, arg)
+        return match_pattern_list(ctx.local_user, arg.split(","))
     if keyword == "exec":
         # OpenSSH runs the command through the user's shell; exit status 0 means "matches".
         if ("%h" in arg or "%n" in arg) and not shell_safe(ctx.original):
@@ -233,9 +222,10 @@ def _match_criterion(ctx: ConfigContext, keyword: str, arg: str, path: Path, num
     raise UsageError(f"{path}:{number}: Match {keyword} is not supported by migrator")
 
 
-def _pattern_list(value: str, patterns: str) -> bool:
+def match_pattern_list(value: str, patterns: Iterable[str]) -> bool:
+    """OpenSSH's pattern-list match: some pattern matches value, and no negated one (``!p``)."""
     matched = False
-    for pattern in patterns.split(","):
+    for pattern in patterns:
         negated = pattern.startswith("!")
         if glob_match(value, pattern.removeprefix("!")):
             if negated:

@@ -26,11 +26,12 @@ READ_ONLY_POSTFIX = (
 )
 
 
-def lmtp_task(plans_dir: Path, state: str = "migrated") -> str:
+def lmtp_task(plans_dir: Path | None, state: str = "migrated") -> str:
+    """A task named lmtp; a rollback takes no plans_dir (it fails the task: ignored)."""
+    saved = f"        plans_dir: {plans_dir}\n" if plans_dir else ""
     return (
         "    - name: lmtp\n      migrator.mail.lmtp:\n"
-        f"        state: {state}\n        test_recipient: {RECIPIENT}\n"
-        f"        plans_dir: {plans_dir}\n"
+        f"        state: {state}\n        test_recipient: {RECIPIENT}\n{saved}"
     )
 
 
@@ -92,7 +93,7 @@ def test_check_run_fail_rerun_info_rollback(
     assert states == {canary: "migrated", failing: "rolled back", unstarted: "clean"}
     assert all(info.result(name, "info")["changed"] is False for name in hosts)
 
-    back = ansible.play(inventory, play(lmtp_task(tmp_path / "plans", "rolled_back")))
+    back = ansible.play(inventory, play(lmtp_task(None, "rolled_back")))
     assert back.rc == 0, back.output
     restored = back.result(canary)
     assert restored["changed"] is True and restored["outcome"] == "rolled back"

@@ -18,6 +18,7 @@ from migrator.delivery.corpus import Kind, ProofMail, build_mail, detail_address
 from migrator.delivery.outcome import KindProof, compare
 from migrator.lab import lifecycle
 from migrator.lab.state import Lab, LabHost
+from migrator.plan.document import Plan
 from migrator.transport import connect
 
 from .conftest import RELEASES, LabFactory
@@ -146,3 +147,138 @@ def _show(profile: str, release: str, proofs: tuple[KindProof, ...]) -> None:
         print(f"{profile}/{release} {proof.kind}: {proof.before.summary} | {after} {via}")
         if not proof.same:
             print(f"  {'; '.join(proof.differences)}")
+
+
+def _virtual_host_as(make_lab: LabFactory, prefix: str, script: str) -> tuple[Lab, LabHost]:
+    """A virtual-lda host made like a public configuration by SCRIPT (then Postfix reloads)."""
+    lab = make_lab("virtual-lda", prefix=prefix)
+    _sh(lab, lab.hosts[0], f"{script} && postfix reload")
+    return lab, lab.hosts[0]
+
+
+def _switch(lab: Lab, host: LabHost, tmp_path: Path) -> Plan:
+    """Plan and apply with the basic proof (a test message over LMTP after the switch); the plan."""
+    cli = LabCli(lab, tmp_path)
+    plan = cli.plan(host, ALICE)
+    applied = cli("apply", host.name, "--plan", str(cli.latest_plan(host)), "--proof", "basic")
+    assert applied.exit_code == 0, applied.output
+    return plan
+
+
+def _postfix(lab: Lab, host: LabHost, *argv: str) -> list[str]:
+    """What a Postfix command prints on the host, split into words."""
+    return lifecycle.run_in_host(host, lab, argv, capture=True).stdout.decode().split()
+
+
+# Transport maps as real hosts spell them (fixtures/corpus postfix-doc-config-directory-
+# transport-map, docker-texthash-transport-dovecot): the LDA is reached through the map, not
+# virtual_transport. The map migrator rewrites must be the one Postfix reads, rebuilt by
+# postmap when it is hashed, and left to the reload when it is texthash (postmap fails on it).
+MAP_FORMS = {
+    "hash:$config_directory/transport": "postmap /etc/postfix/transport && ",
+    "texthash:/etc/postfix/transport": "",
+}
+
+
+@pytest.mark.parametrize("spec", list(MAP_FORMS))
+def test_lda_through_a_transport_map_switches_and_delivers(
+    make_lab: LabFactory, tmp_path: Path, spec: str
+) -> None:
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cm",
+        "printf 'example.test dovecot:\\n' > /etc/postfix/transport && "
+        f"postconf -X virtual_transport && postconf -e 'transport_maps = {spec}' && "
+        f"{MAP_FORMS[spec]}true",
+    )
+    plan = _switch(lab, host, tmp_path)
+    postmaps = [s.args["map"] for s in plan.steps if s.action == "postmap"]
+    assert postmaps == (["hash:/etc/postfix/transport"] if MAP_FORMS[spec] else [])
+    # What Postfix now resolves for the domain: the rebuilt table, or the text itself.
+    table = spec.replace("$config_directory", "/etc/postfix")
+    found = _postfix(lab, host, "postmap", "-q", "example.test", table)
+    assert found == ["lmtp:unix:private/dovecot-lmtp"], found
+
+
+def test_config_linked_into_the_nix_store_is_refused_over_ssh(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """NixOS's layout (fixtures/corpus nixos-mailbox-command-lda-nix-store) on a live host:
+    main.cf a link into /nix/store, read over SSH; the plan names the file and changes
+    nothing."""
+    store = "/nix/store/0a1b2c3d4e5f60718293a4b5c6d7e8f9-main.cf"
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cn",
+        f"mkdir -p /nix/store && mv /etc/postfix/main.cf {store} && "
+        f"ln -s {store} /etc/postfix/main.cf",
+    )
+    result = LabCli(lab, tmp_path)("plan", host.name, "--test-recipient", ALICE)
+    assert result.exit_code == 1, result.output
+    assert f"{host.name}: /etc/postfix/main.cf: the switch would edit this file, which is " in (
+        result.output
+    )
+    assert f"{store}, in the Nix store" in result.output
+
+
+def test_the_lda_services_concurrency_limit_carries_to_lmtp(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """i-MSCP's dovecot_destination_concurrency_limit (fixtures/corpus imscp-dovecot-lda-
+    concurrency-limit) on a live host: after the switch Postfix's lmtp client has it."""
+    lab, host = _virtual_host_as(
+        make_lab, "cl", "postconf -e dovecot_destination_concurrency_limit=2"
+    )
+    _switch(lab, host, tmp_path)
+    found = _postfix(
+        lab, host, "postconf", "-h", "lmtp_destination_concurrency_limit", "virtual_transport"
+    )
+    assert found == ["2", "lmtp:unix:private/dovecot-lmtp"], found
+
+
+def test_a_brace_grouped_pipe_keeps_full_address_lookups(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """Postfix 3's `-d { ${recipient} }` (fixtures/corpus postfix3-pipe-brace-grouped-argv):
+    the LDA gets the full address before the switch, and the plan keeps LMTP looking users
+    up by it (a "%Ln" planned from a misread "{" would bounce every virtual recipient: the
+    apply's test delivery would fail)."""
+    lab, host = _virtual_host_as(
+        make_lab,
+        "cb",
+        "sed -i 's/-d ${recipient}$/-d { ${recipient} }/' /etc/postfix/master.cf && "
+        "grep -q -- '-d { ${recipient} }' /etc/postfix/master.cf",
+    )
+    plan = _switch(lab, host, tmp_path)
+    assert not [c for c in plan.changes if "auth_username_format" in c.summary], plan.changes
+
+
+def test_a_master_cf_without_the_lmtp_client_gets_it(make_lab: LabFactory, tmp_path: Path) -> None:
+    """theappleman/mail's master.cf (fixtures/corpus rex-gentoo-dovecot-lda-mail-user) lists no
+    lmtp service: the plan adds Postfix's lmtp(8) client, and mail arrives over LMTP (the
+    apply's test delivery; without it Postfix defers the message and the apply fails)."""
+    lab, host = _virtual_host_as(make_lab, "cs", "postconf -MX lmtp/unix")
+    assert _postfix(lab, host, "postconf", "-M", "lmtp/unix") == []
+    _switch(lab, host, tmp_path)
+    found = _postfix(lab, host, "postconf", "-M", "lmtp/unix")
+    assert found == ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"], found
+
+
+def test_another_postfix_instance_on_the_lda_is_named_over_ssh(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """postmulti (fixtures/corpus postmulti-instances-beside-lda): the secondary instance's
+    files are read off the live host and the plan names the one that keeps the LDA."""
+    lab, host = _virtual_host_as(
+        make_lab,
+        "ci",
+        "mkdir -p /etc/postfix-in && cp /etc/postfix/main.cf /etc/postfix/master.cf "
+        "/etc/postfix-in/ && postconf -c /etc/postfix-in -e multi_instance_name=postfix-in "
+        "&& postconf -e multi_instance_directories=/etc/postfix-in",
+    )
+    plan = LabCli(lab, tmp_path).plan(host, ALICE)
+    (note,) = [w for w in plan.warnings if w.startswith("Postfix instance")]
+    assert note.startswith(
+        "Postfix instance postfix-in (not enabled) (/etc/postfix-in/main.cf) delivers with "
+        "Dovecot's LDA too (virtual_transport = dovecot (line "
+    ), note

@@ -65,7 +65,7 @@ def test_finalize_removes_the_pipe_proves_delivery_and_rolls_back(pair: Pair) ->
     done = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert done.exit_code == 0, done.output
     assert "remove service dovecot (unix)" in done.output
-    assert "find it over LMTP in the mailbox" in done.output
+    assert "over LMTP in the mailbox" in done.output
     finalize_id = cli.latest_plan(host).stem
     assert f"applied plan {finalize_id}" in done.output
     assert "dovecot/unix" not in _services(pair, host)
@@ -75,7 +75,7 @@ def test_finalize_removes_the_pipe_proves_delivery_and_rolls_back(pair: Pair) ->
         sh(lab, host, "postconf -h virtual_transport").strip() == "lmtp:unix:private/dovecot-lmtp"
     )
     status = cli("status", host.name)
-    assert f"migrated (plan {finalize_id})" in status.output, status.output
+    assert f"finalized (plan {finalize_id})" in status.output, status.output
     # Planned again: nothing left to remove, nothing changes; the switch has nothing to do.
     again = cli("finalize", host.name, "--yes", "--test-recipient", RECIPIENT)
     assert again.exit_code == 0 and "no changes" in again.output, again.output
@@ -135,3 +135,31 @@ def test_finalize_over_an_inventory_with_the_fleet_options(pair: Pair, tmp_path:
     assert outcomes == {pair.migrated.name: "applied", pair.lda.name: "no changes"}
     assert "dovecot/unix" not in _services(pair, pair.migrated)
     assert LIMIT not in sh(lab, pair.migrated, "postconf -n")
+    # rollback -i says per host what it undid: first the finalizes (both hosts stay migrated,
+    # LMTP delivering), then the migrations (back to the LDA).
+    hosts = (pair.migrated, pair.lda)
+    for undid, left, delivery in (
+        ("finalize", "migrated", "lmtp"),
+        ("migration", "rolled back", "lda"),
+    ):
+        report = tmp_path / f"rollback-{undid}.json"
+        rolled = cli("rollback", "-i", inventory, "--report-json", str(report))
+        assert rolled.exit_code == 0, rolled.output
+        back = {h["host"]: h["rolled_back"] for h in json.loads(report.read_text())["hosts"]}
+        assert {n: (b["undid"], b["left"], b["delivery"]) for n, b in back.items()} == {
+            h.name: (undid, left, delivery) for h in hosts
+        }, back
+        for host in hosts:
+            said = f"{host.name}: rolled back in "
+            [line] = [line for line in rolled.output.splitlines() if line.startswith(said)]
+            plan_id, left_plan_id = back[host.name]["plan_id"], back[host.name]["left_plan_id"]
+            if undid == "finalize":
+                assert line.endswith(
+                    f"undid the finalize {plan_id}: pipe service back, left migrated on LMTP "
+                    f"({left_plan_id})"
+                ), line
+                status = cli("status", host.name)
+                assert f"migrated (plan {left_plan_id})" in status.output, status.output
+                assert "dovecot/unix" in _services(pair, host)
+            else:
+                assert line.endswith(f"undid the migration {plan_id}: back to the LDA"), line

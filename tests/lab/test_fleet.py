@@ -175,6 +175,11 @@ def test_fleet_canary_waves_budget_reports_and_rollback(
         [v[0], s[0], v[1], s[1], v[2], v[3]]
     )
     assert {back[n]["outcome"] for n in [failing, *unstarted]} == {"nothing to do"}
+    # Each says what it undid: the migration, back to the LDA; the others undid nothing.
+    assert {
+        n: e["rolled_back"]["undid"] for n, e in back.items() if e["rolled_back"]
+    } == dict.fromkeys([v[0], s[0], v[1], s[1], v[2], v[3]], "migration")
+    assert {back[n]["rolled_back"]["delivery"] for n in (v[0], s[0])} == {"lda"}
     for name in (v[0], s[1]):
         lab, host = fleet.hosts[name]
         [delivery] = mail.wait_delivered(lab, host, mail.send(host, [RECIPIENT[host.profile]]))

@@ -202,25 +202,29 @@ def test_an_edit_between_drift_check_and_write_is_not_overwritten(
     planned.assert_restored()
 
 
-def _full_journal_disk(lab: Lab, host: LabHost) -> None:
+class _DiskFiller:
+    """A notify that fills the journal's small disk the moment validate_postfix starts."""
+
+    def __init__(self, lab: Lab, host: LabHost) -> None:
+        self.lab, self.host, self.filled = lab, host, False
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.seconds is None and event.action == "validate_postfix" and not self.filled:
+            sh(self.lab, self.host, f"dd if=/dev/zero of={BASE}/filler bs=4k 2>/dev/null; true")
+            self.filled = True
+
+
+def _full_journal_disk(lab: Lab, host: LabHost) -> _DiskFiller:
+    """The journal on a 2 MB tmpfs, and what fills it mid-apply."""
     sh(lab, host, f"mkdir -p {BASE} && mount -t tmpfs -o size=2m,mode=0700 tmpfs {BASE}")
-
-
-def _fill(lab: Lab, host: LabHost) -> None:
-    sh(lab, host, f"dd if=/dev/zero of={BASE}/filler bs=4k 2>/dev/null; true")
+    return _DiskFiller(lab, host)
 
 
 def test_a_full_journal_disk_mid_apply_is_rolled_back(planned: Host) -> None:  # noqa: F811
-    _full_journal_disk(planned.lab, planned.host)
-    filled: list[bool] = []
-
-    def fill(event: StepEvent) -> None:
-        if event.seconds is None and event.action == "validate_postfix" and not filled:
-            _fill(planned.lab, planned.host)
-            filled.append(True)
+    fill = _full_journal_disk(planned.lab, planned.host)
 
     report = planned.apply(notify=fill)
-    assert filled
+    assert fill.filled
     assert report.outcome is Outcome.ROLLED_BACK, report
     assert "No space left" in report.error
     planned.assert_restored()
@@ -229,20 +233,14 @@ def test_a_full_journal_disk_mid_apply_is_rolled_back(planned: Host) -> None:  #
 
 def test_a_full_journal_disk_never_says_nothing_changed(planned: Host) -> None:  # noqa: F811
     # Without --rollback-on-fail: exit 4, never 1; then rollback works on the still-full disk.
-    _full_journal_disk(planned.lab, planned.host)
-    filled: list[bool] = []
-
-    def fill(event: StepEvent) -> None:
-        if event.seconds is None and event.action == "validate_postfix" and not filled:
-            _fill(planned.lab, planned.host)
-            filled.append(True)
+    fill = _full_journal_disk(planned.lab, planned.host)
 
     transport = connect(planned.host.name, ssh_config=planned.lab.ssh_config)
     try:
         report = apply_plan(transport, planned.plan, ApplyOptions(), fill)
     finally:
         transport.close()
-    assert filled and report.outcome is Outcome.NEEDS_ATTENTION, report
+    assert fill.filled and report.outcome is Outcome.NEEDS_ATTENTION, report
     assert report.outcome.exit_status == 4
     assert file_states(planned.lab, planned.host, planned.paths) != planned.before
     status = _one_line(planned.cli("status", planned.host.name).output)

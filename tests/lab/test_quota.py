@@ -124,3 +124,43 @@ def test_over_quota_before_and_after_the_switch(
         assert code in warning
     assert ("Dovecot's own rejection" in warning) == bool(lda.notices)
     assert f"quota_full_tempfail = {'yes' if tempfail else 'no'}" in warning
+
+
+# The quota plugin for LMTP only: protocol lda's own list gone, the LDA loads the global one
+# (empty: Sieve cannot load globally, doveadm would fail), protocol lmtp adds quota to it.
+# Left so by the plan (protocol lda sets no mail_plugins to carry over).
+LMTP_ONLY = shlex.join(
+    [
+        "protocol lmtp {",
+        "  mail_plugins = $mail_plugins quota",
+        "}",
+        "plugin {",
+        "  quota = maildir:User quota",
+        "  quota_rule = *:storage=100K",
+        "}",
+    ]
+)
+
+
+def test_quota_for_lmtp_only_saves_over_the_lda_and_bounces_over_lmtp(
+    make_lab: LabFactory, tmp_path: Path
+) -> None:
+    """The premise of the plan's one-path quota warning, on Dovecot 2.3.19: bob over a quota
+    only LMTP enforces gets the message saved by the LDA, and bounced (5.2.2) by LMTP."""
+    lab = make_lab("virtual-lda", release="bookworm", prefix="ql")
+    host = lab.hosts[0]
+    lda_conf = "/etc/dovecot/conf.d/15-lda.conf"
+    body = "head -c 200000 /dev/zero | tr '\\0' x | fold -w 76"
+    faults.sh(lab, host, f"sed -i '/mail_plugins = [$]mail_plugins sieve/d' {lda_conf}")
+    faults.sh(lab, host, f"printf '%s\\n' {LMTP_ONLY} > /etc/dovecot/conf.d/90-quota.conf")
+    filler = f"{{ printf 'Subject: filler\\n\\n'; {body}; }} | doveadm save -u {BOB}"
+    faults.sh(lab, host, f"{filler} && doveadm reload && sleep 1")
+    lda, saved = _send(lab, host)
+    warning = _switch(lab, host, tmp_path)
+    lmtp, refused = _send(lab, host)
+    print(f"\nbookworm {host.versions}\n  LDA: {lda} {saved.copies}\n  LMTP: {lmtp}\n  {warning}")
+    assert lda.status == "delivered 2.0.0" and saved.copies, saved  # saved past the quota
+    assert lmtp == LMTP_BOUNCES and refused.copies == ()
+    assert "the LDA loaded mail_plugins = (none), LMTP will load quota" in warning
+    assert "the quota plugin for LMTP only" in warning
+    assert "LMTP answers 552 5.2.2 and Postfix bounces it (5.2.2)" in warning

@@ -4,14 +4,16 @@
 (``fake_state.FakeHost``): files (path -> FileData) and directories, the journal's lock with
 its SSH-session lease (``fake_journal``), and Postfix and Dovecot as far as apply and rollback
 can see them (``fake_daemons``), so a step left out or taken in the wrong order shows in what
-the host answers. Commands are recognised by the script constants they carry (``argv[2] is
-journal_scripts.LOCK_SCRIPT``) and acted out as those scripts act: the journal's scripts check
+the host answers. Commands are recognised by the script constants they carry
+(``fake_commands.classify``) and acted out as those scripts act: the journal's scripts check
 that the base directory is root's alone first, journal reads print READ_SCRIPT's stream, and
-``write_atomic`` with an expected sha256 is a compare-and-swap, as on a real host.
+``write_atomic`` with an expected sha256 is a compare-and-swap, as on a real host
+(``fake_writes``).
 
 Everything is recorded (``commands``, ``writes``, ``reads``) and any one operation can be
 made to fail once, with the rc and stderr the real host gives (``fail``), or something can
-happen on the host right before an operation (``meanwhile``: an admin's edit).
+happen on the host right before an operation (``meanwhile``: an admin's edit), as
+``fake_faults`` acts them.
 """
 
 from __future__ import annotations
@@ -23,29 +25,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from migrator.delivery import batch_scripts, scripts
-from migrator.errors import PlanDriftError, TransportError
-from migrator.executor import actions, journal, journal_scripts, scope, services
+from migrator.delivery import scripts
+from migrator.errors import TransportError
+from migrator.executor import journal, journal_scripts
 from migrator.executor.journal import JournalState, state_from_json
-from migrator.host import queue
 from migrator.transport import remote_scripts
 from migrator.transport.base import FileData, RunResult
 from migrator.transport.local import LocalTransport
 from migrator.transport.remote_scripts import CHANGED_RC
+from tests.unit.fake_commands import classify
 from tests.unit.fake_daemons import QUEUE_DIRECTORY, Daemons
+from tests.unit.fake_faults import Faults
 from tests.unit.fake_journal import Answer, JournalScripts
-from tests.unit.fake_state import (
-    FAILURES,
-    WRITE_ERROR,
-    Command,
-    FakeHost,
-    Fault,
-    Happening,
-    Write,
-)
+from tests.unit.fake_state import Command, FakeHost, make_dirs, parent
+from tests.unit.fake_writes import Writes
+
+__all__ = ["FakeTransport", "classify"]
 
 
-class FakeTransport(JournalScripts, Daemons):
+class FakeTransport(JournalScripts, Daemons, Writes, Faults):
     """A ``Transport`` to a ``FakeHost`` over one SSH session (the journal lock's lease)."""
 
     def __init__(self, host: FakeHost) -> None:
@@ -62,10 +60,10 @@ class FakeTransport(JournalScripts, Daemons):
         host = FakeHost(name, log_path=log_path)
         for path, data in _read_tree(root).items():
             host.files[path] = data
-            _mkdirs(host.dirs, _parent(path))
-        _mkdirs(host.dirs, f"{QUEUE_DIRECTORY}/private")
-        _mkdirs(host.dirs, "/var/lib")
-        _mkdirs(host.dirs, _parent(log_path))
+            make_dirs(host.dirs, parent(path))
+        make_dirs(host.dirs, f"{QUEUE_DIRECTORY}/private")
+        make_dirs(host.dirs, "/var/lib")
+        make_dirs(host.dirs, parent(log_path))
         host.files[log_path] = FileData(log_path, b"", "root", "adm", 0o640)
         fake = cls(host)
         for path in fake._map_sources():
@@ -133,90 +131,6 @@ class FakeTransport(JournalScripts, Daemons):
         self.state.reads.append(tuple(paths))
         return {p: self.state.files.get(p, FileData(p, None)) for p in paths}
 
-    def write_atomic(
-        self,
-        path: str,
-        content: bytes,
-        *,
-        owner: str,
-        group: str,
-        mode: int,
-        expected_sha256: str | None = None,
-    ) -> None:
-        """As SSHTransport's WRITE_SCRIPT: the sha256 is compared right before the rename."""
-        self._check_connected()
-        self._happen("write_file", path)
-        if self._fault("write_file", ("write_atomic", path), path) is not None:
-            raise TransportError(WRITE_ERROR, host=self.host, path=path)
-        if _parent(path) not in self.state.dirs:
-            raise TransportError(
-                "cannot write: [Errno 2] No such file or directory", host=self.host, path=path
-            )
-        now = self.file(path).sha256
-        if expected_sha256 is not None and now != expected_sha256:
-            detail = f"changed on the host since it was checked (sha256 is now {now}); not written"
-            raise PlanDriftError(detail, host=self.host, path=path)
-        self.state.writes.append(Write(self.session, path, content, owner, group, mode))
-        self.state.events.append(("write", path))
-        self.state.files[path] = FileData(path, content, owner, group, mode)
-
-    def _write_states(self, args: tuple[str, ...]) -> RunResult:
-        """WRITE_STATES_SCRIPT: each content written in turn, as ``write_atomic`` writes (a
-        journal write of its own, not a command of a step); the first failure stops it."""
-        path = args[4]
-        for content in args[5:]:
-            try:
-                self.write_atomic(path, content.encode(), owner="root", group="root", mode=0o600)
-            except TransportError as exc:
-                if not self.connected:
-                    raise
-                return self._result(args, 5, "", f"{exc.message.removeprefix('cannot write: ')}\n")
-        return self._result(args, 0, "", "")
-
-    def _carried(
-        self, args: tuple[str, ...], stdin: bytes | None, timeout: float | None
-    ) -> RunResult:
-        """CARRY_SCRIPT: the states written as WRITE_STATES_SCRIPT writes them, then the
-        command runs; a state not written: the command never runs, exit 125 and the nonce."""
-        count = int(args[6])
-        written = self._write_states((*args[:5], *args[7 : 7 + count]))
-        if not written.ok:
-            return self._result(args, 125, "", f"{written.err}journal-unwritten {args[5]}\n")
-        return self.run(args[7 + count :], stdin=stdin, timeout=timeout)
-
-    def _prove(self, args: tuple[str, ...], stdin: bytes | None) -> RunResult:
-        """PROVE_SH: sendmail, the confirm script, the remove script, as the host runs them."""
-        log, mid, rcpt, timeout, user, window = args[6:12]
-        sent = self.run(["/usr/sbin/sendmail", "-i", "-f", "", "--", rcpt], stdin=stdin)
-        text = f"sendmail {sent.rc} {sent.err.strip()}\n"
-        if not sent.ok:
-            return self._result(args, 0, text, "")
-        confirm = ["sh", "-c", scripts.CONFIRM_SH, "sh", log, mid, rcpt, timeout, user, window]
-        confirmed = self.run(confirm)
-        removed = self.run(["sh", "-c", scripts.REMOVE_SH, "sh", mid, rcpt, user, log, window])
-        text += f"{confirmed.out}confirm-rc {confirmed.rc}\nmigrator-remove\n{removed.out}"
-        return self._result(args, removed.rc, text, removed.err)
-
-    def _write_script(self, args: tuple[str, ...], content: bytes) -> RunResult:
-        """WRITE_SCRIPT run as a command (a write carrying journal states): as write_atomic."""
-        path, owner, group, mode, expected = args[4:9]
-        try:
-            self.write_atomic(
-                path,
-                content,
-                owner=owner,
-                group=group,
-                mode=int(mode, 8),
-                expected_sha256=expected or None,
-            )
-        except PlanDriftError:
-            return self._result(args, CHANGED_RC, "", f"sha256 is now {self.file(path).sha256}\n")
-        except TransportError as exc:
-            if not self.connected:
-                raise
-            return self._result(args, 1, "", f"{exc.message.removeprefix('cannot write: ')}\n")
-        return self._result(args, 0, "", "")
-
     def close(self) -> None:
         self.connected = False
 
@@ -233,50 +147,11 @@ class FakeTransport(JournalScripts, Daemons):
 
     # -- scripting and inspecting ---------------------------------------------------------
 
-    def fail(
-        self,
-        kind: str,
-        *,
-        path: str | None = None,
-        when: Callable[[tuple[str, ...]], bool] | None = None,
-        rc: int | None = None,
-        stdout: str | None = None,
-        stderr: str | None = None,
-        raises: BaseException | None = None,
-        disconnect: bool = False,
-        times: int = 1,
-    ) -> None:
-        """Make the next ``times`` operations of ``kind`` fail as the real host would.
-
-        ``kind`` is what ``classify`` names a command, or "write_file" (with ``path``) for
-        ``write_atomic``; ``when`` narrows it by argv. ``raises`` raises that instead of
-        answering; ``disconnect`` ends this SSH session there: the connection is lost
-        (TransportError), or with ``raises`` the control node itself is gone.
-        """
-        real_rc, real_out, real_err = FAILURES.get(kind, (1, "", f"{kind}: failed"))
-        self.state.faults.append(
-            Fault(
-                kind,
-                path,
-                when,
-                real_rc if rc is None else rc,
-                real_out if stdout is None else stdout,
-                real_err if stderr is None else stderr,
-                raises,
-                disconnect,
-                times,
-            )
-        )
-
-    def meanwhile(self, kind: str, action: Callable[[], None], *, path: str | None = None) -> None:
-        """Do action on the host right before the next operation of kind (on path)."""
-        self.state.happenings.append(Happening(kind, path, action))
-
     def make_dir(
         self, path: str, *, owner: str = "root", mode: int = 0o755, link: bool = False
     ) -> None:
         """A directory (and its parents) with this owner and mode, or a symlink to one."""
-        _mkdirs(self.state.dirs, path)
+        make_dirs(self.state.dirs, path)
         self.state.dir_meta[path] = (owner, mode, link)
 
     def kinds(self, session: str | None = None) -> list[str]:
@@ -319,25 +194,6 @@ class FakeTransport(JournalScripts, Daemons):
         if not self.connected:
             raise TransportError("connection lost: SSH session not active", host=self.host)
 
-    def _happen(self, kind: str, path: str | None) -> None:
-        for happening in self.state.happenings:
-            if not happening.done and happening.kind == kind and happening.path in (None, path):
-                happening.done = True
-                happening.action()
-
-    def _fault(self, kind: str, argv: tuple[str, ...], path: str | None) -> Fault | None:
-        for fault in self.state.faults:
-            if fault.matches(kind, argv, path):
-                fault.times -= 1
-                if fault.disconnect:
-                    self.drop()
-                if fault.raises is not None:
-                    raise fault.raises
-                if fault.disconnect:
-                    raise TransportError("connection lost: Socket is closed", host=self.host)
-                return fault
-        return None
-
     def _result(self, argv: tuple[str, ...], rc: int, out: str | bytes, err: str) -> RunResult:
         stdout = out if isinstance(out, bytes) else out.encode()
         return RunResult(self.host, argv, rc, stdout, err.encode())
@@ -354,7 +210,7 @@ class FakeTransport(JournalScripts, Daemons):
             "prepare": self._prepare,
             "runtime": self._runtime,
             "validate_postfix": _ok,
-            "wait_lmtp": lambda a, s: (0, "drained\n", ""),
+            "wait_lmtp": self._drain,
             "validate_dovecot": _ok,
             "postmap": self._postmap,
             "reload_dovecot": lambda a, s: self._reload("dovecot"),
@@ -373,6 +229,34 @@ class FakeTransport(JournalScripts, Daemons):
         if handler is None:
             return 127, "", f"sh: 1: {argv[0]}: not found"
         return handler(argv, stdin)
+
+    def _prove(self, args: tuple[str, ...], stdin: bytes | None) -> RunResult:
+        """PROVE_SH: sendmail, the confirm script, the remove script, as the host runs them."""
+        log, mid, rcpt, timeout, user, window = args[6:12]
+        sent = self.run(["/usr/sbin/sendmail", "-i", "-f", "", "--", rcpt], stdin=stdin)
+        text = f"sendmail {sent.rc} {sent.err.strip()}\n"
+        if not sent.ok:
+            return self._result(args, 0, text, "")
+        confirm = ["sh", "-c", scripts.CONFIRM_SH, "sh", log, mid, rcpt, timeout, user, window]
+        confirmed = self.run(confirm)
+        removed = self.run(["sh", "-c", scripts.REMOVE_SH, "sh", mid, rcpt, user, log, window])
+        text += f"{confirmed.out}confirm-rc {confirmed.rc}\nmigrator-remove\n{removed.out}"
+        return self._result(args, removed.rc, text, removed.err)
+
+    def _drain(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
+        """LMTP_DRAIN_SCRIPT: the Postfix reload it carries after its wait is run as a
+        reload_postfix command would be (its happenings, its faults: then exit 3 with its
+        words), and the agents in ``lmtp_busy`` outlast the wait."""
+        reload = argv[5:]
+        if reload:
+            self.state.events.append(("reload_postfix", ""))
+            self._happen("reload_postfix", None)
+            fault = self._fault("reload_postfix", reload, None)
+            if fault is not None and fault.rc:
+                return 3, "", f"{fault.stdout}{fault.stderr}".rstrip("\n") + "\n"
+            self._reload("postfix")
+        busy = "".join(f" {pid}" for pid in self.state.lmtp_busy)
+        return 0, f"busy{busy}\n" if busy else "drained\n", ""
 
     def _config_dirs(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
         return 0, "/etc/postfix\n# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n", ""
@@ -397,63 +281,8 @@ class FakeTransport(JournalScripts, Daemons):
         return 0, "", ""
 
 
-def classify(argv: Sequence[str]) -> str:
-    """Name the command migrator ran, by the script constant it carries where it has one."""
-    args = list(argv)
-    if args[:2] == ["sh", "-c"] and len(args) > 2:
-        script = argv[2]
-        known = {
-            id(journal_scripts.LOCK_SCRIPT): "lock",
-            id(journal_scripts.PEEK_SCRIPT): "peek",
-            id(journal_scripts.JOURNAL_READ_SCRIPT): "journal_read",
-            id(journal_scripts.OPEN_SCRIPT): "prepare",
-            id(journal_scripts.UNLOCK_SCRIPT): "unlock",
-            id(services.RUNTIME_SCRIPT): "runtime",
-            id(services.LMTP_DRAIN_SCRIPT): "wait_lmtp",
-            id(actions.WAIT_SOCKET_SCRIPT): "wait_socket",
-            id(actions.WAIT_PORT_SCRIPT): "wait_port",
-            id(actions.REMOVE_SCRIPT): "remove_file",
-            id(actions.LINK_SCRIPT): "restore_link",
-            id(actions.VALIDATE_POSTFIX_SCRIPT): "validate_postfix",
-            id(scripts.PROBE_SH): "probe_lmtp",
-            id(scripts.CONFIRM_SH): "confirm",
-            id(scripts.REMOVE_SH): "remove",
-            id(batch_scripts.BATCH_SH): "batch",
-            id(scope.CONFIG_DIRS_SCRIPT): "config_dirs",
-            id(queue.QUEUE_SCRIPT): "queue",
-        }
-        if id(script) in known:
-            return known[id(script)]
-        return "unknown"
-    for daemon in ("dovecot", "postfix"):
-        if any(tuple(args) == services.reload_argv(m, daemon) for m in services.Manager):
-            return f"reload_{daemon}"
-    fixed: dict[tuple[str, ...], str] = {
-        ("doveconf", "-n"): "validate_dovecot",
-    }
-    if tuple(args) in fixed:
-        return fixed[tuple(args)]
-    if args[:1] == ["postmap"] and len(args) == 2:
-        return "postmap"
-    if args[:1] == ["/usr/sbin/sendmail"]:
-        return "sendmail"
-    if args[:3] == ["rm", "-f", "--"]:
-        return "rm"
-    return "unknown"
-
-
 def _ok(argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str, str]:
     return 0, "", ""
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "/"
-
-
-def _mkdirs(dirs: set[str], path: str) -> None:
-    while path not in dirs:
-        dirs.add(path)
-        path = _parent(path)
 
 
 @functools.cache

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from migrator.errors import TransportError
 from migrator.transport.base import FileData
 from migrator.transport.remote_scripts import CHANGED_RC
+from tests.unit.fake_state import make_dirs
 
 if TYPE_CHECKING:
     from tests.unit.fake_state import FakeHost
@@ -29,8 +29,7 @@ class JournalScripts:
 
     state: FakeHost
     session: str
-    connected: bool
-    write_atomic: Callable[..., None]
+    _script_write: Callable[..., Answer]
 
     def _unsafe(self, base: str) -> str:
         """Why check_base refuses the base ('' when it is root's alone)."""
@@ -74,7 +73,7 @@ class JournalScripts:
         if base not in dirs:
             self.state.dir_meta[base] = ("root", 0o700, False)
         for path in (base, f"{base}/journal"):
-            _mkdirs(dirs, path)
+            make_dirs(dirs, path)
         held_plan = re.search(r"^plan=(.*)$", self._owner(base), re.M)
         lock = f"{base}/lock"
         taken_over = (
@@ -115,7 +114,7 @@ class JournalScripts:
         the current plan; each file written as ``write_atomic`` writes it."""
         directory, size, state, current, plan = argv[4:9]
         for sub in ("orig", "drift"):
-            _mkdirs(self.state.dirs, f"{directory}/{sub}")
+            make_dirs(self.state.dirs, f"{directory}/{sub}")
         path = f"{directory}/reserve"
         self.state.files[path] = FileData(path, bytes(int(size)), "root", "root", 0o600)
         copies = argv[9:]
@@ -127,12 +126,9 @@ class JournalScripts:
             writes.append((f"{directory}/orig/{index}", data.content))
         writes += [(f"{directory}/state.json", state.encode()), (current, f"{plan}\n".encode())]
         for target, content in writes:
-            try:
-                self.write_atomic(target, content, owner="root", group="root", mode=0o600)
-            except TransportError as exc:
-                if not self.connected:
-                    raise
-                return 5, "", f"{exc.message.removeprefix('cannot write: ')}\n"
+            answer = self._script_write(5, target, content)
+            if answer[0]:
+                return answer
         return 0, "", ""
 
     def _unlock(self, argv: tuple[str, ...], stdin: bytes | None) -> Answer:
@@ -172,9 +168,3 @@ def read_stream(host: FakeHost, paths: Sequence[str]) -> bytes:
     )
     contents = b"".join(d.content or b"" for d in found)
     return b"migrator-files-v1\n" + b"".join(kinds) + stats + contents + stats
-
-
-def _mkdirs(dirs: set[str], path: str) -> None:
-    while path not in dirs:
-        dirs.add(path)
-        path = path.rsplit("/", 1)[0] or "/"

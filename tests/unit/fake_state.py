@@ -135,6 +135,8 @@ class FakeHost:
     happenings: list[Happening] = field(default_factory=list)
     # Postfix's queue as QUEUE_SCRIPT prints it: "message QUEUE_NAME ID CONTENT_FILTER" lines.
     queue: list[str] = field(default_factory=list)
+    # Postfix's lmtp agents (pids) still delivering when a drain gives up waiting for them.
+    lmtp_busy: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -145,3 +147,15 @@ class Happening:
     path: str | None
     action: Callable[[], None]
     done: bool = False
+
+
+def parent(path: str) -> str:
+    """The directory path is in."""
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def make_dirs(dirs: set[str], path: str) -> None:
+    """Add path and its missing parents to the host's directories."""
+    while path not in dirs:
+        dirs.add(path)
+        path = parent(path)

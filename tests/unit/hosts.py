@@ -44,6 +44,36 @@ class FixtureHost:
             transport, self.options(), overrides=overrides, now=FIXED_NOW, cache=cache
         )
 
+    def copy_to(self, target: Path) -> Path:
+        """A copy of the fixture's root at target, to change before planning it; target."""
+        shutil.copytree(self.root, target)
+        return target
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    """The file with old (which must be there: an edit that misses is a test that lies)
+    replaced by new."""
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def append_to(path: Path, text: str) -> None:
+    """The file with text added at its end."""
+    path.write_text(path.read_text() + text)
+
+
+def variant(host: FixtureHost, root: Path, edits: dict[str, tuple[str, str]]) -> Plan:
+    """Plan a copy of HOST at ROOT, each file (path relative to the root) edited first: its
+    text OLD replaced by NEW, or NEW appended when OLD is "" (a file missing is created)."""
+    shutil.copytree(host.root, root)
+    for path, (old, new) in edits.items():
+        target = root / path
+        text = target.read_text() if target.exists() else ""
+        assert not old or old in text, (path, old)
+        target.write_text(text.replace(old, new) if old else text + new)
+    return host.plan(root)
+
 
 def fixture_hosts() -> list[FixtureHost]:
     return [

@@ -216,12 +216,20 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
         return
     if expected == "no changes" or outcome.plan is None:
         return
+    for fragment in case.expect.get("warnings", []):
+        assert any(fragment in w for w in outcome.plan["warnings"]), fragment
+    if "postmaps" in case.expect:
+        maps = [s["args"]["map"] for s in outcome.plan["steps"] if s["action"] == "postmap"]
+        assert maps == case.expect["postmaps"]
     after = _write_out(root, outcome.plan, tmp_path / "after")
     again = _plan(after, case, tmp_path)
     tools = _tools(after, case)
     directory = _check_postfix(tools, case)
     for name, value in case.expect.get("postfix", {}).items():
         assert tools.run(["postconf", "-c", directory, "-h", name]).strip() == value, name
+    for service, line in case.expect.get("services", {}).items():
+        found = tools.run(["postconf", "-c", directory, "-M", service]).split()
+        assert found == line.split(), service
     conf = _check_dovecot(tools, case)
     for filter_, settings in case.expect.get("doveconf", {}).items() if conf else ():
         argv = ["doveconf", "-c", conf] + (["-f", filter_] if filter_ else [])

@@ -3,7 +3,6 @@ unknown one (issue 14, class 2), and whether an LMTP next hop is Dovecot's (clas
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from migrator.plan.build import build_plan
 from migrator.rules.delivery import ProgramKind, classify_program
 from migrator.rules.switch import Options
 from migrator.transport.local import LocalTransport
-from tests.unit.hosts import FixtureHost, fixture_hosts
+from tests.unit.hosts import FixtureHost, append_to, fixture_hosts, replace_in
 
 
 def _host(name: str) -> FixtureHost:
@@ -55,14 +54,11 @@ def test_lda_is_known_by_its_name_without_reading_it() -> None:
 def test_pipe_through_spamc_into_a_wrapper_script_is_refused(tmp_path: Path) -> None:
     """A pipe running `spamc -e /usr/local/bin/wrapper` where the wrapper runs the LDA."""
     host = _host("virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    master = root / "etc/postfix/master.cf"
-    master.write_text(
-        master.read_text().replace(
-            "argv=/usr/lib/dovecot/dovecot-lda -f ${sender} -d ${recipient}",
-            "argv=/usr/bin/spamc -e /usr/local/bin/lda-junk -d ${recipient}",
-        )
+    root = host.copy_to(tmp_path / "root")
+    replace_in(
+        root / "etc/postfix/master.cf",
+        "argv=/usr/lib/dovecot/dovecot-lda -f ${sender} -d ${recipient}",
+        "argv=/usr/bin/spamc -e /usr/local/bin/lda-junk -d ${recipient}",
     )
     script = root / "usr/local/bin/lda-junk"
     script.parent.mkdir(parents=True)
@@ -78,10 +74,8 @@ def test_pipe_through_spamc_into_a_wrapper_script_is_refused(tmp_path: Path) -> 
 def test_unclassified_mailbox_command_beside_an_lda_pipe_is_a_note(tmp_path: Path) -> None:
     """The pipe is switched; mailbox_command's unknown program is named, not ignored."""
     host = _host("virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
-    main.write_text(main.read_text() + "mailbox_command = /usr/bin/procmail -a $EXTENSION\n")
+    root = host.copy_to(tmp_path / "root")
+    append_to(root / "etc/postfix/main.cf", "mailbox_command = /usr/bin/procmail -a $EXTENSION\n")
     plan = host.plan(root)
     assert plan.has_changes
     assert any(
@@ -93,14 +87,12 @@ def test_unclassified_mailbox_command_beside_an_lda_pipe_is_a_note(tmp_path: Pat
 
 def test_a_script_running_no_lda_is_said_in_the_refusal(tmp_path: Path) -> None:
     host = _host("system-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
-    text = main.read_text().replace(
+    root = host.copy_to(tmp_path / "root")
+    replace_in(
+        root / "etc/postfix/main.cf",
         'mailbox_command = /usr/lib/dovecot/dovecot-lda -f "$SENDER" -a "$RECIPIENT"',
         "mailbox_command = /usr/local/bin/to-mbox",
     )
-    main.write_text(text)
     script = root / "usr/local/bin/to-mbox"
     script.parent.mkdir(parents=True)
     script.write_text("#!/bin/sh\nexec /usr/bin/procmail\n")
@@ -118,8 +110,7 @@ def test_lmtp_to_dovecots_own_listener_is_named_as_dovecot() -> None:
 def test_lmtp_to_dovecots_inet_listener_is_dovecot(tmp_path: Path) -> None:
     host = _host("inet-lmtp")
     after = host.plan()
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
+    root = host.copy_to(tmp_path / "root")
     for change in after.files:
         (root / change.path.lstrip("/")).write_text(change.content_after)
     plan = host.plan(root)
@@ -134,10 +125,8 @@ def test_no_dovecot_listener_planned_on_a_filters_endpoint(tmp_path: Path) -> No
     Dovecot's own socket (the filter's hook left as is, with a note), and --lmtp naming the
     filter's port is refused, never a Dovecot listener planned there."""
     host = _host("virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
-    main.write_text(main.read_text() + "fallback_transport = lmtp:[127.0.0.1]:10025\n")
+    root = host.copy_to(tmp_path / "root")
+    append_to(root / "etc/postfix/main.cf", "fallback_transport = lmtp:[127.0.0.1]:10025\n")
     plan = host.plan(root)
     assert plan.endpoint == "lmtp:unix:private/dovecot-lmtp"
     assert not any("10025" in c.summary for c in plan.changes)

@@ -7,11 +7,11 @@ case is judged by the release's own doveconf.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
 
+from migrator.config.params import MainParams
 from migrator.errors import RefusedError
 from migrator.host.facts import parse_userdb
 from migrator.plan.document import Plan
@@ -20,12 +20,12 @@ from migrator.rules.equivalence import (
     smtputf8_checked_on_reuse,
     smtputf8_enabled,
 )
-from migrator.rules.params import MainParams
 from migrator.rules.quota import dovecot_bool, quota_warning
 from tests.unit.hosts import (
     MOUNT,
     FixtureHost,
     ReleaseTools,
+    append_to,
     confine_includes,
     fixture_hosts,
     write_out,
@@ -38,11 +38,9 @@ MIB = 1024 * 1024
 def _planned(name: str, tmp_path: Path, **appended: str) -> Plan:
     """Plan a copy of fixture NAME with text appended to files (path relative to its root)."""
     host = HOSTS[name]
-    root = tmp_path / name
-    shutil.copytree(host.root, root)
+    root = host.copy_to(tmp_path / name)
     for path, text in appended.items():
-        target = root / path.replace("__", "/")
-        target.write_text(target.read_text() + text)
+        append_to(root / path.replace("__", "/"), text)
     return host.plan(root)
 
 
@@ -315,10 +313,8 @@ def _system_host(
     tmp_path: Path, userdb: dict[str, str], appended: str = "", conf: str = "10-auth.conf"
 ) -> FixtureHost:
     host = HOSTS["system-lda"]
-    root = tmp_path / "system-lda"
-    shutil.copytree(host.root, root)
-    auth = root / "etc/dovecot/conf.d" / conf
-    auth.write_text(auth.read_text() + appended)
+    root = host.copy_to(tmp_path / "system-lda")
+    append_to(root / "etc/dovecot/conf.d" / conf, appended)
     facts = {**host.spec["facts"], "userdb": {"recipient": "alice@example.test", **userdb}}
     return FixtureHost(host.name, root, {**host.spec, "facts": facts})
 

@@ -12,7 +12,7 @@ from migrator.errors import RefusedError
 from migrator.executor.apply import Outcome, apply_plan
 from migrator.executor.journal import BASE, JournalStatus
 from migrator.executor.rollback import rollback_latest
-from migrator.executor.status import HostState
+from migrator.executor.status import HostState, Undoes
 from migrator.plan.document import Plan
 from tests.unit.executor_host import (
     APPLY,
@@ -33,7 +33,7 @@ _TREES = tempfile.TemporaryDirectory(prefix="migrator-finalize-")
 _FINALIZE: dict[str, Plan] = {}
 
 
-def _finalize(migration: Plan) -> Plan:
+def finalize_of(migration: Plan) -> Plan:
     """The finalize plan of the fixture host as the migration left it (made once)."""
     if migration.plan_id not in _FINALIZE:
         fixture = next(h for h in fixture_hosts() if h.name == MAIN)
@@ -46,7 +46,7 @@ def migrated() -> tuple[FakeTransport, Plan, Plan]:
     """A fake host migrated by its plan, that plan, and the host's finalize plan."""
     fake, plan = host()
     assert apply_plan(fake, plan, APPLY).outcome is Outcome.APPLIED
-    return fake, plan, _finalize(plan)
+    return fake, plan, finalize_of(plan)
 
 
 def before(final: Plan) -> dict[str, bytes]:
@@ -75,7 +75,17 @@ def test_finalize_removes_the_pipe_and_proves_lmtp_delivery() -> None:
     state = fake.journal_states(final.plan_id)[-1]
     assert (state.status, state.follows) == (JournalStatus.APPLIED, plan.plan_id)
     assert state.lmtp_endpoint == final.endpoint
-    assert (status(fake).state, status(fake).plan_id) == (HostState.MIGRATED, final.plan_id)
+    seen = status(fake)
+    assert (seen.state, seen.plan_id) == (HostState.FINALIZED, final.plan_id)
+    assert seen.migration_plan_id == plan.plan_id
+    # The next rollback undoes the finalize only, and leaves the migration current.
+    assert seen.rollback is not None
+    assert (seen.rollback.undoes, seen.rollback.plan_id) == (Undoes.FINALIZE, final.plan_id)
+    assert (seen.rollback.leaves, seen.rollback.leaves_plan_id) == (
+        HostState.MIGRATED,
+        plan.plan_id,
+    )
+    assert f"`migrator rollback {fake.host}` would put it back" in seen.detail
 
 
 def test_rollback_of_a_finalize_puts_the_migrated_host_back_then_the_migration() -> None:
@@ -89,11 +99,17 @@ def test_rollback_of_a_finalize_puts_the_migrated_host_back_then_the_migration()
     assert undone.delivery is not None
     assert final.lmtp_endpoint.relay_matches(undone.delivery.relay), undone.delivery.relay
     assert fake.file(f"{BASE}/current").content == f"{plan.plan_id}\n".encode()
-    assert (status(fake).state, status(fake).plan_id) == (HostState.MIGRATED, plan.plan_id)
+    back = status(fake)
+    assert (back.state, back.plan_id, back.migration_plan_id) == (
+        HostState.MIGRATED,
+        plan.plan_id,
+        "",
+    )
+    assert back.rollback is not None and back.rollback.undoes is Undoes.MIGRATION
     again = rollback_latest(fake.connect_again())
     assert again is not None and again.ok and again.plan_id == plan.plan_id
     assert again.delivery is not None and again.delivery.relay == "dovecot"
-    assert status(fake).state is HostState.ROLLED_BACK
+    assert status(fake).state is HostState.ROLLED_BACK and status(fake).rollback is None
 
 
 def test_mail_queued_for_the_pipe_refuses_with_the_count_and_changes_nothing() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from migrator.errors import PlanDriftError, PlanError
@@ -27,6 +29,10 @@ from tests.unit.executor_host import (
 )
 from tests.unit.fake_host import FakeTransport
 
+ERRORS_RELOAD_POSTFIX = (
+    "systemctl reload postfix failed: postfix/postfix-script: fatal: the Postfix mail system"
+)
+
 
 def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> None:
     fake, plan = host()
@@ -39,7 +45,6 @@ def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> Non
         "restore_files",
         "postmap",
         "reload_postfix",
-        "wait_lmtp",
         "reload_dovecot",
         "verify_files",
         "test_delivery",
@@ -48,10 +53,30 @@ def test_rollback_points_postfix_back_before_dovecot_drops_the_listener() -> Non
     restored = sorted(f"write {c.path}" for c in plan.files)
     assert sorted(t for t in tokens if t.startswith("write ")) == restored
     last_restore = max(i for i, t in enumerate(tokens) if t.startswith("write "))
-    steps = ("postmap", "reload_postfix", "wait_lmtp", "reload_dovecot", "sendmail")
+    # The drain lists Postfix's lmtp agents, then reloads Postfix, then waits for those.
+    steps = ("postmap", "wait_lmtp", "reload_postfix", "reload_dovecot", "sendmail")
     order = [tokens.index(k) for k in steps]
     assert last_restore < order[0] and order == sorted(order)
     assert report.delivery is not None and report.delivery.relay == "dovecot"
+
+
+def test_rollback_reloads_postfix_inside_the_lmtp_drain_as_the_host_does() -> None:
+    """One round trip lists the lmtp agents, reloads Postfix as the host reloads it, and waits
+    (at most 30 s) for only the agents listed, so none started after the reload is waited for."""
+    fake, plan = host()
+    fake.state.managers = ("service", "service")
+    apply_plan(fake, plan, APPLY)
+    other = fake.connect_again()
+    report = rollback_latest(other)
+    assert report is not None and report.ok
+    kinds = fake.kinds(other.session)
+    assert "reload_postfix" not in kinds  # no reload outside the drain
+    [drain] = [
+        c for c in fake.state.commands if c.session == other.session and c.kind == "wait_lmtp"
+    ]
+    assert drain.argv[4:] == ("300", "service", "postfix", "reload")
+    assert kinds.index("wait_lmtp") < kinds.index("reload_dovecot")
+    assert daemons(fake) == daemons(host()[0])  # Postfix reloaded back to the LDA
 
 
 def test_rollback_reloads_dovecot_even_when_lmtp_deliveries_outlast_the_wait(
@@ -61,12 +86,57 @@ def test_rollback_reloads_dovecot_even_when_lmtp_deliveries_outlast_the_wait(
     rollback must finish), and the log says deliveries were still running."""
     fake, plan = host()
     apply_plan(fake, plan, APPLY)
-    fake.fail("wait_lmtp", rc=0, stdout="busy 4242\n")
+    fake.state.lmtp_busy = ("4242",)
     report = rollback_latest(fake.connect_again())
     assert report is not None and report.ok
     actions = [s.action for s in report.steps]
-    assert actions.index("wait_lmtp") < actions.index("reload_dovecot")
-    assert "LMTP deliveries still running" in caplog.text
+    assert actions.index("reload_postfix") + 1 == actions.index("reload_dovecot")
+    assert "LMTP deliveries still running (busy 4242); reloading Dovecot" in caplog.text
+    assert report.delivery is not None and report.delivery.relay == "dovecot"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "left"),
+    [
+        ({}, ERRORS_RELOAD_POSTFIX, HostState.FAILED),
+        (
+            {"stdout": "Job for postfix.service failed.", "stderr": ""},
+            "Job for postfix.service",
+            HostState.FAILED,
+        ),
+        # The lock stays with the lost session; the retry takes it over.
+        ({"disconnect": True}, "connection lost", HostState.INTERRUPTED),
+    ],
+    ids=["fails", "says-it-on-stdout", "connection-lost"],
+)
+def test_a_failed_postfix_reload_stops_the_rollback_before_dovecot_reloads(
+    fault: dict[str, Any], error: str, left: HostState
+) -> None:
+    """The reload inside the drain fails as the reload_postfix command did: the rollback
+    stops at reload_postfix, Dovecot keeps its listener, and a retry finishes the job."""
+    fake, plan = host()
+    originals, running = files_of(fake, plan), daemons(fake)
+    apply_plan(fake, plan, APPLY)
+    applied = daemons(fake)
+    fake.fail("reload_postfix", **fault)
+    report = rollback_latest(fake.connect_again())
+    assert report is not None and not report.ok
+    assert error in report.error, report.error
+    assert [(t.action, t.ok) for t in report.steps][-1] == ("reload_postfix", False)
+    assert daemons(fake)[:2] == applied[:2]  # neither daemon took the restored files
+    assert fake.locked is (left is HostState.INTERRUPTED)
+    assert status(fake).state is left
+    retry = rollback_latest(fake.connect_again())
+    assert retry is not None and retry.ok, retry
+    assert (files_of(fake, plan), daemons(fake)) == (originals, running)
+
+
+def test_ctrl_c_during_the_rollbacks_postfix_reload_is_not_swallowed() -> None:
+    fake, plan = host()
+    apply_plan(fake, plan, APPLY)
+    fake.fail("reload_postfix", raises=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        rollback_latest(fake.connect_again())
 
 
 # -- a failure at every step ----------------------------------------------------------------
@@ -81,7 +151,7 @@ ERRORS = {
     "probe_lmtp": "RCPT TO:<alice@example.test> answered 550 5.1.1",
     "postmap": "`postmap hash:/etc/postfix/transport` rejected the config: postmap: fatal",
     "validate_postfix": "`postfix check` rejected the config: postfix/postfix-script: fatal",
-    "reload_postfix": "systemctl reload postfix failed: postfix/postfix-script: fatal: the Postfix",
+    "reload_postfix": ERRORS_RELOAD_POSTFIX,
     "test_delivery": "LMTP delivered 5 kind(s) unlike the LDA: plain: delivered 2.0.0: ",
     "proof_before": "the LDA did not deliver the plain proof message (deferred)",
 }
@@ -281,7 +351,8 @@ def test_rollback_refuses_a_file_edited_after_apply_unless_forced() -> None:
     # Nothing restored, nothing reloaded, the lock released: the host is as the admin left it.
     assert [w.path for w in fake.state.writes if w.session == other.session] == [copy]
     assert fake.file(EDITED).content == ADMIN_EDIT
-    assert not {"postmap", "reload_postfix", "reload_dovecot"} & set(fake.kinds(other.session))
+    reloads = {"postmap", "wait_lmtp", "reload_postfix", "reload_dovecot"}
+    assert not reloads & set(fake.kinds(other.session))
     assert not fake.locked
     assert status(fake).state is HostState.DRIFTED
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,7 @@ from tests.unit.executor_host import (
     status,
 )
 from tests.unit.fake_host import FakeTransport
+from tests.unit.test_executor_finalize import finalize_of
 
 
 def test_an_apply_whose_session_died_is_interrupted_and_rolls_back_from_elsewhere() -> None:
@@ -172,6 +174,16 @@ def _migrated(fake: FakeTransport, plan: Plan) -> StatusReport:
     return status(fake)
 
 
+def _finalized(fake: FakeTransport, plan: Plan) -> StatusReport:
+    apply_plan(fake, plan, APPLY)
+    final = finalize_of(plan)
+    assert apply_plan(fake.connect_again(), final, APPLY).outcome is Outcome.APPLIED
+    report = status(fake)
+    # The finalize's own plan id: the scenario's report speaks of it as of plan's.
+    assert report.plan_id == final.plan_id and report.migration_plan_id == plan.plan_id
+    return replace(report, plan_id=plan.plan_id)
+
+
 def _drifted(fake: FakeTransport, plan: Plan) -> StatusReport:
     apply_plan(fake, plan, APPLY)
     fake.edit("/etc/dovecot/conf.d/20-lmtp.conf", b"protocol lmtp {\n}\n")
@@ -191,6 +203,7 @@ SCENARIOS: dict[HostState, tuple[Callable[[FakeTransport, Plan], StatusReport], 
     HostState.INTERRUPTED: (_interrupted, "probe_lmtp", f"control node {NODE} went away"),
     HostState.FAILED: (_failed, "validate_postfix", "`postfix check` rejected the config"),
     HostState.MIGRATED: (_migrated, "", ""),
+    HostState.FINALIZED: (_finalized, "", "the LDA pipe service is removed (after migration"),
     HostState.DRIFTED: (_drifted, "", "changed since apply: /etc/dovecot/conf.d/20-lmtp.conf"),
     HostState.ROLLED_BACK: (_rolled_back, "", ""),
 }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrator.errors import FactError
 from migrator.host.facts import (
     overrides_from_mapping,
     parse_dovecot_config_path,
+    parse_protocols_default,
     parse_script_output,
     parse_userdb,
 )
@@ -26,7 +29,8 @@ postfix
 ==migrator:dovecot_config==
 # 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf
 ==migrator:protocols_default==
-
+protocols =
+rc=0
 ==migrator:lmtp_binary==
 /usr/lib/dovecot/lmtp
 ==migrator:dovecot_files==
@@ -110,3 +114,31 @@ def test_overrides_from_mapping() -> None:
     assert over.lmtp_binary_known and over.lmtp_binary is None
     assert over.userdb is not None and over.userdb.uid is None
     assert not overrides_from_mapping({}).lmtp_binary_known
+
+
+CAPTURED_DIR = Path(__file__).parent / "captured"
+
+
+@pytest.mark.parametrize("release", ["bullseye", "bookworm", "trixie"])
+def test_protocols_default_from_each_release(release: str) -> None:
+    """`doveconf -d protocols; echo rc=$?` as each lab release printed it (Debian: empty)."""
+    text = (CAPTURED_DIR / f"doveconf_d_protocols_{release}.txt").read_text()
+    assert parse_protocols_default(text.splitlines()) == ("", "")
+
+
+def test_protocols_default_in_2_4_block_form() -> None:
+    """2.4 prints a list that is set as a block (captured: `doveconf protocols`, trixie)."""
+    text = (CAPTURED_DIR / "doveconf_protocols_trixie.txt").read_text()
+    assert parse_protocols_default(text.splitlines()) == ("imap lmtp", "")
+    assert parse_protocols_default(["protocols = imap pop3 lmtp", "rc=0"])[0] == "imap pop3 lmtp"
+
+
+def test_protocols_default_unknown_when_doveconf_fails() -> None:
+    """2.4.1's `-d -h protocols` (measured: exit 89 in some runs): unknown, with the reason."""
+    lines = ["doveconf: Fatal: Multiple settings matched with -h parameter", "rc=89"]
+    assert parse_protocols_default(lines) == (None, lines[0])
+    assert parse_protocols_default(["rc=0"]) == (None, "unexpected output ''")
+    output = CAPTURED.replace("protocols =\nrc=0", "\n".join(lines))
+    facts = parse_script_output("mx1", output, "alice@example.test")
+    assert facts.protocols_default is None
+    assert facts.unknown == (f"Dovecot's built-in protocols (doveconf -d protocols: {lines[0]})",)

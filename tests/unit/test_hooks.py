@@ -11,6 +11,7 @@ from migrator.rules.hooks import (
     parse_lda_argv,
     wrapped_ldas,
 )
+from migrator.rules.lda_options import unreproduced
 
 
 def _pipe(name: str, argv: str, user: str = "vmail:vmail", flags: str = "DRhu") -> MasterEntry:
@@ -36,6 +37,28 @@ def test_parse_lda_argv() -> None:
     )
     assert parse_lda_argv(["deliver"]).destination_kind is Destination.RUNNING_USER
     assert parse_lda_argv(["deliver", "-c", "/etc/x.conf"]).config == "/etc/x.conf"
+
+
+def test_lda_words_lmtp_would_not_reproduce() -> None:
+    """Every option but those migrator reproduces or refuses by name is kept, with its value
+    and once per use (two -o are two settings); -k and -r naming the recipient are what LMTP
+    does anyway, the rest are named for refusal."""
+    args = parse_lda_argv(
+        ["dovecot-lda", "-o", "mail_plugins=quota", "-d", "${recipient}", "-k",
+         "-o", "plugin/sieve=no", "-r", "${recipient}", "-p", "/tmp/mail", "stray"]
+    )  # fmt: skip
+    assert args.destination == "${recipient}"
+    assert args.others == (
+        "-o mail_plugins=quota", "-k", "-o plugin/sieve=no", "-r ${recipient}", "-p /tmp/mail",
+        "stray",
+    )  # fmt: skip
+    assert unreproduced(args) == [
+        "-o mail_plugins=quota", "-o plugin/sieve=no", "-p /tmp/mail", "stray"
+    ]  # fmt: skip
+    assert unreproduced(parse_lda_argv(["deliver", "-e", "-k", "-n", "-r", '"$RECIPIENT"'])) == []
+    assert unreproduced(parse_lda_argv(["deliver", "-r", "${original_recipient}"])) == [
+        "-r ${original_recipient}"
+    ]
 
 
 def test_services_any_name_any_path() -> None:

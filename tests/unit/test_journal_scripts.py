@@ -7,8 +7,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,15 +36,6 @@ def sh(script: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProce
     return subprocess.run(
         ["sh", "-c", script, "sh", *args], input=stdin, capture_output=True, check=False
     )
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A journal base whose parents are root's alone (/run, not the world-writable /tmp)."""
-    top = Path(tempfile.mkdtemp(prefix="migrator-unit-", dir="/run"))
-    top.chmod(0o755)
-    yield top / "migrator"
-    shutil.rmtree(top)
 
 
 def test_a_new_base_is_made_root_only_and_locked(base: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ from migrator.config.dovecot import BlockRef, set_setting
 from migrator.config.tree import ConfigTree
 from migrator.lenses import DOVECOT_LENS
 from tests.unit import lens_files
+from tests.unit.drawn_configs import draw_dovecot_conf
 from tests.unit.hosts import MOUNT, ReleaseTools
 
 SAMPLES = Path(__file__).parent / "lens_samples"
@@ -328,46 +328,6 @@ def test_set_setting_saves_a_file_with_empty_values() -> None:
 # -- generated files, side by side with doveconf ------------------------------------------
 
 
-def _generated(seed: int, v24: bool) -> str:
-    """A dovecot.conf both Dovecot 2.3 and 2.4 accept (2.4 with its version lines), drawn at
-    random: empty values, quotes and "#", comments after values and braces, tabs, blank and
-    bare "#" lines, "key=value", nested blocks, CRLF or LF line ends."""
-    rnd = random.Random(seed)
-
-    def pad() -> str:
-        return rnd.choice(["", "  ", "\t", "    "])
-
-    def eq() -> str:
-        return rnd.choice([" = ", "=", "\t=\t", " =  "])
-
-    def note() -> str:
-        return rnd.choice(["", "", " # a note", "\t#", "  # x = y {"])
-
-    greeting = rnd.choice(["Ready", '"Ready # not a note"', "'single # quoted'", "%{hostname}"])
-    workarounds = rnd.choice(["", "delay-newmail", "tb-extra-mailbox-sep"])
-    chunks = [
-        f"login_greeting{eq()}{greeting}{note()}\n",
-        f"auth_mechanisms{eq()}plain login{note()}\n",
-        f"protocol imap {{{note()}\n{pad()}imap_client_workarounds{eq()}{workarounds}\n"
-        f"{pad()}mail_max_userip_connections{eq()}10{note()}\n}}{note()}\n",
-        f"namespace inbox {{\n{pad()}inbox = yes\n{pad()}separator{eq()}/\n"
-        f"{pad()}prefix{eq()}{rnd.choice(['', 'INBOX/'])}{note()}\n"
-        f'{pad()}mailbox "Sent Items" {{\n{pad()}special_use{eq()}\\Sent\n'
-        f"{pad()}auto{eq()}subscribe\n{pad()}}}\n}}\n",
-        f"service imap-login {{\n{pad()}inet_listener imap {{\n{pad()}port{eq()}0{note()}\n"
-        f"{pad()}}}\n}}\n",
-        "!include_try /nonexistent/*.conf\n",
-    ]
-    rnd.shuffle(chunks)
-    between = ["\n", "# a comment\n", "#\n", "   \n", "\t# indented comment\n", ""]
-    text = "".join(chunk + rnd.choice(between) for chunk in chunks)
-    if v24:
-        text = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n" + text
-    if rnd.random() < 0.3:
-        text = text.replace("\n", "\r\n")
-    return f"# generated, seed {seed}\n" + text
-
-
 @pytest.mark.parametrize("seed", range(12))
 def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path: Path) -> None:
     """Judged by Dovecot 2.3 (bookworm root) for even seeds, 2.4 (trixie root) for odd ones."""
@@ -377,15 +337,15 @@ def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path:
     def _doveconf_n(conf: Path) -> subprocess.CompletedProcess[str]:
         return tools.attempt(["doveconf", "-c", f"{MOUNT}/{conf.relative_to(tmp_path)}", "-n"])
 
-    text = _generated(seed, v24)
+    text = draw_dovecot_conf(seed, v24, mistakes=False).text
     fpath = "/etc/dovecot/dovecot.conf"
-    dest = lens_files.write_in(tmp_path, fpath, text.encode())
+    dest = lens_files.write_in(tmp_path, fpath, text)
     before = _doveconf_n(dest)
     assert before.returncode == 0, before.stderr
     aug = _mine(tmp_path, fpath)
     assert lens_files.errors(aug) == []
     lens_files.rewrite(aug, fpath)
-    assert dest.read_bytes() == text.encode()
+    assert dest.read_bytes() == text
 
     aug.set(f"/files{fpath}/login_greeting", f"edited-{seed}")
     aug.set(f"/files{fpath}/protocol[.='imap']/imap_client_workarounds", "delay-newmail")
@@ -396,7 +356,7 @@ def test_generated_file_reads_round_trips_and_takes_an_edit(seed: int, tmp_path:
     assert f"login_greeting = edited-{seed}\n" in after.stdout
     assert "imap_client_workarounds = delay-newmail\n" in after.stdout
     # every other line is as it was (CRLF ones keep their CR)
-    old, new = text.encode().splitlines(), dest.read_bytes().splitlines()
+    old, new = text.splitlines(), dest.read_bytes().splitlines()
     changed = {b.split(b"=")[0].strip() for a, b in zip(old, new, strict=True) if a != b}
     assert b"login_greeting" in changed
     assert changed <= {b"login_greeting", b"imap_client_workarounds"}

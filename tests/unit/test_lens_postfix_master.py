@@ -187,13 +187,13 @@ def _postconf_services(out: str) -> dict[str, list[str]]:
 
 
 def _lens_services(aug: Augeas) -> dict[str, list[str]]:
-    """The same from the tree: every "command" node of a service joined (a word in braces
-    with no blank inside, "{x}", as postconf prints it: "x")."""
+    """The same from the tree: every "command" node of a service joined (one word in braces,
+    "{x}" or "{ x }", as postconf prints it: "x")."""
     seen = {}
     for node in aug.match(f"/files{FPATH}/*[type]"):
         fields = [aug.get(f"{node}/{f}") or "" for f in FIELDS]
         command = " ".join(aug.get(c) or "" for c in aug.match(f"{node}/command"))
-        command = re.sub(r"(?<!\S)\{(\S*)\}(?!\S)", r"\1", command)
+        command = re.sub(r"(?<!\S)\{\s*([^\s{}]*(?:\{[^\s{}]*\})?)\s*\}(?!\S)", r"\1", command)
         seen[f"{aug.label(node)}/{fields[0]}"] = [*fields, "".join(command.split())]
     return seen
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from migrator.config.params import MainParams, refers_to
 from migrator.config.postfix import MasterEntry
 from migrator.errors import RefusedError
-from migrator.rules.params import MainParams, refers_to
 
 BASE = {"a": "dove", "lda": "dovecot", "chain": "$lda", "empty": ""}
 CASES = [

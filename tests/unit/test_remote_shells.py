@@ -74,15 +74,6 @@ def shell(request: pytest.FixtureRequest, applets: Path) -> Shell:
     return Shell((str(applets / "sh"),), f"{applets}:{system}")
 
 
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A journal base whose parents are root's alone (/run, not the world-writable /tmp)."""
-    top = Path(tempfile.mkdtemp(prefix="migrator-unit-", dir="/run"))
-    top.chmod(0o755)
-    yield top / "migrator"
-    shutil.rmtree(top)
-
-
 def _scripts() -> dict[str, str]:
     """Every shell script a module of migrator sends to a host (``*_SCRIPT``, ``*_SH``); the
     lab's own run on this machine, not on hosts."""
@@ -160,32 +151,20 @@ def test_lock_peek_read_and_unlock(shell: Shell, base: Path) -> None:
     original = base / "main.cf"
     original.write_bytes(b"x = 1\n")
     digest = hashlib.sha256(b"x = 1\n").hexdigest()
-    opened = shell.run(
-        js.OPEN_SCRIPT,
-        str(journal),
-        "1024",
-        "{}",
-        str(base / "current"),
-        "plan-1",
-        "0",
-        str(original),
-        digest,
-    )
+
+    def open_journal(index: str, sha: str) -> subprocess.CompletedProcess[bytes]:
+        """OPEN_SCRIPT for plan-1, copying the original as orig/INDEX if it has sha256 SHA."""
+        current = str(base / "current")
+        return shell.run(
+            js.OPEN_SCRIPT, str(journal), "1024", "{}", current, "plan-1", index, str(original), sha
+        )
+
+    opened = open_journal("0", digest)
     assert opened.returncode == 0, opened.stderr
     assert (journal / "reserve").stat().st_size == 1024
     assert (journal / "orig/0").read_bytes() == b"x = 1\n"
     assert (journal / "state.json").read_bytes() == b"{}"
-    changed = shell.run(
-        js.OPEN_SCRIPT,
-        str(journal),
-        "1024",
-        "{}",
-        str(base / "current"),
-        "plan-1",
-        "1",
-        str(original),
-        "0" * 64,
-    )
+    changed = open_journal("1", "0" * 64)
     assert changed.returncode == 9 and f"changed: {original}".encode() in changed.stderr
     assert shell.run(js.UNLOCK_SCRIPT, str(base), "plan-1").returncode == 0
     assert not (base / "lock").exists()
@@ -414,3 +393,63 @@ def test_the_nc_client_names_a_connect_error(shell: Shell, tmp_path: Path) -> No
     _, replies, error = parse_transcript(done.stdout.decode())
     assert done.returncode == 2 and replies == () and error is not None, done
     assert error.startswith(f"connect to {path}: ") and "No such file" in error, error
+
+
+def test_the_lmtp_drain_reloads_then_waits_for_the_agents_listed_before(
+    shell: Shell, tmp_path: Path
+) -> None:
+    """Apply's wait_lmtp and rollback's reload_postfix: the agents running before the reload
+    (a child of Postfix's master named lmtp) are waited for until they exit; a reload that
+    fails is exit 3, with its words."""
+    (tmp_path / "pid").mkdir()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "postconf").write_text(f"#!/bin/sh\necho {tmp_path}\n")
+    (tools / "postconf").chmod(0o755)
+    (tools / "lmtp").symlink_to(shutil.which("sleep") or "/bin/sleep")
+    master = subprocess.Popen(["sh", "-c", f"{tools}/lmtp 30 & echo $! > {tmp_path}/agent; wait"])
+    try:
+        (tmp_path / "pid" / "master.pid").write_text(f"{master.pid:>10}\n")
+        agent = ""
+        for _ in range(50):
+            agent = (
+                (tmp_path / "agent").read_text().strip() if (tmp_path / "agent").exists() else ""
+            )
+            if agent:
+                break
+            threading.Event().wait(0.1)
+        path = f"{tools}:{shell.path}"
+        busy = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "true", path=path)
+        assert busy.stdout.decode().split() == ["busy", agent], busy
+        failed = shell.run(
+            services.LMTP_DRAIN_SCRIPT, "3", "sh", "-c", "echo no; exit 1", path=path
+        )
+        assert (failed.returncode, failed.stderr) == (3, b"no\n"), failed
+        done = shell.run(services.LMTP_DRAIN_SCRIPT, "50", "kill", agent, path=path)
+        assert (done.returncode, done.stdout) == (0, b"drained\n"), done
+    finally:
+        master.kill()
+        master.wait()
+
+
+def test_the_lmtp_drain_still_reloads_postfix_when_no_master_is_found(
+    shell: Shell, tmp_path: Path
+) -> None:
+    """No master.pid (Postfix stopped, or its pid file elsewhere): nothing to wait for, but
+    the reload is run all the same, so rollback never leaves Postfix on LMTP unreloaded and
+    a Postfix that is not running is reported (exit 3), not passed over."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "postconf").write_text(f"#!/bin/sh\necho {tmp_path}\n")
+    (tools / "postconf").chmod(0o755)
+    path = f"{tools}:{shell.path}"
+    reloaded = tmp_path / "reloaded"
+    done = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "touch", str(reloaded), path=path)
+    assert (done.returncode, done.stdout) == (0, b"drained (no Postfix master)\n"), done
+    assert reloaded.exists()
+    stopped = "echo 'postfix/postfix-script: fatal: the Postfix mail system is not running'; exit 1"
+    failed = shell.run(services.LMTP_DRAIN_SCRIPT, "3", "sh", "-c", stopped, path=path)
+    assert (failed.returncode, failed.stderr) == (
+        3,
+        b"postfix/postfix-script: fatal: the Postfix mail system is not running\n",
+    ), failed

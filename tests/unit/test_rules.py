@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from migrator.endpoint import Endpoint
 from migrator.errors import RefusedError, UsageError
-from tests.unit.hosts import fixture_hosts
+from tests.unit.hosts import fixture_hosts, replace_in
 
 
 def test_endpoints() -> None:
@@ -39,14 +38,9 @@ def test_endpoint_from_postfix() -> None:
 
 def test_domain_in_mydestination_is_warned(tmp_path: Path) -> None:
     host = next(h for h in fixture_hosts() if h.name == "virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
-    main.write_text(
-        main.read_text().replace(
-            "mydestination = localhost", "mydestination = localhost, example.test"
-        )
-    )
+    root = host.copy_to(tmp_path / "root")
+    mydestination = "mydestination = localhost"
+    replace_in(root / "etc/postfix/main.cf", mydestination, f"{mydestination}, example.test")
     plan = host.plan(root)
     assert any("example.test is in both mydestination" in w for w in plan.warnings)
     assert not any("mydestination" in w for w in host.plan().warnings)
@@ -61,15 +55,9 @@ def test_quota_offer_and_lda_only_settings() -> None:
 def test_unread_transport_map_beside_an_lda_service_is_refused(tmp_path: Path) -> None:
     """Class 10: a map migrator cannot read (pcre, SQL, LDAP) may route to the LDA service."""
     host = next(h for h in fixture_hosts() if h.name == "transport-maps")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
-    main.write_text(
-        main.read_text().replace(
-            "transport_maps = hash:/etc/postfix/transport",
-            "transport_maps = hash:/etc/postfix/transport, pcre:/etc/postfix/transport.pcre",
-        )
-    )
+    root = host.copy_to(tmp_path / "root")
+    maps = "transport_maps = hash:/etc/postfix/transport"
+    replace_in(root / "etc/postfix/main.cf", maps, f"{maps}, pcre:/etc/postfix/transport.pcre")
     unread = r"transport_maps pcre:/etc/postfix/transport\.pcre: "
     with pytest.raises(RefusedError, match=unread) as e:
         host.plan(root)
@@ -91,11 +79,9 @@ def test_mailbox_command_lda_options(tmp_path: Path, options: str, refused: str 
     """-m $EXTENSION becomes lmtp_save_to_detail_mailbox; -c naming the server's own config
     is that config (class 12); another folder or config is refused, naming the option."""
     host = next(h for h in fixture_hosts() if h.name == "system-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    main = root / "etc/postfix/main.cf"
+    root = host.copy_to(tmp_path / "root")
     lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
-    main.write_text(main.read_text().replace(lda, f"{lda} {options}"))
+    replace_in(root / "etc/postfix/main.cf", lda, f"{lda} {options}")
     if refused:
         with pytest.raises(RefusedError, match=re.escape(refused)) as caught:
             host.plan(root)
@@ -114,13 +100,12 @@ def test_mailbox_command_without_d_on_a_virtual_only_userdb(
     """Class 6: the LDA without -d never asked the userdb; LMTP does, and an SQL-only userdb
     does not know system users: refused with that reason, not planned to bounce local mail."""
     host = next(h for h in fixture_hosts() if h.name == "system-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
-    auth = root / "etc/dovecot/conf.d/10-auth.conf"
-    auth.write_text(auth.read_text().replace("!include auth-system", "!include auth-sql"))
-    main = root / "etc/postfix/main.cf"
+    root = host.copy_to(tmp_path / "root")
+    replace_in(
+        root / "etc/dovecot/conf.d/10-auth.conf", "!include auth-system", "!include auth-sql"
+    )
     lda = "mailbox_command = /usr/lib/dovecot/dovecot-lda"
-    main.write_text(main.read_text().replace(lda, lda + destination))
+    replace_in(root / "etc/postfix/main.cf", lda, lda + destination)
     spec = dict(host.spec, facts={k: v for k, v in host.spec["facts"].items() if k != "userdb"})
     unknown_user = type(host)(host.name, host.root, spec)
     if not refused:

@@ -13,7 +13,12 @@ from migrator.config.reader import Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import FactError, RefusedError
 from migrator.host.facts import Facts
-from migrator.host.snapshot import Snapshot, read_host, transport_map_sources
+from migrator.host.snapshot import (
+    Snapshot,
+    instance_directories,
+    read_host,
+    transport_map_sources,
+)
 from migrator.plan.build import build_plan
 from migrator.rules.switch import Options
 from migrator.transport.base import FileData, RunResult, Transport
@@ -66,10 +71,34 @@ def test_live_read_of_stock_debian_in_few_round_trips() -> None:
 
 def test_transport_map_sources() -> None:
     value = "hash:/etc/postfix/transport, pcre:/etc/postfix/t.pcre lmdb:/etc/postfix/t2"
-    assert transport_map_sources(value) == [
+    assert transport_map_sources({"transport_maps": value}, "/etc/postfix/main.cf") == [
         ("hash:/etc/postfix/transport", "/etc/postfix/transport"),
         ("lmdb:/etc/postfix/t2", "/etc/postfix/t2"),
     ]
+
+
+def test_transport_map_sources_as_postfix_reads_them() -> None:
+    """$config_directory (by default where main.cf is) and other references are expanded;
+    proxy: is dropped (postmap rebuilds the table by its own type); a form migrator does
+    not expand names no table it reads."""
+    params = {
+        "transport_maps": "hash:$config_directory/transport proxy:btree:${my_maps}/t2",
+        "my_maps": "/srv/maps",
+    }
+    assert transport_map_sources(params, "/usr/local/etc/postfix/main.cf") == [
+        ("hash:/usr/local/etc/postfix/transport", "/usr/local/etc/postfix/transport"),
+        ("btree:/srv/maps/t2", "/srv/maps/t2"),
+    ]
+    set_directory = {**params, "config_directory": "/opt/pf"}
+    assert transport_map_sources(set_directory, "/etc/postfix/main.cf")[0][1] == "/opt/pf/transport"
+    odd = {"transport_maps": "hash:${x?{a}:{b}}/transport proxy:mysql:/etc/postfix/t.cf"}
+    assert transport_map_sources(odd, "/etc/postfix/main.cf") == []
+
+
+def test_instance_directories_as_postmulti_lists_them() -> None:
+    params = {"multi_instance_directories": "/etc/postfix-in, /etc/postfix-out/ relative"}
+    assert instance_directories(params) == ["/etc/postfix-in", "/etc/postfix-out"]
+    assert instance_directories({}) == []
 
 
 def test_directory_facts_say_what_is_unknown() -> None:

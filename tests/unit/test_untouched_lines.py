@@ -35,6 +35,7 @@ SPACE = st.sampled_from(["", " ", "  ", "\t"])
 MASTER = """\
 smtp      inet  n       -       y       -       -       smtpd
 pickup    unix  n       -       y       60      1       pickup
+lmtp      unix  -       -       y       -       -       lmtp
 {extra}dovecot   unix  -       n       n       -       -       pipe
   flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/dovecot-lda -f ${{sender}} -d ${{recipient}}
 """
@@ -88,7 +89,9 @@ SERVICE = st.builds(
         "{0:<9} unix  -       n       n       -       -       pipe\n"
         "  flags=R user={1} argv=/usr/bin/{2} {3}\n"
     ).format,
-    st.from_regex(r"[a-z][a-z0-9-]{1,8}", fullmatch=True).filter(lambda n: n != "dovecot"),
+    st.from_regex(r"[a-z][a-z0-9-]{1,8}", fullmatch=True).filter(
+        lambda n: n not in ("dovecot", "lmtp")
+    ),
     st.from_regex(r"[a-z]{2,8}", fullmatch=True),
     st.from_regex(r"[a-z]{2,8}", fullmatch=True).filter(lambda p: p not in {"deliver"}),
     st.lists(st.sampled_from(["${user}", "${nexthop}", "-f", "${sender}", "-x"]), max_size=4).map(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from migrator.config.dovecot import LENS, parse_file, read_config
 from migrator.config.tree import ConfigTree
 from migrator.rules.userdb import uid_returned, userdb_uids
-from tests.unit.hosts import fixture_hosts
+from tests.unit.hosts import fixture_hosts, replace_in
 
 CONF = "/etc/dovecot/dovecot.conf"
 
@@ -51,12 +50,9 @@ def test_uid_returned_from_definitions(text: bytes, returned: bool | None) -> No
 
 def _without_live_answer(tmp_path: Path, args: str) -> list[str]:
     host = next(h for h in fixture_hosts() if h.name == "virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
+    root = host.copy_to(tmp_path / "root")
     vmail = root / "etc/dovecot/conf.d/auth-vmail.conf.ext"
-    vmail.write_text(
-        vmail.read_text().replace("args = uid=vmail gid=vmail home=/var/vmail/%d/%n", args)
-    )
+    replace_in(vmail, "args = uid=vmail gid=vmail home=/var/vmail/%d/%n", args)
     spec = dict(host.spec, facts={k: v for k, v in host.spec["facts"].items() if k != "userdb"})
     plan = type(host)(host.name, host.root, spec).plan(root)
     return [c.summary for c in plan.changes] + list(plan.warnings)
@@ -77,11 +73,9 @@ def test_live_uid_cross_checked_with_a_userdb_that_may_return_none(tmp_path: Pat
     """The live answer gives the test recipient a uid; a second userdb (passwd-file without
     default uid) may give other users none: said, not silently assumed."""
     host = next(h for h in fixture_hosts() if h.name == "virtual-lda")
-    root = tmp_path / "root"
-    shutil.copytree(host.root, root)
+    root = host.copy_to(tmp_path / "root")
     auth = root / "etc/dovecot/conf.d/10-auth.conf"
-    text = auth.read_text().replace("#!include auth-passwdfile", "!include auth-passwdfile")
-    auth.write_text(text)
+    replace_in(auth, "#!include auth-passwdfile", "!include auth-passwdfile")
     warnings = host.plan(root).warnings
     assert any(
         "returned a uid for alice@example.test, but userdb passwd-file (" in w

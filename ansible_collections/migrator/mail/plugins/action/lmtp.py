@@ -1,4 +1,5 @@
-"""migrator.mail.lmtp: switch a host from Dovecot LDA to LMTP delivery, or roll it back.
+"""migrator.mail.lmtp: switch a host from Dovecot LDA to LMTP delivery, finalize the switch,
+or roll it back.
 
 An action plugin: it runs on the controller (or in the execution environment), where
 migrator, Augeas and the plans live, and reaches the host through the task's own
@@ -8,7 +9,6 @@ connection (``AnsibleTransport``), with become. The mail host needs nothing new.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -16,19 +16,20 @@ from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 
 try:
-    from ansible_collections.migrator.mail.plugins.module_utils import results
+    from ansible_collections.migrator.mail.plugins.module_utils import arguments, plans, results
+    from ansible_collections.migrator.mail.plugins.module_utils.finalize import (
+        TaskMode,
+        finalize,
+    )
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
-    from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
-    from migrator.errors import MigratorError, UsageError
+    from migrator.delivery.proof_mode import ProofMode
+    from migrator.errors import MigratorError, PlanDriftError
     from migrator.executor.apply import ApplyOptions, apply_plan, check_drift
     from migrator.executor.rollback import NothingToRollBackError, rollback_latest
     from migrator.executor.status import HostState, host_status
-    from migrator.plan.build import build_plan
     from migrator.plan.document import Plan
-    from migrator.plan.signature import PlanTrust, read_key
-    from migrator.plan.store import load_plan, save_plan
     from migrator.rules.switch import Options
 except ImportError as exc:  # the controller's Python lacks migrator: say so in one line
     MIGRATOR_MISSING: ImportError | None = exc
@@ -36,13 +37,22 @@ else:
     MIGRATOR_MISSING = None
 
 ARGUMENT_SPEC: dict[str, Any] = {
-    "state": {"type": "str", "default": "migrated", "choices": ["migrated", "rolled_back"]},
+    "state": {
+        "type": "str",
+        "default": "migrated",
+        "choices": ["migrated", "finalized", "rolled_back"],
+    },
     "test_recipient": {"type": "str"},
     "lmtp": {"type": "str", "default": "unix"},
     "plan": {"type": "path"},
     "proof": {"type": "bool", "default": True},
-    # ab (migrator's default, DEFAULT_PROOF) or basic, as migrator's --proof.
-    "proof_mode": {"type": "str", "choices": ["ab", "basic"]},
+    # ab (migrator's default, DEFAULT_PROOF: tests/ansible/test_results.py) or basic, as
+    # migrator's --proof.
+    "proof_mode": {"type": "str", "choices": ["ab", "basic"], "default": "ab"},
+    # As migrator's --rollback-on-fail, which the collection turns on by default.
+    "rollback_on_fail": {"type": "bool", "default": True},
+    # As migrator's rollback --force: state=rolled_back only.
+    "force": {"type": "bool", "default": False},
     "plans_dir": {"type": "path"},
     # As migrator's --plan-key and --require-signature (and their environment variables).
     "plan_key": {"type": "path", "fallback": (env_fallback, ["MIGRATOR_PLAN_KEY_FILE"])},
@@ -71,11 +81,19 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 "install the migrator package into Ansible's Python"
             )
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        host = str((task_vars or {}).get("inventory_hostname", self._play_context.remote_addr))
+        task_vars = task_vars or {}
+        host = str(task_vars.get("inventory_hostname", self._play_context.remote_addr))
         try:
+            arguments.refuse_unused(args["state"], self._task.args, args, host)
+            host_var = arguments.host_variable(self._templar, task_vars)
+            recipient = arguments.test_recipient(args["test_recipient"], host_var, host)
+            args["test_recipient"] = recipient
             with AnsibleTransport(self, host) as transport:
                 if args["state"] == "rolled_back":
-                    result.update(self._roll_back(transport, args["test_recipient"]))
+                    result.update(self._roll_back(transport, args["test_recipient"], args["force"]))
+                elif args["state"] == "finalized":
+                    mode = TaskMode(check=self._task.check_mode, diff=self._task.diff)
+                    result.update(finalize(transport, args, mode))
                 else:
                     result.update(self._migrate(transport, args))
                 result["round_trips"] = transport.round_trips
@@ -90,7 +108,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
             unproven = ("test_delivery", "proof_before")
             plan = replace(plan, steps=tuple(s for s in plan.steps if s.action not in unproven))
         diff = {"diff": results.file_diffs(plan)} if self._task.diff else {}
-        if args["plan"] and plan.has_changes and _applied(transport, plan):
+        if args["plan"] and plan.has_changes and plans.applied(transport, plan):
             # The reviewed plan is already on the host: a second run changes nothing.
             return {"changed": False, "outcome": "already applied", "plan_id": plan.plan_id}
         if self._task.check_mode or not plan.has_changes:
@@ -107,7 +125,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 **diff,
             }
         options = ApplyOptions(
-            rollback_on_fail=True,
+            rollback_on_fail=args["rollback_on_fail"],
             test_recipient=args["test_recipient"],
             proof=_proof_mode(args),
         )
@@ -115,50 +133,59 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
         return {**results.apply_result(report), **diff}
 
     def _plan(self, transport: AnsibleTransport, args: dict[str, Any]) -> Plan:
-        """The reviewed plan given (its signature checked), else a fresh one (saved, signed
-        with plan_key when given, under plans_dir). Raises PlanError, UsageError."""
-        key = read_key(Path(args["plan_key"])) if args["plan_key"] else None
+        """The reviewed migration plan given (its signature checked), else a fresh one
+        (saved, signed with plan_key when given, under plans_dir). Raises PlanError,
+        UsageError."""
+        key = plans.plan_key(args, transport.host)
         if args["plan"]:
-            if args["require_signature"] and key is None:
-                raise UsageError("require_signature needs plan_key", host=transport.host)
-            trust = PlanTrust(key, args["require_signature"])
-            return load_plan(Path(args["plan"]), host=transport.host, trust=trust)
+            return plans.given_plan(args, key, transport.host, finalize=False)
         options = Options(lmtp=args["lmtp"], test_recipient=args["test_recipient"])
-        plan = build_plan(transport, options)
-        if args["plans_dir"] and plan.has_changes:
-            save_plan(plan, Path(args["plans_dir"]), key)
-        return plan
+        return plans.fresh_plan(transport, args, key, options, finalize=False)
 
-    def _roll_back(self, transport: AnsibleTransport, recipient: str | None) -> dict[str, Any]:
+    def _roll_back(
+        self, transport: AnsibleTransport, recipient: str | None, force: bool
+    ) -> dict[str, Any]:
+        """`migrator rollback [--force]`; check mode says what it would undo, and refuses
+        what it would refuse (a file edited since that apply, unless force)."""
         if self._task.check_mode:
             status = host_status(transport)
+            undo = status.rollback
+            if undo and undo.edited and not force:
+                raise _edited_refusal(transport.host, undo.edited)
             return {
                 "changed": status.state
                 not in (HostState.CLEAN, HostState.PLANNED, HostState.ROLLED_BACK),
                 "outcome": str(status.state),
-                "plan_id": status.plan_id,
+                "plan_id": undo.plan_id if undo else status.plan_id,
+                "undoes": undo.undoes.value if undo else "",
             }
         try:
-            report = rollback_latest(transport, test_recipient=recipient)
+            report = rollback_latest(transport, test_recipient=recipient, force=force)
         except NothingToRollBackError:
             return {"changed": False, "outcome": "nothing to roll back", "plan_id": ""}
+        except PlanDriftError as exc:
+            raise PlanDriftError(f"{exc.message} (force: true in a task)", host=exc.host) from exc
         if report is None:
             return {"changed": False, "outcome": "already rolled back", "plan_id": ""}
         return results.rollback_result(report)
 
 
+def _edited_refusal(host: str, edited: tuple[str, ...]) -> PlanDriftError:
+    """What rollback itself refuses with, said before anything is kept or changed."""
+    return PlanDriftError(
+        f"edited since apply: {', '.join(edited)}; rollback would discard the edit, so "
+        f"nothing would be restored: review it, then run `migrator rollback {host} --force` "
+        "(force: true in a task)",
+        host=host,
+    )
+
+
 def _proof_mode(args: dict[str, Any]) -> ProofMode:
-    """proof_mode, else migrator's default; with proof false the plan has no proof steps
-    left, and the A/B proof (which needs proof_before) is not what runs."""
+    """proof_mode; with proof false the plan has no proof steps left, and the A/B proof
+    (which needs proof_before) is not what runs."""
     if not args["proof"]:
         return ProofMode.BASIC
-    return ProofMode(args["proof_mode"] or DEFAULT_PROOF)
-
-
-def _applied(transport: AnsibleTransport, plan: Plan) -> bool:
-    """True when every file of the plan already has its planned content (one read)."""
-    current = transport.read_files([f.path for f in plan.files])
-    return all(current[f.path].sha256 == f.sha256_after for f in plan.files)
+    return ProofMode(args["proof_mode"])
 
 
 def _one_line(message: str, host: str) -> str:

@@ -1,4 +1,5 @@
-"""migrator.mail.lmtp_info: where a host stands (migrator's ``status``); changes nothing."""
+"""migrator.mail.lmtp_info: where a host stands (migrator's ``status``) and, with ``check``,
+migrator's post-switch ``check`` of it, as data a play asserts on; changes nothing."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 try:
+    from ansible_collections.migrator.mail.plugins.module_utils import arguments, results
     from ansible_collections.migrator.mail.plugins.module_utils.transport import (
         AnsibleTransport,
     )
-    from migrator.errors import MigratorError
+    from migrator.check.run import CheckOptions, check_host
+    from migrator.errors import MigratorError, UsageError
     from migrator.executor.status import host_status
     from migrator.plan.store import saved_plan_ids
 except ImportError as exc:  # the controller's Python lacks migrator: say so in one line
@@ -20,7 +23,11 @@ except ImportError as exc:  # the controller's Python lacks migrator: say so in 
 else:
     MIGRATOR_MISSING = None
 
-ARGUMENT_SPEC: dict[str, Any] = {"plans_dir": {"type": "path"}}
+ARGUMENT_SPEC: dict[str, Any] = {
+    "plans_dir": {"type": "path"},
+    "check": {"type": "bool", "default": False},
+    "test_recipient": {"type": "str"},
+}
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
@@ -38,19 +45,31 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible is untyped
                 "install the migrator package into Ansible's Python"
             )
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        host = str((task_vars or {}).get("inventory_hostname", self._play_context.remote_addr))
+        task_vars = task_vars or {}
+        host = str(task_vars.get("inventory_hostname", self._play_context.remote_addr))
         saved = saved_plan_ids(Path(args["plans_dir"]), host) if args["plans_dir"] else []
         try:
+            recipient = self._recipient(args, task_vars, host)
             with AnsibleTransport(self, host) as transport:
                 status = host_status(transport, saved)
+                if args["check"]:
+                    found = check_host(transport, CheckOptions(test_recipient=recipient))
+                    result["check"] = results.check_result(found)
         except MigratorError as exc:
             raise AnsibleActionFail(" ".join(str(exc).split())) from exc
-        result.update(
-            changed=False,
-            state=str(status.state),
-            plan_id=status.plan_id,
-            step=status.step,
-            detail=status.detail,
-            status=status.line(),
-        )
+        facts = status.data()
+        del facts["host"]  # the result is the host's own
+        result.update(changed=False, status=status.line(), **facts)
         return result
+
+    def _recipient(self, args: dict[str, Any], task_vars: dict[str, Any], host: str) -> str | None:
+        """The recipient the check's LMTP probe asks about (RCPT TO): test_recipient, else the
+        host's migrator_test_recipient. Raises UsageError: test_recipient without check."""
+        if not args["check"]:
+            if args["test_recipient"] is not None:
+                raise UsageError(
+                    "test_recipient goes with check: true (the probe's RCPT TO)", host=host
+                )
+            return None
+        host_var = arguments.host_variable(self._templar, task_vars)
+        return arguments.test_recipient(args["test_recipient"], host_var, host)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from migrator.check.findings import HostCheck
+from migrator.check.output import to_nagios
 from migrator.delivery.proof import DeliveryRecord
 from migrator.executor.apply import ApplyReport, Outcome
 from migrator.executor.rollback import RollbackReport
@@ -45,8 +47,9 @@ def proof(record: DeliveryRecord | None) -> dict[str, Any] | None:
     return asdict(record) if record is not None else None
 
 
-def apply_result(report: ApplyReport) -> dict[str, Any]:
-    """An apply as an Ansible result: changed only when files changed and stayed changed."""
+def apply_result(report: ApplyReport, restored: str = "the LDA delivers again") -> dict[str, Any]:
+    """An apply (or finalize) as an Ansible result: changed only when files changed and
+    stayed changed. ``restored`` says what delivers after a rollback."""
     result: dict[str, Any] = {
         "changed": report.outcome in (Outcome.APPLIED, Outcome.NEEDS_ATTENTION),
         "outcome": str(report.outcome),
@@ -60,7 +63,7 @@ def apply_result(report: ApplyReport) -> dict[str, Any]:
         result["failed"] = True
         result["msg"] = (
             f"{report.host}: apply failed at {report.failed_step} ({report.error}); "
-            "rolled back, the LDA delivers again"
+            f"rolled back, {restored}"
         )
     elif report.outcome is Outcome.NEEDS_ATTENTION:
         rolled = report.rollback
@@ -89,3 +92,25 @@ def rollback_result(report: RollbackReport) -> dict[str, Any]:
         result["failed"] = True
         result["msg"] = f"{report.host}: rollback failed: {report.error}; the host needs attention"
     return result
+
+
+def check_result(check: HostCheck) -> dict[str, Any]:
+    """migrator's check of one host as data a play asserts on: the worst status (and its
+    Nagios code), the plugin's status line, the metrics, and each check's name, status,
+    message and details, in the order migrator ran them."""
+    return {
+        "status": check.status.name,
+        "code": int(check.status),
+        "delivery": check.delivery.value,
+        "summary": to_nagios([check])[0].splitlines()[0],
+        "metrics": dict(check.metrics),
+        "checks": [
+            {
+                "name": f.check,
+                "status": f.status.name,
+                "message": f.summary,
+                "details": list(f.details),
+            }
+            for f in check.findings
+        ],
+    }

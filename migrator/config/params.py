@@ -161,9 +161,13 @@ class MainParams:
         return (self._expand(match[3], stack, top) if wanted else ""), end + 1
 
     def _lookup(self, name: str, stack: tuple[str, ...], top: str) -> str:
-        if name in stack or len(stack) > _MAX_DEPTH:
+        if name in stack:
             loop = " -> ".join((*stack, name))
             raise self._refuse(top, f"refers to itself through {loop} (Postfix fails on it too)")
+        if len(stack) > _MAX_DEPTH:  # no loop: a chain too long to name link by link
+            chain = f"{stack[0]} -> {stack[1]} -> ... -> {name}"
+            why = f"nests $names more than {_MAX_DEPTH} deep ({chain}; Postfix fails on it too)"
+            raise self._refuse(top, why)
         return self._value(name, (*stack, name), top)
 
     def _refuse(self, name: str, why: str) -> RefusedError:
