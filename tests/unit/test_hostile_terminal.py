@@ -93,14 +93,14 @@ def test_status_shows_a_tampered_journals_text_as_text(terminal: bool) -> None:
 
     from rich.console import Console
 
-    from migrator.cli.status import _render
+    from migrator.cli.status import render
     from migrator.executor.status import HostState, StatusReport
 
     hostile = "[/][bold]x[/bold] \x1b[2J"
     report = StatusReport("mx1", HostState.INTERRUPTED, hostile, f"write {hostile}", hostile)
     out = StringIO()
     console = Console(file=out, force_terminal=terminal, color_system=None, width=300)
-    _render([("mx1", report, ""), ("mx2", None, f"lock node {hostile}")], console)
+    render([("mx1", report, ""), ("mx2", None, f"lock node {hostile}")], console)
     shown = out.getvalue()
     assert r"[/][bold]x[/bold] \x1b[2J" in shown
     assert "\x1b[2J" not in shown
