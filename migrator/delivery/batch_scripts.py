@@ -59,11 +59,18 @@ while read -r name utf8 sender rcpts; do
   if [ "$utf8" = 1 ] && [ "$utf8ok" = no ]; then
     echo "skip $name smtputf8_enable = no"; continue; fi
   { /usr/sbin/sendmail -i -f "$sender" -- $rcpts < "$dir/$name" > "$dir/$name.err" 2>&1
-    echo "sent $name $? $(tr '\n' ' ' < "$dir/$name.err")" > "$dir/$name.out"; } &
+    rc=$? said=; [ -s "$dir/$name.err" ] && said=$(tr '\n' ' ' < "$dir/$name.err")
+    echo "sent $name $rc $said" > "$dir/$name.out"; } &
 done < "$dir/manifest"
 set +f
 wait
-cat "$dir"/*.out
+# Each "sent" line shown; the messages sendmail took counted (no process of its own).
+want=0
+for f in "$dir"/*.out; do
+  [ -f "$f" ] || continue
+  IFS= read -r line < "$f"; printf '%s\n' "$line"
+  case ${line#sent * } in "0 "*) want=$((want + 1)) ;; esac
+done
 # A showq that does not answer must not hang the batch: postqueue gets 5 s.
 held() {
   timeout 5 postqueue -j 2>/dev/null | while IFS= read -r entry; do
@@ -76,47 +83,73 @@ held() {
     printf '%s %s %s\n' "$q" "${tag:-side}" "$entry"
   done
 }
-ids() { ours | sed -n "s/.* \([0-9A-Za-z]*\): message-id=<$token[.].*/\1/p"; }
 # With a log, one pass over it: each message sendmail took has its queue id, and each queue
 # id is removed or deferred. Cheap enough to poll on a busy host (held() forks per entry).
 logged_done() {
-  ours | awk -v t="message-id=<$token." -v want="$want" '
+  slice | awk -v m="message-id=$mid" -v t="message-id=<$token." -v want="$want" '
+    !on { if (!index($0, m)) next; on = 1 }
     { q = ""; if (match($0, / [0-9A-Za-z]+: /)) q = substr($0, RSTART + 1, RLENGTH - 3) }
     index($0, t) { mine[q] = 1; n++ }
     (q in mine) && (/: removed$/ || / status=deferred /) { done[q] = 1 }
     END { d = 0; for (k in mine) if (k in done) d++; exit !(n >= want && d == n) }'
 }
 # Settled: (with a log) every message done, then nothing of ours (a Sieve reply or redirect
-# included) in flight: left in the queue only with a delay reason.
+# included) in flight: left in the queue only with a delay reason. What held() saw is kept.
 settled() {
   if [ -n "$log" ]; then logged_done || return 1; fi
-  inflight=$(held | grep -vF '"delay_reason"')
-  [ -z "$inflight" ]
+  held > "$dir/held"
+  ! grep -qvF '"delay_reason"' "$dir/held"
 }
-want=$(cat "$dir"/*.out 2>/dev/null | grep -c '^sent [^ ]* 0 ')
+# Polled with a growing nap, so a busy host is not asked again and again; the clock is read
+# once the nap is at its longest.
 end=$(($(date +%s) + timeout))
+naps="0.05 0.1 0.2"
 until settled; do
-  if [ "$(date +%s)" -ge "$end" ]; then echo "timeout $timeout"; break; fi
-  sleep 0.1 2>/dev/null || sleep 1
+  if [ -z "$naps" ] && [ "$(date +%s)" -ge "$end" ]; then echo "timeout $timeout"; break; fi
+  nap=${naps%% *}; naps=${naps#"$nap"}; naps=${naps# }
+  sleep "${nap:-0.4}" 2>/dev/null || sleep 1
 done
+[ -f "$dir/held" ] || held > "$dir/held"
+# The log lines of each of our queue ids, in one pass.
 if [ -n "$log" ]; then
-  for q in $(ids); do ours | grep -F " $q: " | sed 's/^/log /'; done
+  slice | awk -v m="message-id=$mid" -v t=": message-id=<$token." '
+    !on { if (!index($0, m)) next; on = 1 }
+    { i = index($0, t) } i { n = split(substr($0, 1, i - 1), w, " "); ids[w[n]] = 1 }
+    { line[NR] = $0 }
+    END { for (k = 1; k <= NR; k++) { if (!(k in line)) continue
+      for (q in ids) if (index(line[k], " " q ": ")) { print "log " line[k]; break } } }'
 fi
-held | sed 's/^/queue /'
+while IFS= read -r entry; do printf 'queue %s\n' "$entry"; done < "$dir/held"
 query() {
   doveadm -f pager fetch -u "$1" "$2" \
     "(" header message-id "$token" OR header references "$token" ")"
 }
+# Each user's copies, and (a file new<N> per user) the mailboxes holding them that were not
+# there before the batch: the first line of each record (after a form feed) names its mailbox.
+i=0
 for u in $users; do
-  query "$u" 'mailbox flags hdr' 2>/dev/null | awk -v u="$u" '{ print "fetch " u "\t" $0 }'
+  i=$((i + 1))
+  query "$u" 'mailbox flags hdr' 2>/dev/null | awk -v u="$u" -v boxes="$dir/boxes" \
+    -v new="$dir/new$i" '
+    BEGIN { while ((getline b < boxes) > 0) known[b] = 1 }
+    { print "fetch " u "\t" $0 }
+    /^\f/ { sub(/^\f/, ""); head = 1; if ($0 == "") next }
+    NR == 1 { head = 1 }
+    head { head = 0; if (sub(/^mailbox: /, "") && !((u "\t" $0) in known)) print > new }'
 done
 [ "$keep" = keep ] && exit 0
-for q in $(held | cut -d' ' -f1); do postsuper -d "$q" >/dev/null 2>&1; echo "deleted $q"; done
+# Queued copies of ours were seen when the batch settled: only then is the queue read again.
+if [ -s "$dir/held" ]; then
+  for q in $(held | cut -d' ' -f1); do postsuper -d "$q" >/dev/null 2>&1; echo "deleted $q"; done
+fi
+i=0
 for u in $users; do
+  i=$((i + 1))
   doveadm expunge -u "$u" mailbox '*' \
     "(" header message-id "$token" OR header references "$token" ")"
   echo "expunge $u $?"
-  doveadm mailbox list -u "$u" 2>/dev/null | while IFS= read -r b; do
+  # A mailbox the batch made holds one of its messages: none new, none to remove.
+  [ -s "$dir/new$i" ] && doveadm mailbox list -u "$u" 2>/dev/null | while IFS= read -r b; do
     grep -qxF "$(printf '%s\t%s' "$u" "$b")" "$dir/boxes" 2>/dev/null && continue
     # Only a mailbox the batch made, and only when empty: real mail filed there stays.
     doveadm mailbox delete -u "$u" -e "$b" >/dev/null 2>&1

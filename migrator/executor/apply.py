@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -20,17 +20,18 @@ from migrator.delivery import ab, proof
 from migrator.delivery.corpus import traits_from_facts
 from migrator.delivery.outcome import KindProof
 from migrator.delivery.proof_mode import DEFAULT_PROOF, ProofMode
-from migrator.errors import DeliveryError, MigratorError, PlanDriftError, UsageError
+from migrator.errors import DeliveryError, MigratorError, UsageError
 from migrator.executor import actions, scope, services
 from migrator.executor.carry import CarryingTransport
-from migrator.executor.journal import Journal, JournalState, JournalStatus, Original, now, quietly
+from migrator.executor.journal import Journal, JournalState, JournalStatus, quietly
+from migrator.executor.opening import Opened, check_drift, open_journal
 from migrator.executor.rollback import RollbackReport, lda_relay_matcher, rollback_host
 from migrator.executor.status import require_migrated
 from migrator.executor.step_log import Notify, StepLog, StepTiming, ignore
 from migrator.exit_status import ExitStatus
 from migrator.host.queue import check_queue
 from migrator.plan.document import FileChange, Plan, Step
-from migrator.transport.base import FileData, Transport
+from migrator.transport.base import Transport
 
 
 class Outcome(StrEnum):
@@ -96,14 +97,14 @@ def apply_plan(
         return ApplyReport(transport.host, plan.plan_id, Outcome.NO_CHANGES)
     recipient, follows = _before_the_lock(transport, plan, options)
     journal = Journal(transport, plan.plan_id)
-    journal.lock(options.node)
+    # How the host runs its daemons and where Postfix logs: read by the lock's round trip.
+    runtime = services.parse_runtime(journal.lock(options.node, then=services.RUNTIME_SCRIPT))
     log = StepLog(transport.host, notify)
     try:
         originals = check_drift(transport, plan)
         _preconditions(transport, plan, log)
-        runtime = services.read_runtime(transport)
-        opened = _Opened(originals, recipient, runtime, options.node, follows)
-        state = _open_journal(journal, plan, opened)
+        opened = Opened(originals, recipient, runtime, options.node, follows)
+        state = open_journal(journal, plan, opened)
     except BaseException:
         journal.unlock()
         raise
@@ -152,29 +153,6 @@ def _preconditions(transport: Transport, plan: Plan, log: StepLog) -> None:
                 check_queue(transport, plan.finalizes)
 
 
-def check_drift(transport: Transport, plan: Plan) -> Mapping[str, FileData]:
-    """Read the plan's files; raise PlanDriftError (naming them) if any no longer matches.
-
-    A file matches when it exists with the plan's sha256_before, owner, group and mode: apply
-    writes the owner and mode the plan names, so a plan may never change them.
-    """
-    current = transport.read_files([f.path for f in plan.files])
-    drifted = [f.path for f in plan.files if not _unchanged(current[f.path], f)]
-    if drifted:
-        raise PlanDriftError(
-            f"changed since the plan was made: {', '.join(drifted)}; nothing was changed, "
-            "plan again",
-            host=transport.host,
-        )
-    return current
-
-
-def _unchanged(data: FileData, change: FileChange) -> bool:
-    """Whether a file is as the plan read it: content, owner, group and mode."""
-    found = (data.exists, data.sha256, data.owner, data.group, f"{data.mode:04o}")
-    return found == (True, change.sha256_before, change.owner, change.group, change.mode)
-
-
 def _check_inputs(plan: Plan, mode: ProofMode, recipient: str, host: str) -> None:
     """The recipient is an address; the A/B proof needs the plan's proof_before step (its
     "before", taken before the first write). Raises UsageError: a bad recipient, or a plan
@@ -194,44 +172,6 @@ def _planned_recipient(plan: Plan) -> str:
         if step.action == "test_delivery":
             return step.args.get("recipient", "")
     return ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    """What the journal records besides the plan: the host's files and runtime, who applies."""
-
-    originals: Mapping[str, FileData]
-    recipient: str
-    runtime: services.Runtime
-    node: str
-    follows: str
-
-
-def _open_journal(journal: Journal, plan: Plan, opened: _Opened) -> JournalState:
-    after = {f.path: f.sha256_after for f in plan.files}
-    state = JournalState(
-        plan_id=plan.plan_id,
-        host=plan.host,
-        status=JournalStatus.APPLYING,
-        step="start",
-        node=opened.node,
-        started=now(),
-        updated=now(),
-        originals=tuple(
-            Original(p, d.exists, d.owner, d.group, d.mode, d.sha256, after[p], d.link, d.target)
-            for p, d in sorted(opened.originals.items())
-        ),
-        postmaps=tuple(s.args["map"] for s in plan.steps if s.action == "postmap"),
-        test_recipient=opened.recipient,
-        lda_relays=plan.lda_services or ("local",),
-        log_path=opened.runtime.log_path,
-        follows=opened.follows,
-        # Rolled back, a finalized host still delivers over LMTP: that is what rollback proves.
-        lmtp_endpoint=plan.endpoint if opened.follows else "",
-        queue_directory=str(plan.facts.get("queue_directory", "")) if opened.follows else "",
-    )
-    journal.open(opened.originals, state)
-    return state
 
 
 # Why proof_before does not run under the basic proof.

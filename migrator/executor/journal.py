@@ -198,24 +198,28 @@ class Journal:
     def host(self) -> str:
         return self.transport.host
 
-    def lock(self, node: str, *, takeover: str | None = None) -> None:
+    def lock(self, node: str, *, takeover: str | None = None, then: str = "") -> str:
         """Take the host's lock; a lock whose session is gone is taken over when its plan is
-        settled (or never started), or when it is ``takeover``'s plan ("*": any).
+        settled (or never started), or when it is ``takeover``'s plan ("*": any). THEN, a
+        script, runs on the host once the lock is taken, in the same round trip: its output
+        is returned ("" without one).
 
         Raises JournalError when another apply holds it, or the journal is unsafe.
         """
-        info = self._lock(node, takeover)
+        info, said = self._lock(node, takeover, then)
         if info.held and not info.alive and takeover is None and self._settled(info.plan_id):
-            info = self._lock(node, info.plan_id)
+            info, said = self._lock(node, info.plan_id, then)
         if info.held:
             raise locked_error(self.host, info)
+        return said
 
-    def _lock(self, node: str, takeover: str | None) -> LockInfo:
+    def _lock(self, node: str, takeover: str | None, then: str = "") -> tuple[LockInfo, str]:
         argv = ["sh", "-c", LOCK_SCRIPT, "sh", BASE, self.plan_id, node]
         mode = ["takeover", takeover] if takeover is not None else ["", ""]
-        result = self.transport.run([*argv, *mode], timeout=60)
+        result = self.transport.run([*argv, *mode, *([then] if then else [])], timeout=60)
         _check(self.host, result.rc, result.err, f"cannot lock {BASE}")
-        return parse_lock(result.out)
+        lock, _, said = result.out.partition("==then==\n")
+        return parse_lock(lock), said
 
     def _settled(self, plan_id: str) -> bool:
         """True when plan_id's apply left nothing half done (no state at all: it never wrote)."""

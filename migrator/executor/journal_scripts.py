@@ -19,8 +19,12 @@ _PRELUDE = r"""
 set -u
 base=$1
 if [ -r "/proc/$$/stat" ]; then
-  field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$2"; }
-  comm() { cat "/proc/$1/comm" 2>/dev/null; }
+  # Read by the shell itself (no process): the lock walks up a few of them.
+  field() {
+    { IFS= read -r l < "/proc/$1/stat"; } 2>/dev/null || return 0
+    n=$2; set -- ${l##*) }; shift $((n - 1)); echo "${1:-}"
+  }
+  comm() { { IFS= read -r c < "/proc/$1/comm"; } 2>/dev/null && echo "$c"; }
 else
   # No /proc (the BSDs): ps says the same. Field 2 the parent, 20 the start time (a ps without
   # lstart: "up" while the process runs, so a live holder is never taken for a dead one).
@@ -73,17 +77,29 @@ report_held() {
 """
 _PRELUDE = PORTABLE_SH + _PRELUDE  # fstat: GNU, busybox or BSD stat
 
+# put FILE CONTENT: CONTENT into FILE, in place by rename (no reader ever sees half of it).
+# The temporary beside it is named by this shell's PID: the journal is root's alone
+# (check_base), so no one else can have planted it. printf is the shell's own (no process);
+# when it fails, tee writes it again to say why (a missing directory, a full disk).
+_PUT = r"""
+put() {
+  { printf '%s' "$2" 2>/dev/null > "$1.$$" || printf '%s' "$2" | tee "$1.$$" >/dev/null; } &&
+    mv -f -- "$1.$$" "$1" || { rm -f -- "$1.$$"; return 1; }
+}
+"""
+
 # $2 plan id, $3 control node, $4 "takeover" to replace a lock whose holder is gone and
-# whose plan is $5 ("*": any plan). The lease is the SSH session this command runs under.
+# whose plan is $5 ("*": any plan), $6 a script to run once the lock is taken ("": none).
+# The lease is the SSH session this command runs under.
 LOCK_SCRIPT = (
     _PRELUDE
     + r"""
 umask 077
 check_base
 # Two first applies may race to create it: either one's mkdir will do.
-mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || fail "cannot create $base"
+[ -d "$base" ] || mkdir -m 0700 "$base" 2>/dev/null || [ -d "$base" ] || fail "cannot create $base"
 check_dir "$base"
-mkdir -p "$base/journal" || fail "cannot create $base/journal"
+[ -d "$base/journal" ] || mkdir -p "$base/journal" || fail "cannot create $base/journal"
 mutex -x
 p=$$
 # The lease is the SSH session: the sshd process above us, which OpenSSH 9.8 and later name
@@ -96,11 +112,18 @@ me="$p $(field "$p" 20)"
 write_owner() { printf 'plan=%s\nnode=%s\nholder=%s\n' "$2" "$3" "$me" > "$base/lock/owner.new" &&
   mv -f "$base/lock/owner.new" "$base/lock/owner"; }
 held_plan() { sed -n 's/^plan=//p' "$base/lock/owner" 2>/dev/null; }
+# Once the lock is ours, $6 (when given) runs too, in the same round trip, after a line
+# "==then==", the mutex released first (its exit status is not the lock's; umask 077).
+then_run() {
+  [ -n "${6:-}" ] || return 0
+  exec 9>&-
+  echo "==then=="; sh -c "$6" || true
+}
 if mkdir "$base/lock" 2>/dev/null; then
-  write_owner "$@"; echo acquired
+  write_owner "$@"; echo acquired; then_run "$@"
 elif [ "${4:-}" = takeover ] && ! holder_alive &&
   { [ "${5:-}" = "*" ] || [ "$(held_plan)" = "${5:-}" ]; }; then
-  write_owner "$@"; echo acquired
+  write_owner "$@"; echo acquired; then_run "$@"
 else
   report_held held
 fi
@@ -137,15 +160,12 @@ for p do [ -L "$p" ] && unsafe "$p is a symlink"; done
 # in place by rename; exit 5 naming what could not be made.
 OPEN_SCRIPT = (
     PORTABLE_SH
+    + _PUT
     + r"""
 umask 077
 set -u
 j=$1 size=$2 state=$3 current=$4 plan=$5
 shift 5
-put() {
-  t=$(mktemp "$1.XXXXXX") || exit 5
-  printf '%s' "$2" | cat > "$t" && mv -f -- "$t" "$1" || { rm -f -- "$t"; exit 5; }
-}
 mkdir -p "$j/orig" "$j/drift" && head -c "$size" /dev/zero > "$j/reserve" ||
   { echo "cannot make $j and its reserve" >&2; exit 5; }
 while [ "$#" -ge 3 ]; do
@@ -156,25 +176,24 @@ while [ "$#" -ge 3 ]; do
   mv -f -- "$o.new" "$o" || { echo "cannot write $o" >&2; exit 5; }
   shift 3
 done
-put "$j/state.json" "$state"
+put "$j/state.json" "$state" || exit 5
 put "$current" "$plan
-"
+" || exit 5
 """
 )
 
 # $1 a journal file, $2.. its contents, written in turn (0600, each by rename): states recorded
 # at one moment (a step's end, the next step's start) in one round trip. Exit 5 when one
 # cannot be written (the failing command's error last on stderr); those after it are not.
-WRITE_STATES_SCRIPT = r"""
+WRITE_STATES_SCRIPT = (
+    _PUT
+    + r"""
 umask 077
 p=$1
 shift
-for c do
-  t=$(mktemp "$p.XXXXXX") || exit 5
-  # cat, not printf alone, says why a write failed (a full disk), as WRITE_SCRIPT does.
-  printf '%s' "$c" | cat > "$t" && mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 5; }
-done
+for c do put "$p" "$c" || exit 5; done
 """
+)
 
 # $1 base, $2 plan id: release the lock only when it is this plan's. Values are arguments,
 # never pasted into the script, so a hostile plan id cannot run anything.
@@ -185,17 +204,19 @@ UNLOCK_SCRIPT = 'grep -qxF -- "plan=$2" "$1/lock/owner" && rm -rf -- "$1/lock"'
 # rename) and only then is the command exec'd, under the session's own umask; when one cannot
 # be written the command never runs: the write's error, then "journal-unwritten <nonce>" on
 # stderr, exit 125 (the nonce tells this from the command's own output).
-CARRY_SCRIPT = r"""
+CARRY_SCRIPT = (
+    _PUT
+    + r"""
 p=$1 nonce=$2 n=$3
 shift 3
 mask=$(umask)
 umask 077
 while [ "$n" -gt 0 ]; do
-  t=$(mktemp "$p.XXXXXX") && { printf '%s' "$1" | cat > "$t" && mv -f -- "$t" "$p" ||
-    { rm -f -- "$t"; false; }; } || { echo "journal-unwritten $nonce" >&2; exit 125; }
+  put "$p" "$1" || { echo "journal-unwritten $nonce" >&2; exit 125; }
   shift
   n=$((n - 1))
 done
 umask "$mask"
 exec "$@"
 """
+)

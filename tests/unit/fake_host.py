@@ -95,6 +95,8 @@ class FakeTransport(JournalScripts, Daemons, Writes, Faults):
     ) -> RunResult:
         self._check_connected()
         args = tuple(argv)
+        if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.LOCK_SCRIPT and len(args) > 9:
+            return self._lock_then(args, stdin, timeout)
         if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.WRITE_STATES_SCRIPT:
             return self._write_states(args)
         if args[:2] == ("sh", "-c") and argv[2] is journal_scripts.CARRY_SCRIPT:
@@ -112,6 +114,17 @@ class FakeTransport(JournalScripts, Daemons, Writes, Faults):
             return self._result(args, fault.rc, fault.stdout, fault.stderr)
         rc, out, err = self._answer(kind, args, stdin)
         return self._result(args, rc, out, err)
+
+    def _lock_then(
+        self, args: tuple[str, ...], stdin: bytes | None, timeout: float | None
+    ) -> RunResult:
+        """LOCK_SCRIPT with a script to run once the lock is taken: the lock, then (when
+        acquired) the script, each as the command it is, in one round trip."""
+        locked = self.run(args[:9], stdin=stdin, timeout=timeout)
+        if locked.rc != 0 or not locked.out.startswith("acquired"):
+            return replace(locked, argv=args)
+        ran = self.run(("sh", "-c", args[9]), timeout=timeout)
+        return self._result(args, 0, f"{locked.out}==then==\n{ran.out}", locked.err)
 
     def read_files(self, paths: Sequence[str]) -> Mapping[str, FileData]:
         self._check_connected()

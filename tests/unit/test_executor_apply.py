@@ -246,7 +246,8 @@ def test_a_file_changed_since_planning_is_refused_before_anything_is_written(how
     with pytest.raises(PlanDriftError) as caught:
         apply_plan(fake, plan, APPLY)
     assert f"changed since the plan was made: {path};" in str(caught.value)
-    assert fake.kinds() == ["config_dirs", "lock", "unlock"]
+    # The runtime is read by the lock's own round trip, before the drift check.
+    assert fake.kinds() == ["config_dirs", "lock", "runtime", "unlock"]
     assert fake.state.writes == []
     assert not fake.locked
     assert status(fake).state is HostState.CLEAN

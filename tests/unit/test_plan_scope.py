@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import PlanDriftError
-from migrator.executor.apply import check_drift
+from migrator.executor.opening import check_drift
 from migrator.executor.scope import ConfigDirs, parse_config_dirs
 from migrator.plan.build import build_plan
 from migrator.rules.switch import Options

@@ -170,6 +170,16 @@ def test_lock_peek_read_and_unlock(shell: Shell, base: Path) -> None:
     assert not (base / "lock").exists()
 
 
+def test_the_lock_runs_its_then_script_only_once_taken(shell: Shell, base: Path) -> None:
+    then = "echo ran; ls /proc/self/fd; exit 3"  # its status is not the lock's
+    taken = shell.run(js.LOCK_SCRIPT, str(base), "plan-1", "node-1", "", "", then)
+    lock, marker, said = taken.stdout.decode().partition("==then==\n")
+    assert taken.returncode == 0 and lock == "acquired\n" and marker, taken.stderr
+    assert said.splitlines()[0] == "ran" and "9" not in said.splitlines()[1:]  # mutex let go
+    held = shell.run(js.LOCK_SCRIPT, str(base), "plan-2", "node-2", "", "", then)
+    assert b"==then==" not in held.stdout and parse_lock(held.stdout.decode()).held
+
+
 def test_a_carried_state_is_written_before_the_command_runs_under_its_umask(
     shell: Shell, tmp_path: Path
 ) -> None:
