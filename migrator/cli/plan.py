@@ -16,7 +16,8 @@ from migrator.cli.run_log import RunLog, run_log_option
 from migrator.cli.trust_options import plan_key_option, signing_key
 from migrator.errors import UsageError
 from migrator.exit_status import ExitStatus
-from migrator.host.facts import FactOverrides, overrides_from_mapping
+from migrator.host.fact_overrides import overrides_from_mapping
+from migrator.host.facts import FactOverrides
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan
 from migrator.plan.store import save_plan

@@ -17,7 +17,7 @@ import augeas
 import yaml
 
 from migrator.config.reader import ParseCache
-from migrator.host.facts import overrides_from_mapping
+from migrator.host.fact_overrides import overrides_from_mapping
 from migrator.lenses import DOVECOT_LENS, LENS_DIR
 from migrator.plan.build import build_plan
 from migrator.plan.document import Plan

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import FactError
+from migrator.host.fact_overrides import overrides_from_mapping
 from migrator.host.facts import (
-    overrides_from_mapping,
     parse_dovecot_config_path,
     parse_protocols_default,
     parse_script_output,

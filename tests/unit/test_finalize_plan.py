@@ -13,7 +13,7 @@ import pytest
 from migrator.config.reader import Reader
 from migrator.config.tree import ConfigTree
 from migrator.errors import PlanError, RefusedError
-from migrator.host.facts import overrides_from_mapping
+from migrator.host.fact_overrides import overrides_from_mapping
 from migrator.host.queue import QueuedMessage, bound_to, parse_queue
 from migrator.host.snapshot import read_host
 from migrator.plan.build import plan_from_snapshot

@@ -11,7 +11,8 @@ import pytest
 
 from migrator.check import gather
 from migrator.errors import FactError
-from migrator.host.facts import SCRIPT, overrides_from_mapping, parse_script_output
+from migrator.host.fact_overrides import overrides_from_mapping
+from migrator.host.facts import SCRIPT, parse_script_output
 from migrator.host.platform import OsFamily, detect_family, lmtp_missing
 from migrator.transport.remote_scripts import PORTABLE_SH
 
