@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import RefusedError
-from migrator.host.facts import overrides_from_mapping
+from migrator.host.fact_overrides import overrides_from_mapping
 from migrator.plan.build import build_plan
 from migrator.rules.delivery import ProgramKind, classify_program
 from migrator.rules.switch import Options
