@@ -351,11 +351,13 @@ def _lock_unchanged(
 
     Raises JournalError, PlanDriftError, TransportError.
     """
-    # The lock names this control node, not the one whose apply is being undone.
-    journal.lock(f"rollback:{socket.gethostname()}:{os.getpid()}", takeover=stale)
+    # The lock names this control node, not the one whose apply is being undone; how the host
+    # runs its daemons and where Postfix logs is read in the lock's round trip.
+    node = f"rollback:{socket.gethostname()}:{os.getpid()}"
+    said = journal.lock(node, takeover=stale, then=services.RUNTIME_SCRIPT)
     try:
         check_drift(journal, state, transport.read_files([o.path for o in state.originals]), force)
-        return services.read_runtime(transport)
+        return services.parse_runtime(said)
     except BaseException:
         journal.unlock()
         raise

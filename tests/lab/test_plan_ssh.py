@@ -18,6 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from migrator.cli import main
+from migrator.executor.apply import ApplyOptions, Outcome, apply_plan
+from migrator.executor.rollback import rollback_latest
 from migrator.lab import lifecycle, mail
 from migrator.lab.state import Lab, LabHost
 from migrator.plan.build import build_plan
@@ -152,6 +154,11 @@ def test_ssh_plan_equals_root_plan_and_changes_nothing(
     assert (delivery.relay, delivery.status) == (LDA_RELAYS[profile], "sent"), delivery
 
 
+# Measured on a stock virtual-lda host (bench/apply_cpu.py counts them per step).
+APPLY_ROUND_TRIPS = 16
+ROLLBACK_ROUND_TRIPS = 17
+
+
 def test_plan_takes_two_round_trips(make_lab: LabFactory) -> None:
     """The fact script, then one read of the config files and the programs it listed."""
     lab = make_lab("virtual-lda", prefix="pr")
@@ -163,6 +170,28 @@ def test_plan_takes_two_round_trips(make_lab: LabFactory) -> None:
     assert plan.has_changes
     assert transport.connections == 1
     assert transport.round_trips == 2, transport.round_trips
+
+
+def test_apply_and_rollback_round_trips(make_lab: LabFactory) -> None:
+    """Apply with the A/B proof and its rollback, counted over one SSH connection: the lock
+    reads how the host runs its daemons in the same round trip, for both; apply's journal
+    entries ride on the steps' commands."""
+    lab = make_lab("virtual-lda", prefix="rt")
+    transport = SSHTransport(resolve_host(lab.hosts[0].name, config=lab.ssh_config))
+    try:
+        plan = build_plan(transport, Options(test_recipient="alice@example.test"))
+        start = transport.round_trips
+        applied = apply_plan(transport, plan, ApplyOptions(rollback_on_fail=True))
+        applying, start = transport.round_trips - start, transport.round_trips
+        report = rollback_latest(transport)
+        rolling = transport.round_trips - start
+    finally:
+        transport.close()
+    assert applied.outcome is Outcome.APPLIED, applied
+    assert report is not None and report.ok, report
+    print(f"\napply {applying} round trips, rollback {rolling}")
+    assert applying == APPLY_ROUND_TRIPS, applying
+    assert rolling == ROLLBACK_ROUND_TRIPS, rolling
 
 
 def test_host_keys_unknown_refused_accepted_on_request_changed_refused(
